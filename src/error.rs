@@ -1,0 +1,1 @@
+//! The top-level error, exit codes and the error renderer.
