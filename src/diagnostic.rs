@@ -185,7 +185,8 @@ fn token_length(line: &str, column: usize) -> usize {
     match chars.next() {
         Some(quote @ ('"' | '\'')) => chars.position(|c| c == quote).map_or(rest.len(), |n| n + 2),
         Some(_) => {
-            let end = rest.find(" #").unwrap_or(rest.len());
+            let end = [" #", ": "].iter().filter_map(|stop| rest.find(stop)).min().unwrap_or(rest.len());
+            let end = if rest.ends_with(':') && end == rest.len() { end - 1 } else { end };
             rest[..end].trim_end().chars().count()
         }
         None => 1,
@@ -253,6 +254,13 @@ impl Diagnostics {
         self.0.push(diagnostic);
     }
 
+    /// Adds one diagnostic and returns it, for callers that attach hints afterwards.
+    pub fn push_mut(&mut self, diagnostic: Diagnostic) -> &mut Diagnostic {
+        self.0.push(diagnostic);
+        let last = self.0.len() - 1;
+        &mut self.0[last]
+    }
+
     /// Adds every diagnostic of `other`.
     pub fn extend(&mut self, other: Diagnostics) {
         self.0.extend(other.0);
@@ -310,6 +318,89 @@ impl fmt::Display for Diagnostics {
 }
 
 impl std::error::Error for Diagnostics {}
+
+impl Diagnostic {
+    /// A YAML syntax or shape error from serde-saphyr, at its location; unknown keys get a
+    /// "did you mean" hint and the list of keys allowed there.
+    #[must_use]
+    pub fn from_yaml(file: &Arc<SourceFile>, error: &serde_saphyr::Error) -> Self {
+        let span = error.location().map(Span::from_location).unwrap_or_default();
+        let diagnostic = match innermost(error) {
+            serde_saphyr::Error::SerdeUnknownField { field, expected, .. } => {
+                let mut diagnostic = Diagnostic::error(format!("unknown key `{field}`"));
+                if let Some(close) = closest(field, expected.iter().copied()) {
+                    diagnostic = diagnostic.hint(format!("did you mean `{close}`?"));
+                }
+                let expected: Vec<String> = expected.iter().map(|key| format!("`{key}`")).collect();
+                diagnostic.hint(format!("allowed here: {}", expected.join(", ")))
+            }
+            serde_saphyr::Error::SerdeMissingField { field, .. } => {
+                Diagnostic::error(format!("missing key `{field}`"))
+            }
+            other => Diagnostic::error(yaml_message(&other.to_string())),
+        };
+        diagnostic.at(file, span)
+    }
+}
+
+/// The key a serde-saphyr "unknown field" error names, if that is what it is.
+#[must_use]
+pub fn unknown_yaml_key(error: &serde_saphyr::Error) -> Option<&str> {
+    match innermost(error) {
+        serde_saphyr::Error::SerdeUnknownField { field, .. } => Some(field),
+        _ => None,
+    }
+}
+
+fn innermost(mut error: &serde_saphyr::Error) -> &serde_saphyr::Error {
+    while let serde_saphyr::Error::WithSnippet { error: inner, .. }
+    | serde_saphyr::Error::AliasError { error: inner, .. } = error
+    {
+        error = inner;
+    }
+    error
+}
+
+/// serde-saphyr's messages carry their own "line X column Y:" and snippet; the renderer prints
+/// the location itself, so keep only the message, lower-cased per the message style.
+fn yaml_message(message: &str) -> String {
+    let first = message.lines().next().unwrap_or(message).trim();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let text = match first.strip_prefix("line ").and_then(|rest| rest.split_once(": ")) {
+        Some((_, text)) => text,
+        None => first,
+    };
+    let text = text.split(" at line ").next().unwrap_or(text).trim();
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => "invalid YAML".to_owned(),
+    }
+}
+
+/// The candidate closest to `word` by edit distance, when close enough to be a typo.
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|candidate| (edit_distance(word, candidate), candidate))
+        .filter(|(distance, candidate)| *distance > 0 && *distance <= 2.max(candidate.len() / 3))
+        .min()
+        .map(|(_, candidate)| candidate)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            current.push((previous[j] + cost).min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
 
 /// Reads a user file into a [`SourceFile`], turning I/O failures into a diagnostic that names it.
 pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Diagnostic> {

@@ -1,1 +1,11 @@
-//! Placeholder: filled in by the module's owner.
+//! Runbooks: the YAML file (`schema`), its validation (`validate`) and the model it becomes.
+//!
+//! This module owns everything about a runbook that can be known without an inventory, params or
+//! hosts. It never renders templates for real and never touches the network.
+
+pub mod model;
+pub mod schema;
+pub mod validate;
+
+pub use model::{Kind, Runbook, Step};
+pub use validate::{load, parse};

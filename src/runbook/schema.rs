@@ -1,0 +1,284 @@
+//! The serde mirror of a runbook file, exactly as written (SPEC §2).
+//!
+//! Nothing here is checked beyond YAML syntax, key names and scalar shapes: every value keeps
+//! its [`Spanned`] location so that [`super::validate`] can point at it. Typed scalars
+//! (`keep`, `timeout`, `mode`, `become` …) are [`Scalar`]s because any of them may be a template
+//! that only becomes an int or a bool once rendered.
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+/// A YAML scalar as written: the validated model decides what type it must have.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Scalar {
+    /// `true` / `false`.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A float (only ever an error, but reported as a type mismatch rather than a parse error).
+    Float(f64),
+    /// Any string, possibly a template.
+    Text(String),
+}
+
+impl Scalar {
+    /// The scalar as the text a template would render it to.
+    #[must_use]
+    pub fn to_text(&self) -> String {
+        match self {
+            Scalar::Bool(value) => value.to_string(),
+            Scalar::Int(value) => value.to_string(),
+            Scalar::Float(value) => value.to_string(),
+            Scalar::Text(text) => text.clone(),
+        }
+    }
+}
+
+/// A spanned scalar.
+pub type Field = Spanned<Scalar>;
+/// A spanned string.
+pub type Text = Spanned<String>;
+
+/// The top level of a runbook file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Runbook {
+    /// Catalog id.
+    pub runbook: Text,
+    /// One-line title.
+    pub title: Option<Text>,
+    /// `check`, `provision`, `patch`, `backup`, `restore` or `maintenance`.
+    pub kind: Text,
+    /// Free text.
+    pub description: Option<Text>,
+    /// Lowest SFIA level that may run it once approved.
+    pub min_level: Option<Spanned<i64>>,
+    /// Default host pattern.
+    pub targets: Text,
+    /// Run steps through sudo unless a step says otherwise.
+    #[serde(rename = "become")]
+    pub become_root: Option<Field>,
+    /// Declared parameters, in file order.
+    pub params: Option<IndexMap<Text, Param>>,
+    /// Rolling batches.
+    pub rolling: Option<Spanned<Rolling>>,
+    /// The steps.
+    pub steps: Spanned<Vec<Spanned<Step>>>,
+    /// Steps run on a host whose steps failed.
+    pub on_failure: Option<Vec<Spanned<Step>>>,
+}
+
+/// One declared parameter.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Param {
+    /// `int`, `bool`, `enum` or `string`.
+    #[serde(rename = "type")]
+    pub kind: Text,
+    /// Default value.
+    pub default: Option<Field>,
+    /// Inclusive minimum for ints.
+    pub min: Option<Spanned<i64>>,
+    /// Inclusive maximum for ints.
+    pub max: Option<Spanned<i64>>,
+    /// Allowed values for enums.
+    pub values: Option<Vec<Text>>,
+    /// Whether the caller must give a value.
+    pub required: Option<Spanned<bool>>,
+    /// Never printed, never stored.
+    pub secret: Option<Spanned<bool>>,
+    /// Free text.
+    pub description: Option<Text>,
+}
+
+/// `rolling: { batch: 25%, max_failures: 0 }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rolling {
+    /// `N` hosts or `P%` of the selected hosts per batch.
+    pub batch: Option<Field>,
+    /// `N` or `P%` failed hosts tolerated before later batches are skipped.
+    pub max_failures: Option<Field>,
+}
+
+/// One step: common keys plus exactly one action key (validation counts them).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Display name.
+    pub name: Option<Text>,
+    /// Condition.
+    pub when: Option<Field>,
+    /// Name under which the result is registered.
+    pub register: Option<Text>,
+    /// Mask registered values.
+    pub secret: Option<Spanned<bool>>,
+    /// Run through sudo.
+    #[serde(rename = "become")]
+    pub become_root: Option<Field>,
+    /// Run through sudo as this user.
+    pub become_user: Option<Text>,
+    /// Environment variables for the remote command.
+    pub env: Option<IndexMap<Text, Field>>,
+    /// Duration.
+    pub timeout: Option<Field>,
+    /// Extra attempts after a failure.
+    pub retries: Option<Field>,
+    /// Pause between attempts.
+    pub retry_delay: Option<Field>,
+    /// Condition overriding `changed`.
+    pub changed_when: Option<Field>,
+    /// Condition overriding `failed`.
+    pub failed_when: Option<Field>,
+    /// Failure does not stop the host.
+    pub ignore_errors: Option<Field>,
+    /// Run even under `--check`.
+    pub check_mode: Option<Spanned<bool>>,
+
+    /// Command guard: skip when this remote path exists.
+    pub creates: Option<Text>,
+    /// Command guard: skip unless this remote path exists.
+    pub removes: Option<Text>,
+    /// Command guard: skip when this command succeeds.
+    pub unless: Option<Text>,
+    /// Command guard: skip unless this command succeeds.
+    pub only_if: Option<Text>,
+    /// Accepted exit codes.
+    pub expect_rc: Option<Spanned<ExpectRc>>,
+    /// Shell used for `command`.
+    pub executable: Option<Text>,
+
+    /// Action: run shell text.
+    pub command: Option<Text>,
+    /// Action: alias of `command`.
+    pub shell: Option<Text>,
+    /// Action: upload a local script and run it.
+    pub script: Option<Spanned<Script>>,
+    /// Action: copy a file.
+    pub copy: Option<Spanned<Copy>>,
+    /// Action: render a template file.
+    pub template: Option<Spanned<Template>>,
+    /// Action: fetch a remote file.
+    pub fetch: Option<Spanned<Fetch>>,
+    /// Action: ensure a path's state.
+    pub file: Option<Spanned<File>>,
+    /// Action: check conditions.
+    #[serde(rename = "assert")]
+    pub assert_that: Option<Spanned<Assert>>,
+    /// Action: wait for a port, path or command.
+    pub wait_for: Option<Spanned<WaitFor>>,
+}
+
+/// `expect_rc: 0` or `expect_rc: [0, 1]`.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum ExpectRc {
+    /// One code.
+    One(i64),
+    /// Several codes.
+    Many(Vec<i64>),
+}
+
+/// `script: { src, args }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Script {
+    /// Local script, relative to the runbook.
+    pub src: Text,
+    /// Arguments, each shell-quoted.
+    pub args: Option<Vec<Field>>,
+}
+
+/// `copy: { src | content, dest, mode, owner, group, backup }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Copy {
+    /// Local file, relative to the runbook.
+    pub src: Option<Text>,
+    /// Inline content.
+    pub content: Option<Text>,
+    /// Remote path.
+    pub dest: Text,
+    /// Octal mode string.
+    pub mode: Option<Field>,
+    /// Owner account.
+    pub owner: Option<Text>,
+    /// Owner group.
+    pub group: Option<Text>,
+    /// Keep the previous file as `dest.<timestamp>~`.
+    pub backup: Option<Field>,
+}
+
+/// `template: { src, dest, mode, owner, group, backup }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Template {
+    /// Local Handlebars file, relative to the runbook.
+    pub src: Text,
+    /// Remote path.
+    pub dest: Text,
+    /// Octal mode string.
+    pub mode: Option<Field>,
+    /// Owner account.
+    pub owner: Option<Text>,
+    /// Owner group.
+    pub group: Option<Text>,
+    /// Keep the previous file as `dest.<timestamp>~`.
+    pub backup: Option<Field>,
+}
+
+/// `fetch: { src, dest }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fetch {
+    /// Remote file.
+    pub src: Text,
+    /// Local directory.
+    pub dest: Text,
+}
+
+/// `file: { path, state, src, mode, owner, group }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    /// Remote path.
+    pub path: Text,
+    /// `file`, `directory`, `absent` or `link`.
+    pub state: Option<Text>,
+    /// Link target for `state: link`.
+    pub src: Option<Text>,
+    /// Octal mode string.
+    pub mode: Option<Field>,
+    /// Owner account.
+    pub owner: Option<Text>,
+    /// Owner group.
+    pub group: Option<Text>,
+}
+
+/// `assert: { that, message }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Assert {
+    /// Conditions that must all be true.
+    pub that: Vec<Field>,
+    /// Failure message.
+    pub message: Option<Text>,
+}
+
+/// `wait_for: { port, host | path | command, timeout }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitFor {
+    /// TCP port.
+    pub port: Option<Field>,
+    /// Address for `port`, as seen from the target.
+    pub host: Option<Text>,
+    /// Remote path that must exist.
+    pub path: Option<Text>,
+    /// Command that must succeed.
+    pub command: Option<Text>,
+    /// How long to wait.
+    pub timeout: Option<Field>,
+}

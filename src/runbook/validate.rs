@@ -1,0 +1,827 @@
+//! Schema → model: the only place a runbook file becomes a [`Runbook`].
+//!
+//! Validation collects every problem it can find in one pass and reports them together, sorted
+//! by position, each pointing at the offending text with a hint. A runbook that validates can
+//! still fail to *plan* (an inventory variable that does not exist, a `-p` value out of range):
+//! those checks need the inventory and the caller's params and live in [`crate::plan`].
+
+use std::collections::BTreeSet;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use serde_saphyr::Spanned;
+use sha2::{Digest, Sha256};
+
+use super::model::{
+    Action, Amount, Assert, Attributes, Command, Content, Copy, Fetch, FileKind, FileState, Kind,
+    ParamKind, ParamSpec, Rolling, Runbook, Script, Step, Text, WaitFor, WaitTarget,
+    backticked, parse_bool, parse_duration, parse_mode,
+};
+use super::schema;
+use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile, Span, closest};
+use crate::template::{self, Mode};
+
+/// Facts a runbook may read as `facts.*` (SPEC §2).
+pub const FACTS: [&str; 7] =
+    ["os_family", "distribution", "version", "arch", "hostname", "boot_id", "pkg_manager"];
+
+/// Fields of a registered result (SPEC §2).
+pub const REGISTERED_FIELDS: [&str; 6] =
+    ["rc", "stdout", "stderr", "stdout_lines", "changed", "status"];
+
+/// Fields of `host.*`.
+pub const HOST_FIELDS: [&str; 4] = ["name", "address", "groups", "environment"];
+
+/// Fields of `run.*`.
+pub const RUN_FIELDS: [&str; 2] = ["id", "operator"];
+
+/// Actions of the format that this release does not run yet; named in the error instead of
+/// calling them unknown keys.
+const LATER_ACTIONS: [&str; 7] = ["user", "package", "service", "backup", "restore", "reboot", "gate"];
+
+/// Actions a `check` runbook may use (SPEC §4.3).
+const CHECK_ACTIONS: [&str; 4] = ["command", "assert", "wait_for", "fetch"];
+
+/// Reads, parses and validates the runbook at `path`.
+pub fn load(path: &Path) -> Result<(Runbook, Vec<Diagnostic>), Diagnostics> {
+    let file = crate::diagnostic::read_source(path)?;
+    parse(&file)
+}
+
+/// Parses and validates a runbook file already in memory.
+pub fn parse(file: &Arc<SourceFile>) -> Result<(Runbook, Vec<Diagnostic>), Diagnostics> {
+    let schema: schema::Runbook = serde_saphyr::from_str(&file.text)
+        .map_err(|error| Diagnostics::from(yaml_error(file, &error)))?;
+    let mut validator = Validator { file, diagnostics: Diagnostics::new(), local_files: vec![] };
+    let runbook = validator.runbook(schema);
+    let Validator { diagnostics, .. } = validator;
+    diagnostics.into_result(runbook)
+}
+
+/// Turns a serde-saphyr error into a diagnostic, naming the actions of later releases.
+fn yaml_error(file: &Arc<SourceFile>, error: &serde_saphyr::Error) -> Diagnostic {
+    if let Some(field) = crate::diagnostic::unknown_yaml_key(error)
+        && LATER_ACTIONS.contains(&field)
+    {
+        let span = error.location().map(Span::from_location).unwrap_or_default();
+        return Diagnostic::error(format!("action `{field}` is not available in this release"))
+            .at(file, span)
+            .hint(format!("this release runs {}", backticked(&Validator::action_names())));
+    }
+    Diagnostic::from_yaml(file, error)
+}
+
+struct Validator<'f> {
+    file: &'f Arc<SourceFile>,
+    diagnostics: Diagnostics,
+    local_files: Vec<(PathBuf, String)>,
+}
+
+/// What a template may read at a given step: the params and the names registered so far.
+struct Scope<'a> {
+    params: &'a [ParamSpec],
+    registered: &'a BTreeSet<String>,
+    /// Names registered by *later* steps, for a precise "used before it is set" message.
+    registered_later: &'a BTreeSet<String>,
+}
+
+impl Validator<'_> {
+    fn action_names() -> Vec<String> {
+        ["command", "shell", "script", "copy", "template", "fetch", "file", "assert", "wait_for"]
+            .map(String::from)
+            .to_vec()
+    }
+
+    fn error(&mut self, span: Span, message: impl Into<String>) -> &mut Diagnostic {
+        self.push(Diagnostic::error(message).at(self.file, span))
+    }
+
+    fn push(&mut self, diagnostic: Diagnostic) -> &mut Diagnostic {
+        self.diagnostics.push_mut(diagnostic)
+    }
+
+    fn span<T>(spanned: &Spanned<T>) -> Span {
+        Span::from_location(spanned.referenced)
+    }
+
+    fn runbook(&mut self, schema: schema::Runbook) -> Runbook {
+        let id = schema.runbook.value.clone();
+        if !is_runbook_id(&id) {
+            self.error(Self::span(&schema.runbook), format!("runbook id `{id}` is not valid"))
+                .hints
+                .push("use lower-case letters, digits and `-`, starting with a letter or digit".into());
+        }
+        let kind = Kind::ALL.iter().find(|(name, _)| *name == schema.kind.value).map(|(_, k)| *k);
+        if kind.is_none() {
+            let names: Vec<String> = Kind::ALL.iter().map(|(name, _)| (*name).to_owned()).collect();
+            self.error(Self::span(&schema.kind), format!("unknown kind `{}`", schema.kind.value))
+                .hints
+                .push(format!("kind is one of {}", backticked(&names)));
+        }
+        let min_level = match &schema.min_level {
+            None => 1,
+            Some(level) if (1..=5).contains(&level.value) => level.value as u8,
+            Some(level) => {
+                self.error(Self::span(level), format!("min_level `{}` is not an SFIA level", level.value))
+                    .hints
+                    .push("min_level is 1, 2, 3, 4 or 5".into());
+                1
+            }
+        };
+        if schema.targets.value.trim().is_empty() {
+            self.error(Self::span(&schema.targets), "targets is empty")
+                .hints
+                .push("name a host, a group or a pattern such as `web,!web3`".into());
+        }
+        let become_root = schema
+            .become_root
+            .as_ref()
+            .and_then(|field| self.literal_bool(field, "become"))
+            .unwrap_or(false);
+        let params = self.params(schema.params.unwrap_or_default());
+        let rolling = schema.rolling.as_ref().map(|rolling| self.rolling(&rolling.value)).unwrap_or_default();
+
+        let kind = kind.unwrap_or(Kind::Maintenance);
+        let mut registered = BTreeSet::new();
+        let all_registered: BTreeSet<String> = schema
+            .steps
+            .value
+            .iter()
+            .chain(schema.on_failure.iter().flatten())
+            .filter_map(|step| step.value.register.as_ref().map(|name| name.value.clone()))
+            .collect();
+        if schema.steps.value.is_empty() {
+            self.error(Self::span(&schema.steps), "runbook has no steps")
+                .hints
+                .push("add at least one step under `steps:`".into());
+        }
+        let steps = self.steps(&schema.steps.value, kind, &params, &mut registered, &all_registered);
+        // `on_failure` steps see every name the main steps register: steps that never ran are
+        // registered as skipped before `on_failure` starts.
+        let on_failure = self.steps(
+            schema.on_failure.as_deref().unwrap_or_default(),
+            kind,
+            &params,
+            &mut registered,
+            &all_registered,
+        );
+
+        let digest = digest(&self.file.text, &self.local_files);
+        Runbook {
+            title: schema.title.map_or_else(|| id.clone(), |title| title.value),
+            id,
+            kind,
+            description: schema.description.map(|text| text.value).unwrap_or_default(),
+            min_level,
+            targets: (schema.targets.value.clone(), Self::span(&schema.targets)),
+            become_root,
+            params,
+            rolling,
+            steps,
+            on_failure,
+            source: Arc::clone(self.file),
+            digest,
+            local_files: std::mem::take(&mut self.local_files),
+        }
+    }
+
+    fn params(&mut self, schema: indexmap::IndexMap<schema::Text, schema::Param>) -> Vec<ParamSpec> {
+        let mut params = Vec::new();
+        for (name, param) in schema {
+            let span = Self::span(&name);
+            if !is_identifier(&name.value) {
+                self.error(span, format!("param name `{}` is not an identifier", name.value))
+                    .hints
+                    .push("use letters, digits and `_`, starting with a letter".into());
+            }
+            let kind = match param.kind.value.as_str() {
+                "int" => ParamKind::Int {
+                    min: param.min.as_ref().map(|min| min.value),
+                    max: param.max.as_ref().map(|max| max.value),
+                },
+                "bool" => ParamKind::Bool,
+                "string" => ParamKind::String,
+                "enum" => match &param.values {
+                    Some(values) if !values.is_empty() => {
+                        ParamKind::Enum(values.iter().map(|value| value.value.clone()).collect())
+                    }
+                    _ => {
+                        self.error(Self::span(&param.kind), format!("enum param `{}` has no `values`", name.value))
+                            .hints
+                            .push("list the allowed values: `values: [staging, production]`".into());
+                        ParamKind::String
+                    }
+                },
+                other => {
+                    self.error(Self::span(&param.kind), format!("param `{}` has unknown type `{other}`", name.value))
+                        .hints
+                        .push("type is one of `int`, `bool`, `enum`, `string`".into());
+                    ParamKind::String
+                }
+            };
+            if (param.min.is_some() || param.max.is_some()) && !matches!(kind, ParamKind::Int { .. }) {
+                self.error(span, format!("param `{}` has `min`/`max` but is not an int", name.value));
+            }
+            let secret = param.secret.as_ref().is_some_and(|secret| secret.value);
+            let default = param.default.as_ref().and_then(|default| {
+                match kind.parse(&default.value.to_text()) {
+                    Ok(value) => Some(value),
+                    Err(reason) => {
+                        self.error(Self::span(default), format!("default of param `{}`: {reason}", name.value));
+                        None
+                    }
+                }
+            });
+            if secret && default.is_some() {
+                self.error(span, format!("secret param `{}` has a default", name.value))
+                    .hints
+                    .push("a secret written in the runbook is not secret: remove the default".into());
+            }
+            if params.iter().any(|existing: &ParamSpec| existing.name == name.value) {
+                self.error(span, format!("param `{}` is declared twice", name.value));
+            }
+            params.push(ParamSpec {
+                name: name.value.clone(),
+                required: param.required.as_ref().is_some_and(|required| required.value)
+                    && default.is_none(),
+                kind,
+                default,
+                secret,
+                description: param.description.map(|text| text.value).unwrap_or_default(),
+            });
+        }
+        params
+    }
+
+    fn rolling(&mut self, schema: &schema::Rolling) -> Rolling {
+        let mut amount = |field: &Option<schema::Field>, default: Amount| match field {
+            None => default,
+            Some(field) => Amount::parse(&field.value.to_text()).unwrap_or_else(|reason| {
+                self.error(Self::span(field), reason);
+                default
+            }),
+        };
+        let defaults = Rolling::default();
+        let rolling = Rolling {
+            batch: amount(&schema.batch, defaults.batch),
+            max_failures: amount(&schema.max_failures, defaults.max_failures),
+        };
+        if let (Some(field), Amount::Count(0) | Amount::Percent(0)) = (&schema.batch, rolling.batch) {
+            self.error(Self::span(field), "a batch of 0 hosts would never run anything")
+                .hints
+                .push("use a number of hosts (`batch: 2`) or a percentage above 0 (`batch: 25%`)".into());
+        }
+        rolling
+    }
+
+    fn steps(
+        &mut self,
+        steps: &[Spanned<schema::Step>],
+        kind: Kind,
+        params: &[ParamSpec],
+        registered: &mut BTreeSet<String>,
+        all_registered: &BTreeSet<String>,
+    ) -> Vec<Step<Text>> {
+        let mut out = Vec::new();
+        for step in steps {
+            let later: BTreeSet<String> = all_registered.difference(registered).cloned().collect();
+            let scope = Scope { params, registered, registered_later: &later };
+            if let Some(model) = self.step(step, kind, &scope) {
+                out.push(model);
+            }
+            if let Some(name) = &step.value.register {
+                if !is_identifier(&name.value) || is_reserved_root(&name.value) {
+                    self.error(Self::span(name), format!("`{}` cannot be a register name", name.value))
+                        .hints
+                        .push("use an identifier that is not `params`, `host`, `vars`, `facts` or `run`".into());
+                }
+                registered.insert(name.value.clone());
+            }
+        }
+        out
+    }
+
+    fn step(&mut self, spanned: &Spanned<schema::Step>, kind: Kind, scope: &Scope<'_>) -> Option<Step<Text>> {
+        let step = &spanned.value;
+        let span = Self::span(spanned);
+        let actions: Vec<&str> = [
+            ("command", step.command.is_some()),
+            ("shell", step.shell.is_some()),
+            ("script", step.script.is_some()),
+            ("copy", step.copy.is_some()),
+            ("template", step.template.is_some()),
+            ("fetch", step.fetch.is_some()),
+            ("file", step.file.is_some()),
+            ("assert", step.assert_that.is_some()),
+            ("wait_for", step.wait_for.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, present)| present.then_some(name))
+        .collect();
+        let label = step.name.as_ref().map_or_else(|| "step".to_owned(), |name| format!("step `{}`", name.value));
+        match actions.as_slice() {
+            [] => {
+                self.error(span, format!("{label} has no action"))
+                    .hints
+                    .push(format!("give it exactly one of {}", backticked(&Self::action_names())));
+                return None;
+            }
+            [_] => {}
+            several => {
+                let several: Vec<String> = several.iter().map(ToString::to_string).collect();
+                self.error(span, format!("{label} has {} actions: {}", several.len(), backticked(&several)))
+                    .hints
+                    .push("split it into one step per action".into());
+                return None;
+            }
+        }
+        let keyword = if actions[0] == "shell" { "command" } else { actions[0] };
+        if kind == Kind::Check && !CHECK_ACTIONS.contains(&keyword) {
+            self.error(span, format!("{label} uses `{keyword}`, which a `check` runbook may not use"))
+                .hints
+                .push(format!("check runbooks are read-only: use {}, or change `kind`", backticked(&CHECK_ACTIONS.map(String::from))));
+        }
+        let is_command = keyword == "command";
+        for (name, guard) in [
+            ("creates", &step.creates),
+            ("removes", &step.removes),
+            ("unless", &step.unless),
+            ("only_if", &step.only_if),
+            ("executable", &step.executable),
+        ] {
+            if let (Some(guard), false) = (guard, is_command) {
+                self.error(Self::span(guard), format!("`{name}` only applies to `command` steps"));
+            }
+        }
+        if let (Some(expect), false) = (&step.expect_rc, is_command) {
+            self.error(Self::span(expect), "`expect_rc` only applies to `command` steps");
+        }
+
+        let mut fields = FieldChecker { validator: self, scope };
+        let action = fields.action(step, keyword)?;
+        let data = |fields: &mut FieldChecker<'_, '_, '_>, text: &Option<schema::Text>| {
+            text.as_ref().map(|text| fields.text(text, Mode::Data))
+        };
+        let field = |fields: &mut FieldChecker<'_, '_, '_>, field: &Option<schema::Field>, check: TypeCheck| {
+            field.as_ref().map(|field| fields.typed(field, check))
+        };
+        let when = field(&mut fields, &step.when, TypeCheck::Condition);
+        let become_root = field(&mut fields, &step.become_root, TypeCheck::Bool);
+        let become_user = data(&mut fields, &step.become_user);
+        let timeout = field(&mut fields, &step.timeout, TypeCheck::Duration);
+        let retries = field(&mut fields, &step.retries, TypeCheck::Count);
+        let retry_delay = field(&mut fields, &step.retry_delay, TypeCheck::Duration);
+        let mut changed_when = field(&mut fields, &step.changed_when, TypeCheck::Condition);
+        let failed_when = field(&mut fields, &step.failed_when, TypeCheck::Condition);
+        let ignore_errors = field(&mut fields, &step.ignore_errors, TypeCheck::Bool);
+        let mut env = Vec::new();
+        for (name, value) in step.env.iter().flatten() {
+            if !is_env_name(&name.value) {
+                fields.validator.error(Self::span(name), format!("`{}` is not a valid environment variable name", name.value));
+            }
+            env.push((name.value.clone(), fields.typed(value, TypeCheck::Any)));
+        }
+        // A check runbook's commands only read: SPEC §4.3 treats them as `changed_when: false`.
+        if kind == Kind::Check && is_command && changed_when.is_none() {
+            changed_when = Some(Text { source: "false".into(), span, mode: Mode::Data });
+        }
+        let name = step.name.as_ref().map_or_else(|| default_name(step, keyword), |name| name.value.clone());
+        Some(Step {
+            name,
+            span,
+            action,
+            when,
+            register: step.register.as_ref().map(|name| name.value.clone()),
+            secret: step.secret.as_ref().is_some_and(|secret| secret.value),
+            become_root,
+            become_user,
+            env,
+            timeout,
+            retries,
+            retry_delay,
+            changed_when,
+            failed_when,
+            ignore_errors,
+            check_mode: step.check_mode.as_ref().is_some_and(|check| check.value),
+        })
+    }
+
+    fn literal_bool(&mut self, field: &schema::Field, key: &str) -> Option<bool> {
+        match &field.value {
+            schema::Scalar::Bool(value) => Some(*value),
+            other => {
+                self.error(Self::span(field), format!("`{key}` must be true or false, not `{}`", other.to_text()));
+                None
+            }
+        }
+    }
+
+    /// Resolves a local `src` relative to the runbook's directory, refusing escapes.
+    fn local_file(&mut self, src: &schema::Text) -> Option<(PathBuf, Vec<u8>)> {
+        let relative = Path::new(&src.value);
+        let escapes = relative.is_absolute()
+            || relative.components().any(|component| matches!(component, Component::ParentDir));
+        if escapes {
+            self.error(Self::span(src), format!("`{}` is outside the runbook's directory", src.value))
+                .hints
+                .push("local files must be relative paths inside the runbook's directory tree (no `/…`, no `..`)".into());
+            return None;
+        }
+        let directory = self.file.path.parent().unwrap_or_else(|| Path::new("."));
+        let path = directory.join(relative);
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let sha = hex::encode(Sha256::digest(&bytes));
+                self.local_files.push((relative.to_path_buf(), sha));
+                Some((relative.to_path_buf(), bytes))
+            }
+            Err(error) => {
+                self.error(Self::span(src), format!("cannot read `{}`: {error}", path.display()))
+                    .hints
+                    .push("paths in `src` are relative to the runbook file".into());
+                None
+            }
+        }
+    }
+}
+
+/// What a typed field must become once rendered.
+#[derive(Clone, Copy)]
+enum TypeCheck {
+    Any,
+    Bool,
+    Condition,
+    Count,
+    Port,
+    Duration,
+    Mode,
+}
+
+impl TypeCheck {
+    fn check(self, text: &str) -> Result<(), String> {
+        match self {
+            TypeCheck::Any => Ok(()),
+            TypeCheck::Bool | TypeCheck::Condition => parse_bool(text)
+                .map(drop)
+                .ok_or_else(|| format!("`{text}` is not true or false")),
+            TypeCheck::Count => text.trim().parse::<u32>().map(drop).map_err(|_| format!("`{text}` is not a non-negative integer")),
+            TypeCheck::Port => match text.trim().parse::<u16>() {
+                Ok(port) if port > 0 => Ok(()),
+                _ => Err(format!("`{text}` is not a TCP port")),
+            },
+            TypeCheck::Duration => parse_duration(text).map(drop),
+            TypeCheck::Mode => parse_mode(text).map(drop),
+        }
+    }
+}
+
+/// Checks fields of one step: templates parse, references resolve, literals have the right type.
+struct FieldChecker<'v, 'f, 's> {
+    validator: &'v mut Validator<'f>,
+    scope: &'v Scope<'s>,
+}
+
+impl FieldChecker<'_, '_, '_> {
+    fn text(&mut self, text: &schema::Text, mode: Mode) -> Text {
+        let model = Text { source: text.value.clone(), span: Validator::span(text), mode };
+        self.references(&model);
+        model
+    }
+
+    fn typed(&mut self, field: &schema::Field, check: TypeCheck) -> Text {
+        let source = field.value.to_text();
+        let model = Text { source: source.clone(), span: Validator::span(field), mode: Mode::Data };
+        if matches!(check, TypeCheck::Mode) && matches!(field.value, schema::Scalar::Int(_)) {
+            self.validator
+                .error(model.span, format!("mode `{source}` must be a quoted string"))
+                .hints
+                .push(format!("write `mode: \"0{source}\"`: YAML reads an unquoted 0640 as a number"));
+        } else if template::is_template(&source) {
+            self.references(&model);
+        } else if let Err(reason) = check.check(&source) {
+            self.validator.error(model.span, reason);
+        }
+        model
+    }
+
+    fn references(&mut self, text: &Text) {
+        let references = match template::references(&text.source) {
+            Ok(references) => references,
+            Err(error) => {
+                let span = span_at(&self.validator.file.clone(), text, error.offset().unwrap_or(0));
+                let hints = error.hints();
+                let diagnostic = self.validator.error(span, format!("invalid template: {error}"));
+                diagnostic.hints.extend(hints);
+                return;
+            }
+        };
+        for reference in references {
+            let span = span_at(&self.validator.file.clone(), text, reference.offset);
+            let span = Span { length: reference.length as u32, ..span };
+            if reference.raw && text.mode == Mode::Command {
+                self.validator
+                    .push(Diagnostic::warning(format!("`{{{{{{{}}}}}}}` inserts raw, unquoted text into a command", reference.path.join(".")))
+                        .at(self.validator.file, span)
+                        .hint("use `{{…}}` so the value is shell-quoted, unless the value is trusted shell syntax"));
+            }
+            if let Some(problem) = self.check_reference(&reference.path) {
+                let (message, hint) = problem;
+                let diagnostic = self.validator.error(span, message);
+                if let Some(hint) = hint {
+                    diagnostic.hints.push(hint);
+                }
+            }
+        }
+    }
+
+    fn check_reference(&self, path: &[String]) -> Option<(String, Option<String>)> {
+        let (root, rest) = path.split_first()?;
+        let field = rest.first().map(String::as_str);
+        let dotted = path.join(".");
+        let known = |field: Option<&str>, allowed: &[&str], what: &str| -> Option<(String, Option<String>)> {
+            let field = field?;
+            (!allowed.contains(&field)).then(|| {
+                let hint = closest(field, allowed.iter().copied())
+                    .map_or_else(|| format!("{what} has {}", backticked(&allowed.iter().map(ToString::to_string).collect::<Vec<_>>())), |close| format!("did you mean `{root}.{close}`?"));
+                (format!("`{dotted}` does not exist"), Some(hint))
+            })
+        };
+        match root.as_str() {
+            "params" => {
+                let name = field?;
+                if self.scope.params.iter().any(|param| param.name == name) {
+                    return None;
+                }
+                let names: Vec<&str> = self.scope.params.iter().map(|param| param.name.as_str()).collect();
+                let hint = closest(name, names.iter().copied()).map_or_else(
+                    || format!("declare it under `params:` (e.g. `{name}: {{ type: string, required: true }}`)"),
+                    |close| format!("did you mean `params.{close}`?"),
+                );
+                Some((format!("undeclared param `{name}`"), Some(hint)))
+            }
+            "host" => known(field, &HOST_FIELDS, "`host`"),
+            "facts" => known(field, &FACTS, "`facts`"),
+            "run" => known(field, &RUN_FIELDS, "`run`"),
+            // Inventory variables are checked per host at plan time, when the inventory is known.
+            "vars" | "this" | "@index" | "@key" | "@first" | "@last" => None,
+            name if self.scope.registered.contains(name) => known(field, &REGISTERED_FIELDS, "a registered result"),
+            name if self.scope.registered_later.contains(name) => Some((
+                format!("`{name}` is used before a step registers it"),
+                Some(format!("move this step after the step with `register: {name}`")),
+            )),
+            name => {
+                let roots = ["params", "host", "vars", "facts", "run"];
+                let registered = self.scope.registered.iter().map(String::as_str);
+                let hint = closest(name, roots.into_iter().chain(registered)).map_or_else(
+                    || "templates read `params.*`, `host.*`, `vars.*`, `facts.*`, `run.*` and registered results".to_owned(),
+                    |close| format!("did you mean `{close}`?"),
+                );
+                Some((format!("unknown variable `{dotted}`"), Some(hint)))
+            }
+        }
+    }
+
+    fn action(&mut self, step: &schema::Step, keyword: &str) -> Option<Action<Text>> {
+        let data = |this: &mut Self, text: &Option<schema::Text>| text.as_ref().map(|text| this.text(text, Mode::Data));
+        let command = |this: &mut Self, text: &Option<schema::Text>| text.as_ref().map(|text| this.text(text, Mode::Command));
+        let attributes = |this: &mut Self, mode: &Option<schema::Field>, owner: &Option<schema::Text>, group: &Option<schema::Text>| Attributes {
+            mode: mode.as_ref().map(|mode| this.typed(mode, TypeCheck::Mode)),
+            owner: data(this, owner),
+            group: data(this, group),
+        };
+        Some(match keyword {
+            "command" => {
+                let text = step.command.as_ref().or(step.shell.as_ref())?;
+                let expect_rc = match step.expect_rc.as_ref().map(|codes| &codes.value) {
+                    None => vec![0],
+                    Some(schema::ExpectRc::One(code)) => vec![*code as i32],
+                    Some(schema::ExpectRc::Many(codes)) => codes.iter().map(|code| *code as i32).collect(),
+                };
+                Action::Command(Command {
+                    text: self.text(text, Mode::Command),
+                    executable: data(self, &step.executable),
+                    creates: data(self, &step.creates),
+                    removes: data(self, &step.removes),
+                    unless: command(self, &step.unless),
+                    only_if: command(self, &step.only_if),
+                    expect_rc,
+                })
+            }
+            "script" => {
+                let script = &step.script.as_ref()?.value;
+                let (src, body) = self.validator.local_file(&script.src)?;
+                let args = script.args.iter().flatten().map(|arg| self.typed(arg, TypeCheck::Any)).collect();
+                Action::Script(Script { body: Arc::new(body), src, args })
+            }
+            "copy" => {
+                let spanned = step.copy.as_ref()?;
+                let copy = &spanned.value;
+                let content = match (&copy.src, &copy.content) {
+                    (Some(src), None) => {
+                        let (src, bytes) = self.validator.local_file(src)?;
+                        Content::Bytes { bytes: Arc::new(bytes), src }
+                    }
+                    (None, Some(content)) => Content::Text(self.text(content, Mode::Data)),
+                    _ => {
+                        self.validator
+                            .error(Validator::span(spanned), "`copy` needs exactly one of `src` and `content`")
+                            .hints
+                            .push("use `src` for a local file, `content` for inline text".into());
+                        return None;
+                    }
+                };
+                Action::Copy(Copy {
+                    content,
+                    dest: self.text(&copy.dest, Mode::Data),
+                    attributes: attributes(self, &copy.mode, &copy.owner, &copy.group),
+                    backup: copy.backup.as_ref().map(|backup| self.typed(backup, TypeCheck::Bool)),
+                })
+            }
+            "template" => {
+                let template = &step.template.as_ref()?.value;
+                let (_, bytes) = self.validator.local_file(&template.src)?;
+                let Ok(source) = String::from_utf8(bytes) else {
+                    self.validator.error(Validator::span(&template.src), format!("template `{}` is not UTF-8 text", template.src.value));
+                    return None;
+                };
+                let body = Text { source, span: Validator::span(&template.src), mode: Mode::Data };
+                self.references(&body);
+                Action::Template(Copy {
+                    content: Content::Text(body),
+                    dest: self.text(&template.dest, Mode::Data),
+                    attributes: attributes(self, &template.mode, &template.owner, &template.group),
+                    backup: template.backup.as_ref().map(|backup| self.typed(backup, TypeCheck::Bool)),
+                })
+            }
+            "fetch" => {
+                let fetch = &step.fetch.as_ref()?.value;
+                Action::Fetch(Fetch { src: self.text(&fetch.src, Mode::Data), dest: self.text(&fetch.dest, Mode::Data) })
+            }
+            "file" => {
+                let spanned = step.file.as_ref()?;
+                let file = &spanned.value;
+                let state = match file.state.as_ref().map(|state| state.value.as_str()) {
+                    None | Some("file") => FileKind::File,
+                    Some("directory") => FileKind::Directory,
+                    Some("absent") => FileKind::Absent,
+                    Some("link") => FileKind::Link,
+                    Some(other) => {
+                        let span = file.state.as_ref().map_or(Span::default(), Validator::span);
+                        self.validator
+                            .error(span, format!("unknown file state `{other}`"))
+                            .hints
+                            .push("state is one of `file`, `directory`, `absent`, `link`".into());
+                        FileKind::File
+                    }
+                };
+                if (state == FileKind::Link) != file.src.is_some() {
+                    self.validator
+                        .error(Validator::span(spanned), "`file` takes `src` exactly when `state: link`")
+                        .hints
+                        .push("`src` is the link's target".into());
+                }
+                Action::File(FileState {
+                    path: self.text(&file.path, Mode::Data),
+                    state,
+                    src: data(self, &file.src),
+                    attributes: attributes(self, &file.mode, &file.owner, &file.group),
+                })
+            }
+            "assert" => {
+                let spanned = step.assert_that.as_ref()?;
+                if spanned.value.that.is_empty() {
+                    self.validator.error(Validator::span(spanned), "`assert` has no conditions in `that`");
+                }
+                Action::Assert(Assert {
+                    that: spanned.value.that.iter().map(|condition| self.typed(condition, TypeCheck::Condition)).collect(),
+                    message: data(self, &spanned.value.message),
+                })
+            }
+            "wait_for" => {
+                let spanned = step.wait_for.as_ref()?;
+                let wait = &spanned.value;
+                let target = match (&wait.port, &wait.path, &wait.command) {
+                    (Some(port), None, None) => WaitTarget::Port { port: self.typed(port, TypeCheck::Port), host: data(self, &wait.host) },
+                    (None, Some(path), None) => WaitTarget::Path(self.text(path, Mode::Data)),
+                    (None, None, Some(command)) => WaitTarget::Command(self.text(command, Mode::Command)),
+                    _ => {
+                        self.validator
+                            .error(Validator::span(spanned), "`wait_for` needs exactly one of `port`, `path` and `command`");
+                        return None;
+                    }
+                };
+                Action::WaitFor(WaitFor { target, timeout: wait.timeout.as_ref().map(|timeout| self.typed(timeout, TypeCheck::Duration)) })
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// Maps a byte offset inside a field's template to a line and column in the YAML file: exact for
+/// single-line scalars (plain or quoted), the field's start otherwise.
+fn span_at(file: &SourceFile, text: &Text, offset: usize) -> Span {
+    let Some(line) = file.line(text.span.line) else { return text.span };
+    if text.source.contains('\n') {
+        return text.span;
+    }
+    let start = text.span.column.saturating_sub(1) as usize;
+    let rest: String = line.chars().skip(start).collect();
+    let quoted = rest.starts_with('"') || rest.starts_with('\'');
+    let inner = if quoted { &rest[1..] } else { rest.as_str() };
+    if !inner.starts_with(&text.source[..offset.min(text.source.len())]) {
+        return text.span;
+    }
+    let prefix = text.source[..offset.min(text.source.len())].chars().count() as u32;
+    Span { column: text.span.column + prefix + u32::from(quoted), ..text.span }
+}
+
+fn default_name(step: &schema::Step, keyword: &str) -> String {
+    let summary = match keyword {
+        "command" => step.command.as_ref().or(step.shell.as_ref()).map(|text| text.value.clone()),
+        "copy" => step.copy.as_ref().map(|copy| copy.value.dest.value.clone()),
+        "template" => step.template.as_ref().map(|template| template.value.dest.value.clone()),
+        "file" => step.file.as_ref().map(|file| file.value.path.value.clone()),
+        _ => None,
+    };
+    match summary {
+        Some(summary) => {
+            let line = summary.lines().next().unwrap_or_default();
+            let short: String = line.chars().take(40).collect();
+            let ellipsis = if short.len() < summary.len() { "…" } else { "" };
+            format!("{keyword}: {short}{ellipsis}")
+        }
+        None => keyword.to_owned(),
+    }
+}
+
+fn digest(text: &str, local_files: &[(PathBuf, String)]) -> String {
+    // Hash layout (versioned, never reordered): tag, file length + bytes, then each local file's
+    // relative path and SHA-256, sorted by path, each length-prefixed so fields cannot run together.
+    let mut hasher = Sha256::new();
+    hasher.update(b"opsgate-runbook-v1\0");
+    hasher.update((text.len() as u64).to_be_bytes());
+    hasher.update(text.as_bytes());
+    let mut files: Vec<_> = local_files.iter().collect();
+    files.sort();
+    files.dedup();
+    for (path, sha) in files {
+        let path = path.to_string_lossy();
+        hasher.update((path.len() as u64).to_be_bytes());
+        hasher.update(path.as_bytes());
+        hasher.update(sha.as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
+fn is_runbook_id(id: &str) -> bool {
+    let mut chars = id.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn is_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn is_reserved_root(name: &str) -> bool {
+    ["params", "host", "vars", "facts", "run"].contains(&name)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::diagnostic::{SourceFile, Style};
+
+    fn errors(yaml: &str) -> String {
+        let file = SourceFile::new("rb.yaml", yaml);
+        match super::parse(&file) {
+            Ok(_) => String::new(),
+            Err(diagnostics) => diagnostics
+                .sorted()
+                .iter()
+                .map(|diagnostic| diagnostic.render(Style::Plain))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+
+    #[test]
+    fn a_valid_runbook_parses() {
+        let yaml = "runbook: a\nkind: maintenance\ntargets: all\nparams:\n  keep: { type: int, default: 7 }\nsteps:\n  - name: hi\n    command: echo {{params.keep}}\n    timeout: 5s\n";
+        assert_eq!(errors(yaml), "");
+    }
+
+    #[test]
+    fn probe() {
+        let yaml = "runbook: a\nkind: maintenance\ntargets: all\nsteps:\n  - name: hi\n    command: echo\n  - command: x\n    copy: { content: x, dest: /y }\n  - name: z\n    timeout: 5d\n    command: x\n";
+        let out = errors(yaml);
+        eprintln!("{out}");
+    }
+}
