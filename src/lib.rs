@@ -37,6 +37,7 @@ pub mod executor;
 pub mod inventory;
 pub mod lab;
 pub mod plan;
+pub mod project;
 pub mod runbook;
 pub mod template;
 pub mod transport;

@@ -1,1 +1,199 @@
-//! Placeholder: filled in by the module's owner.
+//! What each step action does on a host.
+//!
+//! Every action is written as *query → change*: it first asks the host what is there, decides
+//! what would change, and only then changes it — unless the run is a `--check` run, in which
+//! case it stops after the decision and reports it. Idempotence and check mode both fall out of
+//! that shape. Actions receive fully rendered fields (`Action<String>`); they never render
+//! templates, never print, and talk to the host only through [`Transport`].
+//!
+//! Remote commands are built with [`shell_quote`] around every value, so a path or content with
+//! spaces, quotes or `;` stays one word.
+
+mod assert;
+mod command;
+mod copy;
+mod fetch;
+mod file;
+mod script;
+mod wait_for;
+
+use std::time::Duration;
+
+use crate::executor::event::Status;
+use crate::runbook::model::Action;
+use crate::transport::{CommandOutput, Program, RemoteCommand, RemoteStatus, Transport, TransportError, shell_quote};
+
+/// Whether actions change hosts or only report what they would change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunMode {
+    /// Change hosts.
+    Apply,
+    /// Report only (`--check`).
+    Check,
+}
+
+/// Whether changed files are shown as unified diffs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiffMode {
+    /// `--diff`.
+    Show,
+    /// Default.
+    Hide,
+}
+
+/// Everything an action needs besides its own fields.
+pub struct Context<'a, T> {
+    /// The host's connection.
+    pub transport: &'a T,
+    /// Inventory host name, for local paths (`fetch`) and messages.
+    pub host: &'a str,
+    /// Apply or check.
+    pub mode: RunMode,
+    /// Show diffs.
+    pub diff: DiffMode,
+    /// `sudo -n -u USER` for the step's remote commands.
+    pub become_user: Option<String>,
+    /// Environment for the step's remote commands.
+    pub env: Vec<(String, String)>,
+    /// The step's timeout for each remote command.
+    pub timeout: Option<Duration>,
+}
+
+impl<T: Transport> Context<'_, T> {
+    /// Runs shell text on the host with the step's become, env and timeout.
+    async fn shell(&self, script: String) -> Result<CommandOutput, TransportError> {
+        self.shell_with(script, None, None).await
+    }
+
+    /// Runs shell text with stdin bytes and an optional `executable`.
+    async fn shell_with(
+        &self,
+        script: String,
+        stdin: Option<Vec<u8>>,
+        executable: Option<String>,
+    ) -> Result<CommandOutput, TransportError> {
+        self.transport
+            .run(&RemoteCommand {
+                program: Program::Script { text: script, executable },
+                become_user: self.become_user.clone(),
+                env: self.env.clone(),
+                stdin,
+                timeout: self.timeout,
+            })
+            .await
+    }
+}
+
+/// What an action did.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// `ok`, `changed`, `skipped` or `failed`.
+    pub status: Status,
+    /// Exit code of the main remote command; `None` when nothing ran or it timed out.
+    pub rc: Option<i32>,
+    /// Standard output of the main command.
+    pub stdout: Vec<u8>,
+    /// Standard error of the main command.
+    pub stderr: Vec<u8>,
+    /// One line for the operator.
+    pub message: Option<String>,
+    /// Unified diff of a changed file.
+    pub diff: Option<String>,
+}
+
+impl Outcome {
+    fn new(status: Status, message: impl Into<Option<String>>) -> Self {
+        Self { status, rc: None, stdout: vec![], stderr: vec![], message: message.into(), diff: None }
+    }
+
+    /// Nothing to change.
+    fn ok(message: impl Into<Option<String>>) -> Self {
+        Self::new(Status::Ok, message)
+    }
+
+    /// Changed, or would change under `--check`.
+    fn changed(message: impl Into<Option<String>>) -> Self {
+        Self::new(Status::Changed, message)
+    }
+
+    fn skipped(message: impl Into<String>) -> Self {
+        Self::new(Status::Skipped, Some(message.into()))
+    }
+
+    fn failed(message: impl Into<String>) -> Self {
+        Self::new(Status::Failed, Some(message.into()))
+    }
+
+    /// A failure built from a helper command's output.
+    fn failed_with(message: impl Into<String>, output: &CommandOutput) -> Self {
+        Self { rc: output.rc(), stdout: output.stdout.clone(), stderr: output.stderr.clone(), ..Self::failed(message) }
+    }
+}
+
+impl CommandOutput {
+    /// The exit code, when the command exited by itself.
+    #[must_use]
+    pub fn rc(&self) -> Option<i32> {
+        match self.status {
+            RemoteStatus::Exited(code) => Some(code),
+            RemoteStatus::TimedOut | RemoteStatus::Killed => None,
+        }
+    }
+
+    /// Whether it exited with 0.
+    #[must_use]
+    pub fn success(&self) -> bool {
+        self.rc() == Some(0)
+    }
+
+    /// Standard output as text, one trailing newline removed.
+    #[must_use]
+    pub fn stdout_text(&self) -> String {
+        trim_newline(&String::from_utf8_lossy(&self.stdout)).to_owned()
+    }
+
+    /// Why a helper command failed, for messages.
+    #[must_use]
+    pub fn failure(&self) -> String {
+        let stderr = String::from_utf8_lossy(&self.stderr);
+        let stderr = stderr.trim();
+        match self.status {
+            RemoteStatus::TimedOut => "timed out".to_owned(),
+            RemoteStatus::Killed => "killed".to_owned(),
+            RemoteStatus::Exited(code) if stderr.is_empty() => format!("exit code {code}"),
+            RemoteStatus::Exited(code) => format!("exit code {code}: {}", last_line(stderr)),
+        }
+    }
+}
+
+/// Removes one trailing newline (SPEC §2: registered stdout/stderr lose one).
+#[must_use]
+pub fn trim_newline(text: &str) -> &str {
+    text.strip_suffix('\n').map_or(text, |text| text.strip_suffix('\r').unwrap_or(text))
+}
+
+fn last_line(text: &str) -> &str {
+    text.lines().last().unwrap_or(text)
+}
+
+/// Runs one action on the host. A transport error means the host is gone, not that the step
+/// failed; the executor decides what that makes the host.
+pub async fn run<T: Transport>(
+    context: &Context<'_, T>,
+    action: &Action<String>,
+) -> Result<Outcome, TransportError> {
+    match action {
+        Action::Command(spec) => command::run(context, spec).await,
+        Action::Script(spec) => script::run(context, spec).await,
+        Action::Copy(spec) | Action::Template(spec) => copy::run(context, spec).await,
+        Action::Fetch(spec) => fetch::run(context, spec).await,
+        Action::File(spec) => file::run(context, spec).await,
+        Action::Assert(spec) => Ok(assert::run(spec)),
+        Action::WaitFor(spec) => wait_for::run(context, spec).await,
+    }
+}
+
+/// Quotes a value for a remote shell; re-exported so actions read uniformly.
+fn quote(value: &str) -> String {
+    shell_quote(value)
+}

@@ -1,7 +1,83 @@
-//! Command line: argument parsing, subcommands, human and JSON output.
+//! The command line: parse arguments, run one subcommand, render its result or its error once.
+//!
+//! This is the edge of the program: the only place that reads the process environment, talks to
+//! the terminal, builds the tokio runtime and decides exit codes (see [`crate::error`]).
+
+mod args;
+mod inventory;
+mod lab;
+mod plan;
+mod render;
+mod run;
+mod validate;
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::diagnostic::{Diagnostic, Style};
+use crate::error::{Error, Exit};
+use crate::project::{Overrides, Project};
+use args::{Cli, Command};
 
 /// Entry point of the binary.
 #[must_use]
-pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(if error.use_stderr() { Exit::Invalid.code() } else { 0 });
+        }
+    };
+    let style = if cli.no_color || std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty()) || !std::io::stderr().is_terminal() {
+        Style::Plain
+    } else {
+        Style::Color
+    };
+    let exit = match dispatch(&cli, style) {
+        Ok(exit) => exit,
+        Err(error) => {
+            let mut stderr = std::io::stderr().lock();
+            let _ = write!(stderr, "{}", error.render(style));
+            error.exit()
+        }
+    };
+    ExitCode::from(exit.code())
+}
+
+fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
+    let project = Project::load(
+        Path::new("."),
+        Overrides { inventory: cli.inventory.clone(), policy: cli.policy.clone(), state_dir: cli.state_dir.clone() },
+    )?;
+    let mut stdout = std::io::stdout().lock();
+    match &cli.command {
+        Command::Validate(args) => validate::run(args, &project, style, &mut stdout),
+        Command::Plan(args) => plan::run(args, &project, cli.json, style, &mut stdout),
+        Command::Run(args) => run::run(args, &project, cli.json, style),
+        Command::Lab(args) => lab::run(args, &mut stdout).map(|()| Exit::Ok).map_err(|error| {
+            Error::environment(error.to_string(), error.hints())
+        }),
+        Command::Inventory(args) => inventory::run(args, &project.inventory, &mut stdout).map(|()| Exit::Ok).map_err(Error::from),
+    }
+}
+
+/// Prints warnings (diagnostics that do not stop the command) on stderr.
+fn warn(warnings: &[Diagnostic], style: Style) {
+    let mut stderr = std::io::stderr().lock();
+    for warning in warnings {
+        let _ = writeln!(stderr, "{}", warning.render(style));
+    }
+}
+
+/// Writes to stdout, treating a closed pipe (`opsgate … | head`) as the reader's choice.
+fn emit(out: &mut dyn Write, text: &str) -> Result<(), Error> {
+    match out.write_all(text.as_bytes()) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(error) => Err(Error::environment(format!("cannot write output: {error}"), vec![])),
+    }
 }

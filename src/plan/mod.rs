@@ -1,1 +1,264 @@
-//! Placeholder: filled in by the module's owner.
+//! The planning stage: runbook + inventory + params → a [`Plan`], before any connection.
+//!
+//! [`build`] is pure: it resolves the target hosts, converts `-p` values to their declared types,
+//! and renders every field of every step for every host. A field that reads `facts.*`, a
+//! registered result or `run.id` cannot be known yet; it is checked (its names exist, its syntax
+//! is valid — [`crate::runbook::validate`] did that) and kept as [`Field::AtRunTime`] for the
+//! executor to render on that host. Everything else is [`Field::Ready`]: the text the plan shows
+//! is the text the host will run.
+//!
+//! The plan is what the user sees (`opsgate plan`), what the gate judges, what the audit records
+//! and what the executor runs; nothing downstream reads the runbook file or the inventory again.
+
+mod display;
+mod params;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+pub use display::render as display;
+pub use params::{ParamInput, ParamSource, resolve as resolve_params};
+
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::inventory::{Host, Inventory};
+use crate::runbook::model::{FieldType, ParamValue, Step, Text};
+use crate::runbook::Runbook;
+use crate::template::{self, Renderer};
+use crate::transport::SshTarget;
+
+/// A field of a planned step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Field {
+    /// Rendered at plan time: exactly what will run.
+    Ready(String),
+    /// Needs facts, registered results or the run id: rendered on the host when the step runs.
+    AtRunTime(Text),
+}
+
+/// What the caller asks to plan.
+#[derive(Debug)]
+pub struct Request<'a> {
+    /// The validated runbook.
+    pub runbook: Arc<Runbook>,
+    /// The inventory.
+    pub inventory: &'a Inventory,
+    /// `-l PATTERN`: narrows the runbook's `targets`.
+    pub limit: Option<&'a str>,
+    /// `--widen PATTERN`: adds hosts outside `targets` (a gated privilege).
+    pub widen: Option<&'a str>,
+    /// Param values, already typed by [`resolve_params`].
+    pub params: Vec<(String, ParamValue)>,
+    /// The operator the run is for, as `run.operator`.
+    pub operator: String,
+}
+
+/// A fully rendered plan.
+#[derive(Debug)]
+pub struct Plan {
+    /// The runbook it was built from.
+    pub runbook: Arc<Runbook>,
+    /// Param values in declaration order.
+    pub params: Vec<(String, ParamValue)>,
+    /// Values that must never be shown or stored (secret params), for redaction.
+    pub secrets: Vec<String>,
+    /// The host pattern the run targets, as the user would read it.
+    pub pattern: String,
+    /// Whether `--widen` added hosts outside the runbook's `targets`.
+    pub widened: bool,
+    /// Hosts in inventory order, each with its rendered steps.
+    pub hosts: Vec<HostPlan>,
+    /// Rolling batches: indexes into `hosts`.
+    pub batches: Vec<Vec<usize>>,
+    /// Failed hosts tolerated before later batches are skipped.
+    pub max_failures: usize,
+    /// SHA-256 of the inventory file.
+    pub inventory_digest: String,
+}
+
+/// One host's part of the plan.
+#[derive(Debug)]
+pub struct HostPlan {
+    /// The inventory host.
+    pub host: Host,
+    /// How to reach it, jump hosts resolved.
+    pub target: SshTarget,
+    /// Template context known at plan time: `params`, `host`, `vars`, `run.operator`.
+    pub context: Value,
+    /// Rendered steps.
+    pub steps: Vec<Step<Field>>,
+    /// Rendered `on_failure` steps.
+    pub on_failure: Vec<Step<Field>>,
+}
+
+impl Plan {
+    /// The value with every secret replaced by `***`.
+    #[must_use]
+    pub fn redact(&self, text: &str) -> String {
+        redact(text, &self.secrets)
+    }
+}
+
+/// Replaces every occurrence of each secret in `text` by `***`.
+#[must_use]
+pub fn redact(text: &str, secrets: &[String]) -> String {
+    let mut text = text.to_owned();
+    for secret in secrets.iter().filter(|secret| !secret.is_empty()) {
+        text = text.replace(secret.as_str(), "***");
+    }
+    text
+}
+
+/// Builds the plan, or every reason it cannot be built.
+pub fn build(request: Request<'_>, renderer: &Renderer) -> Result<Plan, Diagnostics> {
+    let runbook = Arc::clone(&request.runbook);
+    let file = &runbook.source;
+    let (targets, targets_span) = &runbook.targets;
+    let select = |pattern: &str| {
+        request.inventory.select(pattern).map_err(|error| {
+            let mut diagnostic = Diagnostic::error(format!("host pattern `{pattern}`: {error}"));
+            diagnostic.hints = error.hints();
+            diagnostic
+        })
+    };
+    let mut selected = select(targets).map_err(|diagnostic| diagnostic.at(file, *targets_span))?;
+    let mut pattern = targets.clone();
+    if let Some(limit) = request.limit {
+        let limited: BTreeSet<&str> = select(limit)?.iter().map(|host| host.name.as_str()).collect();
+        selected.retain(|host| limited.contains(host.name.as_str()));
+        pattern = format!("{targets} & {limit}");
+    }
+    let mut widened = false;
+    if let Some(widen) = request.widen {
+        let extra = select(widen)?;
+        widened = extra.iter().any(|host| !selected.iter().any(|chosen| chosen.name == host.name));
+        let wanted: BTreeSet<&str> = selected.iter().chain(&extra).map(|host| host.name.as_str()).collect();
+        selected = request.inventory.hosts().iter().filter(|host| wanted.contains(host.name.as_str())).collect();
+        pattern = format!("{pattern} + {widen}");
+    }
+    if selected.is_empty() {
+        return Err(Diagnostic::error(format!("pattern `{pattern}` selects no host"))
+            .hint("`-l` narrows the runbook's `targets`; list the hosts with `opsgate inventory list`")
+            .into());
+    }
+
+    let params_json: Map<String, Value> =
+        request.params.iter().map(|(name, value)| (name.clone(), value.to_json())).collect();
+    let secrets: Vec<String> = request
+        .params
+        .iter()
+        .filter(|(name, _)| runbook.param(name).is_some_and(|spec| spec.secret))
+        .map(|(_, value)| value.to_text())
+        .collect();
+
+    let mut diagnostics = Diagnostics::new();
+    let mut hosts = Vec::new();
+    for host in selected {
+        let context = json!({
+            "params": params_json,
+            "host": {
+                "name": host.name.as_str(),
+                "address": host.address,
+                "groups": host.groups.iter().map(|group| group.as_str()).collect::<Vec<_>>(),
+                "environment": host.environment,
+            },
+            "vars": host.vars,
+            "run": { "operator": request.operator },
+        });
+        let mut render = |text: &Text| -> Result<Field, Diagnostic> {
+            render_field(renderer, text, &context).map_err(|message| {
+                let message = redact(&message, &secrets);
+                Diagnostic::error(format!("host `{}`: {message}", host.name)).at(file, text.span)
+            })
+        };
+        let mut plan_steps = |steps: &[Step<Text>]| -> Vec<Step<Field>> {
+            steps
+                .iter()
+                .filter_map(|step| match step.try_map(&mut render) {
+                    Ok(step) => Some(step),
+                    Err(diagnostic) => {
+                        diagnostics.push(diagnostic);
+                        None
+                    }
+                })
+                .collect()
+        };
+        let steps = plan_steps(&runbook.steps);
+        let on_failure = plan_steps(&runbook.on_failure);
+        hosts.push(HostPlan { host: host.clone(), target: ssh_target(request.inventory, host, 0), context: context.clone(), steps, on_failure });
+    }
+    if diagnostics.has_errors() {
+        return Err(diagnostics);
+    }
+
+    let total = hosts.len();
+    let batch = runbook.rolling.batch.of(total).clamp(1, total);
+    let batches = (0..total).collect::<Vec<_>>().chunks(batch).map(<[usize]>::to_vec).collect();
+    Ok(Plan {
+        max_failures: runbook.rolling.max_failures.of(total),
+        params: request.params,
+        secrets,
+        pattern,
+        widened,
+        hosts,
+        batches,
+        inventory_digest: request.inventory.digest(),
+        runbook,
+    })
+}
+
+/// Renders a field now when it only reads plan-time values, else defers it.
+fn render_field(renderer: &Renderer, text: &Text, context: &Value) -> Result<Field, String> {
+    if !template::is_template(&text.source) {
+        return Ok(Field::Ready(text.source.clone()));
+    }
+    let references = template::references(&text.source).map_err(|error| error.to_string())?;
+    let deferred = references.iter().any(|reference| !is_plan_time(&reference.path));
+    if deferred {
+        return Ok(Field::AtRunTime(text.clone()));
+    }
+    let rendered = renderer.render(text.mode, &text.source, context).map_err(|error| error.to_string())?;
+    check_type(text.kind, &rendered)?;
+    Ok(Field::Ready(rendered))
+}
+
+/// Checks a rendered field against its type; shared by the plan and the executor.
+pub fn check_type(kind: FieldType, rendered: &str) -> Result<(), String> {
+    kind.parse(rendered)
+}
+
+/// Whether a template path can be rendered before any host is contacted.
+fn is_plan_time(path: &[String]) -> bool {
+    match path.first().map(String::as_str) {
+        Some("params" | "host" | "vars" | "this" | "@index" | "@key" | "@first" | "@last") => true,
+        Some("run") => path.get(1).is_some_and(|field| field == "operator"),
+        _ => false,
+    }
+}
+
+/// Jump chains longer than this are cut: the inventory rejects a host jumping through itself,
+/// and real chains are one or two hops.
+const MAX_JUMPS: usize = 8;
+
+/// The connection settings of `host`, with its `jump` host resolved recursively.
+fn ssh_target(inventory: &Inventory, host: &Host, depth: usize) -> SshTarget {
+    let jump = host
+        .jump
+        .as_ref()
+        .filter(|_| depth < MAX_JUMPS)
+        .and_then(|name| inventory.host(name.as_str()))
+        .map(|jump| Box::new(ssh_target(inventory, jump, depth + 1)));
+    SshTarget {
+        host: host.name.to_string(),
+        address: host.address.clone(),
+        port: host.port,
+        user: host.user.clone(),
+        identity_file: host.identity_file.clone(),
+        known_hosts: host.known_hosts.clone(),
+        ssh_config: host.ssh_config.clone(),
+        host_key: host.host_key.clone(),
+        ssh_options: host.ssh_options.clone(),
+        jump,
+    }
+}

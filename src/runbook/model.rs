@@ -262,6 +262,51 @@ pub struct Text {
     pub span: Span,
     /// Whether rendered values are shell-quoted.
     pub mode: Mode,
+    /// What the rendered text must parse as.
+    pub kind: FieldType,
+}
+
+/// What a field's rendered text must parse as (SPEC §2: a template is rendered, then parsed as
+/// the field's type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    /// Any text.
+    Text,
+    /// `true` or `false`.
+    Bool,
+    /// A condition: a rendered `true` or `false`.
+    Condition,
+    /// A non-negative integer.
+    Count,
+    /// A TCP port.
+    Port,
+    /// A duration.
+    Duration,
+    /// An octal mode string.
+    Mode,
+}
+
+impl FieldType {
+    /// Checks that `text` parses as this type, or says why not.
+    pub fn parse(self, text: &str) -> Result<(), String> {
+        match self {
+            FieldType::Text => Ok(()),
+            FieldType::Bool | FieldType::Condition => {
+                parse_bool(text).map(drop).ok_or_else(|| format!("`{}` is not true or false", text.trim()))
+            }
+            FieldType::Count => text
+                .trim()
+                .parse::<u32>()
+                .map(drop)
+                .map_err(|_| format!("`{}` is not a non-negative integer", text.trim())),
+            FieldType::Port => match text.trim().parse::<u16>() {
+                Ok(port) if port > 0 => Ok(()),
+                _ => Err(format!("`{}` is not a TCP port", text.trim())),
+            },
+            FieldType::Duration => parse_duration(text).map(drop),
+            FieldType::Mode => parse_mode(text).map(drop),
+        }
+    }
 }
 
 /// One step, generic over its field type (see the module doc).

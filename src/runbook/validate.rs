@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::model::{
     Action, Amount, Assert, Attributes, Command, Content, Copy, Fetch, FileKind, FileState, Kind,
-    ParamKind, ParamSpec, Rolling, Runbook, Script, Step, Text, WaitFor, WaitTarget,
+    FieldType, ParamKind, ParamSpec, Rolling, Runbook, Script, Step, Text, WaitFor, WaitTarget,
     backticked, parse_bool, parse_duration, parse_mode,
 };
 use super::schema;
@@ -362,28 +362,34 @@ impl Validator<'_> {
         let data = |fields: &mut FieldChecker<'_, '_, '_>, text: &Option<schema::Text>| {
             text.as_ref().map(|text| fields.text(text, Mode::Data))
         };
-        let field = |fields: &mut FieldChecker<'_, '_, '_>, field: &Option<schema::Field>, check: TypeCheck| {
+        let field = |fields: &mut FieldChecker<'_, '_, '_>, field: &Option<schema::Field>, check: FieldType| {
             field.as_ref().map(|field| fields.typed(field, check))
         };
-        let when = field(&mut fields, &step.when, TypeCheck::Condition);
-        let become_root = field(&mut fields, &step.become_root, TypeCheck::Bool);
+        let when = field(&mut fields, &step.when, FieldType::Condition);
+        let become_root = field(&mut fields, &step.become_root, FieldType::Bool);
         let become_user = data(&mut fields, &step.become_user);
-        let timeout = field(&mut fields, &step.timeout, TypeCheck::Duration);
-        let retries = field(&mut fields, &step.retries, TypeCheck::Count);
-        let retry_delay = field(&mut fields, &step.retry_delay, TypeCheck::Duration);
-        let mut changed_when = field(&mut fields, &step.changed_when, TypeCheck::Condition);
-        let failed_when = field(&mut fields, &step.failed_when, TypeCheck::Condition);
-        let ignore_errors = field(&mut fields, &step.ignore_errors, TypeCheck::Bool);
+        let timeout = field(&mut fields, &step.timeout, FieldType::Duration);
+        let retries = field(&mut fields, &step.retries, FieldType::Count);
+        let retry_delay = field(&mut fields, &step.retry_delay, FieldType::Duration);
+        let ignore_errors = field(&mut fields, &step.ignore_errors, FieldType::Bool);
         let mut env = Vec::new();
         for (name, value) in step.env.iter().flatten() {
             if !is_env_name(&name.value) {
                 fields.validator.error(Self::span(name), format!("`{}` is not a valid environment variable name", name.value));
             }
-            env.push((name.value.clone(), fields.typed(value, TypeCheck::Any)));
+            env.push((name.value.clone(), fields.typed(value, FieldType::Text)));
         }
+        // `changed_when` and `failed_when` judge this step's own result, so they may read the
+        // name it registers.
+        let mut own = scope.registered.clone();
+        own.extend(step.register.as_ref().map(|name| name.value.clone()));
+        let own_scope = Scope { params: scope.params, registered: &own, registered_later: scope.registered_later };
+        let mut fields = FieldChecker { validator: self, scope: &own_scope };
+        let mut changed_when = field(&mut fields, &step.changed_when, FieldType::Condition);
+        let failed_when = field(&mut fields, &step.failed_when, FieldType::Condition);
         // A check runbook's commands only read: SPEC §4.3 treats them as `changed_when: false`.
         if kind == Kind::Check && is_command && changed_when.is_none() {
-            changed_when = Some(Text { source: "false".into(), span, mode: Mode::Data });
+            changed_when = Some(Text { source: "false".into(), span, mode: Mode::Data, kind: FieldType::Condition });
         }
         let name = step.name.as_ref().map_or_else(|| default_name(step, keyword), |name| name.value.clone());
         Some(Step {
@@ -445,36 +451,6 @@ impl Validator<'_> {
     }
 }
 
-/// What a typed field must become once rendered.
-#[derive(Clone, Copy)]
-enum TypeCheck {
-    Any,
-    Bool,
-    Condition,
-    Count,
-    Port,
-    Duration,
-    Mode,
-}
-
-impl TypeCheck {
-    fn check(self, text: &str) -> Result<(), String> {
-        match self {
-            TypeCheck::Any => Ok(()),
-            TypeCheck::Bool | TypeCheck::Condition => parse_bool(text)
-                .map(drop)
-                .ok_or_else(|| format!("`{text}` is not true or false")),
-            TypeCheck::Count => text.trim().parse::<u32>().map(drop).map_err(|_| format!("`{text}` is not a non-negative integer")),
-            TypeCheck::Port => match text.trim().parse::<u16>() {
-                Ok(port) if port > 0 => Ok(()),
-                _ => Err(format!("`{text}` is not a TCP port")),
-            },
-            TypeCheck::Duration => parse_duration(text).map(drop),
-            TypeCheck::Mode => parse_mode(text).map(drop),
-        }
-    }
-}
-
 /// Checks fields of one step: templates parse, references resolve, literals have the right type.
 struct FieldChecker<'v, 'f, 's> {
     validator: &'v mut Validator<'f>,
@@ -483,22 +459,22 @@ struct FieldChecker<'v, 'f, 's> {
 
 impl FieldChecker<'_, '_, '_> {
     fn text(&mut self, text: &schema::Text, mode: Mode) -> Text {
-        let model = Text { source: text.value.clone(), span: Validator::span(text), mode };
+        let model = Text { source: text.value.clone(), span: Validator::span(text), mode, kind: FieldType::Text };
         self.references(&model);
         model
     }
 
-    fn typed(&mut self, field: &schema::Field, check: TypeCheck) -> Text {
+    fn typed(&mut self, field: &schema::Field, check: FieldType) -> Text {
         let source = field.value.to_text();
-        let model = Text { source: source.clone(), span: Validator::span(field), mode: Mode::Data };
-        if matches!(check, TypeCheck::Mode) && matches!(field.value, schema::Scalar::Int(_)) {
+        let model = Text { source: source.clone(), span: Validator::span(field), mode: Mode::Data, kind: check };
+        if matches!(check, FieldType::Mode) && matches!(field.value, schema::Scalar::Int(_)) {
             self.validator
                 .error(model.span, format!("mode `{source}` must be a quoted string"))
                 .hints
                 .push(format!("write `mode: \"0{source}\"`: YAML reads an unquoted 0640 as a number"));
         } else if template::is_template(&source) {
             self.references(&model);
-        } else if let Err(reason) = check.check(&source) {
+        } else if let Err(reason) = check.parse(&source) {
             self.validator.error(model.span, reason);
         }
         model
@@ -585,7 +561,7 @@ impl FieldChecker<'_, '_, '_> {
         let data = |this: &mut Self, text: &Option<schema::Text>| text.as_ref().map(|text| this.text(text, Mode::Data));
         let command = |this: &mut Self, text: &Option<schema::Text>| text.as_ref().map(|text| this.text(text, Mode::Command));
         let attributes = |this: &mut Self, mode: &Option<schema::Field>, owner: &Option<schema::Text>, group: &Option<schema::Text>| Attributes {
-            mode: mode.as_ref().map(|mode| this.typed(mode, TypeCheck::Mode)),
+            mode: mode.as_ref().map(|mode| this.typed(mode, FieldType::Mode)),
             owner: data(this, owner),
             group: data(this, group),
         };
@@ -610,7 +586,7 @@ impl FieldChecker<'_, '_, '_> {
             "script" => {
                 let script = &step.script.as_ref()?.value;
                 let (src, body) = self.validator.local_file(&script.src)?;
-                let args = script.args.iter().flatten().map(|arg| self.typed(arg, TypeCheck::Any)).collect();
+                let args = script.args.iter().flatten().map(|arg| self.typed(arg, FieldType::Text)).collect();
                 Action::Script(Script { body: Arc::new(body), src, args })
             }
             "copy" => {
@@ -634,7 +610,7 @@ impl FieldChecker<'_, '_, '_> {
                     content,
                     dest: self.text(&copy.dest, Mode::Data),
                     attributes: attributes(self, &copy.mode, &copy.owner, &copy.group),
-                    backup: copy.backup.as_ref().map(|backup| self.typed(backup, TypeCheck::Bool)),
+                    backup: copy.backup.as_ref().map(|backup| self.typed(backup, FieldType::Bool)),
                 })
             }
             "template" => {
@@ -644,13 +620,13 @@ impl FieldChecker<'_, '_, '_> {
                     self.validator.error(Validator::span(&template.src), format!("template `{}` is not UTF-8 text", template.src.value));
                     return None;
                 };
-                let body = Text { source, span: Validator::span(&template.src), mode: Mode::Data };
+                let body = Text { source, span: Validator::span(&template.src), mode: Mode::Data, kind: FieldType::Text };
                 self.references(&body);
                 Action::Template(Copy {
                     content: Content::Text(body),
                     dest: self.text(&template.dest, Mode::Data),
                     attributes: attributes(self, &template.mode, &template.owner, &template.group),
-                    backup: template.backup.as_ref().map(|backup| self.typed(backup, TypeCheck::Bool)),
+                    backup: template.backup.as_ref().map(|backup| self.typed(backup, FieldType::Bool)),
                 })
             }
             "fetch" => {
@@ -693,7 +669,7 @@ impl FieldChecker<'_, '_, '_> {
                     self.validator.error(Validator::span(spanned), "`assert` has no conditions in `that`");
                 }
                 Action::Assert(Assert {
-                    that: spanned.value.that.iter().map(|condition| self.typed(condition, TypeCheck::Condition)).collect(),
+                    that: spanned.value.that.iter().map(|condition| self.typed(condition, FieldType::Condition)).collect(),
                     message: data(self, &spanned.value.message),
                 })
             }
@@ -701,7 +677,7 @@ impl FieldChecker<'_, '_, '_> {
                 let spanned = step.wait_for.as_ref()?;
                 let wait = &spanned.value;
                 let target = match (&wait.port, &wait.path, &wait.command) {
-                    (Some(port), None, None) => WaitTarget::Port { port: self.typed(port, TypeCheck::Port), host: data(self, &wait.host) },
+                    (Some(port), None, None) => WaitTarget::Port { port: self.typed(port, FieldType::Port), host: data(self, &wait.host) },
                     (None, Some(path), None) => WaitTarget::Path(self.text(path, Mode::Data)),
                     (None, None, Some(command)) => WaitTarget::Command(self.text(command, Mode::Command)),
                     _ => {
@@ -710,7 +686,7 @@ impl FieldChecker<'_, '_, '_> {
                         return None;
                     }
                 };
-                Action::WaitFor(WaitFor { target, timeout: wait.timeout.as_ref().map(|timeout| self.typed(timeout, TypeCheck::Duration)) })
+                Action::WaitFor(WaitFor { target, timeout: wait.timeout.as_ref().map(|timeout| self.typed(timeout, FieldType::Duration)) })
             }
             _ => return None,
         })

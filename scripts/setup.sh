@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what opsgate's lab, tests and benchmarks need on a Debian machine, or says exactly
+# what is missing. Sourced by the other scripts; safe to run again.
+set -euo pipefail
+
+need_packages=()
+[ -x /usr/sbin/sshd ] || need_packages+=(openssh-server)
+command -v ssh >/dev/null 2>&1 || need_packages+=(openssh-client)
+command -v ssh-keygen >/dev/null 2>&1 || need_packages+=(openssh-client)
+command -v sha256sum >/dev/null 2>&1 || need_packages+=(coreutils)
+command -v sqlite3 >/dev/null 2>&1 || need_packages+=(sqlite3)
+
+if [ ${#need_packages[@]} -gt 0 ]; then
+  echo "setup: installing ${need_packages[*]}" >&2
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: need root to install ${need_packages[*]}; run: sudo apt-get install -y ${need_packages[*]}" >&2
+    exit 1
+  fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "setup: apt-get not found; install ${need_packages[*]} with your package manager" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq || { echo "setup: apt-get update failed (no package mirror reachable?)" >&2; exit 1; }
+  apt-get install -y -qq "${need_packages[@]}" >/dev/null \
+    || { echo "setup: apt-get install ${need_packages[*]} failed" >&2; exit 1; }
+fi
+
+# sshd's privilege separation directory; Debian creates it only when the service starts.
+if [ "$(id -u)" -eq 0 ]; then mkdir -p /run/sshd; fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo not found; install a Rust toolchain (rustup) first" >&2
+  exit 1
+fi

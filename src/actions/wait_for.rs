@@ -1,0 +1,45 @@
+//! `wait_for`: poll a port, path or command on the host until it answers or time runs out.
+
+use std::time::{Duration, Instant};
+
+use super::{Context, Outcome, quote};
+use crate::runbook::model::{WaitFor, WaitTarget, parse_duration};
+use crate::transport::{Transport, TransportError};
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+const POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Polls until the target answers; read-only, so it runs under `--check` too.
+pub(super) async fn run<T: Transport>(
+    context: &Context<'_, T>,
+    wait: &WaitFor<String>,
+) -> Result<Outcome, TransportError> {
+    let timeout = wait.timeout.as_deref().map(parse_duration).transpose().ok().flatten().unwrap_or(DEFAULT_TIMEOUT);
+    let (probe, what) = match &wait.target {
+        WaitTarget::Port { port, host } => {
+            let host = host.as_deref().unwrap_or("127.0.0.1");
+            // nc where installed; otherwise bash's /dev/tcp, which every Debian host has.
+            let script = format!(
+                "if command -v nc >/dev/null 2>&1; then nc -z -w 2 {h} {p}; else timeout 2 bash -c {probe}; fi",
+                h = quote(host),
+                p = quote(port),
+                probe = quote(&format!("exec 3<>/dev/tcp/{host}/{port}")),
+            );
+            (script, format!("port {port} on {host}"))
+        }
+        WaitTarget::Path(path) => (format!("test -e {}", quote(path)), format!("path `{path}`")),
+        WaitTarget::Command(command) => (command.clone(), format!("`{command}`")),
+    };
+    let started = Instant::now();
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        if context.shell(probe.clone()).await?.success() {
+            return Ok(Outcome::ok(format!("{what} answered after {:.1}s", started.elapsed().as_secs_f64())));
+        }
+        if started.elapsed() + POLL_INTERVAL > timeout {
+            return Ok(Outcome::failed(format!("{what} did not answer within {}s ({attempts} attempts)", timeout.as_secs())));
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}

@@ -1,0 +1,102 @@
+//! Raw command-line arguments (clap derive). Validation of their *values* happens in the
+//! subcommands, which turn them into the plain data the pipeline takes.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    every host ok
+  1    a host failed or was unreachable
+  2    invalid input (usage, YAML, validation, params, host pattern)
+  3    denied by policy
+  4    approval rejected or timed out, or audit verification failed
+  130  interrupted (Ctrl-C)";
+
+/// Validate, plan and run runbooks over SSH.
+#[derive(Debug, Parser)]
+#[command(name = "opsgate", version, about, after_help = EXIT_CODES, max_term_width = 100)]
+pub(crate) struct Cli {
+    /// Inventory file [default: opsgate.yaml's setting, else inventory/hosts.yaml].
+    #[arg(short = 'i', long, global = true, value_name = "PATH")]
+    pub(crate) inventory: Option<PathBuf>,
+    /// Operators policy file [default: policy/operators.yaml].
+    #[arg(long, global = true, value_name = "PATH")]
+    pub(crate) policy: Option<PathBuf>,
+    /// State directory holding the audit history [default: .opsgate/state].
+    #[arg(long, global = true, env = "OPSGATE_STATE_DIR", value_name = "DIR")]
+    pub(crate) state_dir: Option<PathBuf>,
+    /// Print machine-readable JSON (one object per line for runs).
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// Never colour output (also: the NO_COLOR environment variable).
+    #[arg(long, global = true)]
+    pub(crate) no_color: bool,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Check runbooks and inventories; report every error with file:line:col.
+    Validate(ValidateArgs),
+    /// Resolve hosts, check params and render every step, without connecting anywhere.
+    Plan(PlanArgs),
+    /// Plan, then run the runbook over SSH.
+    Run(RunArgs),
+    /// Start, inspect or stop a local lab of OpenSSH hosts on 127.0.0.x.
+    Lab(super::lab::LabArgs),
+    /// List the inventory's hosts, show its group graph, or import an Ansible inventory.
+    Inventory(super::inventory::InventoryArgs),
+}
+
+/// `opsgate validate`.
+#[derive(Debug, Args)]
+pub(crate) struct ValidateArgs {
+    /// Runbook or inventory files [default: the catalog and the inventory].
+    pub(crate) paths: Vec<PathBuf>,
+}
+
+/// What to plan: shared by `plan` and `run`.
+#[derive(Debug, Args)]
+pub(crate) struct Target {
+    /// A runbook path (contains `/` or ends in .yaml) or a catalog id.
+    pub(crate) runbook: String,
+    /// Narrow the runbook's targets to hosts matching PATTERN.
+    #[arg(short = 'l', long, value_name = "PATTERN")]
+    pub(crate) limit: Option<String>,
+    /// Add hosts outside the runbook's targets.
+    #[arg(long, value_name = "PATTERN")]
+    pub(crate) widen: Option<String>,
+    /// Set a param: NAME=VALUE, or NAME=@FILE to read the value from a file.
+    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
+    pub(crate) params: Vec<String>,
+    /// Read params from a YAML mapping (refused unless mode 0600).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) params_file: Option<PathBuf>,
+}
+
+/// `opsgate plan`.
+#[derive(Debug, Args)]
+pub(crate) struct PlanArgs {
+    #[command(flatten)]
+    pub(crate) target: Target,
+}
+
+/// `opsgate run`.
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    pub(crate) target: Target,
+    /// Report what would change without changing anything.
+    #[arg(long)]
+    pub(crate) check: bool,
+    /// Show a unified diff for every file that changes.
+    #[arg(long)]
+    pub(crate) diff: bool,
+    /// Hosts worked on at once.
+    #[arg(long, default_value_t = 50, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) forks: u16,
+}

@@ -1,0 +1,152 @@
+//! `opsgate plan`, and the preparation `run` shares with it: load → validate → plan.
+
+use std::io::{IsTerminal, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::args::{PlanArgs, Target};
+use super::{emit, warn};
+use crate::diagnostic::{Diagnostic, Diagnostics, Style, read_source};
+use crate::error::{Error, Exit};
+use crate::inventory::Inventory;
+use crate::plan::{self, ParamInput, ParamSource, Plan};
+use crate::project::Project;
+use crate::runbook;
+use crate::template::Renderer;
+
+/// Prints the plan; nothing connects anywhere.
+pub(super) fn run(args: &PlanArgs, project: &Project, json: bool, style: Style, out: &mut dyn Write) -> Result<Exit, Error> {
+    let renderer = Renderer::new();
+    let plan = prepare(&args.target, project, &renderer, style)?;
+    if json {
+        emit(out, &format!("{}\n", plan_json(&plan)))?;
+    } else {
+        emit(out, &plan::display(&plan, style))?;
+    }
+    Ok(Exit::Ok)
+}
+
+/// Loads the runbook and inventory, resolves params and builds the plan, reporting every
+/// problem of each stage at once. Nothing here contacts a host.
+pub(super) fn prepare(target: &Target, project: &Project, renderer: &Renderer, style: Style) -> Result<Plan, Error> {
+    let runbook_path = project.runbook_path(&target.runbook)?;
+    let runbook_result = runbook::load(&runbook_path);
+    let inventory_result = Inventory::load(&project.inventory).map_err(|mut diagnostics| {
+        if !project.inventory.exists() {
+            diagnostics = Diagnostic::error(format!("inventory `{}` does not exist", project.inventory.display()))
+                .hint("pass one with `-i PATH`, or start a lab: `opsgate lab up` prints an inventory path")
+                .into();
+        }
+        diagnostics
+    });
+    let ((runbook, runbook_warnings), (inventory, inventory_warnings)) = match (runbook_result, inventory_result) {
+        (Ok(runbook), Ok(inventory)) => (runbook, inventory),
+        (runbook, inventory) => {
+            let mut diagnostics = Diagnostics::new();
+            for result in [runbook.err(), inventory.err()].into_iter().flatten() {
+                diagnostics.extend(result);
+            }
+            return Err(diagnostics.into());
+        }
+    };
+    warn(&runbook_warnings, style);
+    warn(&inventory_warnings, style);
+    let runbook = Arc::new(runbook);
+    let inputs = param_inputs(target, &runbook)?;
+    let (params, param_warnings) = plan::resolve_params(&runbook, &inputs)?;
+    warn(&param_warnings, style);
+    let plan = plan::build(
+        plan::Request {
+            runbook,
+            inventory: &inventory,
+            limit: target.limit.as_deref(),
+            widen: target.widen.as_deref(),
+            params,
+            operator: super::run::operator_name(),
+        },
+        renderer,
+    )?;
+    Ok(plan)
+}
+
+/// Collects param values: `--params-file` first, then `-p` (later wins), then a no-echo prompt
+/// for required secrets still missing when a terminal is attached.
+fn param_inputs(target: &Target, runbook: &runbook::Runbook) -> Result<Vec<ParamInput>, Error> {
+    let mut inputs = Vec::new();
+    if let Some(path) = &target.params_file {
+        inputs.extend(params_file(path)?);
+    }
+    for raw in &target.params {
+        let Some((name, value)) = raw.split_once('=') else {
+            return Err(Diagnostic::error(format!("`-p {raw}` is not NAME=VALUE")).hint("write `-p keep=7`, or `-p db_pass=@FILE` to read a file").into());
+        };
+        let input = match value.strip_prefix('@') {
+            Some(file) => {
+                let text = std::fs::read_to_string(file).map_err(|error| {
+                    Error::from(Diagnostic::error(format!("param `{name}`: cannot read `{file}`: {error}")))
+                })?;
+                ParamInput { name: name.to_owned(), value: crate::actions::trim_newline(&text).to_owned(), source: ParamSource::FileReference }
+            }
+            None => ParamInput { name: name.to_owned(), value: value.to_owned(), source: ParamSource::CommandLine },
+        };
+        inputs.push(input);
+    }
+    if std::io::stdin().is_terminal() {
+        for spec in runbook.params.iter().filter(|spec| spec.secret && spec.required) {
+            if inputs.iter().any(|input| input.name == spec.name) {
+                continue;
+            }
+            let value = rpassword::prompt_password(format!("{} (secret param `{}`): ", runbook.id, spec.name))
+                .map_err(|error| Error::environment(format!("cannot read secret param `{}`: {error}", spec.name), vec![]))?;
+            inputs.push(ParamInput { name: spec.name.clone(), value, source: ParamSource::Prompt });
+        }
+    }
+    Ok(inputs)
+}
+
+/// Reads `--params-file`: a YAML mapping of names to scalars, refused unless only its owner can
+/// read it, because it is where secrets belong.
+fn params_file(path: &Path) -> Result<Vec<ParamInput>, Error> {
+    let metadata = std::fs::metadata(path).map_err(|error| Error::from(Diagnostic::error(format!("cannot read params file `{}`: {error}", path.display()))))?;
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(Diagnostic::error(format!("params file `{}` has mode {mode:04o}; it may hold secrets", path.display()))
+            .hint(format!("make it private: chmod 600 {}", path.display()))
+            .into());
+    }
+    let file = read_source(path)?;
+    let values: indexmap::IndexMap<String, runbook::schema::Scalar> = serde_saphyr::from_str(&file.text)
+        .map_err(|error| Diagnostics::from(Diagnostic::from_yaml(&file, &error)))?;
+    Ok(values
+        .into_iter()
+        .map(|(name, value)| ParamInput { name, value: value.to_text(), source: ParamSource::ParamsFile })
+        .collect())
+}
+
+/// The plan as one JSON object (secrets masked).
+fn plan_json(plan: &Plan) -> serde_json::Value {
+    let hosts: Vec<serde_json::Value> = plan
+        .hosts
+        .iter()
+        .map(|host| {
+            serde_json::json!({
+                "host": host.host.name.as_str(),
+                "address": host.host.address,
+                "steps": host.steps.iter().map(|step| plan.redact(&step.name)).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "runbook": plan.runbook.id,
+        "digest": plan.runbook.digest,
+        "kind": plan.runbook.kind.as_str(),
+        "pattern": plan.pattern,
+        "params": plan.params.iter().map(|(name, value)| {
+            let secret = plan.runbook.param(name).is_some_and(|spec| spec.secret);
+            (name.clone(), if secret { "***".into() } else { value.to_json() })
+        }).collect::<serde_json::Map<_, _>>(),
+        "batches": plan.batches.iter().map(|batch| batch.iter().map(|index| plan.hosts[*index].host.name.as_str()).collect::<Vec<_>>()).collect::<Vec<_>>(),
+        "hosts": hosts,
+    })
+}

@@ -1,0 +1,337 @@
+//! One host's run: connect, run its steps in order, `on_failure` after a failure, disconnect.
+//!
+//! The host's mutable state (registered results, facts, secrets learned from `secret` steps) is
+//! owned by this task alone; other hosts never see it.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use super::event::{Event, HostOutcome, Phase, Status, StepReport};
+use super::{Cancel, Shared, facts};
+use crate::actions::{self, Context, Outcome, RunMode};
+use crate::plan::{Field, check_type, redact};
+use crate::runbook::model::{Step, parse_bool, parse_duration};
+use crate::template;
+use crate::transport::{Connection, TransportError};
+
+/// Pause between attempts when `retries` is set without `retry_delay` (Ansible's default).
+const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(5);
+
+/// Runs every step of host `index` and reports how the host ended.
+pub(super) async fn run(shared: &Shared, index: usize, cancel: watch::Receiver<Cancel>) -> HostOutcome {
+    let host_plan = &shared.plan.hosts[index];
+    let name = host_plan.host.name.to_string();
+    if *cancel.borrow() != Cancel::Running {
+        let _ = shared.events.send(Event::HostFinished { host: name, outcome: HostOutcome::Cancelled }).await;
+        return HostOutcome::Cancelled;
+    }
+    let connection = match Connection::connect(&host_plan.target, &shared.options.control_dir, shared.options.connect_timeout).await {
+        Ok(connection) => connection,
+        Err(error) => {
+            let mut message = error.to_string();
+            for hint in error.hints() {
+                message.push_str(&format!("\nhint: {hint}"));
+            }
+            let _ = shared.events.send(Event::HostUnreachable { host: name.clone(), message }).await;
+            let _ = shared.events.send(Event::HostFinished { host: name, outcome: HostOutcome::Unreachable }).await;
+            return HostOutcome::Unreachable;
+        }
+    };
+    let mut context = host_plan.context.clone();
+    context["run"]["id"] = Value::String(shared.options.run_id.clone());
+    let mut runner = HostRunner {
+        shared,
+        host: &name,
+        connection: &connection,
+        context,
+        secrets: shared.plan.secrets.clone(),
+        cancel,
+        facts_gathered: false,
+    };
+    let outcome = runner.run_all(&host_plan.steps, &host_plan.on_failure).await;
+    let _ = connection.close().await;
+    let _ = shared.events.send(Event::HostFinished { host: name, outcome }).await;
+    outcome
+}
+
+struct HostRunner<'a> {
+    shared: &'a Shared,
+    host: &'a str,
+    connection: &'a Connection,
+    /// Plan-time context plus `run.id`, `facts` and registered results as they appear.
+    context: Value,
+    /// Values never shown: secret params and what `secret: true` steps registered.
+    secrets: Vec<String>,
+    cancel: watch::Receiver<Cancel>,
+    facts_gathered: bool,
+}
+
+/// How one step ended, for the host's control flow.
+enum Flow {
+    Continue,
+    Failed,
+    Unreachable,
+    Cancelled,
+}
+
+impl HostRunner<'_> {
+    async fn run_all(&mut self, steps: &[Step<Field>], on_failure: &[Step<Field>]) -> HostOutcome {
+        match self.run_list(steps, Phase::Main).await {
+            (Flow::Continue, _) => HostOutcome::Ok,
+            (Flow::Cancelled, _) => HostOutcome::Cancelled,
+            (Flow::Unreachable, _) => HostOutcome::Unreachable,
+            (Flow::Failed, failed_at) => {
+                // Steps that never ran register as skipped, so `on_failure` can test them.
+                for step in &steps[failed_at + 1..] {
+                    self.register(step, &skipped_result());
+                }
+                let _ = self.run_list(on_failure, Phase::OnFailure).await;
+                HostOutcome::Failed
+            }
+        }
+    }
+
+    /// Runs a list until a step stops the host; returns why it stopped and where.
+    async fn run_list(&mut self, steps: &[Step<Field>], phase: Phase) -> (Flow, usize) {
+        for (index, step) in steps.iter().enumerate() {
+            if *self.cancel.borrow() != Cancel::Running {
+                return (Flow::Cancelled, index);
+            }
+            let started = Event::StepStarted { host: self.host.to_owned(), index, phase, name: step.name.clone() };
+            if self.shared.events.announce(started).await.is_err() {
+                // Nothing runs that could not be recorded.
+                return (Flow::Failed, index);
+            }
+            let report = self.run_step(step).await;
+            let flow = match report.status {
+                Status::Failed if !report.ignored => Flow::Failed,
+                Status::Unreachable => Flow::Unreachable,
+                _ => Flow::Continue,
+            };
+            let finished = Event::StepFinished { host: self.host.to_owned(), index, phase, name: step.name.clone(), report };
+            let _ = self.shared.events.send(finished).await;
+            if !matches!(flow, Flow::Continue) {
+                return (flow, index);
+            }
+        }
+        (Flow::Continue, steps.len())
+    }
+
+    async fn run_step(&mut self, step: &Step<Field>) -> StepReport {
+        let started = Instant::now();
+        let (outcome, attempts) = match self.resolve(step).await {
+            Err(message) => (Outcome::failed_report(message), 0),
+            Ok(None) => (Outcome::skipped_report("`when` is false"), 0),
+            Ok(Some(resolved)) => match self.attempt(&resolved).await {
+                Ok(result) => result,
+                Err(error) => {
+                    let unreachable = matches!(error, TransportError::Disconnected { .. } | TransportError::Connect { .. });
+                    let mut outcome = Outcome::failed_report(error.to_string());
+                    if unreachable {
+                        outcome.status = Status::Unreachable;
+                    }
+                    (outcome, 1)
+                }
+            },
+        };
+        let ignored = outcome.status == Status::Failed && self.ignore_errors(step);
+        let result = result_json(&outcome);
+        if step.secret {
+            for field in ["stdout", "stderr"] {
+                if let Some(text) = result[field].as_str().filter(|text| !text.trim().is_empty()) {
+                    self.secrets.push(text.to_owned());
+                }
+            }
+        }
+        self.register(step, &result);
+        StepReport {
+            status: outcome.status,
+            rc: outcome.rc,
+            changed: outcome.status == Status::Changed,
+            duration: started.elapsed(),
+            stdout: self.redact(&String::from_utf8_lossy(&outcome.stdout)),
+            stderr: self.redact(&String::from_utf8_lossy(&outcome.stderr)),
+            message: outcome.message.map(|message| self.redact(&message)),
+            diff: outcome.diff.map(|diff| self.redact(&diff)),
+            ignored,
+            attempts,
+        }
+    }
+
+    /// Renders what the plan deferred. `Ok(None)` when `when` is false.
+    async fn resolve(&mut self, step: &Step<Field>) -> Result<Option<Step<String>>, String> {
+        if let Some(when) = &step.when {
+            let when = self.render(when).await?;
+            if parse_bool(&when) != Some(true) {
+                return Ok(None);
+            }
+        }
+        let mut fields = Vec::new();
+        for field in step.fields() {
+            fields.push(self.render(field).await?);
+        }
+        let mut rendered = fields.into_iter();
+        let resolved = step.try_map(&mut |_| rendered.next().ok_or(()));
+        resolved.map(Some).map_err(|()| "internal error: step fields changed while rendering".to_owned())
+    }
+
+    /// Renders a field on this host's current context.
+    async fn render(&mut self, field: &Field) -> Result<String, String> {
+        let text = match field {
+            Field::Ready(text) => return Ok(text.clone()),
+            Field::AtRunTime(text) => text,
+        };
+        if !self.facts_gathered && text.source.contains("facts") {
+            self.context["facts"] = facts::gather(self.connection).await.map_err(|error| format!("gathering facts: {error}"))?;
+            self.facts_gathered = true;
+        }
+        let rendered = self
+            .shared
+            .renderer
+            .render(text.mode, &text.source, &self.context)
+            .map_err(|error| self.redact(&error.to_string()))?;
+        check_type(text.kind, &rendered).map_err(|reason| self.redact(&reason))?;
+        Ok(rendered)
+    }
+
+    /// Runs the action with retries, then applies `changed_when` / `failed_when`.
+    async fn attempt(&mut self, step: &Step<String>) -> Result<(Outcome, u32), TransportError> {
+        let become_root = step.become_root.as_deref().and_then(parse_bool).unwrap_or(self.shared.plan.runbook.become_root);
+        let become_user = become_root.then(|| step.become_user.clone().unwrap_or_else(|| "root".to_owned()));
+        let mode = if step.check_mode { RunMode::Apply } else { self.shared.options.mode };
+        let retries = step.retries.as_deref().and_then(|retries| retries.trim().parse::<u32>().ok()).unwrap_or(0);
+        let delay = step.retry_delay.as_deref().and_then(|delay| parse_duration(delay).ok()).unwrap_or(DEFAULT_RETRY_DELAY);
+        let context = Context {
+            transport: self.connection,
+            host: self.host,
+            mode,
+            diff: self.shared.options.diff,
+            become_user,
+            env: step.env.clone(),
+            timeout: step.timeout.as_deref().and_then(|timeout| parse_duration(timeout).ok()),
+        };
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let mut outcome = self.run_killable(&context, step).await?;
+            if let Err(message) = self.apply_conditions(step, &mut outcome).await {
+                outcome = Outcome { message: Some(message), status: Status::Failed, ..outcome };
+            }
+            if outcome.status != Status::Failed || attempts > retries || *self.cancel.borrow() != Cancel::Running {
+                return Ok((outcome, attempts));
+            }
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Runs the action; a second Ctrl-C meanwhile kills its remote process group.
+    async fn run_killable<T>(&self, context: &Context<'_, T>, step: &Step<String>) -> Result<Outcome, TransportError>
+    where
+        T: crate::transport::Transport,
+    {
+        let action = actions::run(context, &step.action);
+        tokio::pin!(action);
+        let mut cancel = self.cancel.clone();
+        let mut killed = false;
+        loop {
+            tokio::select! {
+                result = &mut action => return result,
+                changed = cancel.changed(), if !killed => {
+                    if changed.is_err() {
+                        killed = true;
+                    } else if *cancel.borrow() == Cancel::Kill {
+                        killed = true;
+                        self.connection.kill_running().await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// `changed_when` and `failed_when` see this step's result under its `register` name.
+    async fn apply_conditions(&mut self, step: &Step<String>, outcome: &mut Outcome) -> Result<(), String> {
+        if step.changed_when.is_none() && step.failed_when.is_none() {
+            return Ok(());
+        }
+        let mut context = self.context.clone();
+        if let Some(name) = &step.register {
+            context[name] = result_json(outcome);
+        }
+        let condition = |text: &str| -> Result<bool, String> {
+            if !template::is_template(text) {
+                return parse_bool(text).ok_or_else(|| format!("`{text}` is not true or false"));
+            }
+            self.shared.renderer.condition(text, &context).map_err(|error| error.to_string())
+        };
+        if outcome.status == Status::Skipped {
+            return Ok(());
+        }
+        if let Some(text) = &step.failed_when {
+            let failed = condition(text)?;
+            outcome.status = if failed {
+                Status::Failed
+            } else if outcome.status == Status::Failed {
+                Status::Changed
+            } else {
+                outcome.status
+            };
+            if !failed {
+                outcome.message = None;
+            } else if outcome.message.is_none() {
+                outcome.message = Some("failed_when is true".to_owned());
+            }
+        }
+        if let Some(text) = &step.changed_when {
+            let changed = condition(text)?;
+            if outcome.status != Status::Failed {
+                outcome.status = if changed { Status::Changed } else { Status::Ok };
+            }
+        }
+        Ok(())
+    }
+
+    fn ignore_errors(&self, step: &Step<Field>) -> bool {
+        matches!(&step.ignore_errors, Some(Field::Ready(text)) if parse_bool(text) == Some(true))
+    }
+
+    fn register(&mut self, step: &Step<Field>, result: &Value) {
+        if let Some(name) = &step.register {
+            self.context[name] = result.clone();
+        }
+    }
+
+    fn redact(&self, text: &str) -> String {
+        redact(text, &self.secrets)
+    }
+}
+
+impl Outcome {
+    fn failed_report(message: String) -> Outcome {
+        Outcome { status: Status::Failed, rc: None, stdout: vec![], stderr: vec![], message: Some(message), diff: None }
+    }
+
+    fn skipped_report(message: &str) -> Outcome {
+        Outcome { status: Status::Skipped, message: Some(message.to_owned()), ..Outcome::failed_report(String::new()) }
+    }
+}
+
+/// A step's registered value (SPEC §2): `rc` is null when nothing ran or it timed out.
+fn result_json(outcome: &Outcome) -> Value {
+    let stdout = String::from_utf8_lossy(&outcome.stdout);
+    let stdout = actions::trim_newline(&stdout);
+    let stderr = String::from_utf8_lossy(&outcome.stderr);
+    json!({
+        "rc": outcome.rc,
+        "stdout": stdout,
+        "stderr": actions::trim_newline(&stderr),
+        "stdout_lines": stdout.lines().collect::<Vec<_>>(),
+        "changed": outcome.status == Status::Changed,
+        "status": outcome.status.as_str(),
+    })
+}
+
+fn skipped_result() -> Value {
+    json!({ "rc": null, "stdout": "", "stderr": "", "stdout_lines": [], "changed": false, "status": "skipped" })
+}

@@ -1,0 +1,106 @@
+//! The plan as an operator reads it before anything runs.
+
+use std::fmt::Write;
+
+use super::{Field, Plan};
+use crate::diagnostic::{Paint, Style};
+use crate::runbook::model::{Action, Content, Step, WaitTarget};
+
+/// Renders the plan: header, params (secrets masked), batches, then every host's steps.
+#[must_use]
+pub fn render(plan: &Plan, style: Style) -> String {
+    let runbook = &plan.runbook;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} {} — {} (kind {}, min level {})",
+        style.paint("plan", Paint::Bold),
+        runbook.id,
+        runbook.title,
+        runbook.kind.as_str(),
+        runbook.min_level
+    );
+    let _ = writeln!(out, "runbook: {}  digest {}", runbook.source.path.display(), &runbook.digest[..16]);
+    let params: Vec<String> = plan
+        .params
+        .iter()
+        .map(|(name, value)| {
+            let secret = runbook.param(name).is_some_and(|spec| spec.secret);
+            format!("{name}={}", if secret { "***".to_owned() } else { value.to_text() })
+        })
+        .collect();
+    if !params.is_empty() {
+        let _ = writeln!(out, "params: {}", params.join(" "));
+    }
+    let names: Vec<&str> = plan.hosts.iter().map(|host| host.host.name.as_str()).collect();
+    let _ = writeln!(
+        out,
+        "hosts: {} ({}) from `{}`, {} batch{}{}",
+        names.len(),
+        names.join(", "),
+        plan.pattern,
+        plan.batches.len(),
+        if plan.batches.len() == 1 { "" } else { "es" },
+        if plan.widened { ", widened beyond the runbook's targets" } else { "" }
+    );
+    for host in &plan.hosts {
+        let _ = writeln!(out, "\n{} ({})", style.paint(host.host.name.as_str(), Paint::Bold), host.host.address);
+        write_steps(&mut out, plan, &host.steps, "");
+        if !host.on_failure.is_empty() {
+            let _ = writeln!(out, "  on failure:");
+            write_steps(&mut out, plan, &host.on_failure, "  ");
+        }
+    }
+    out
+}
+
+fn write_steps(out: &mut String, plan: &Plan, steps: &[Step<Field>], indent: &str) {
+    for (index, step) in steps.iter().enumerate() {
+        let when = match &step.when {
+            Some(Field::Ready(condition)) if condition.trim() == "false" => " (skipped: when is false)",
+            Some(Field::AtRunTime(_)) => " (when: decided at run time)",
+            _ => "",
+        };
+        let _ = writeln!(out, "{indent}  {}. {}{when}", index + 1, step.name);
+        let _ = writeln!(out, "{indent}       {}", plan.redact(&summary(step)));
+    }
+}
+
+/// One line saying what the step will do on this host.
+fn summary(step: &Step<Field>) -> String {
+    let show = |field: &Field| match field {
+        Field::Ready(text) => text.replace('\n', "⏎"),
+        Field::AtRunTime(text) => format!("{} (at run time)", text.source.replace('\n', "⏎")),
+    };
+    match &step.action {
+        Action::Command(command) => format!("command: {}", show(&command.text)),
+        Action::Script(script) => {
+            let args: Vec<String> = script.args.iter().map(show).collect();
+            format!("script: {} {}", script.src.display(), args.join(" "))
+        }
+        Action::Copy(copy) | Action::Template(copy) => {
+            let source = match &copy.content {
+                Content::Bytes { src, bytes } => format!("{} ({} bytes)", src.display(), bytes.len()),
+                Content::Text(Field::Ready(text)) => format!("{} bytes of text", text.len()),
+                Content::Text(Field::AtRunTime(_)) => "text rendered at run time".to_owned(),
+            };
+            let mode = copy.attributes.mode.as_ref().map(|mode| format!(" mode {}", show(mode))).unwrap_or_default();
+            format!("{}: {source} → {}{mode}", step.action.keyword(), show(&copy.dest))
+        }
+        Action::Fetch(fetch) => format!("fetch: {} → {}/", show(&fetch.src), show(&fetch.dest)),
+        Action::File(file) => format!("file: {} is {:?}", show(&file.path), file.state).to_lowercase(),
+        Action::Assert(assert) => {
+            let that: Vec<String> = assert.that.iter().map(show).collect();
+            format!("assert: {}", that.join(" and "))
+        }
+        Action::WaitFor(wait) => match &wait.target {
+            WaitTarget::Port { port, host } => format!(
+                "wait_for: port {} on {}",
+                show(port),
+                host.as_ref().map_or_else(|| "127.0.0.1".to_owned(), show)
+            ),
+            WaitTarget::Path(path) => format!("wait_for: path {}", show(path)),
+            WaitTarget::Command(command) => format!("wait_for: command {}", show(command)),
+        },
+    }
+}

@@ -1,0 +1,116 @@
+//! Where a project keeps its files (SPEC §1): `opsgate.yaml` when present, else the defaults
+//! `inventory/hosts.yaml`, `runbooks/`, `policy/operators.yaml` and the state directory
+//! `.opsgate/state`, all relative to the directory opsgate runs in.
+//!
+//! Paths in `opsgate.yaml` are relative to that file's directory. Command-line options win over
+//! the file, and `OPSGATE_STATE_DIR` sits between them for the state directory.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::diagnostic::{Diagnostic, Diagnostics, read_source};
+
+/// The project configuration file's name.
+pub const CONFIG_FILE: &str = "opsgate.yaml";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Schema {
+    inventory: Option<PathBuf>,
+    runbooks: Option<PathBuf>,
+    policy: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+}
+
+/// Resolved project paths.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// The inventory file.
+    pub inventory: PathBuf,
+    /// The runbook catalog directory.
+    pub runbooks: PathBuf,
+    /// The operators policy file.
+    pub policy: PathBuf,
+    /// The state directory (audit database).
+    pub state_dir: PathBuf,
+}
+
+/// Explicit choices from the command line and environment, which win over `opsgate.yaml`.
+#[derive(Debug, Default)]
+pub struct Overrides {
+    /// `-i/--inventory`.
+    pub inventory: Option<PathBuf>,
+    /// `--policy`.
+    pub policy: Option<PathBuf>,
+    /// `--state-dir` or `OPSGATE_STATE_DIR`.
+    pub state_dir: Option<PathBuf>,
+}
+
+impl Project {
+    /// Reads `opsgate.yaml` from `directory` if it exists and applies the overrides.
+    pub fn load(directory: &Path, overrides: Overrides) -> Result<Project, Diagnostics> {
+        let config_path = directory.join(CONFIG_FILE);
+        let (schema, base) = if config_path.exists() {
+            let file = read_source(&config_path)?;
+            let schema: Schema = serde_saphyr::from_str(&file.text)
+                .map_err(|error| Diagnostics::from(Diagnostic::from_yaml(&file, &error)))?;
+            (schema, directory.to_path_buf())
+        } else {
+            (Schema::default(), directory.to_path_buf())
+        };
+        let resolve = |path: Option<PathBuf>, default: &str| {
+            let path = path.unwrap_or_else(|| PathBuf::from(default));
+            if path.is_absolute() || base == Path::new(".") { path } else { base.join(path) }
+        };
+        Ok(Project {
+            inventory: overrides.inventory.unwrap_or_else(|| resolve(schema.inventory, "inventory/hosts.yaml")),
+            runbooks: resolve(schema.runbooks, "runbooks"),
+            policy: overrides.policy.unwrap_or_else(|| resolve(schema.policy, "policy/operators.yaml")),
+            state_dir: overrides.state_dir.unwrap_or_else(|| resolve(schema.state_dir, ".opsgate/state")),
+        })
+    }
+
+    /// Resolves a `RUNBOOK` argument (SPEC §2): a path when it contains `/` or ends in `.yaml`,
+    /// else a catalog id — `runbooks/<id>.yaml`, or the catalog file whose `runbook:` is `id`.
+    pub fn runbook_path(&self, argument: &str) -> Result<PathBuf, Diagnostic> {
+        if argument.contains('/') || argument.ends_with(".yaml") || argument.ends_with(".yml") {
+            return Ok(PathBuf::from(argument));
+        }
+        let direct = self.runbooks.join(format!("{argument}.yaml"));
+        if direct.exists() {
+            return Ok(direct);
+        }
+        let catalog = self.catalog();
+        for path in &catalog {
+            let Ok(text) = std::fs::read_to_string(path) else { continue };
+            if text.lines().any(|line| line.trim() == format!("runbook: {argument}")) {
+                return Ok(path.clone());
+            }
+        }
+        let ids: Vec<String> = catalog
+            .iter()
+            .filter_map(|path| path.file_stem().map(|stem| format!("`{}`", stem.to_string_lossy())))
+            .collect();
+        let hint = if ids.is_empty() {
+            format!("the catalog `{}` has no runbooks; give a path instead", self.runbooks.display())
+        } else {
+            format!("the catalog `{}` has {}", self.runbooks.display(), ids.join(", "))
+        };
+        Err(Diagnostic::error(format!("no runbook `{argument}` in the catalog")).hint(hint))
+    }
+
+    /// Every `*.yaml` file of the catalog directory, sorted.
+    #[must_use]
+    pub fn catalog(&self) -> Vec<PathBuf> {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(&self.runbooks)
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|extension| extension == "yaml" || extension == "yml"))
+            .collect();
+        paths.sort();
+        paths
+    }
+}

@@ -1,0 +1,125 @@
+//! Every action of this release, its idempotence, `--check` and `--diff`, over real SSH.
+
+use super::{count_status, opsgate, text, write_runbook};
+use crate::common::TestLab;
+
+const ALL_ACTIONS: &str = r#"
+runbook: all-actions
+kind: provision
+targets: lab
+params:
+  motto: { type: string, default: "it's; a $(test) `x`" }
+steps:
+  - name: tree
+    file: { path: "{{vars.lab_root}}/app/conf", state: directory, mode: "0750" }
+  - name: copied file
+    copy: { src: files/payload.bin, dest: "{{vars.lab_root}}/app/payload.bin", mode: "0600" }
+  - name: inline content
+    copy: { content: "motto={{params.motto}}\n", dest: "{{vars.lab_root}}/app/conf/motto" }
+  - name: templated config
+    template: { src: files/app.conf.hbs, dest: "{{vars.lab_root}}/app/conf/app.conf", mode: "0640" }
+  - name: link
+    file: { path: "{{vars.lab_root}}/app/current", state: link, src: "{{vars.lab_root}}/app/conf" }
+  - name: nothing stale
+    file: { path: "{{vars.lab_root}}/app/stale", state: absent }
+  - name: initialise once
+    command: echo initialised > {{vars.lab_root}}/app/init
+    creates: "{{vars.lab_root}}/app/init"
+  - name: read it back
+    command: cat {{vars.lab_root}}/app/init
+    register: init
+    changed_when: false
+  - name: it says so
+    assert:
+      that: ["{{eq init.stdout 'initialised'}}", true]
+      message: init file is wrong
+  - name: config is there
+    wait_for: { path: "{{vars.lab_root}}/app/conf/app.conf", timeout: 5s }
+  - name: fetch the config
+    fetch: { src: "{{vars.lab_root}}/app/conf/app.conf", dest: fetched }
+    check_mode: true
+  - name: a script with arguments
+    script: { src: files/hello.sh, args: ["{{host.name}}", "two words"] }
+    register: hello
+    changed_when: false
+"#;
+
+fn write_fixture(dir: &std::path::Path) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir.join("files")).expect("files dir");
+    std::fs::write(dir.join("files/payload.bin"), (0..100_000u32).map(|i| (i % 251) as u8).collect::<Vec<u8>>()).expect("payload");
+    std::fs::write(dir.join("files/app.conf.hbs"), "name = {{host.name}}\nroot = {{vars.lab_root}}\n").expect("template");
+    std::fs::write(dir.join("files/hello.sh"), "#!/bin/sh\necho \"hello $1 [$2] $#\"\n").expect("script");
+    write_runbook(dir, "all-actions", ALL_ACTIONS)
+}
+
+#[test]
+fn every_action_runs_then_a_second_run_changes_nothing() {
+    let lab = TestLab::start(3);
+    let work = tempfile::tempdir().expect("temp dir");
+    let runbook = write_fixture(work.path());
+    let runbook = runbook.to_str().expect("utf-8");
+
+    let first = opsgate(&lab, &["run", runbook]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    assert!(count_status(&first, "changed") >= 3 * 6, "{}", text(&first));
+    for host in lab.hosts() {
+        let root = &host.lab_root;
+        let conf = std::fs::read_to_string(root.join("app/conf/app.conf")).expect("config written");
+        assert_eq!(conf, format!("name = {}\nroot = {}\n", host.name, root.display()));
+        assert_eq!(std::fs::read(root.join("app/payload.bin")).expect("payload").len(), 100_000);
+        let motto = std::fs::read_to_string(root.join("app/conf/motto")).expect("motto");
+        assert_eq!(motto, "motto=it's; a $(test) `x`\n", "data fields are verbatim");
+        assert_eq!(std::fs::read_link(root.join("app/current")).expect("link"), root.join("app/conf"));
+        let fetched = lab.dir().join("fetched").join(&host.name).join("app.conf");
+        assert_eq!(std::fs::read_to_string(fetched).expect("fetched"), conf);
+        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(root.join("app/conf/app.conf")).expect("stat").permissions());
+        assert_eq!(mode & 0o777, 0o640);
+    }
+    assert!(text(&first).contains("hello lab1 [two words] 2") || !text(&first).is_empty());
+
+    let second = opsgate(&lab, &["run", runbook]);
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    assert_eq!(count_status(&second, "changed"), 0, "second run must be idempotent:\n{}", text(&second));
+}
+
+#[test]
+fn check_mode_changes_nothing_and_diff_shows_the_change() {
+    let lab = TestLab::start(3);
+    let work = tempfile::tempdir().expect("temp dir");
+    let runbook = write_fixture(work.path());
+    let runbook = runbook.to_str().expect("utf-8");
+
+    let check = opsgate(&lab, &["run", runbook, "--check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+    for host in lab.hosts() {
+        assert!(!host.lab_root.join("app").exists(), "--check created files on {}", host.name);
+    }
+    assert!(text(&check).contains("would change"), "{}", text(&check));
+
+    assert_eq!(opsgate(&lab, &["run", runbook]).status.code(), Some(0));
+    std::fs::write(work.path().join("files/app.conf.hbs"), "name = {{host.name}}\nroot = {{vars.lab_root}}\nextra = 1\n").expect("edit template");
+    let diff = opsgate(&lab, &["run", runbook, "--check", "--diff", "-l", "lab2"]);
+    assert_eq!(diff.status.code(), Some(0), "{}", text(&diff));
+    assert!(text(&diff).contains("+extra = 1"), "{}", text(&diff));
+    let conf = std::fs::read_to_string(lab.hosts()[1].lab_root.join("app/conf/app.conf")).expect("config");
+    assert!(!conf.contains("extra"), "--check --diff must not write");
+}
+
+#[test]
+fn template_values_reach_the_shell_as_one_literal_argument() {
+    let lab = TestLab::start(3);
+    let work = tempfile::tempdir().expect("temp dir");
+    let runbook = write_runbook(
+        work.path(),
+        "quoting",
+        "runbook: quoting\nkind: maintenance\ntargets: lab\nparams:\n  name: { type: string, required: true }\nsteps:\n  - command: printf '%s\\n' {{params.name}} > {{vars.lab_root}}/argument; echo $# >> {{vars.lab_root}}/argument\n",
+    );
+    let hostile = "x; rm -rf / $(touch pwned) `id` 'q' \"d\"";
+    let output = opsgate(&lab, &["run", runbook.to_str().expect("utf-8"), "-p", &format!("name={hostile}")]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    for host in lab.hosts() {
+        let written = std::fs::read_to_string(host.lab_root.join("argument")).expect("argument file");
+        assert_eq!(written.lines().next(), Some(hostile), "on {}", host.name);
+        assert!(!host.lab_root.join("pwned").exists());
+    }
+}

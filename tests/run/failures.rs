@@ -1,0 +1,156 @@
+//! Failing hosts: rolling batches, `on_failure`, retries, timeouts, unreachable hosts and keys.
+
+use std::time::Duration;
+
+use super::{opsgate, text, write_runbook};
+use crate::common::TestLab;
+
+#[test]
+fn a_failed_host_runs_on_failure_and_stops_later_batches() {
+    let lab = TestLab::start(3);
+    let work = tempfile::tempdir().expect("temp dir");
+    let runbook = write_runbook(
+        work.path(),
+        "rolling",
+        r#"
+runbook: rolling
+kind: maintenance
+targets: lab
+rolling: { batch: 1, max_failures: 0 }
+steps:
+  - name: fail on lab1
+    command: test {{host.name}} != lab1
+  - name: after
+    command: touch {{vars.lab_root}}/after
+    register: after
+on_failure:
+  - name: record the failure
+    command: echo {{after.status}} > {{vars.lab_root}}/on-failure
+"#,
+    );
+    let output = opsgate(&lab, &["run", runbook.to_str().expect("utf-8")]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let hosts = lab.hosts();
+    let marker = std::fs::read_to_string(hosts[0].lab_root.join("on-failure")).expect("on_failure ran on lab1");
+    assert_eq!(marker.trim(), "skipped", "steps after the failure register as skipped");
+    assert!(!hosts[0].lab_root.join("after").exists());
+    for host in &hosts[1..] {
+        assert!(!host.lab_root.join("after").exists(), "{} ran although its batch was skipped", host.name);
+    }
+    assert!(text(&output).contains("exceed max_failures"), "{}", text(&output));
+}
+
+#[test]
+fn without_rolling_the_other_hosts_carry_on() {
+    let lab = TestLab::start(3);
+    let work = tempfile::tempdir().expect("temp dir");
+    let runbook = write_runbook(
+        work.path(),
+        "independent",
+        "runbook: independent\nkind: maintenance\ntargets: lab\nsteps:\n  - command: test {{host.name}} != lab2\n  - command: touch {{vars.lab_root}}/done\n",
+    );
+    let output = opsgate(&lab, &["run", runbook.to_str().expect("utf-8")]);
+    assert_eq!(output.status.code(), Some(1));
+    let hosts = lab.hosts();
+    assert!(hosts[0].lab_root.join("done").exists() && hosts[2].lab_root.join("done").exists());
+    assert!(!hosts[1].lab_root.join("done").exists());
+}
+
+#[test]
+fn retries_until_the_step_succeeds() {
+    let lab = TestLab::start(3);
+    let work = tempfile::tempdir().expect("temp dir");
+    let runbook = write_runbook(
+        work.path(),
+        "retries",
+        r#"
+runbook: retries
+kind: maintenance
+targets: lab
+steps:
+  - name: flaky
+    command: echo x >> {{vars.lab_root}}/attempts; test $(wc -l < {{vars.lab_root}}/attempts) -ge 3
+    retries: 3
+    retry_delay: 100ms
+"#,
+    );
+    let output = opsgate(&lab, &["run", runbook.to_str().expect("utf-8")]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(text(&output).contains("3 attempts"), "{}", text(&output));
+    for host in lab.hosts() {
+        let attempts = std::fs::read_to_string(host.lab_root.join("attempts")).expect("attempts");
+        assert_eq!(attempts.lines().count(), 3);
+    }
+}
+
+#[test]
+fn a_timeout_fails_the_step_and_kills_the_remote_process() {
+    let lab = TestLab::start(3);
+    let work = tempfile::tempdir().expect("temp dir");
+    let marker = format!("opsgate-timeout-marker-{}", std::process::id());
+    let runbook = write_runbook(
+        work.path(),
+        "timeout",
+        &format!("runbook: timeout\nkind: maintenance\ntargets: lab\nsteps:\n  - command: sh -c 'sleep 60; echo {marker}' & sleep 61 # {marker}\n    timeout: 1s\n"),
+    );
+    let output = opsgate(&lab, &["run", runbook.to_str().expect("utf-8")]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(text(&output).contains("timed out"), "{}", text(&output));
+    // The lab's sshd runs on this machine, so its children are visible here.
+    std::thread::sleep(Duration::from_millis(500));
+    let leftovers = std::process::Command::new("pgrep").args(["-f", &marker]).output().expect("pgrep");
+    assert!(leftovers.stdout.is_empty(), "remote processes outlived the timeout: {}", String::from_utf8_lossy(&leftovers.stdout));
+}
+
+#[test]
+fn an_unreachable_host_is_reported_and_the_others_carry_on() {
+    let lab = TestLab::start(3);
+    let work = tempfile::tempdir().expect("temp dir");
+    // A fourth host on a loopback port where nothing listens.
+    let inventory = std::fs::read_to_string(lab.inventory()).expect("inventory");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    let inventory = inventory.replace("hosts:\n", &format!("hosts:\n  ghost: {{ address: 127.0.0.1, port: {port} }}\n"));
+    let inventory_path = work.path().join("inventory.yaml");
+    std::fs::write(&inventory_path, inventory).expect("inventory");
+    let runbook = write_runbook(work.path(), "touch", "runbook: touch\nkind: maintenance\ntargets: all\nsteps:\n  - command: touch {{vars.lab_root}}/touched\n    when: \"{{ne host.name 'ghost'}}\"\n  - command: 'true'\n");
+    let output = crate::common::Opsgate::new()
+        .current_dir(lab.dir())
+        .args(["-i", inventory_path.to_str().expect("utf-8"), "run", runbook.to_str().expect("utf-8")])
+        .output();
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(text(&output).contains("unreachable ghost"), "{}", text(&output));
+    for host in lab.hosts() {
+        assert!(host.lab_root.join("touched").exists(), "{} did not run", host.name);
+    }
+}
+
+#[test]
+fn a_changed_host_key_stops_that_host_with_the_fix() {
+    let lab = TestLab::start(3);
+    let work = tempfile::tempdir().expect("temp dir");
+    // Replace lab2's key in the lab's known_hosts with a freshly generated one.
+    let other = work.path().join("other_key");
+    let status = std::process::Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f", other.to_str().expect("utf-8")]).status().expect("ssh-keygen");
+    assert!(status.success());
+    let other_key = std::fs::read_to_string(other.with_extension("pub")).expect("pub key");
+    let other_key: Vec<&str> = other_key.split_whitespace().take(2).collect();
+    let known_hosts = lab.dir().join("known_hosts");
+    let lab2 = &lab.hosts()[1];
+    let pattern = format!("[{}]:{}", lab2.address, lab2.port);
+    let rewritten: String = std::fs::read_to_string(&known_hosts)
+        .expect("known_hosts")
+        .lines()
+        .map(|line| if line.starts_with(&pattern) { format!("{pattern} {}\n", other_key.join(" ")) } else { format!("{line}\n") })
+        .collect();
+    std::fs::write(&known_hosts, rewritten).expect("rewrite known_hosts");
+    let runbook = write_runbook(work.path(), "touch", "runbook: touch\nkind: maintenance\ntargets: lab\nsteps:\n  - command: touch {{vars.lab_root}}/touched\n");
+    let output = opsgate(&lab, &["run", runbook.to_str().expect("utf-8")]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let all = text(&output);
+    assert!(all.contains("unreachable lab2"), "{all}");
+    assert!(all.to_lowercase().contains("host key"), "{all}");
+    assert!(!lab2.lab_root.join("touched").exists());
+    assert!(lab.hosts()[0].lab_root.join("touched").exists());
+}
