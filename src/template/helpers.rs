@@ -407,10 +407,8 @@ impl Numeric {
         }
     }
 
-    #[expect(
-        clippy::cast_precision_loss,
-        reason = "comparing an integer with a float is approximate by nature"
-    )]
+    // An integer beyond 2^53 loses precision against a float; exact comparison needs both
+    // sides integral, which `compare` handles first.
     fn as_float(self) -> f64 {
         match self {
             Self::Integer(integer) => integer as f64,

@@ -73,16 +73,18 @@ pub(crate) struct Parsed {
 }
 
 impl Parsed {
-    /// The offset of the first occurrence of variable `path` at or after `from`.
+    /// The offset of the first occurrence of variable `path` at or after `from` (the start of
+    /// the statement handlebars blamed), or `from` itself when the path is not written there
+    /// (a `lookup` key, for instance).
     pub(crate) fn locate(&self, source: &str, path: &str, from: Option<usize>) -> Option<usize> {
-        let from = from.unwrap_or(0);
+        let start = from.unwrap_or(0);
         self.paths
             .iter()
             .find(|token| {
-                token.offset >= from && &source[token.offset..token.offset + token.length] == path
+                token.offset >= start && &source[token.offset..token.offset + token.length] == path
             })
             .map(|token| token.offset)
-            .or(Some(from))
+            .or(from)
     }
 
     /// Checks every root reference against `context`; the first undefined one is the error.
@@ -135,7 +137,7 @@ pub(crate) fn parse(source: &str) -> Result<Parsed, TemplateError> {
         references: Vec::new(),
         depth: 0,
     };
-    walk.template(&mut template, false)?;
+    walk.template(&mut template)?;
     let mut references = walk.references;
     references.sort_by_key(|reference| reference.offset);
     let paths = tokens
@@ -204,29 +206,30 @@ impl Walk<'_> {
         Some((self.tokens[index].offset, self.tokens[index].length))
     }
 
-    fn template(&mut self, template: &mut Template, raw: bool) -> Result<(), TemplateError> {
+    /// Walks a template body; blocks cannot sit inside `{{{ }}}`, so nothing here is raw.
+    fn template(&mut self, template: &mut Template) -> Result<(), TemplateError> {
         for element in &mut template.elements {
             match element {
-                TemplateElement::Expression(helper) => self.expression(helper, raw)?,
+                TemplateElement::Expression(helper) => self.expression(helper, false)?,
                 TemplateElement::HtmlExpression(helper) => self.expression(helper, true)?,
                 TemplateElement::HelperBlock(helper) => {
                     let name = helper.name.as_name().unwrap_or_default().to_owned();
                     self.helper_name(&name, Usage::Block)?;
                     for parameter in &mut helper.params {
-                        self.parameter(parameter, raw)?;
+                        self.parameter(parameter, false)?;
                     }
                     for value in sorted_hash(&mut helper.hash) {
-                        self.parameter(value, raw)?;
+                        self.parameter(value, false)?;
                     }
                     let scoping = SCOPING.contains(&name.as_str());
                     if let Some(body) = &mut helper.template {
                         self.depth += usize::from(scoping);
-                        let result = self.template(body, raw);
+                        let result = self.template(body);
                         self.depth -= usize::from(scoping);
                         result?;
                     }
                     if let Some(inverse) = &mut helper.inverse {
-                        self.template(inverse, raw)?;
+                        self.template(inverse)?;
                     }
                 }
                 TemplateElement::RawString(_) | TemplateElement::Comment(_) => {}
@@ -306,8 +309,15 @@ impl Walk<'_> {
     /// Pairs a path with its token and records it when it reads from the context root.
     fn path(&mut self, path: &Path, raw: bool) {
         let written = raw_path(path);
+        // The scanner finds every path handlebars does; the text search is a fallback that
+        // keeps an offset meaningful should they ever disagree.
         let (offset, length) = self
             .pair(TokenKind::Path, written)
+            .or_else(|| {
+                self.source
+                    .find(written)
+                    .map(|offset| (offset, written.len()))
+            })
             .unwrap_or((0, written.len()));
         let Path::Relative((segments, _)) = path else {
             // `@index`, `@key`, `@first`: locals of the enclosing `each`.

@@ -623,3 +623,44 @@ fn rendering_many_small_templates_is_cheap() {
         start.elapsed()
     );
 }
+
+#[test]
+fn blocks_iterate_lists_and_maps() {
+    let renderer = Renderer::new();
+    let context = json!({"ports": {"http": 80, "https": 443}, "empty": [], "hosts": [{"name": "a b"}, {"name": "c"}]});
+    let cases = [
+        (
+            Mode::Data,
+            "{{#each ports}}{{@key}}={{this}} {{/each}}",
+            "http=80 https=443 ",
+        ),
+        (
+            Mode::Data,
+            "{{#each empty}}item{{else}}nothing{{/each}}",
+            "nothing",
+        ),
+        (
+            Mode::Command,
+            "ping {{#each hosts}}{{name}} {{/each}}",
+            "ping 'a b' c ",
+        ),
+        (
+            Mode::Command,
+            "{{#each hosts as |host|}}{{#if @first}}{{host.name}}{{/if}}{{/each}}",
+            "'a b'",
+        ),
+    ];
+    for (mode, template, expected) in cases {
+        assert_eq!(
+            renderer.render(mode, template, &context).as_deref(),
+            Ok(expected),
+            "template {template:?}"
+        );
+    }
+}
+
+#[test]
+fn a_renderer_is_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Renderer>();
+}
