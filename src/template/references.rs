@@ -35,7 +35,7 @@ pub struct Reference {
     pub path: Vec<String>,
     /// Whether the variable is output raw, inside `{{{ }}}` (or `{{& }}`).
     pub raw: bool,
-    /// Byte offset of the variable as written (`../params.keep` starts at the first `.`).
+    /// Byte offset of the variable as written, prefixes such as `../` and `@root.` included.
     pub offset: usize,
     /// Length in bytes of the variable as written.
     pub length: usize,
