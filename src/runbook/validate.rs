@@ -481,7 +481,11 @@ impl FieldChecker<'_, '_, '_> {
     }
 
     fn references(&mut self, text: &Text) {
-        let references = match template::references(&text.source) {
+        let references = match text.mode {
+            Mode::Command => template::command_references(&text.source),
+            Mode::Data => template::references(&text.source),
+        };
+        let references = match references {
             Ok(references) => references,
             Err(error) => {
                 let span = span_at(&self.validator.file.clone(), text, error.offset().unwrap_or(0));
