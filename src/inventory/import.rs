@@ -141,7 +141,7 @@ pub fn import_ansible(text: &str) -> Result<String, ImportError> {
     Ok(converter.emit())
 }
 
-/// A YAML node with mapping order kept (serde_json's map would sort the keys, and the order of
+/// A YAML node with mapping order kept (`serde_json`'s map would sort the keys, and the order of
 /// hosts is the order of rolling batches).
 #[derive(Debug, Clone, PartialEq)]
 enum Node {
@@ -366,13 +366,13 @@ fn split_words(text: &str) -> Option<Vec<String>> {
     for character in text.chars() {
         match (quote, character) {
             (Some(open), c) if c == open => quote = None,
-            (Some(_), c) => current.get_or_insert_default().push(c),
             (None, '\'' | '"') => {
                 quote = Some(character);
                 current.get_or_insert_default();
             }
             (None, c) if c.is_whitespace() => words.extend(current.take()),
-            (None, c) => current.get_or_insert_default().push(c),
+            // Inside quotes, or an ordinary character outside them.
+            (_, c) => current.get_or_insert_default().push(c),
         }
     }
     if quote.is_some() {
@@ -741,7 +741,7 @@ fn scalar_text(text: &str) -> String {
 mod tests {
     use super::{ImportError, expand_ranges, import_ansible, scalar_text, ssh_options};
     use crate::diagnostic::SourceFile;
-    use crate::inventory::Inventory;
+    use crate::inventory::{GroupName, Inventory};
 
     const ANSIBLE: &str = r#"
 all:
@@ -842,7 +842,10 @@ hosts:
             ["ProxyJump=bastion", "StrictHostKeyChecking=yes"]
         );
         assert_eq!(
-            web2.groups.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+            web2.groups
+                .iter()
+                .map(GroupName::as_str)
+                .collect::<Vec<_>>(),
             ["web", "production"]
         );
         let db1 = inventory.host("db1").expect("db1");

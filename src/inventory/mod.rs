@@ -2,9 +2,9 @@
 //!
 //! This module owns reading `inventory/hosts.yaml` into an immutable [`Inventory`] and selecting
 //! hosts with patterns; it never connects anywhere and never prints. Loading is two steps: the
-//! YAML is parsed into a serde [schema](schema) that mirrors the file (unknown keys and wrong
-//! types stop there, at their `file:line:col`), then [validation](validate) checks every rule
-//! below, collects *all* violations, and builds the model.
+//! YAML is parsed into a serde schema (`schema.rs`) that mirrors the file: a syntax error, an
+//! unknown key or a wrong type stops there, reported at its `file:line:col`. Then validation
+//! (`validate.rs`) checks every rule below, collects *all* violations, and builds the model.
 //!
 //! ```yaml
 //! defaults: { user: ops, port: 22, vars: { backup_root: /var/backups } }
@@ -82,12 +82,13 @@ impl Inventory {
     pub fn parse(file: Arc<SourceFile>) -> Result<(Inventory, Vec<Diagnostic>), Diagnostics> {
         let schema = serde_saphyr::from_str::<schema::InventoryFile>(&file.text)
             .map_err(|error| yaml_error(&file, &error))?;
-        validate::validate(&file, schema)
+        validate::validate(file, schema)
     }
 }
 
 /// Turns a serde-saphyr error into a diagnostic in our words, with the allowed keys or the
-/// expected type as a hint.
+/// expected type as a hint. The wording matched here is serde-saphyr's; the rendering tests in
+/// `tests.rs` pin it, so an upgrade that rewords it fails loudly instead of losing hints.
 fn yaml_error(file: &Arc<SourceFile>, error: &serde_saphyr::Error) -> Diagnostic {
     let raw = serde_saphyr::DefaultMessageFormatter.format_message(error.without_snippet());
     let span = error.location().map_or_else(Span::default, |location| {
@@ -167,7 +168,16 @@ fn describe_yaml_error(raw: &str, text: &str, span: Span) -> (String, Vec<String
             )
         }
         (Some(expected), None) => (format!("wrong type: expected {expected}"), vec![], length),
-        (None, _) => (raw.to_owned(), vec![], length),
+        // Anything else comes from the YAML parser itself.
+        (None, _) => (
+            raw.to_owned(),
+            vec![
+                "an inventory is YAML: check the indentation (spaces, not tabs) and closing \
+                 brackets near here"
+                    .to_owned(),
+            ],
+            length,
+        ),
     }
 }
 
@@ -198,22 +208,20 @@ fn value_length(text: &str, span: Span) -> u32 {
         return 0;
     };
     let rest = text[offset..].lines().next().unwrap_or_default();
+    let characters_before = |index: usize| rest[..index].trim_end().chars().count() as u32;
     let mut depth = 0_u32;
     let mut quote: Option<char> = None;
-    for (index, character) in rest.chars().enumerate() {
-        let length = index as u32 + 1;
+    for (index, character) in rest.char_indices() {
+        let through = rest[..index].chars().count() as u32 + 1;
         match (quote, character) {
-            (Some(open), c) if c == open && index > 0 => return length,
-            (Some(_), _) => {}
+            (Some(open), c) if c == open && index > 0 => return through,
             (None, '"' | '\'') if index == 0 => quote = Some(character),
             (None, '[' | '{') => depth += 1,
             (None, ']' | '}') if depth > 1 => depth -= 1,
-            (None, ']' | '}') if depth == 1 => return length,
-            (None, ',' | ']' | '}') if depth == 0 => {
-                return rest[..index].trim_end().chars().count() as u32;
-            }
+            (None, ']' | '}') if depth == 1 => return through,
+            (None, ',' | ']' | '}') if depth == 0 => return characters_before(index),
             (None, '#') if depth == 0 && rest[..index].ends_with(' ') => {
-                return rest[..index].trim_end().chars().count() as u32;
+                return characters_before(index);
             }
             _ => {}
         }

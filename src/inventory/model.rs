@@ -162,11 +162,11 @@ pub struct Host {
     pub user: Option<String>,
     /// Private key file, resolved against the inventory file's directory, `~/` expanded.
     pub identity_file: Option<PathBuf>,
-    /// known_hosts file, resolved like `identity_file`.
+    /// `known_hosts` file, resolved like `identity_file`.
     pub known_hosts: Option<PathBuf>,
-    /// ssh_config file, resolved like `identity_file`.
+    /// `ssh_config` file, resolved like `identity_file`.
     pub ssh_config: Option<PathBuf>,
-    /// A pinned public host key (`ssh-ed25519 AAAA…`), accepted in addition to known_hosts.
+    /// A pinned public host key (`ssh-ed25519 AAAA…`), accepted in addition to `known_hosts`.
     pub host_key: Option<String>,
     /// `-o` settings as `Key=Value`; merged per key, the more specific layer wins.
     pub ssh_options: Vec<String>,

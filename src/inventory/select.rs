@@ -19,7 +19,7 @@
 //! a typo would otherwise quietly select nothing. A glob matching nothing is not an error: an
 //! empty selection is for the caller to judge (`run` refuses it, SPEC §3).
 
-use super::model::{ALL, Host, Inventory};
+use super::model::{ALL, GroupName, Host, Inventory};
 use super::suggest::{close_names, did_you_mean, quoted_list};
 
 /// Why a host pattern cannot be used.
@@ -245,7 +245,7 @@ impl Inventory {
                     let names = hosts
                         .iter()
                         .map(|host| host.name.as_str())
-                        .chain(self.group_names().map(|group| group.as_str()));
+                        .chain(self.group_names().map(GroupName::as_str));
                     Err(PatternError::UnknownName {
                         name: name.clone(),
                         suggestions: close_names(name, names),
@@ -259,7 +259,7 @@ impl Inventory {
             Matcher::Glob(glob) => {
                 let groups: Vec<&str> = self
                     .group_names()
-                    .map(|group| group.as_str())
+                    .map(GroupName::as_str)
                     .filter(|group| glob_matches(glob, group))
                     .collect();
                 Ok(hosts
@@ -302,4 +302,220 @@ fn glob_matches(glob: &str, text: &str) -> bool {
         }
     }
     glob[glob_index..].iter().all(|&character| character == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Matcher, Operator, Pattern, PatternError, glob_matches};
+    use crate::diagnostic::SourceFile;
+    use crate::inventory::Inventory;
+
+    const INVENTORY: &str = "groups:
+  web:        { hosts: [web1, web2] }
+  db:         { hosts: [db1, db2] }
+  production: { children: [web, db], hosts: [bastion], environment: production }
+  staging:    { hosts: [stage-web1] }
+hosts:
+  bastion:
+  web1:
+  db1:
+  web2:
+  stage-web1:
+  db2:
+";
+
+    fn inventory() -> Inventory {
+        Inventory::parse(SourceFile::new("i.yaml", INVENTORY))
+            .expect("valid")
+            .0
+    }
+
+    #[test]
+    fn every_pattern_form_selects_in_inventory_order() {
+        let inventory = inventory();
+        let cases: &[(&str, &[&str])] = &[
+            ("web1", &["web1"]),
+            ("web", &["web1", "web2"]),
+            ("production", &["bastion", "web1", "db1", "web2", "db2"]),
+            (
+                "all",
+                &["bastion", "web1", "db1", "web2", "stage-web1", "db2"],
+            ),
+            (
+                "*",
+                &["bastion", "web1", "db1", "web2", "stage-web1", "db2"],
+            ),
+            ("web*", &["web1", "web2"]),
+            ("*web*", &["web1", "web2", "stage-web1"]),
+            ("db?", &["db1", "db2"]),
+            ("?b", &["db1", "db2"]),
+            ("nothing*", &[]),
+            ("db2,web1", &["web1", "db2"]),
+            ("db2:web1", &["web1", "db2"]),
+            ("web1, web1 ,web", &["web1", "web2"]),
+            ("production,!db1", &["bastion", "web1", "web2", "db2"]),
+            ("!db1,production", &["bastion", "web1", "web2", "db2"]),
+            ("!db1", &["bastion", "web1", "web2", "stage-web1", "db2"]),
+            ("all:!production", &["stage-web1"]),
+            ("*web*:&production", &["web1", "web2"]),
+            ("&production,web1,stage-web1", &["web1"]),
+            ("&production", &["bastion", "web1", "db1", "web2", "db2"]),
+            ("web,db,&production,!web2", &["web1", "db1", "db2"]),
+            ("web:&db", &[]),
+            ("all,!*", &[]),
+        ];
+        for (pattern, expected) in cases {
+            let selected: Vec<&str> = inventory
+                .select(pattern)
+                .unwrap_or_else(|error| panic!("{pattern}: {error}"))
+                .iter()
+                .map(|host| host.name.as_str())
+                .collect();
+            assert_eq!(selected, *expected, "pattern `{pattern}`");
+        }
+    }
+
+    #[test]
+    fn bad_patterns_are_errors_with_hints() {
+        let inventory = inventory();
+        let cases: &[(&str, PatternError, &str)] = &[
+            ("", PatternError::Empty, "use `all` to select every host"),
+            ("  ", PatternError::Empty, "use `all` to select every host"),
+            (
+                "web,,db",
+                PatternError::EmptyTerm {
+                    pattern: "web,,db".into(),
+                    column: 5,
+                },
+                "a pattern is names",
+            ),
+            (
+                "web,",
+                PatternError::EmptyTerm {
+                    pattern: "web,".into(),
+                    column: 5,
+                },
+                "a pattern",
+            ),
+            (
+                "web,!",
+                PatternError::EmptyTerm {
+                    pattern: "web,!".into(),
+                    column: 6,
+                },
+                "a pattern",
+            ),
+            (
+                "web, &db[1]",
+                PatternError::InvalidCharacter {
+                    pattern: "web, &db[1]".into(),
+                    character: '[',
+                    column: 9,
+                },
+                "a pattern",
+            ),
+            (
+                "!!web",
+                PatternError::InvalidCharacter {
+                    pattern: "!!web".into(),
+                    character: '!',
+                    column: 2,
+                },
+                "a pattern",
+            ),
+            (
+                "webx",
+                PatternError::UnknownName {
+                    name: "webx".into(),
+                    suggestions: vec!["web".into(), "web1".into(), "web2".into()],
+                    groups: vec![
+                        "web".into(),
+                        "db".into(),
+                        "production".into(),
+                        "staging".into(),
+                    ],
+                },
+                "did you mean `web`, `web1` or `web2`?",
+            ),
+            (
+                "all,!prod",
+                PatternError::UnknownName {
+                    name: "prod".into(),
+                    suggestions: vec!["production".into()],
+                    groups: vec![
+                        "web".into(),
+                        "db".into(),
+                        "production".into(),
+                        "staging".into(),
+                    ],
+                },
+                "did you mean `production`?",
+            ),
+            (
+                "zzz",
+                PatternError::UnknownName {
+                    name: "zzz".into(),
+                    suggestions: vec![],
+                    groups: vec![
+                        "web".into(),
+                        "db".into(),
+                        "production".into(),
+                        "staging".into(),
+                    ],
+                },
+                "the inventory defines groups `web`, `db`, `production`, `staging`",
+            ),
+        ];
+        for (pattern, expected, hint) in cases {
+            let error = inventory.select(pattern).expect_err(pattern);
+            assert_eq!(&error, expected, "pattern `{pattern}`");
+            let hints = error.hints();
+            assert!(
+                hints.iter().any(|text| text.starts_with(hint)),
+                "{pattern}: {hints:?}"
+            );
+        }
+        assert_eq!(
+            inventory.select("webx").expect_err("unknown").to_string(),
+            "host pattern names `webx`, which is neither a host nor a group"
+        );
+    }
+
+    #[test]
+    fn patterns_parse_without_an_inventory() {
+        let pattern = Pattern::parse("web*, &production:!db1").expect("valid");
+        let terms: Vec<(Operator, &Matcher)> = pattern
+            .terms()
+            .iter()
+            .map(|term| (term.operator, &term.matcher))
+            .collect();
+        assert_eq!(
+            terms,
+            [
+                (Operator::Union, &Matcher::Glob("web*".into())),
+                (Operator::Intersection, &Matcher::Name("production".into())),
+                (Operator::Exclusion, &Matcher::Name("db1".into())),
+            ]
+        );
+    }
+
+    #[test]
+    fn globs_match_any_run_and_single_characters() {
+        let cases = [
+            ("web*", "web", true),
+            ("web*", "web12", true),
+            ("web*", "we", false),
+            ("*1", "web1", true),
+            ("*1", "web12", false),
+            ("w?b*", "wab-x", true),
+            ("a*b*c", "aXbYbZc", true),
+            ("a*b*c", "aXbYbZ", false),
+            ("??", "ab", true),
+            ("??", "abc", false),
+            ("**", "", true),
+        ];
+        for (glob, text, expected) in cases {
+            assert_eq!(glob_matches(glob, text), expected, "`{glob}` on `{text}`");
+        }
+    }
 }

@@ -1,5 +1,7 @@
 //! "Did you mean" suggestions for misspelt host and group names.
 
+use std::fmt::Write as _;
+
 /// Up to three of `candidates` close to `name`, closest first: an edit distance of about a third
 /// of the name, or one name being a prefix of the other (`prod` → `production`).
 pub(crate) fn close_names<'a>(
@@ -48,7 +50,7 @@ pub(crate) fn quoted_list<'a>(names: impl IntoIterator<Item = &'a str>) -> Strin
         .collect::<Vec<_>>()
         .join(", ");
     if names.len() > SHOWN {
-        text.push_str(&format!(" and {} more", names.len() - SHOWN));
+        let _ = write!(text, " and {} more", names.len() - SHOWN);
     }
     text
 }

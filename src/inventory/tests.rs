@@ -5,19 +5,19 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use crate::diagnostic::{SourceFile, Style};
-use crate::inventory::{Host, Inventory};
+use crate::diagnostic::{Diagnostic, SourceFile, Style};
+use crate::inventory::{GroupName, Host, HostName, Inventory};
 
 const PATH: &str = "/srv/ops/inventory/hosts.yaml";
 
 fn parse(text: &str) -> Inventory {
     match Inventory::parse(SourceFile::new(PATH, text)) {
         Ok((inventory, _)) => inventory,
-        Err(errors) => panic!("{}", render_all(errors.sorted())),
+        Err(errors) => panic!("{}", render_all(&errors.sorted())),
     }
 }
 
-fn render_all(diagnostics: Vec<crate::diagnostic::Diagnostic>) -> String {
+fn render_all(diagnostics: &[Diagnostic]) -> String {
     diagnostics
         .iter()
         .map(|diagnostic| diagnostic.render(Style::Plain))
@@ -27,8 +27,8 @@ fn render_all(diagnostics: Vec<crate::diagnostic::Diagnostic>) -> String {
 /// Every diagnostic (errors and warnings) the text produces, rendered plainly.
 fn diagnostics(text: &str) -> String {
     match Inventory::parse(SourceFile::new("inventory/hosts.yaml", text)) {
-        Ok((_, warnings)) => render_all(warnings),
-        Err(errors) => render_all(errors.sorted()),
+        Ok((_, warnings)) => render_all(&warnings),
+        Err(errors) => render_all(&errors.sorted()),
     }
 }
 
@@ -42,32 +42,26 @@ fn host<'a>(inventory: &'a Inventory, name: &str) -> &'a Host {
 fn the_example_inventory_loads_without_warnings() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("inventory/hosts.yaml");
     let (inventory, warnings) = Inventory::load(&path).expect("example inventory is valid");
-    assert!(warnings.is_empty(), "{}", render_all(warnings));
+    assert!(warnings.is_empty(), "{}", render_all(&warnings));
     let names: Vec<&str> = inventory
         .hosts()
         .iter()
         .map(|host| host.name.as_str())
         .collect();
     assert_eq!(names, ["web1", "web2", "db1", "bastion"]);
-    let groups: Vec<&str> = inventory
-        .group_names()
-        .map(|group| group.as_str())
-        .collect();
+    let groups: Vec<&str> = inventory.group_names().map(GroupName::as_str).collect();
     assert_eq!(groups, ["web", "db", "production"]);
 
     let web2 = host(&inventory, "web2");
     assert_eq!(web2.address, "10.0.0.12");
     assert_eq!(web2.port, Some(2222));
     assert_eq!(web2.user.as_deref(), Some("ops"));
-    assert_eq!(
-        web2.jump.as_ref().map(|jump| jump.as_str()),
-        Some("bastion")
-    );
+    assert_eq!(web2.jump.as_ref().map(HostName::as_str), Some("bastion"));
     assert_eq!(web2.environment.as_deref(), Some("production"));
     assert_eq!(
         web2.groups
             .iter()
-            .map(|group| group.as_str())
+            .map(GroupName::as_str)
             .collect::<Vec<_>>(),
         ["web", "production"]
     );
@@ -163,10 +157,7 @@ hosts:
         "groups layer in the order of `groups:`; top-level keys are replaced whole"
     );
     assert_eq!(
-        h.groups
-            .iter()
-            .map(|group| group.as_str())
-            .collect::<Vec<_>>(),
+        h.groups.iter().map(GroupName::as_str).collect::<Vec<_>>(),
         ["parent", "child", "other"]
     );
 }
@@ -273,6 +264,18 @@ hint: allowed keys here: `address`, `port`, `user`, `jump`, `identity_file`, `kn
   |                 ^^^^
 
 hint: at the top level `hosts` maps each host name to its settings; in a group it is a list of host names
+",
+        ),
+        (
+            "YAML syntax",
+            "hosts:\n  web1:\n    address: a\n   port: 2\n",
+            "error: while parsing a block mapping, did not find expected key
+ --> inventory/hosts.yaml:4:4
+  |
+4 |    port: 2
+  |    ^^^^^^^
+
+hint: an inventory is YAML: check the indentation (spaces, not tabs) and closing brackets near here
 ",
         ),
         (

@@ -27,7 +27,7 @@ pub(crate) fn span_of<T>(spanned: &Spanned<T>) -> Span {
 
 /// Converts a parsed file into an [`Inventory`], or returns every error found.
 pub(crate) fn validate(
-    file: &Arc<SourceFile>,
+    file: Arc<SourceFile>,
     schema: InventoryFile,
 ) -> Result<(Inventory, Vec<Diagnostic>), Diagnostics> {
     let defaults = schema
@@ -49,7 +49,7 @@ pub(crate) fn validate(
         .map(|(name, entry)| (name, entry.unwrap_or_default()))
         .collect();
     let mut validator = Validator {
-        file,
+        file: &file,
         diagnostics: Diagnostics::new(),
         host_index: hosts
             .iter()
@@ -92,7 +92,7 @@ pub(crate) fn validate(
     if hosts.is_empty() {
         validator.diagnostics.push(
             Diagnostic::warning("the inventory defines no hosts")
-                .at(file, Span::default())
+                .at(&file, Span::default())
                 .hint("add hosts under `hosts:`, e.g. `web1: { address: 10.0.0.11 }`"),
         );
     }
@@ -167,19 +167,24 @@ pub(crate) fn validate(
             vars: group.vars.clone().unwrap_or_default(),
         })
         .collect();
+    let Validator {
+        diagnostics,
+        host_index,
+        group_index,
+        ..
+    } = validator;
+    if diagnostics.has_errors() {
+        return Err(diagnostics);
+    }
     let inventory = Inventory {
-        source: Arc::clone(file),
+        source: file,
         hosts: resolved,
         groups: model_groups,
-        host_index: validator.host_index,
-        group_index: validator.group_index,
+        host_index,
+        group_index,
     };
-    if validator.diagnostics.has_errors() {
-        Err(validator.diagnostics)
-    } else {
-        // Only warnings remain; sorted so they read top to bottom like the file.
-        Ok((inventory, validator.diagnostics.sorted()))
-    }
+    // Only warnings remain; sorted so they read top to bottom like the file.
+    Ok((inventory, diagnostics.sorted()))
 }
 
 /// The most specific layer's value for one key (layers go from defaults to the host).
@@ -661,7 +666,7 @@ impl Validator<'_> {
     }
 }
 
-/// `Key=Value` with a non-empty option name made of letters and digits, as ssh_config spells them.
+/// `Key=Value` with a non-empty option name made of letters and digits, as `ssh_config` spells them.
 fn is_key_value(option: &str) -> bool {
     option.split_once('=').is_some_and(|(key, value)| {
         !key.is_empty()
