@@ -133,10 +133,7 @@ pub(crate) fn validate(
             jump: resolve_jump(&layers, &name.value),
             groups: group_indices
                 .iter()
-                .map(|&group| {
-                    let name = &groups[group].0.value;
-                    GroupName::unchecked(name)
-                })
+                .map(|&group| GroupName::unchecked(&groups[group].0.value))
                 .collect(),
             environment,
             vars,
@@ -155,10 +152,7 @@ pub(crate) fn validate(
                 .collect(),
             children: children[index]
                 .iter()
-                .map(|&(child, _)| {
-                    let name = &groups[child].0.value;
-                    GroupName::unchecked(name)
-                })
+                .map(|&(child, _)| GroupName::unchecked(&groups[child].0.value))
                 .collect(),
             environment: group
                 .environment
