@@ -22,6 +22,8 @@ use crate::error::{Error, Exit};
 use crate::project::{Overrides, Project};
 use args::{Cli, Command};
 
+pub(crate) mod inventory;
+
 /// Entry point of the binary.
 #[must_use]
 pub fn main() -> ExitCode {
