@@ -3,13 +3,6 @@
 //! Ungated (SPEC §4.1): it reads files and prints, and never contacts a host. Data goes to the
 //! writer it is given (stdout); warnings come back to the caller, which renders them on stderr
 //! with every other diagnostic.
-#![cfg_attr(
-    not(test),
-    allow(
-        dead_code,
-        reason = "called by the top-level command line, which is wired separately"
-    )
-)]
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -31,9 +24,6 @@ enum InventoryCommand {
     List {
         /// Host pattern: names, groups, globs (`web*`), `a,b`, `&group`, `!host`
         pattern: Option<String>,
-        /// Print every resolved setting of each host as a JSON array
-        #[arg(long)]
-        json: bool,
     },
     /// Show groups, their child groups and hosts as a tree
     Graph,
@@ -90,19 +80,19 @@ impl InventoryCliError {
     }
 }
 
-/// Runs `opsgate inventory …` against the inventory at `inventory_path`, writing data to `out`.
+/// Runs `opsgate inventory …` against the inventory at `inventory_path`, writing data to `out`
+/// (`list` prints every resolved setting of each host as a JSON array under the global `--json`).
 /// Returns the warnings to show on stderr.
 pub(crate) fn run(
     args: &InventoryArgs,
     inventory_path: &Path,
+    json: bool,
     out: &mut dyn Write,
 ) -> Result<Vec<Diagnostic>, InventoryCliError> {
+    let format = if json { Format::Json } else { Format::Table };
     match &args.command {
-        None => list(inventory_path, None, Format::Table, out),
-        Some(InventoryCommand::List { pattern, json }) => {
-            let format = if *json { Format::Json } else { Format::Table };
-            list(inventory_path, pattern.as_deref(), format, out)
-        }
+        None => list(inventory_path, None, format, out),
+        Some(InventoryCommand::List { pattern }) => list(inventory_path, pattern.as_deref(), format, out),
         Some(InventoryCommand::Graph) => graph(inventory_path, out),
         Some(InventoryCommand::Import { file }) => import(file, out),
     }
@@ -304,11 +294,12 @@ hosts:
 ";
 
     fn run_in(directory: &Path, arguments: &[&str]) -> Result<String, InventoryCliError> {
-        let command =
-            Command::try_parse_from(std::iter::once("inventory").chain(arguments.iter().copied()))
-                .expect("arguments parse");
+        let json = arguments.contains(&"--json");
+        let arguments = arguments.iter().copied().filter(|argument| *argument != "--json");
+        let command = Command::try_parse_from(std::iter::once("inventory").chain(arguments))
+            .expect("arguments parse");
         let mut out = Vec::new();
-        run(&command.inventory, &directory.join("hosts.yaml"), &mut out)?;
+        run(&command.inventory, &directory.join("hosts.yaml"), json, &mut out)?;
         Ok(String::from_utf8(out).expect("utf-8"))
     }
 

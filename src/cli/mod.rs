@@ -22,7 +22,6 @@ use crate::error::{Error, Exit};
 use crate::project::{Overrides, Project};
 use args::{Cli, Command};
 
-pub(crate) mod inventory;
 
 /// Entry point of the binary.
 #[must_use]
@@ -63,7 +62,14 @@ fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
         Command::Lab(args) => lab::run(args, &mut stdout).map(|()| Exit::Ok).map_err(|error| {
             Error::environment(error.to_string(), error.hints())
         }),
-        Command::Inventory(args) => inventory::run(args, &project.inventory, &mut stdout).map(|()| Exit::Ok).map_err(Error::from),
+        Command::Inventory(args) => match inventory::run(args, &project.inventory, cli.json, &mut stdout) {
+            Ok(warnings) => {
+                warn(&warnings, style);
+                Ok(Exit::Ok)
+            }
+            Err(inventory::InventoryCliError::Inventory(diagnostics)) => Err(diagnostics.into()),
+            Err(error) => Err(Error::environment(error.to_string(), error.hints())),
+        },
     }
 }
 
