@@ -5,7 +5,7 @@
 //! operator fixes a file in one pass instead of one error per run. Rendering happens once, at
 //! the edge (`cli`), through [`Diagnostic::render`]; nothing here prints.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -150,7 +150,7 @@ impl Diagnostic {
         if !self.hints.is_empty() {
             out.push('\n');
             for hint in &self.hints {
-                out.push_str(&format!("{}: {hint}\n", style.paint("hint", Paint::Cyan)));
+                let _ = writeln!(out, "{}: {hint}", style.paint("hint", Paint::Cyan));
             }
         }
         out
@@ -160,10 +160,10 @@ impl Diagnostic {
 fn render_snippet(out: &mut String, file: &SourceFile, span: Span, style: Style) {
     let path = file.path.display();
     if !span.is_known() {
-        out.push_str(&format!(" --> {path}\n"));
+        let _ = writeln!(out, " --> {path}");
         return;
     }
-    out.push_str(&format!(" --> {path}:{}:{}\n", span.line, span.column));
+    let _ = writeln!(out, " --> {path}:{}:{}", span.line, span.column);
     let Some(text) = file.line(span.line) else { return };
     let gutter = span.line.to_string().len();
     let pad = " ".repeat(gutter);
@@ -174,7 +174,9 @@ fn render_snippet(out: &mut String, file: &SourceFile, span: Span, style: Style)
         token_length(text, column)
     };
     let carets = style.paint(&"^".repeat(length.max(1)), Paint::Red);
-    out.push_str(&format!("{pad} |\n{} | {text}\n{pad} | {}{carets}\n", span.line, " ".repeat(column - 1)));
+    // Tabs keep their width in the caret line so the caret stays under the token.
+    let indent: String = text.chars().take(column - 1).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+    let _ = write!(out, "{pad} |\n{} | {text}\n{pad} | {indent}{carets}\n", span.line);
 }
 
 /// Length of the YAML token starting at the 1-based `column` of `line`: a quoted string up to its
@@ -378,28 +380,11 @@ fn yaml_message(message: &str) -> String {
     }
 }
 
-/// The candidate closest to `word` by edit distance, when close enough to be a typo.
+/// The candidate closest to `word`, when close enough to be a typo.
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    candidates
-        .into_iter()
-        .map(|candidate| (edit_distance(word, candidate), candidate))
-        .filter(|(distance, candidate)| *distance > 0 && *distance <= 2.max(candidate.len() / 3))
-        .min()
-        .map(|(_, candidate)| candidate)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            current.push((previous[j] + cost).min(previous[j + 1] + 1).min(current[j] + 1));
-        }
-        previous = current;
-    }
-    previous[b.len()]
+    let candidates: Vec<&'a str> = candidates.into_iter().collect();
+    let best = crate::suggest::close_names(word, candidates.iter().copied()).into_iter().next()?;
+    candidates.into_iter().find(|candidate| *candidate == best)
 }
 
 /// Reads a user file into a [`SourceFile`], turning I/O failures into a diagnostic that names it.

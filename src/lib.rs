@@ -39,5 +39,6 @@ pub mod lab;
 pub mod plan;
 pub mod project;
 pub mod runbook;
+pub(crate) mod suggest;
 pub mod template;
 pub mod transport;

@@ -127,9 +127,8 @@ impl HostRunner<'_> {
             Ok(Some(resolved)) => match self.attempt(&resolved).await {
                 Ok(result) => result,
                 Err(error) => {
-                    let unreachable = matches!(error, TransportError::Disconnected { .. } | TransportError::Connect { .. });
                     let mut outcome = Outcome::failed_report(error.to_string());
-                    if unreachable {
+                    if error.is_unreachable() {
                         outcome.status = Status::Unreachable;
                     }
                     (outcome, 1)

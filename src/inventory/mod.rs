@@ -57,7 +57,7 @@ pub mod import;
 mod model;
 mod schema;
 pub mod select;
-mod suggest;
+
 mod validate;
 
 use std::path::Path;
@@ -115,7 +115,7 @@ fn describe_yaml_error(raw: &str, text: &str, span: Span) -> (String, Vec<String
             .map(|name| format!("`{name}`"))
             .collect();
         let mut hints = Vec::new();
-        if let Some(hint) = suggest::did_you_mean(&suggest::close_names(
+        if let Some(hint) = crate::suggest::did_you_mean(&crate::suggest::close_names(
             key,
             allowed.iter().map(|name| name.trim_matches('`')),
         )) {

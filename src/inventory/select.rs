@@ -20,7 +20,7 @@
 //! empty selection is for the caller to judge (`run` refuses it, SPEC §3).
 
 use super::model::{ALL, GroupName, Host, Inventory};
-use super::suggest::{close_names, did_you_mean, quoted_list};
+use crate::suggest::{close_names, did_you_mean, quoted_list};
 
 /// Why a host pattern cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

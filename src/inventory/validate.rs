@@ -11,7 +11,7 @@ use serde_saphyr::Spanned;
 
 use super::model::{Group, GroupName, Host, HostName, Inventory};
 use super::schema::{Connection, GroupEntry, HostEntry, InventoryFile, Vars};
-use super::suggest::{close_names, did_you_mean};
+use crate::suggest::{close_names, did_you_mean};
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile, Span};
 
 /// The span of a located value: where it starts and how many characters it covers.
