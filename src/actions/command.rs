@@ -21,6 +21,7 @@ pub(super) async fn run<T: Transport>(
     let (status, message) = match output.status {
         RemoteStatus::TimedOut => (Status::Failed, Some("timed out; its remote process group was killed".to_owned())),
         RemoteStatus::Killed => (Status::Failed, Some("killed by a second Ctrl-C".to_owned())),
+        RemoteStatus::Signaled => (Status::Failed, Some("ended by a signal".to_owned())),
         RemoteStatus::Exited(code) if command.expect_rc.contains(&code) => (Status::Changed, None),
         RemoteStatus::Exited(code) => (Status::Failed, Some(format!("exit code {code}, expected {}", expected(&command.expect_rc)))),
     };

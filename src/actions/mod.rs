@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use crate::executor::event::Status;
 use crate::runbook::model::Action;
-use crate::transport::{CommandOutput, Program, RemoteCommand, RemoteStatus, Transport, TransportError, shell_quote};
+use crate::transport::{CommandOutput, Program, RemoteCommand, Transport, TransportError, shell_quote};
 
 /// Whether actions change hosts or only report what they would change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,50 +130,10 @@ impl Outcome {
     }
 }
 
-impl CommandOutput {
-    /// The exit code, when the command exited by itself.
-    #[must_use]
-    pub fn rc(&self) -> Option<i32> {
-        match self.status {
-            RemoteStatus::Exited(code) => Some(code),
-            RemoteStatus::TimedOut | RemoteStatus::Killed => None,
-        }
-    }
-
-    /// Whether it exited with 0.
-    #[must_use]
-    pub fn success(&self) -> bool {
-        self.rc() == Some(0)
-    }
-
-    /// Standard output as text, one trailing newline removed.
-    #[must_use]
-    pub fn stdout_text(&self) -> String {
-        trim_newline(&String::from_utf8_lossy(&self.stdout)).to_owned()
-    }
-
-    /// Why a helper command failed, for messages.
-    #[must_use]
-    pub fn failure(&self) -> String {
-        let stderr = String::from_utf8_lossy(&self.stderr);
-        let stderr = stderr.trim();
-        match self.status {
-            RemoteStatus::TimedOut => "timed out".to_owned(),
-            RemoteStatus::Killed => "killed".to_owned(),
-            RemoteStatus::Exited(code) if stderr.is_empty() => format!("exit code {code}"),
-            RemoteStatus::Exited(code) => format!("exit code {code}: {}", last_line(stderr)),
-        }
-    }
-}
-
 /// Removes one trailing newline (SPEC §2: registered stdout/stderr lose one).
 #[must_use]
 pub fn trim_newline(text: &str) -> &str {
     text.strip_suffix('\n').map_or(text, |text| text.strip_suffix('\r').unwrap_or(text))
-}
-
-fn last_line(text: &str) -> &str {
-    text.lines().last().unwrap_or(text)
 }
 
 /// Runs one action on the host. A transport error means the host is gone, not that the step

@@ -23,6 +23,7 @@ pub(super) async fn run<T: Transport>(context: &Context<'_, T>, script: &Script<
         RemoteStatus::Exited(code) => (Status::Failed, Some(format!("exit code {code}"))),
         RemoteStatus::TimedOut => (Status::Failed, Some("timed out; its remote process group was killed".to_owned())),
         RemoteStatus::Killed => (Status::Failed, Some("killed by a second Ctrl-C".to_owned())),
+        RemoteStatus::Signaled => (Status::Failed, Some("ended by a signal".to_owned())),
     };
     Ok(Outcome { status, rc: output.rc(), stdout: output.stdout, stderr: output.stderr, message, diff: None })
 }
