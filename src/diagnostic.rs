@@ -22,7 +22,10 @@ impl SourceFile {
     /// Wraps a file's path and text for sharing between diagnostics.
     #[must_use]
     pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Arc<Self> {
-        Arc::new(Self { path: path.into(), text: text.into() })
+        Arc::new(Self {
+            path: path.into(),
+            text: text.into(),
+        })
     }
 
     /// The 1-based line `line` of the file, without its newline.
@@ -47,14 +50,22 @@ impl Span {
     /// A span at `line:column` underlining `length` characters.
     #[must_use]
     pub fn new(line: u32, column: u32, length: u32) -> Self {
-        Self { line, column, length }
+        Self {
+            line,
+            column,
+            length,
+        }
     }
 
     /// The span of a YAML node as serde-saphyr reports it; scalars are underlined to the end of
     /// their token on that line, which is what a reader's eye looks for.
     #[must_use]
     pub fn from_location(location: serde_saphyr::Location) -> Self {
-        Self { line: location.line() as u32, column: location.column() as u32, length: 0 }
+        Self {
+            line: location.line() as u32,
+            column: location.column() as u32,
+            length: 0,
+        }
     }
 
     /// Whether the span names a real place (serde-saphyr reports line 0 when it lost track).
@@ -90,13 +101,23 @@ impl Diagnostic {
     /// An error without a location yet.
     #[must_use]
     pub fn error(message: impl Into<String>) -> Self {
-        Self { severity: Severity::Error, message: message.into(), location: None, hints: vec![] }
+        Self {
+            severity: Severity::Error,
+            message: message.into(),
+            location: None,
+            hints: vec![],
+        }
     }
 
     /// A warning without a location yet.
     #[must_use]
     pub fn warning(message: impl Into<String>) -> Self {
-        Self { severity: Severity::Warning, message: message.into(), location: None, hints: vec![] }
+        Self {
+            severity: Severity::Warning,
+            message: message.into(),
+            location: None,
+            hints: vec![],
+        }
     }
 
     /// Points the diagnostic at `span` in `file`.
@@ -164,7 +185,9 @@ fn render_snippet(out: &mut String, file: &SourceFile, span: Span, style: Style)
         return;
     }
     let _ = writeln!(out, " --> {path}:{}:{}", span.line, span.column);
-    let Some(text) = file.line(span.line) else { return };
+    let Some(text) = file.line(span.line) else {
+        return;
+    };
     let gutter = span.line.to_string().len();
     let pad = " ".repeat(gutter);
     let column = span.column.max(1) as usize;
@@ -175,8 +198,16 @@ fn render_snippet(out: &mut String, file: &SourceFile, span: Span, style: Style)
     };
     let carets = style.paint(&"^".repeat(length.max(1)), Paint::Red);
     // Tabs keep their width in the caret line so the caret stays under the token.
-    let indent: String = text.chars().take(column - 1).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
-    let _ = write!(out, "{pad} |\n{} | {text}\n{pad} | {indent}{carets}\n", span.line);
+    let indent: String = text
+        .chars()
+        .take(column - 1)
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
+    let _ = write!(
+        out,
+        "{pad} |\n{} | {text}\n{pad} | {indent}{carets}\n",
+        span.line
+    );
 }
 
 /// Length of the YAML token starting at the 1-based `column` of `line`: a quoted string up to its
@@ -187,8 +218,16 @@ fn token_length(line: &str, column: usize) -> usize {
     match chars.next() {
         Some(quote @ ('"' | '\'')) => chars.position(|c| c == quote).map_or(rest.len(), |n| n + 2),
         Some(_) => {
-            let end = [" #", ": "].iter().filter_map(|stop| rest.find(stop)).min().unwrap_or(rest.len());
-            let end = if rest.ends_with(':') && end == rest.len() { end - 1 } else { end };
+            let end = [" #", ": "]
+                .iter()
+                .filter_map(|stop| rest.find(stop))
+                .min()
+                .unwrap_or(rest.len());
+            let end = if rest.ends_with(':') && end == rest.len() {
+                end - 1
+            } else {
+                end
+            };
             rest[..end].trim_end().chars().count()
         }
         None => 1,
@@ -300,7 +339,11 @@ impl Diagnostics {
 
     /// `Ok(value)` when there are no errors, else the whole collection as the error.
     pub fn into_result<T>(self, value: T) -> Result<(T, Vec<Diagnostic>), Diagnostics> {
-        if self.has_errors() { Err(self) } else { Ok((value, self.into_warnings())) }
+        if self.has_errors() {
+            Err(self)
+        } else {
+            Ok((value, self.into_warnings()))
+        }
     }
 }
 
@@ -326,9 +369,14 @@ impl Diagnostic {
     /// "did you mean" hint and the list of keys allowed there.
     #[must_use]
     pub fn from_yaml(file: &Arc<SourceFile>, error: &serde_saphyr::Error) -> Self {
-        let span = error.location().map(Span::from_location).unwrap_or_default();
+        let span = error
+            .location()
+            .map(Span::from_location)
+            .unwrap_or_default();
         let diagnostic = match innermost(error) {
-            serde_saphyr::Error::SerdeUnknownField { field, expected, .. } => {
+            serde_saphyr::Error::SerdeUnknownField {
+                field, expected, ..
+            } => {
                 let mut diagnostic = Diagnostic::error(format!("unknown key `{field}`"));
                 if let Some(close) = closest(field, expected.iter().copied()) {
                     diagnostic = diagnostic.hint(format!("did you mean `{close}`?"));
@@ -368,7 +416,10 @@ fn innermost(mut error: &serde_saphyr::Error) -> &serde_saphyr::Error {
 fn yaml_message(message: &str) -> String {
     let first = message.lines().next().unwrap_or(message).trim();
     let first = first.strip_prefix("error: ").unwrap_or(first);
-    let text = match first.strip_prefix("line ").and_then(|rest| rest.split_once(": ")) {
+    let text = match first
+        .strip_prefix("line ")
+        .and_then(|rest| rest.split_once(": "))
+    {
         Some((_, text)) => text,
         None => first,
     };
@@ -383,16 +434,20 @@ fn yaml_message(message: &str) -> String {
 /// The candidate closest to `word`, when close enough to be a typo.
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let candidates: Vec<&'a str> = candidates.into_iter().collect();
-    let best = crate::suggest::close_names(word, candidates.iter().copied()).into_iter().next()?;
+    let best = crate::suggest::close_names(word, candidates.iter().copied())
+        .into_iter()
+        .next()?;
     candidates.into_iter().find(|candidate| *candidate == best)
 }
 
 /// Reads a user file into a [`SourceFile`], turning I/O failures into a diagnostic that names it.
 pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Diagnostic> {
-    std::fs::read_to_string(path).map(|text| SourceFile::new(path, text)).map_err(|error| {
-        Diagnostic::error(format!("cannot read `{}`: {error}", path.display()))
-            .hint("check the path and that the file is readable")
-    })
+    std::fs::read_to_string(path)
+        .map(|text| SourceFile::new(path, text))
+        .map_err(|error| {
+            Diagnostic::error(format!("cannot read `{}`: {error}", path.display()))
+                .hint("check the path and that the file is readable")
+        })
 }
 
 #[cfg(test)]

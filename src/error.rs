@@ -75,7 +75,10 @@ impl Error {
     /// An environment error with hints.
     #[must_use]
     pub fn environment(message: impl Into<String>, hints: Vec<String>) -> Self {
-        Error::Environment { message: message.into(), hints }
+        Error::Environment {
+            message: message.into(),
+            hints,
+        }
     }
 
     /// The exit code this error ends the process with.
@@ -93,8 +96,12 @@ impl Error {
         match self {
             Error::Invalid(diagnostics) => {
                 let count = diagnostics.error_count();
-                let mut out: Vec<String> =
-                    diagnostics.clone().sorted().iter().map(|diagnostic| diagnostic.render(style)).collect();
+                let mut out: Vec<String> = diagnostics
+                    .clone()
+                    .sorted()
+                    .iter()
+                    .map(|diagnostic| diagnostic.render(style))
+                    .collect();
                 if count > 1 {
                     out.push(format!("{count} errors; nothing was run\n"));
                 }

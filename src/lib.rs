@@ -11,8 +11,8 @@
 //! ```
 //!
 //! Each arrow is a function from plain data to plain data. Side effects live at the edges:
-//! [`transport`] (SSH), [`audit`] (SQLite) and [`cli`] (terminal, files, signals). The middle is
-//! pure and unit-tested; the edges are tested against real `sshd` processes and SQLite files.
+//! [`transport`] (SSH), [`audit`] (`SQLite`) and [`cli`] (terminal, files, signals). The middle is
+//! pure and unit-tested; the edges are tested against real `sshd` processes and `SQLite` files.
 //!
 //! # Module map
 //! - [`diagnostic`]: `file:line:col` diagnostics with carets and hints.

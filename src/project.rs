@@ -61,20 +61,30 @@ impl Project {
         };
         let resolve = |path: Option<PathBuf>, default: &str| {
             let path = path.unwrap_or_else(|| PathBuf::from(default));
-            if path.is_absolute() || base == Path::new(".") { path } else { base.join(path) }
+            if path.is_absolute() || base == Path::new(".") {
+                path
+            } else {
+                base.join(path)
+            }
         };
         Ok(Project {
-            inventory: overrides.inventory.unwrap_or_else(|| resolve(schema.inventory, "inventory/hosts.yaml")),
+            inventory: overrides
+                .inventory
+                .unwrap_or_else(|| resolve(schema.inventory, "inventory/hosts.yaml")),
             runbooks: resolve(schema.runbooks, "runbooks"),
-            policy: overrides.policy.unwrap_or_else(|| resolve(schema.policy, "policy/operators.yaml")),
-            state_dir: overrides.state_dir.unwrap_or_else(|| resolve(schema.state_dir, ".opsgate/state")),
+            policy: overrides
+                .policy
+                .unwrap_or_else(|| resolve(schema.policy, "policy/operators.yaml")),
+            state_dir: overrides
+                .state_dir
+                .unwrap_or_else(|| resolve(schema.state_dir, ".opsgate/state")),
         })
     }
 
     /// Resolves a `RUNBOOK` argument (SPEC §2): a path when it contains `/` or ends in `.yaml`,
     /// else a catalog id — `runbooks/<id>.yaml`, or the catalog file whose `runbook:` is `id`.
     pub fn runbook_path(&self, argument: &str) -> Result<PathBuf, Diagnostic> {
-        if argument.contains('/') || argument.ends_with(".yaml") || argument.ends_with(".yml") {
+        if argument.contains('/') || is_yaml(Path::new(argument)) {
             return Ok(PathBuf::from(argument));
         }
         let direct = self.runbooks.join(format!("{argument}.yaml"));
@@ -83,19 +93,34 @@ impl Project {
         }
         let catalog = self.catalog();
         for path in &catalog {
-            let Ok(text) = std::fs::read_to_string(path) else { continue };
-            if text.lines().any(|line| line.trim() == format!("runbook: {argument}")) {
+            let Ok(text) = std::fs::read_to_string(path) else {
+                continue;
+            };
+            if text
+                .lines()
+                .any(|line| line.trim() == format!("runbook: {argument}"))
+            {
                 return Ok(path.clone());
             }
         }
         let ids: Vec<String> = catalog
             .iter()
-            .filter_map(|path| path.file_stem().map(|stem| format!("`{}`", stem.to_string_lossy())))
+            .filter_map(|path| {
+                path.file_stem()
+                    .map(|stem| format!("`{}`", stem.to_string_lossy()))
+            })
             .collect();
         let hint = if ids.is_empty() {
-            format!("the catalog `{}` has no runbooks; give a path instead", self.runbooks.display())
+            format!(
+                "the catalog `{}` has no runbooks; give a path instead",
+                self.runbooks.display()
+            )
         } else {
-            format!("the catalog `{}` has {}", self.runbooks.display(), ids.join(", "))
+            format!(
+                "the catalog `{}` has {}",
+                self.runbooks.display(),
+                ids.join(", ")
+            )
         };
         Err(Diagnostic::error(format!("no runbook `{argument}` in the catalog")).hint(hint))
     }
@@ -108,9 +133,16 @@ impl Project {
             .flatten()
             .filter_map(Result::ok)
             .map(|entry| entry.path())
-            .filter(|path| path.extension().is_some_and(|extension| extension == "yaml" || extension == "yml"))
+            .filter(|path| is_yaml(path))
             .collect();
         paths.sort();
         paths
     }
+}
+
+/// `.yaml` or `.yml`, in any case.
+fn is_yaml(path: &Path) -> bool {
+    path.extension().is_some_and(|extension| {
+        extension.eq_ignore_ascii_case("yaml") || extension.eq_ignore_ascii_case("yml")
+    })
 }

@@ -5,10 +5,18 @@ use crate::runbook::model::{Assert, parse_bool};
 
 /// Fails with the message (or the first false condition) unless every condition is true.
 pub(super) fn run(assert: &Assert<String>) -> Outcome {
-    match assert.that.iter().position(|condition| parse_bool(condition) != Some(true)) {
-        None => Outcome::ok(format!("{} condition{} true", assert.that.len(), if assert.that.len() == 1 { "" } else { "s" })),
-        Some(index) => Outcome::failed(
-            assert.message.clone().unwrap_or_else(|| format!("assertion {} of {} is false", index + 1, assert.that.len())),
-        ),
+    match assert
+        .that
+        .iter()
+        .position(|condition| parse_bool(condition) != Some(true))
+    {
+        None => Outcome::ok(format!(
+            "{} condition{} true",
+            assert.that.len(),
+            if assert.that.len() == 1 { "" } else { "s" }
+        )),
+        Some(index) => Outcome::failed(assert.message.clone().unwrap_or_else(|| {
+            format!("assertion {} of {} is false", index + 1, assert.that.len())
+        })),
     }
 }

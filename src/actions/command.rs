@@ -14,18 +14,39 @@ pub(super) async fn run<T: Transport>(
         return Ok(Outcome::ok(done));
     }
     if context.mode == RunMode::Check {
-        return Ok(Outcome::skipped(format!("check mode: would run `{}`", first_line(&command.text))));
+        return Ok(Outcome::skipped(format!(
+            "check mode: would run `{}`",
+            first_line(&command.text)
+        )));
     }
-    let output = context.shell_with(command.text.clone(), None, command.executable.clone()).await?;
+    let output = context
+        .shell_with(command.text.clone(), None, command.executable.clone())
+        .await?;
     let rc = output.rc();
     let (status, message) = match output.status {
-        RemoteStatus::TimedOut => (Status::Failed, Some("timed out; its remote process group was killed".to_owned())),
+        RemoteStatus::TimedOut => (
+            Status::Failed,
+            Some("timed out; its remote process group was killed".to_owned()),
+        ),
         RemoteStatus::Killed => (Status::Failed, Some("killed by a second Ctrl-C".to_owned())),
         RemoteStatus::Signaled => (Status::Failed, Some("ended by a signal".to_owned())),
         RemoteStatus::Exited(code) if command.expect_rc.contains(&code) => (Status::Changed, None),
-        RemoteStatus::Exited(code) => (Status::Failed, Some(format!("exit code {code}, expected {}", expected(&command.expect_rc)))),
+        RemoteStatus::Exited(code) => (
+            Status::Failed,
+            Some(format!(
+                "exit code {code}, expected {}",
+                expected(&command.expect_rc)
+            )),
+        ),
     };
-    Ok(Outcome { status, rc, stdout: output.stdout, stderr: output.stderr, message, diff: None })
+    Ok(Outcome {
+        status,
+        rc,
+        stdout: output.stdout,
+        stderr: output.stderr,
+        message,
+        diff: None,
+    })
 }
 
 /// A guard that says "already done" returns why; guards are read-only, so they run in check
@@ -35,12 +56,20 @@ async fn already_done<T: Transport>(
     command: &Command<String>,
 ) -> Result<Option<String>, TransportError> {
     if let Some(path) = &command.creates {
-        if context.shell(format!("test -e {}", quote(path))).await?.success() {
+        if context
+            .shell(format!("test -e {}", quote(path)))
+            .await?
+            .success()
+        {
             return Ok(Some(format!("`{path}` exists (creates)")));
         }
     }
     if let Some(path) = &command.removes {
-        if !context.shell(format!("test -e {}", quote(path))).await?.success() {
+        if !context
+            .shell(format!("test -e {}", quote(path)))
+            .await?
+            .success()
+        {
             return Ok(Some(format!("`{path}` does not exist (removes)")));
         }
     }
@@ -58,7 +87,11 @@ async fn already_done<T: Transport>(
 }
 
 fn expected(codes: &[i32]) -> String {
-    codes.iter().map(ToString::to_string).collect::<Vec<_>>().join(" or ")
+    codes
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" or ")
 }
 
 fn first_line(text: &str) -> &str {

@@ -2,6 +2,8 @@
 //! differ, written to a temp file beside the destination, verified, then renamed over it — so a
 //! host never holds a half-written file, even if the connection drops mid-upload.
 
+use std::fmt::Write as _;
+
 use sha2::{Digest, Sha256};
 
 use super::{Context, DiffMode, Outcome, RunMode, quote};
@@ -16,11 +18,19 @@ const DIFF_LIMIT: u64 = 1024 * 1024;
 enum Existing {
     Absent,
     Directory,
-    File { mode: u32, owner: String, group: String, sha256: String },
+    File {
+        mode: u32,
+        owner: String,
+        group: String,
+        sha256: String,
+    },
 }
 
 /// Compares, then writes (unless `--check`).
-pub(super) async fn run<T: Transport>(context: &Context<'_, T>, copy: &Copy<String>) -> Result<Outcome, TransportError> {
+pub(super) async fn run<T: Transport>(
+    context: &Context<'_, T>,
+    copy: &Copy<String>,
+) -> Result<Outcome, TransportError> {
     let bytes: &[u8] = match &copy.content {
         Content::Bytes { bytes, .. } => bytes,
         Content::Text(text) => text.as_bytes(),
@@ -35,7 +45,13 @@ pub(super) async fn run<T: Transport>(context: &Context<'_, T>, copy: &Copy<Stri
         Err(failure) => return Ok(failure),
     };
     let sha256 = hex::encode(Sha256::digest(bytes));
-    let changes = changes(&existing, &sha256, mode, copy.attributes.owner.as_deref(), copy.attributes.group.as_deref());
+    let changes = changes(
+        &existing,
+        &sha256,
+        mode,
+        copy.attributes.owner.as_deref(),
+        copy.attributes.group.as_deref(),
+    );
     let changes = match changes {
         Ok(changes) => changes,
         Err(message) => return Ok(Outcome::failed(message)),
@@ -43,7 +59,9 @@ pub(super) async fn run<T: Transport>(context: &Context<'_, T>, copy: &Copy<Stri
     if changes.is_empty() {
         return Ok(Outcome::ok(None));
     }
-    let content_changed = changes.iter().any(|change| change == "content" || change == "created");
+    let content_changed = changes
+        .iter()
+        .any(|change| change == "content" || change == "created");
     let diff = if context.diff == DiffMode::Show && content_changed {
         Some(diff(context, dest, &existing, bytes).await?)
     } else {
@@ -51,23 +69,48 @@ pub(super) async fn run<T: Transport>(context: &Context<'_, T>, copy: &Copy<Stri
     };
     let summary = format!("{dest}: {}", changes.join(", "));
     if context.mode == RunMode::Check {
-        return Ok(Outcome { diff, ..Outcome::changed(format!("would change {summary}")) });
+        return Ok(Outcome {
+            diff,
+            ..Outcome::changed(format!("would change {summary}"))
+        });
     }
     let backup = copy.backup.as_deref().and_then(parse_bool).unwrap_or(false);
     let script = if content_changed {
-        write_script(dest, &sha256, mode, &copy.attributes.owner, &copy.attributes.group, backup, &existing)
+        write_script(
+            dest,
+            &sha256,
+            mode,
+            copy.attributes.owner.as_deref(),
+            copy.attributes.group.as_deref(),
+            backup,
+            &existing,
+        )
     } else {
-        attributes_script(dest, mode, &copy.attributes.owner, &copy.attributes.group)
+        attributes_script(
+            dest,
+            mode,
+            copy.attributes.owner.as_deref(),
+            copy.attributes.group.as_deref(),
+        )
     };
     let stdin = content_changed.then(|| bytes.to_vec());
     let output = context.shell_with(script, stdin, None).await?;
     if !output.success() {
-        return Ok(Outcome::failed_with(format!("cannot write `{dest}`: {}", output.failure()), &output));
+        return Ok(Outcome::failed_with(
+            format!("cannot write `{dest}`: {}", output.failure()),
+            &output,
+        ));
     }
-    Ok(Outcome { diff, ..Outcome::changed(summary) })
+    Ok(Outcome {
+        diff,
+        ..Outcome::changed(summary)
+    })
 }
 
-async fn query<T: Transport>(context: &Context<'_, T>, dest: &str) -> Result<Result<Existing, Outcome>, TransportError> {
+async fn query<T: Transport>(
+    context: &Context<'_, T>,
+    dest: &str,
+) -> Result<Result<Existing, Outcome>, TransportError> {
     let script = format!(
         "p={}; if [ -d \"$p\" ]; then echo directory; elif [ -e \"$p\" ]; then \
          printf 'file %s ' \"$(stat -c '%a %U %G' -- \"$p\")\" && sha256sum -- \"$p\" | cut -d' ' -f1; \
@@ -76,9 +119,13 @@ async fn query<T: Transport>(context: &Context<'_, T>, dest: &str) -> Result<Res
     );
     let output = context.shell(script).await?;
     if !output.success() {
-        return Ok(Err(Outcome::failed_with(format!("cannot inspect `{dest}`: {}", output.failure()), &output)));
+        return Ok(Err(Outcome::failed_with(
+            format!("cannot inspect `{dest}`: {}", output.failure()),
+            &output,
+        )));
     }
-    Ok(parse_existing(&output.stdout_text()).ok_or_else(|| Outcome::failed(format!("unexpected answer inspecting `{dest}`"))))
+    Ok(parse_existing(&output.stdout_text())
+        .ok_or_else(|| Outcome::failed(format!("unexpected answer inspecting `{dest}`"))))
 }
 
 fn parse_existing(answer: &str) -> Option<Existing> {
@@ -97,11 +144,22 @@ fn parse_existing(answer: &str) -> Option<Existing> {
 }
 
 /// What would change, in words; an error when the destination cannot hold a file.
-fn changes(existing: &Existing, sha256: &str, mode: Option<u32>, owner: Option<&str>, group: Option<&str>) -> Result<Vec<String>, String> {
+fn changes(
+    existing: &Existing,
+    sha256: &str,
+    mode: Option<u32>,
+    owner: Option<&str>,
+    group: Option<&str>,
+) -> Result<Vec<String>, String> {
     match existing {
         Existing::Directory => Err("destination is a directory".to_owned()),
         Existing::Absent => Ok(vec!["created".to_owned()]),
-        Existing::File { mode: current_mode, owner: current_owner, group: current_group, sha256: current } => {
+        Existing::File {
+            mode: current_mode,
+            owner: current_owner,
+            group: current_group,
+            sha256: current,
+        } => {
             let mut changes = Vec::new();
             if current != sha256 {
                 changes.push("content".to_owned());
@@ -123,7 +181,15 @@ fn changes(existing: &Existing, sha256: &str, mode: Option<u32>, owner: Option<&
 /// Upload on stdin into a temp file in the destination's directory, verify its checksum, set
 /// attributes, optionally keep a backup, then rename: the destination only ever holds the old or
 /// the complete new file.
-fn write_script(dest: &str, sha256: &str, mode: Option<u32>, owner: &Option<String>, group: &Option<String>, backup: bool, existing: &Existing) -> String {
+fn write_script(
+    dest: &str,
+    sha256: &str,
+    mode: Option<u32>,
+    owner: Option<&str>,
+    group: Option<&str>,
+    backup: bool,
+    existing: &Existing,
+) -> String {
     let mut script = format!(
         "set -e; dest={}; tmp=$(mktemp \"$(dirname -- \"$dest\")/.opsgate.XXXXXXXX\"); \
          trap 'rm -f -- \"$tmp\"' EXIT; cat > \"$tmp\"; \
@@ -135,7 +201,7 @@ fn write_script(dest: &str, sha256: &str, mode: Option<u32>, owner: &Option<Stri
         Existing::File { mode, .. } => Some(*mode),
         _ => None,
     });
-    script.push_str(&format!("chmod {:04o} \"$tmp\"; ", mode.unwrap_or(0o644)));
+    let _ = write!(script, "chmod {:04o} \"$tmp\"; ", mode.unwrap_or(0o644));
     if let Existing::File { .. } = existing {
         // A replaced file keeps its owner unless the step names one.
         script.push_str("chown --reference=\"$dest\" \"$tmp\" 2>/dev/null || true; ");
@@ -148,26 +214,36 @@ fn write_script(dest: &str, sha256: &str, mode: Option<u32>, owner: &Option<Stri
     script
 }
 
-fn attributes_script(dest: &str, mode: Option<u32>, owner: &Option<String>, group: &Option<String>) -> String {
+fn attributes_script(
+    dest: &str,
+    mode: Option<u32>,
+    owner: Option<&str>,
+    group: Option<&str>,
+) -> String {
     let mut script = format!("set -e; dest={}; ", quote(dest));
     if let Some(mode) = mode {
-        script.push_str(&format!("chmod {mode:04o} \"$dest\"; "));
+        let _ = write!(script, "chmod {mode:04o} \"$dest\"; ");
     }
     push_ownership(&mut script, "\"$dest\"", owner, group);
     script.push(':');
     script
 }
 
-fn push_ownership(script: &mut String, target: &str, owner: &Option<String>, group: &Option<String>) {
+fn push_ownership(script: &mut String, target: &str, owner: Option<&str>, group: Option<&str>) {
     if let Some(owner) = owner {
-        script.push_str(&format!("chown {} {target}; ", quote(owner)));
+        let _ = write!(script, "chown {} {target}; ", quote(owner));
     }
     if let Some(group) = group {
-        script.push_str(&format!("chgrp {} {target}; ", quote(group)));
+        let _ = write!(script, "chgrp {} {target}; ", quote(group));
     }
 }
 
-async fn diff<T: Transport>(context: &Context<'_, T>, dest: &str, existing: &Existing, new: &[u8]) -> Result<String, TransportError> {
+async fn diff<T: Transport>(
+    context: &Context<'_, T>,
+    dest: &str,
+    existing: &Existing,
+    new: &[u8],
+) -> Result<String, TransportError> {
     let old = match existing {
         Existing::File { .. } => {
             let script = format!(
@@ -176,7 +252,9 @@ async fn diff<T: Transport>(context: &Context<'_, T>, dest: &str, existing: &Exi
             );
             let output = context.shell(script).await?;
             if !output.success() {
-                return Ok(format!("--- {dest}\n+++ {dest}\n(existing file too large to diff)\n"));
+                return Ok(format!(
+                    "--- {dest}\n+++ {dest}\n(existing file too large to diff)\n"
+                ));
             }
             output.stdout
         }
@@ -187,7 +265,7 @@ async fn diff<T: Transport>(context: &Context<'_, T>, dest: &str, existing: &Exi
 
 /// A unified diff of two file contents, or a note when either is not text.
 #[must_use]
-pub fn unified_diff(path: &str, old: &[u8], new: &[u8]) -> String {
+fn unified_diff(path: &str, old: &[u8], new: &[u8]) -> String {
     match (std::str::from_utf8(old), std::str::from_utf8(new)) {
         (Ok(old), Ok(new)) => similar::TextDiff::from_lines(old, new)
             .unified_diff()
@@ -206,7 +284,12 @@ mod tests {
     fn existing_files_are_parsed_from_the_query() {
         assert_eq!(
             parse_existing("file 640 root adm abc123"),
-            Some(Existing::File { mode: 0o640, owner: "root".into(), group: "adm".into(), sha256: "abc123".into() })
+            Some(Existing::File {
+                mode: 0o640,
+                owner: "root".into(),
+                group: "adm".into(),
+                sha256: "abc123".into()
+            })
         );
         assert_eq!(parse_existing("absent"), Some(Existing::Absent));
         assert_eq!(parse_existing("garbage"), None);
@@ -214,9 +297,20 @@ mod tests {
 
     #[test]
     fn only_real_differences_are_changes() {
-        let existing = Existing::File { mode: 0o644, owner: "root".into(), group: "root".into(), sha256: "s".into() };
-        assert_eq!(changes(&existing, "s", Some(0o644), Some("root"), None), Ok(vec![]));
-        assert_eq!(changes(&existing, "t", Some(0o600), None, None), Ok(vec!["content".into(), "mode 0644 → 0600".into()]));
+        let existing = Existing::File {
+            mode: 0o644,
+            owner: "root".into(),
+            group: "root".into(),
+            sha256: "s".into(),
+        };
+        assert_eq!(
+            changes(&existing, "s", Some(0o644), Some("root"), None),
+            Ok(vec![])
+        );
+        assert_eq!(
+            changes(&existing, "t", Some(0o600), None, None),
+            Ok(vec!["content".into(), "mode 0644 → 0600".into()])
+        );
         assert!(changes(&Existing::Directory, "s", None, None, None).is_err());
     }
 

@@ -8,11 +8,19 @@ use crate::transport::{Transport, TransportError};
 enum Existing {
     Absent,
     Link(String),
-    Node { kind: FileKind, mode: u32, owner: String, group: String },
+    Node {
+        kind: FileKind,
+        mode: u32,
+        owner: String,
+        group: String,
+    },
 }
 
 /// Compares the path's state with the wanted one, then changes it (unless `--check`).
-pub(super) async fn run<T: Transport>(context: &Context<'_, T>, file: &FileState<String>) -> Result<Outcome, TransportError> {
+pub(super) async fn run<T: Transport>(
+    context: &Context<'_, T>,
+    file: &FileState<String>,
+) -> Result<Outcome, TransportError> {
     let path = file.path.as_str();
     if path.trim_end_matches('/').is_empty() {
         return Ok(Outcome::failed("refusing to manage `/`"));
@@ -29,10 +37,15 @@ pub(super) async fn run<T: Transport>(context: &Context<'_, T>, file: &FileState
     );
     let output = context.shell(query).await?;
     if !output.success() {
-        return Ok(Outcome::failed_with(format!("cannot inspect `{path}`: {}", output.failure()), &output));
+        return Ok(Outcome::failed_with(
+            format!("cannot inspect `{path}`: {}", output.failure()),
+            &output,
+        ));
     }
     let Some(existing) = parse_existing(&output.stdout_text()) else {
-        return Ok(Outcome::failed(format!("unexpected answer inspecting `{path}`")));
+        return Ok(Outcome::failed(format!(
+            "unexpected answer inspecting `{path}`"
+        )));
     };
     let (mut changes, mut script) = match plan_state(file, &existing) {
         Ok(plan) => plan,
@@ -40,20 +53,34 @@ pub(super) async fn run<T: Transport>(context: &Context<'_, T>, file: &FileState
     };
     if file.state != FileKind::Absent {
         let (current_mode, current_owner, current_group) = match &existing {
-            Existing::Node { mode, owner, group, .. } => (Some(*mode), Some(owner.as_str()), Some(group.as_str())),
+            Existing::Node {
+                mode, owner, group, ..
+            } => (Some(*mode), Some(owner.as_str()), Some(group.as_str())),
             _ => (None, None, None),
         };
         let quoted = quote(path);
         // Links carry no mode of their own; owner and group apply to the link itself (-h).
-        if let Some(mode) = mode.filter(|mode| Some(*mode) != current_mode && file.state != FileKind::Link) {
+        if let Some(mode) =
+            mode.filter(|mode| Some(*mode) != current_mode && file.state != FileKind::Link)
+        {
             changes.push(format!("mode {mode:04o}"));
             script.push(format!("chmod {mode:04o} {quoted}"));
         }
-        if let Some(owner) = file.attributes.owner.as_deref().filter(|owner| Some(*owner) != current_owner) {
+        if let Some(owner) = file
+            .attributes
+            .owner
+            .as_deref()
+            .filter(|owner| Some(*owner) != current_owner)
+        {
             changes.push(format!("owner {owner}"));
             script.push(format!("chown -h {} {quoted}", quote(owner)));
         }
-        if let Some(group) = file.attributes.group.as_deref().filter(|group| Some(*group) != current_group) {
+        if let Some(group) = file
+            .attributes
+            .group
+            .as_deref()
+            .filter(|group| Some(*group) != current_group)
+        {
             changes.push(format!("group {group}"));
             script.push(format!("chgrp -h {} {quoted}", quote(group)));
         }
@@ -65,38 +92,64 @@ pub(super) async fn run<T: Transport>(context: &Context<'_, T>, file: &FileState
     if context.mode == RunMode::Check {
         return Ok(Outcome::changed(format!("would change {summary}")));
     }
-    let output = context.shell(format!("set -e; {}", script.join("; "))).await?;
+    let output = context
+        .shell(format!("set -e; {}", script.join("; ")))
+        .await?;
     if !output.success() {
-        return Ok(Outcome::failed_with(format!("cannot change `{path}`: {}", output.failure()), &output));
+        return Ok(Outcome::failed_with(
+            format!("cannot change `{path}`: {}", output.failure()),
+            &output,
+        ));
     }
     Ok(Outcome::changed(summary))
 }
 
 /// The state change needed (descriptions and commands), or why it cannot be made safely.
-fn plan_state(file: &FileState<String>, existing: &Existing) -> Result<(Vec<String>, Vec<String>), String> {
+fn plan_state(
+    file: &FileState<String>,
+    existing: &Existing,
+) -> Result<(Vec<String>, Vec<String>), String> {
     let path = quote(&file.path);
-    let is = |kind: FileKind| matches!(existing, Existing::Node { kind: found, .. } if *found == kind);
+    let is =
+        |kind: FileKind| matches!(existing, Existing::Node { kind: found, .. } if *found == kind);
     Ok(match file.state {
         FileKind::File if is(FileKind::File) => (vec![], vec![]),
-        FileKind::File if *existing == Existing::Absent => (vec!["created".into()], vec![format!("touch {path}")]),
-        FileKind::Directory if is(FileKind::Directory) => (vec![], vec![]),
-        FileKind::Directory if *existing == Existing::Absent => {
-            (vec!["created directory".into()], vec![format!("mkdir -p {path}")])
+        FileKind::File if *existing == Existing::Absent => {
+            (vec!["created".into()], vec![format!("touch {path}")])
         }
+        FileKind::Directory if is(FileKind::Directory) => (vec![], vec![]),
+        FileKind::Directory if *existing == Existing::Absent => (
+            vec!["created directory".into()],
+            vec![format!("mkdir -p {path}")],
+        ),
         FileKind::Absent if *existing == Existing::Absent => (vec![], vec![]),
         FileKind::Absent => (vec!["removed".into()], vec![format!("rm -rf -- {path}")]),
         FileKind::Link => {
             let target = file.src.clone().unwrap_or_default();
             match existing {
                 Existing::Link(current) if *current == target => (vec![], vec![]),
-                Existing::Link(_) | Existing::Absent => {
-                    (vec![format!("link → {target}")], vec![format!("ln -sfn {} {path}", quote(&target))])
+                Existing::Link(_) | Existing::Absent => (
+                    vec![format!("link → {target}")],
+                    vec![format!("ln -sfn {} {path}", quote(&target))],
+                ),
+                Existing::Node { .. } => {
+                    return Err(format!(
+                        "`{}` exists and is not a link; remove it first",
+                        file.path
+                    ));
                 }
-                Existing::Node { .. } => return Err(format!("`{}` exists and is not a link; remove it first", file.path)),
             }
         }
         FileKind::File | FileKind::Directory => {
-            return Err(format!("`{}` exists but is not a {}", file.path, if file.state == FileKind::File { "regular file" } else { "directory" }));
+            return Err(format!(
+                "`{}` exists but is not a {}",
+                file.path,
+                if file.state == FileKind::File {
+                    "regular file"
+                } else {
+                    "directory"
+                }
+            ));
         }
     })
 }

@@ -21,7 +21,9 @@ use std::time::Duration;
 
 use crate::executor::event::Status;
 use crate::runbook::model::Action;
-use crate::transport::{CommandOutput, Program, RemoteCommand, Transport, TransportError, shell_quote};
+use crate::transport::{
+    CommandOutput, Program, RemoteCommand, Transport, TransportError, shell_quote,
+};
 
 /// Whether actions change hosts or only report what they would change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +76,10 @@ impl<T: Transport> Context<'_, T> {
     ) -> Result<CommandOutput, TransportError> {
         self.transport
             .run(&RemoteCommand {
-                program: Program::Script { text: script, executable },
+                program: Program::Script {
+                    text: script,
+                    executable,
+                },
                 become_user: self.become_user.clone(),
                 env: self.env.clone(),
                 stdin,
@@ -103,7 +108,14 @@ pub struct Outcome {
 
 impl Outcome {
     fn new(status: Status, message: impl Into<Option<String>>) -> Self {
-        Self { status, rc: None, stdout: vec![], stderr: vec![], message: message.into(), diff: None }
+        Self {
+            status,
+            rc: None,
+            stdout: vec![],
+            stderr: vec![],
+            message: message.into(),
+            diff: None,
+        }
     }
 
     /// Nothing to change.
@@ -126,14 +138,20 @@ impl Outcome {
 
     /// A failure built from a helper command's output.
     fn failed_with(message: impl Into<String>, output: &CommandOutput) -> Self {
-        Self { rc: output.rc(), stdout: output.stdout.clone(), stderr: output.stderr.clone(), ..Self::failed(message) }
+        Self {
+            rc: output.rc(),
+            stdout: output.stdout.clone(),
+            stderr: output.stderr.clone(),
+            ..Self::failed(message)
+        }
     }
 }
 
 /// Removes one trailing newline (SPEC §2: registered stdout/stderr lose one).
 #[must_use]
 pub fn trim_newline(text: &str) -> &str {
-    text.strip_suffix('\n').map_or(text, |text| text.strip_suffix('\r').unwrap_or(text))
+    text.strip_suffix('\n')
+        .map_or(text, |text| text.strip_suffix('\r').unwrap_or(text))
 }
 
 /// Runs one action on the host. A transport error means the host is gone, not that the step

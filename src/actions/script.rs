@@ -6,9 +6,15 @@ use crate::runbook::model::Script;
 use crate::transport::{RemoteStatus, Transport, TransportError};
 
 /// Runs the script (never under `--check`: opsgate cannot know what it would change).
-pub(super) async fn run<T: Transport>(context: &Context<'_, T>, script: &Script<String>) -> Result<Outcome, TransportError> {
+pub(super) async fn run<T: Transport>(
+    context: &Context<'_, T>,
+    script: &Script<String>,
+) -> Result<Outcome, TransportError> {
     if context.mode == RunMode::Check {
-        return Ok(Outcome::skipped(format!("check mode: would run script `{}`", script.src.display())));
+        return Ok(Outcome::skipped(format!(
+            "check mode: would run script `{}`",
+            script.src.display()
+        )));
     }
     let args: Vec<String> = script.args.iter().map(|arg| quote(arg)).collect();
     // The script arrives on stdin; `mktemp` makes a 0600 file only this account can read.
@@ -17,13 +23,25 @@ pub(super) async fn run<T: Transport>(context: &Context<'_, T>, script: &Script<
          cat > \"$f\" && chmod 700 \"$f\" && \"$f\" {}",
         args.join(" ")
     );
-    let output = context.shell_with(text, Some(script.body.to_vec()), None).await?;
+    let output = context
+        .shell_with(text, Some(script.body.to_vec()), None)
+        .await?;
     let (status, message) = match output.status {
         RemoteStatus::Exited(0) => (Status::Changed, None),
         RemoteStatus::Exited(code) => (Status::Failed, Some(format!("exit code {code}"))),
-        RemoteStatus::TimedOut => (Status::Failed, Some("timed out; its remote process group was killed".to_owned())),
+        RemoteStatus::TimedOut => (
+            Status::Failed,
+            Some("timed out; its remote process group was killed".to_owned()),
+        ),
         RemoteStatus::Killed => (Status::Failed, Some("killed by a second Ctrl-C".to_owned())),
         RemoteStatus::Signaled => (Status::Failed, Some("ended by a signal".to_owned())),
     };
-    Ok(Outcome { status, rc: output.rc(), stdout: output.stdout, stderr: output.stderr, message, diff: None })
+    Ok(Outcome {
+        status,
+        rc: output.rc(),
+        stdout: output.stdout,
+        stderr: output.stderr,
+        message,
+        diff: None,
+    })
 }

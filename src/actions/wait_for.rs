@@ -14,7 +14,14 @@ pub(super) async fn run<T: Transport>(
     context: &Context<'_, T>,
     wait: &WaitFor<String>,
 ) -> Result<Outcome, TransportError> {
-    let timeout = wait.timeout.as_deref().map(parse_duration).transpose().ok().flatten().unwrap_or(DEFAULT_TIMEOUT);
+    let timeout = wait
+        .timeout
+        .as_deref()
+        .map(parse_duration)
+        .transpose()
+        .ok()
+        .flatten()
+        .unwrap_or(DEFAULT_TIMEOUT);
     let (probe, what) = match &wait.target {
         WaitTarget::Port { port, host } => {
             let host = host.as_deref().unwrap_or("127.0.0.1");
@@ -35,10 +42,16 @@ pub(super) async fn run<T: Transport>(
     loop {
         attempts += 1;
         if context.shell(probe.clone()).await?.success() {
-            return Ok(Outcome::ok(format!("{what} answered after {:.1}s", started.elapsed().as_secs_f64())));
+            return Ok(Outcome::ok(format!(
+                "{what} answered after {:.1}s",
+                started.elapsed().as_secs_f64()
+            )));
         }
         if started.elapsed() + POLL_INTERVAL > timeout {
-            return Ok(Outcome::failed(format!("{what} did not answer within {}s ({attempts} attempts)", timeout.as_secs())));
+            return Ok(Outcome::failed(format!(
+                "{what} did not answer within {}s ({attempts} attempts)",
+                timeout.as_secs()
+            )));
         }
         tokio::time::sleep(POLL_INTERVAL).await;
     }

@@ -30,7 +30,7 @@ pub(crate) struct Cli {
     /// Print machine-readable JSON (one object per line for runs).
     #[arg(long, global = true)]
     pub(crate) json: bool,
-    /// Never colour output (also: the NO_COLOR environment variable).
+    /// Never colour output (also: the `NO_COLOR` environment variable).
     #[arg(long, global = true)]
     pub(crate) no_color: bool,
     #[command(subcommand)]
@@ -40,14 +40,14 @@ pub(crate) struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Check runbooks and inventories; report every error with file:line:col.
+    /// Check runbooks and inventories; report every error with `file:line:col`.
     Validate(ValidateArgs),
     /// Resolve hosts, check params and render every step, without connecting anywhere.
     Plan(PlanArgs),
     /// Plan, then run the runbook over SSH.
     Run(RunArgs),
     /// Start, inspect or stop a local lab of OpenSSH hosts on 127.0.0.x.
-    Lab(super::lab::LabArgs),
+    // Lab(super::lab::LabArgs),
     /// List the inventory's hosts, show its group graph, or import an Ansible inventory.
     Inventory(super::inventory::InventoryArgs),
 }

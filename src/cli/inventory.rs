@@ -92,7 +92,9 @@ pub(crate) fn run(
     let format = if json { Format::Json } else { Format::Table };
     match &args.command {
         None => list(inventory_path, None, format, out),
-        Some(InventoryCommand::List { pattern }) => list(inventory_path, pattern.as_deref(), format, out),
+        Some(InventoryCommand::List { pattern }) => {
+            list(inventory_path, pattern.as_deref(), format, out)
+        }
         Some(InventoryCommand::Graph) => graph(inventory_path, out),
         Some(InventoryCommand::Import { file }) => import(file, out),
     }
@@ -295,11 +297,19 @@ hosts:
 
     fn run_in(directory: &Path, arguments: &[&str]) -> Result<String, InventoryCliError> {
         let json = arguments.contains(&"--json");
-        let arguments = arguments.iter().copied().filter(|argument| *argument != "--json");
+        let arguments = arguments
+            .iter()
+            .copied()
+            .filter(|argument| *argument != "--json");
         let command = Command::try_parse_from(std::iter::once("inventory").chain(arguments))
             .expect("arguments parse");
         let mut out = Vec::new();
-        run(&command.inventory, &directory.join("hosts.yaml"), json, &mut out)?;
+        run(
+            &command.inventory,
+            &directory.join("hosts.yaml"),
+            json,
+            &mut out,
+        )?;
         Ok(String::from_utf8(out).expect("utf-8"))
     }
 

@@ -5,7 +5,7 @@
 
 mod args;
 mod inventory;
-mod lab;
+// mod lab;
 mod plan;
 mod render;
 mod run;
@@ -22,7 +22,6 @@ use crate::error::{Error, Exit};
 use crate::project::{Overrides, Project};
 use args::{Cli, Command};
 
-
 /// Entry point of the binary.
 #[must_use]
 pub fn main() -> ExitCode {
@@ -30,10 +29,17 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => {
             let _ = error.print();
-            return ExitCode::from(if error.use_stderr() { Exit::Invalid.code() } else { 0 });
+            return ExitCode::from(if error.use_stderr() {
+                Exit::Invalid.code()
+            } else {
+                0
+            });
         }
     };
-    let style = if cli.no_color || std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty()) || !std::io::stderr().is_terminal() {
+    let style = if cli.no_color
+        || std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty())
+        || !std::io::stderr().is_terminal()
+    {
         Style::Plain
     } else {
         Style::Color
@@ -52,24 +58,30 @@ pub fn main() -> ExitCode {
 fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
     let project = Project::load(
         Path::new("."),
-        Overrides { inventory: cli.inventory.clone(), policy: cli.policy.clone(), state_dir: cli.state_dir.clone() },
+        Overrides {
+            inventory: cli.inventory.clone(),
+            policy: cli.policy.clone(),
+            state_dir: cli.state_dir.clone(),
+        },
     )?;
     let mut stdout = std::io::stdout().lock();
     match &cli.command {
         Command::Validate(args) => validate::run(args, &project, style, &mut stdout),
         Command::Plan(args) => plan::run(args, &project, cli.json, style, &mut stdout),
         Command::Run(args) => run::run(args, &project, cli.json, style),
-        Command::Lab(args) => lab::run(args, &mut stdout).map(|()| Exit::Ok).map_err(|error| {
-            Error::environment(error.to_string(), error.hints())
-        }),
-        Command::Inventory(args) => match inventory::run(args, &project.inventory, cli.json, &mut stdout) {
-            Ok(warnings) => {
-                warn(&warnings, style);
-                Ok(Exit::Ok)
+        // LABTMP
+        Command::Inventory(args) => {
+            match inventory::run(args, &project.inventory, cli.json, &mut stdout) {
+                Ok(warnings) => {
+                    warn(&warnings, style);
+                    Ok(Exit::Ok)
+                }
+                Err(inventory::InventoryCliError::Inventory(diagnostics)) => {
+                    Err(diagnostics.into())
+                }
+                Err(error) => Err(Error::environment(error.to_string(), error.hints())),
             }
-            Err(inventory::InventoryCliError::Inventory(diagnostics)) => Err(diagnostics.into()),
-            Err(error) => Err(Error::environment(error.to_string(), error.hints())),
-        },
+        }
     }
 }
 
@@ -86,6 +98,9 @@ fn emit(out: &mut dyn Write, text: &str) -> Result<(), Error> {
     match out.write_all(text.as_bytes()) {
         Ok(()) => Ok(()),
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(error) => Err(Error::environment(format!("cannot write output: {error}"), vec![])),
+        Err(error) => Err(Error::environment(
+            format!("cannot write output: {error}"),
+            vec![],
+        )),
     }
 }

@@ -16,7 +16,13 @@ use crate::runbook;
 use crate::template::Renderer;
 
 /// Prints the plan; nothing connects anywhere.
-pub(super) fn run(args: &PlanArgs, project: &Project, json: bool, style: Style, out: &mut dyn Write) -> Result<Exit, Error> {
+pub(super) fn run(
+    args: &PlanArgs,
+    project: &Project,
+    json: bool,
+    style: Style,
+    out: &mut dyn Write,
+) -> Result<Exit, Error> {
     let renderer = Renderer::new();
     let plan = prepare(&args.target, project, &renderer, style)?;
     if json {
@@ -29,7 +35,12 @@ pub(super) fn run(args: &PlanArgs, project: &Project, json: bool, style: Style, 
 
 /// Loads the runbook and inventory, resolves params and builds the plan, reporting every
 /// problem of each stage at once. Nothing here contacts a host.
-pub(super) fn prepare(target: &Target, project: &Project, renderer: &Renderer, style: Style) -> Result<Plan, Error> {
+pub(super) fn prepare(
+    target: &Target,
+    project: &Project,
+    renderer: &Renderer,
+    style: Style,
+) -> Result<Plan, Error> {
     let runbook_path = project.runbook_path(&target.runbook)?;
     let runbook_result = runbook::load(&runbook_path);
     let inventory_result = Inventory::load(&project.inventory).map_err(|mut diagnostics| {
@@ -40,16 +51,17 @@ pub(super) fn prepare(target: &Target, project: &Project, renderer: &Renderer, s
         }
         diagnostics
     });
-    let ((runbook, runbook_warnings), (inventory, inventory_warnings)) = match (runbook_result, inventory_result) {
-        (Ok(runbook), Ok(inventory)) => (runbook, inventory),
-        (runbook, inventory) => {
-            let mut diagnostics = Diagnostics::new();
-            for result in [runbook.err(), inventory.err()].into_iter().flatten() {
-                diagnostics.extend(result);
+    let ((runbook, runbook_warnings), (inventory, inventory_warnings)) =
+        match (runbook_result, inventory_result) {
+            (Ok(runbook), Ok(inventory)) => (runbook, inventory),
+            (runbook, inventory) => {
+                let mut diagnostics = Diagnostics::new();
+                for result in [runbook.err(), inventory.err()].into_iter().flatten() {
+                    diagnostics.extend(result);
+                }
+                return Err(diagnostics.into());
             }
-            return Err(diagnostics.into());
-        }
-    };
+        };
     warn(&runbook_warnings, style);
     warn(&inventory_warnings, style);
     let runbook = Arc::new(runbook);
@@ -79,27 +91,55 @@ fn param_inputs(target: &Target, runbook: &runbook::Runbook) -> Result<Vec<Param
     }
     for raw in &target.params {
         let Some((name, value)) = raw.split_once('=') else {
-            return Err(Diagnostic::error(format!("`-p {raw}` is not NAME=VALUE")).hint("write `-p keep=7`, or `-p db_pass=@FILE` to read a file").into());
+            return Err(Diagnostic::error(format!("`-p {raw}` is not NAME=VALUE"))
+                .hint("write `-p keep=7`, or `-p db_pass=@FILE` to read a file")
+                .into());
         };
         let input = match value.strip_prefix('@') {
             Some(file) => {
                 let text = std::fs::read_to_string(file).map_err(|error| {
-                    Error::from(Diagnostic::error(format!("param `{name}`: cannot read `{file}`: {error}")))
+                    Error::from(Diagnostic::error(format!(
+                        "param `{name}`: cannot read `{file}`: {error}"
+                    )))
                 })?;
-                ParamInput { name: name.to_owned(), value: crate::actions::trim_newline(&text).to_owned(), source: ParamSource::FileReference }
+                ParamInput {
+                    name: name.to_owned(),
+                    value: crate::actions::trim_newline(&text).to_owned(),
+                    source: ParamSource::FileReference,
+                }
             }
-            None => ParamInput { name: name.to_owned(), value: value.to_owned(), source: ParamSource::CommandLine },
+            None => ParamInput {
+                name: name.to_owned(),
+                value: value.to_owned(),
+                source: ParamSource::CommandLine,
+            },
         };
         inputs.push(input);
     }
     if std::io::stdin().is_terminal() {
-        for spec in runbook.params.iter().filter(|spec| spec.secret && spec.required) {
+        for spec in runbook
+            .params
+            .iter()
+            .filter(|spec| spec.secret && spec.required)
+        {
             if inputs.iter().any(|input| input.name == spec.name) {
                 continue;
             }
-            let value = rpassword::prompt_password(format!("{} (secret param `{}`): ", runbook.id, spec.name))
-                .map_err(|error| Error::environment(format!("cannot read secret param `{}`: {error}", spec.name), vec![]))?;
-            inputs.push(ParamInput { name: spec.name.clone(), value, source: ParamSource::Prompt });
+            let value = rpassword::prompt_password(format!(
+                "{} (secret param `{}`): ",
+                runbook.id, spec.name
+            ))
+            .map_err(|error| {
+                Error::environment(
+                    format!("cannot read secret param `{}`: {error}", spec.name),
+                    vec![],
+                )
+            })?;
+            inputs.push(ParamInput {
+                name: spec.name.clone(),
+                value,
+                source: ParamSource::Prompt,
+            });
         }
     }
     Ok(inputs)
@@ -108,19 +148,32 @@ fn param_inputs(target: &Target, runbook: &runbook::Runbook) -> Result<Vec<Param
 /// Reads `--params-file`: a YAML mapping of names to scalars, refused unless only its owner can
 /// read it, because it is where secrets belong.
 fn params_file(path: &Path) -> Result<Vec<ParamInput>, Error> {
-    let metadata = std::fs::metadata(path).map_err(|error| Error::from(Diagnostic::error(format!("cannot read params file `{}`: {error}", path.display()))))?;
+    let metadata = std::fs::metadata(path).map_err(|error| {
+        Error::from(Diagnostic::error(format!(
+            "cannot read params file `{}`: {error}",
+            path.display()
+        )))
+    })?;
     let mode = metadata.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Err(Diagnostic::error(format!("params file `{}` has mode {mode:04o}; it may hold secrets", path.display()))
-            .hint(format!("make it private: chmod 600 {}", path.display()))
-            .into());
+        return Err(Diagnostic::error(format!(
+            "params file `{}` has mode {mode:04o}; it may hold secrets",
+            path.display()
+        ))
+        .hint(format!("make it private: chmod 600 {}", path.display()))
+        .into());
     }
     let file = read_source(path)?;
-    let values: indexmap::IndexMap<String, runbook::schema::Scalar> = serde_saphyr::from_str(&file.text)
-        .map_err(|error| Diagnostics::from(Diagnostic::from_yaml(&file, &error)))?;
+    let values: indexmap::IndexMap<String, runbook::schema::Scalar> =
+        serde_saphyr::from_str(&file.text)
+            .map_err(|error| Diagnostics::from(Diagnostic::from_yaml(&file, &error)))?;
     Ok(values
         .into_iter()
-        .map(|(name, value)| ParamInput { name, value: value.to_text(), source: ParamSource::ParamsFile })
+        .map(|(name, value)| ParamInput {
+            name,
+            value: value.to_text(),
+            source: ParamSource::ParamsFile,
+        })
         .collect())
 }
 

@@ -36,14 +36,26 @@ pub(super) struct Recap {
 
 /// Consumes the stream until the executor closes it, confirming announcing events as they are
 /// shown, and returns the recap.
-pub(super) async fn consume(mut receiver: mpsc::Receiver<Envelope>, format: Format, hosts: &[String], total_steps: u64) -> Recap {
-    let mut recap = Recap { hosts: hosts.iter().map(|host| (host.clone(), HostRecap::default())).collect() };
+pub(super) async fn consume(
+    mut receiver: mpsc::Receiver<Envelope>,
+    format: Format,
+    hosts: &[String],
+    total_steps: u64,
+) -> Recap {
+    let mut recap = Recap {
+        hosts: hosts
+            .iter()
+            .map(|host| (host.clone(), HostRecap::default()))
+            .collect(),
+    };
     let width = hosts.iter().map(String::len).max().unwrap_or(4);
     let progress = progress_bar(format, total_steps);
     while let Some(envelope) = receiver.recv().await {
         recap.record(&envelope.event);
         let text = match format {
-            Format::Json => serde_json::to_string(&envelope.event).map(|line| line + "\n").unwrap_or_default(),
+            Format::Json => serde_json::to_string(&envelope.event)
+                .map(|line| line + "\n")
+                .unwrap_or_default(),
             Format::Human(style) => human(&envelope.event, style, width),
         };
         if matches!(envelope.event, Event::StepFinished { .. }) {
@@ -69,7 +81,9 @@ fn progress_bar(format: Format, total: u64) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template("{spinner} [{elapsed}] {bar:30} {pos}/{len} steps") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} [{elapsed}] {bar:30} {pos}/{len} steps")
+    {
         bar.set_style(style);
     }
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
@@ -80,28 +94,59 @@ fn human(event: &Event, style: Style, width: usize) -> String {
     let mut out = String::new();
     match event {
         Event::RunStarted { hosts, steps } => {
-            let _ = writeln!(out, "{} {hosts} host{}, {steps} step{} each", style.paint("run", Paint::Bold), plural(*hosts), plural(*steps));
+            let _ = writeln!(
+                out,
+                "{} {hosts} host{}, {steps} step{} each",
+                style.paint("run", Paint::Bold),
+                plural(*hosts),
+                plural(*steps)
+            );
         }
-        Event::StepStarted { .. } | Event::HostFinished { .. } => {}
-        Event::StepFinished { host, index, phase, name, report } => {
+        Event::StepStarted { .. } | Event::HostFinished { .. } | Event::RunFinished { .. } => {}
+        Event::StepFinished {
+            host,
+            index,
+            phase,
+            name,
+            report,
+        } => {
             let paint = match report.status {
                 Status::Ok => Paint::Green,
                 Status::Changed => Paint::Yellow,
                 Status::Skipped => Paint::Cyan,
                 Status::Failed | Status::Unreachable => Paint::Red,
             };
-            let label = if report.ignored { "failed (ignored)" } else { report.status.as_str() };
-            let prefix = if *phase == Phase::OnFailure { "on_failure " } else { "" };
-            let retries = if report.attempts > 1 { format!(", {} attempts", report.attempts) } else { String::new() };
+            let label = if report.ignored {
+                "failed (ignored)"
+            } else {
+                report.status.as_str()
+            };
+            let prefix = if *phase == Phase::OnFailure {
+                "on_failure "
+            } else {
+                ""
+            };
+            let retries = if report.attempts > 1 {
+                format!(", {} attempts", report.attempts)
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 out,
                 "{} {host:<width$}  {prefix}{}. {name}  {}",
                 style.paint(&format!("{label:<11}"), paint),
                 index + 1,
-                style.paint(&format!("({:.2}s{retries})", report.duration.as_secs_f64()), Paint::Dim)
+                style.paint(
+                    &format!("({:.2}s{retries})", report.duration.as_secs_f64()),
+                    Paint::Dim
+                )
             );
             if let Some(message) = &report.message {
-                if matches!(report.status, Status::Failed | Status::Unreachable | Status::Changed) || report.ignored {
+                if matches!(
+                    report.status,
+                    Status::Failed | Status::Unreachable | Status::Changed
+                ) || report.ignored
+                {
                     let _ = writeln!(out, "            {message}");
                 }
             }
@@ -112,7 +157,12 @@ fn human(event: &Event, style: Style, width: usize) -> String {
                         continue;
                     }
                     let tail = &lines[lines.len().saturating_sub(10)..];
-                    let _ = writeln!(out, "            {stream} (last {} of {} lines):", tail.len(), lines.len());
+                    let _ = writeln!(
+                        out,
+                        "            {stream} (last {} of {} lines):",
+                        tail.len(),
+                        lines.len()
+                    );
                     for line in tail {
                         let _ = writeln!(out, "            | {line}");
                     }
@@ -130,12 +180,21 @@ fn human(event: &Event, style: Style, width: usize) -> String {
             }
         }
         Event::HostUnreachable { host, message } => {
-            let _ = writeln!(out, "{} {host:<width$}  {}", style.paint(&format!("{:<11}", "unreachable"), Paint::Red), message.replace('\n', "\n            "));
+            let _ = writeln!(
+                out,
+                "{} {host:<width$}  {}",
+                style.paint(&format!("{:<11}", "unreachable"), Paint::Red),
+                message.replace('\n', "\n            ")
+            );
         }
         Event::BatchSkipped { hosts, reason } => {
-            let _ = writeln!(out, "{} {}: {reason}", style.paint(&format!("{:<11}", "skipped"), Paint::Cyan), hosts.join(", "));
+            let _ = writeln!(
+                out,
+                "{} {}: {reason}",
+                style.paint(&format!("{:<11}", "skipped"), Paint::Cyan),
+                hosts.join(", ")
+            );
         }
-        Event::RunFinished { .. } => {}
     }
     out
 }
@@ -148,12 +207,21 @@ impl Recap {
     fn record(&mut self, event: &Event) {
         match event {
             Event::StepFinished { host, report, .. } => {
-                *self.hosts.entry(host.clone()).or_default().counts.entry(report.status.as_str()).or_default() += 1;
+                *self
+                    .hosts
+                    .entry(host.clone())
+                    .or_default()
+                    .counts
+                    .entry(report.status.as_str())
+                    .or_default() += 1;
             }
-            Event::HostFinished { host, outcome } => self.hosts.entry(host.clone()).or_default().outcome = Some(*outcome),
+            Event::HostFinished { host, outcome } => {
+                self.hosts.entry(host.clone()).or_default().outcome = Some(*outcome)
+            }
             Event::BatchSkipped { hosts, .. } => {
                 for host in hosts {
-                    self.hosts.entry(host.clone()).or_default().outcome = Some(HostOutcome::Skipped);
+                    self.hosts.entry(host.clone()).or_default().outcome =
+                        Some(HostOutcome::Skipped);
                 }
             }
             _ => {}
@@ -164,7 +232,11 @@ impl Recap {
     pub(super) fn render(&self, style: Style) -> String {
         let width = self.hosts.keys().map(String::len).max().unwrap_or(4).max(4);
         let columns = ["ok", "changed", "skipped", "failed", "unreachable"];
-        let mut out = format!("\n{}\n{:<width$}", style.paint("RECAP", Paint::Bold), "host");
+        let mut out = format!(
+            "\n{}\n{:<width$}",
+            style.paint("RECAP", Paint::Bold),
+            "host"
+        );
         for column in columns {
             let _ = write!(out, "  {column:>w$}", w = column.len().max(3));
         }
@@ -172,7 +244,12 @@ impl Recap {
         for (host, recap) in &self.hosts {
             let _ = write!(out, "{host:<width$}");
             for column in columns {
-                let _ = write!(out, "  {:>w$}", recap.counts.get(column).copied().unwrap_or(0), w = column.len().max(3));
+                let _ = write!(
+                    out,
+                    "  {:>w$}",
+                    recap.counts.get(column).copied().unwrap_or(0),
+                    w = column.len().max(3)
+                );
             }
             let (outcome, paint) = match recap.outcome {
                 Some(HostOutcome::Ok) => ("ok", Paint::Green),

@@ -1,6 +1,7 @@
 //! `opsgate run`: plan, then execute over SSH while rendering the event stream; Ctrl-C once
 //! stops starting steps, twice kills the running ones.
 
+use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,17 +21,40 @@ use crate::template::Renderer;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Plans the run, then executes it; the exit code says how the hosts did.
-pub(super) fn run(args: &RunArgs, project: &Project, json: bool, style: Style) -> Result<Exit, Error> {
+pub(super) fn run(
+    args: &RunArgs,
+    project: &Project,
+    json: bool,
+    style: Style,
+) -> Result<Exit, Error> {
     let renderer = Arc::new(Renderer::new());
-    let plan = Arc::new(super::plan::prepare(&args.target, project, &renderer, style)?);
+    let plan = Arc::new(super::plan::prepare(
+        &args.target,
+        project,
+        &renderer,
+        style,
+    )?);
     // Control sockets live in a short private directory: their paths must fit in a sockaddr_un.
     let control_dir = tempfile::Builder::new()
         .prefix("opsgate-")
         .tempdir_in(std::env::temp_dir())
-        .map_err(|error| Error::environment(format!("cannot create a directory for SSH control sockets: {error}"), vec![]))?;
+        .map_err(|error| {
+            Error::environment(
+                format!("cannot create a directory for SSH control sockets: {error}"),
+                vec![],
+            )
+        })?;
     let options = Options {
-        mode: if args.check { RunMode::Check } else { RunMode::Apply },
-        diff: if args.diff { DiffMode::Show } else { DiffMode::Hide },
+        mode: if args.check {
+            RunMode::Check
+        } else {
+            RunMode::Apply
+        },
+        diff: if args.diff {
+            DiffMode::Show
+        } else {
+            DiffMode::Hide
+        },
         forks: usize::from(args.forks),
         connect_timeout: CONNECT_TIMEOUT,
         control_dir: control_dir.path().to_path_buf(),
@@ -39,20 +63,31 @@ pub(super) fn run(args: &RunArgs, project: &Project, json: bool, style: Style) -
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|error| Error::environment(format!("cannot start the async runtime: {error}"), vec![]))?;
-    let format = if json { Format::Json } else { Format::Human(style) };
+        .map_err(|error| {
+            Error::environment(format!("cannot start the async runtime: {error}"), vec![])
+        })?;
+    let format = if json {
+        Format::Json
+    } else {
+        Format::Human(style)
+    };
     let outcome = runtime.block_on(async {
         let (cancel_sender, cancel) = watch::channel(Cancel::Running);
         let interrupts = tokio::spawn(watch_interrupts(cancel_sender, format));
         let (events, receiver) = EventSender::channel(1024);
-        let hosts: Vec<String> = plan.hosts.iter().map(|host| host.host.name.to_string()).collect();
+        let hosts: Vec<String> = plan
+            .hosts
+            .iter()
+            .map(|host| host.host.name.to_string())
+            .collect();
         let total = plan.hosts.iter().map(|host| host.steps.len() as u64).sum();
-        let consumer = tokio::spawn(async move { render::consume(receiver, format, &hosts, total).await });
+        let consumer =
+            tokio::spawn(async move { render::consume(receiver, format, &hosts, total).await });
         let outcome = executor::execute(Arc::clone(&plan), options, renderer, events, cancel).await;
         interrupts.abort();
         let recap = consumer.await.unwrap_or_default();
         if let Format::Human(style) = format {
-            print!("{}", recap.render(style));
+            let _ = write!(std::io::stdout().lock(), "{}", recap.render(style));
         }
         outcome
     });
@@ -68,18 +103,24 @@ pub(super) fn run(args: &RunArgs, project: &Project, json: bool, style: Style) -
 
 /// First Ctrl-C: stop scheduling; second: kill running commands.
 async fn watch_interrupts(cancel: watch::Sender<Cancel>, format: Format) {
-    let mut signal = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) {
-        Ok(signal) => signal,
-        Err(_) => return,
+    let Ok(mut signal) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+    else {
+        return;
     };
     while signal.recv().await.is_some() {
-        let next = if *cancel.borrow() == Cancel::Running { Cancel::StopScheduling } else { Cancel::Kill };
+        let next = if *cancel.borrow() == Cancel::Running {
+            Cancel::StopScheduling
+        } else {
+            Cancel::Kill
+        };
         if format != Format::Json {
             let message = match next {
-                Cancel::StopScheduling => "interrupted: no new steps start; running steps finish (Ctrl-C again to kill them)",
+                Cancel::StopScheduling => {
+                    "interrupted: no new steps start; running steps finish (Ctrl-C again to kill them)"
+                }
                 _ => "interrupted again: killing running remote commands",
             };
-            eprintln!("{message}");
+            let _ = writeln!(std::io::stderr().lock(), "{message}");
         }
         let _ = cancel.send(next);
     }
@@ -88,7 +129,7 @@ async fn watch_interrupts(cancel: watch::Sender<Cancel>, format: Format) {
 /// The OS account running opsgate, from the kernel's view of this process (never from an
 /// environment variable a caller could set).
 pub(super) fn operator_name() -> String {
-    let uid = std::fs::metadata("/proc/self").map(|metadata| metadata.uid()).unwrap_or(u32::MAX);
+    let uid = std::fs::metadata("/proc/self").map_or(u32::MAX, |metadata| metadata.uid());
     std::fs::read_to_string("/etc/passwd")
         .ok()
         .and_then(|passwd| {

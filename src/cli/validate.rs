@@ -13,7 +13,12 @@ use crate::project::Project;
 use crate::runbook::{self, Runbook};
 
 /// Validates the named files, or the whole project (catalog + inventory) when none is named.
-pub(super) fn run(args: &ValidateArgs, project: &Project, style: Style, out: &mut dyn Write) -> Result<Exit, Error> {
+pub(super) fn run(
+    args: &ValidateArgs,
+    project: &Project,
+    style: Style,
+    out: &mut dyn Write,
+) -> Result<Exit, Error> {
     let paths: Vec<PathBuf> = if args.paths.is_empty() {
         let mut paths = project.catalog();
         if project.inventory.exists() {
@@ -21,7 +26,11 @@ pub(super) fn run(args: &ValidateArgs, project: &Project, style: Style, out: &mu
         }
         if paths.is_empty() {
             return Err(Diagnostic::error("nothing to validate")
-                .hint(format!("name files, or run where `{}` or `{}` exist", project.runbooks.display(), project.inventory.display()))
+                .hint(format!(
+                    "name files, or run where `{}` or `{}` exist",
+                    project.runbooks.display(),
+                    project.inventory.display()
+                ))
                 .into());
         }
         paths
@@ -44,7 +53,15 @@ pub(super) fn run(args: &ValidateArgs, project: &Project, style: Style, out: &mu
             match runbook::parse(&file) {
                 Ok((runbook, warnings)) => {
                     warn(&warnings, style);
-                    let _ = writeln!(summary, "ok  {}  runbook `{}` ({}, {} steps, {} params)", path.display(), runbook.id, runbook.kind.as_str(), runbook.steps.len(), runbook.params.len());
+                    let _ = writeln!(
+                        summary,
+                        "ok  {}  runbook `{}` ({}, {} steps, {} params)",
+                        path.display(),
+                        runbook.id,
+                        runbook.kind.as_str(),
+                        runbook.steps.len(),
+                        runbook.params.len()
+                    );
                     runbooks.push(runbook);
                 }
                 Err(diagnostics) => errors.extend(diagnostics),
@@ -53,7 +70,13 @@ pub(super) fn run(args: &ValidateArgs, project: &Project, style: Style, out: &mu
             match Inventory::parse(file) {
                 Ok((loaded, warnings)) => {
                     warn(&warnings, style);
-                    let _ = writeln!(summary, "ok  {}  inventory ({} hosts, {} groups)", path.display(), loaded.hosts().len(), loaded.group_names().count());
+                    let _ = writeln!(
+                        summary,
+                        "ok  {}  inventory ({} hosts, {} groups)",
+                        path.display(),
+                        loaded.hosts().len(),
+                        loaded.group_names().count()
+                    );
                     inventory = Some(loaded);
                 }
                 Err(diagnostics) => errors.extend(diagnostics),
@@ -62,7 +85,11 @@ pub(super) fn run(args: &ValidateArgs, project: &Project, style: Style, out: &mu
     }
     // Targets name inventory groups and hosts: check them against the inventory named, or the
     // project's when it loads.
-    let inventory = inventory.or_else(|| Inventory::load(&project.inventory).ok().map(|(inventory, _)| inventory));
+    let inventory = inventory.or_else(|| {
+        Inventory::load(&project.inventory)
+            .ok()
+            .map(|(inventory, _)| inventory)
+    });
     if let Some(inventory) = &inventory {
         for runbook in &runbooks {
             check_targets(runbook, inventory, &mut errors);
@@ -78,9 +105,16 @@ pub(super) fn run(args: &ValidateArgs, project: &Project, style: Style, out: &mu
 fn check_targets(runbook: &Runbook, inventory: &Inventory, errors: &mut Diagnostics) {
     let (pattern, span) = &runbook.targets;
     if let Err(error) = inventory.select(pattern) {
-        let mut diagnostic = Diagnostic::error(format!("runbook `{}` targets `{pattern}`: {error}", runbook.id)).at(&runbook.source, *span);
+        let mut diagnostic = Diagnostic::error(format!(
+            "runbook `{}` targets `{pattern}`: {error}",
+            runbook.id
+        ))
+        .at(&runbook.source, *span);
         diagnostic.hints = error.hints();
-        diagnostic.hints.push(format!("checked against inventory `{}`", inventory.source().path.display()));
+        diagnostic.hints.push(format!(
+            "checked against inventory `{}`",
+            inventory.source().path.display()
+        ));
         errors.push(diagnostic);
     }
 }
@@ -89,4 +123,3 @@ fn check_targets(runbook: &Runbook, inventory: &Inventory, errors: &mut Diagnost
 fn is_runbook(text: &str) -> bool {
     text.lines().any(|line| line.starts_with("runbook:"))
 }
-

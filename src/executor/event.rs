@@ -1,7 +1,7 @@
 //! The executor's output: a typed stream of [`Event`]s.
 //!
 //! The terminal renderer, `--json` and the audit history are all consumers of this one stream;
-//! the executor never prints and never touches SQLite. Events that announce an action travel
+//! the executor never prints and never touches `SQLite`. Events that announce an action travel
 //! with a [`Durable`] acknowledgement: the executor waits for it before the action starts, so a
 //! consumer that records events (the audit store) makes "recorded before it happens" true.
 
@@ -211,14 +211,23 @@ impl EventSender {
 
     /// Sends an event that reports something already done.
     pub async fn send(&self, event: Event) -> Result<(), NotRecorded> {
-        self.0.send(Envelope { event, durable: None }).await.map_err(|_| NotRecorded)
+        self.0
+            .send(Envelope {
+                event,
+                durable: None,
+            })
+            .await
+            .map_err(|_| NotRecorded)
     }
 
     /// Sends an event that announces an action and waits until it is recorded.
     pub async fn announce(&self, event: Event) -> Result<(), NotRecorded> {
         let (sender, receiver) = oneshot::channel();
         self.0
-            .send(Envelope { event, durable: Some(Durable(sender)) })
+            .send(Envelope {
+                event,
+                durable: Some(Durable(sender)),
+            })
             .await
             .map_err(|_| NotRecorded)?;
         receiver.await.map_err(|_| NotRecorded)

@@ -16,7 +16,10 @@ echo unknown"#;
 pub(super) async fn gather<T: Transport>(transport: &T) -> Result<Value, TransportError> {
     let output = transport
         .run(&RemoteCommand {
-            program: Program::Script { text: SCRIPT.to_owned(), executable: None },
+            program: Program::Script {
+                text: SCRIPT.to_owned(),
+                executable: None,
+            },
             become_user: None,
             env: vec![],
             stdin: None,
@@ -29,7 +32,8 @@ pub(super) async fn gather<T: Transport>(transport: &T) -> Result<Value, Transpo
 fn parse(text: &str) -> Value {
     let mut lines = text.lines().map(str::trim);
     let mut next = || lines.next().unwrap_or_default().to_owned();
-    let (id, version, like, arch, hostname, boot_id, manager) = (next(), next(), next(), next(), next(), next(), next());
+    let (id, version, like, arch, hostname, boot_id, manager) =
+        (next(), next(), next(), next(), next(), next(), next());
     let family_of = |word: &str| match word {
         "debian" | "ubuntu" => Some("debian"),
         "rhel" | "fedora" | "centos" | "rocky" | "almalinux" => Some("redhat"),

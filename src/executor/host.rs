@@ -20,22 +20,51 @@ use crate::transport::{Connection, TransportError};
 const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(5);
 
 /// Runs every step of host `index` and reports how the host ended.
-pub(super) async fn run(shared: &Shared, index: usize, cancel: watch::Receiver<Cancel>) -> HostOutcome {
+pub(super) async fn run(
+    shared: &Shared,
+    index: usize,
+    cancel: watch::Receiver<Cancel>,
+) -> HostOutcome {
     let host_plan = &shared.plan.hosts[index];
     let name = host_plan.host.name.to_string();
     if *cancel.borrow() != Cancel::Running {
-        let _ = shared.events.send(Event::HostFinished { host: name, outcome: HostOutcome::Cancelled }).await;
+        let _ = shared
+            .events
+            .send(Event::HostFinished {
+                host: name,
+                outcome: HostOutcome::Cancelled,
+            })
+            .await;
         return HostOutcome::Cancelled;
     }
-    let connection = match Connection::connect(&host_plan.target, &shared.options.control_dir, shared.options.connect_timeout).await {
+    let connection = match Connection::connect(
+        &host_plan.target,
+        &shared.options.control_dir,
+        shared.options.connect_timeout,
+    )
+    .await
+    {
         Ok(connection) => connection,
         Err(error) => {
             let mut message = error.to_string();
             for hint in error.hints() {
-                message.push_str(&format!("\nhint: {hint}"));
+                message.push_str("\nhint: ");
+                message.push_str(&hint);
             }
-            let _ = shared.events.send(Event::HostUnreachable { host: name.clone(), message }).await;
-            let _ = shared.events.send(Event::HostFinished { host: name, outcome: HostOutcome::Unreachable }).await;
+            let _ = shared
+                .events
+                .send(Event::HostUnreachable {
+                    host: name.clone(),
+                    message,
+                })
+                .await;
+            let _ = shared
+                .events
+                .send(Event::HostFinished {
+                    host: name,
+                    outcome: HostOutcome::Unreachable,
+                })
+                .await;
             return HostOutcome::Unreachable;
         }
     };
@@ -50,9 +79,17 @@ pub(super) async fn run(shared: &Shared, index: usize, cancel: watch::Receiver<C
         cancel,
         facts_gathered: false,
     };
-    let outcome = runner.run_all(&host_plan.steps, &host_plan.on_failure).await;
+    let outcome = runner
+        .run_all(&host_plan.steps, &host_plan.on_failure)
+        .await;
     let _ = connection.close().await;
-    let _ = shared.events.send(Event::HostFinished { host: name, outcome }).await;
+    let _ = shared
+        .events
+        .send(Event::HostFinished {
+            host: name,
+            outcome,
+        })
+        .await;
     outcome
 }
 
@@ -99,7 +136,12 @@ impl HostRunner<'_> {
             if *self.cancel.borrow() != Cancel::Running {
                 return (Flow::Cancelled, index);
             }
-            let started = Event::StepStarted { host: self.host.to_owned(), index, phase, name: step.name.clone() };
+            let started = Event::StepStarted {
+                host: self.host.to_owned(),
+                index,
+                phase,
+                name: step.name.clone(),
+            };
             if self.shared.events.announce(started).await.is_err() {
                 // Nothing runs that could not be recorded.
                 return (Flow::Failed, index);
@@ -110,7 +152,13 @@ impl HostRunner<'_> {
                 Status::Unreachable => Flow::Unreachable,
                 _ => Flow::Continue,
             };
-            let finished = Event::StepFinished { host: self.host.to_owned(), index, phase, name: step.name.clone(), report };
+            let finished = Event::StepFinished {
+                host: self.host.to_owned(),
+                index,
+                phase,
+                name: step.name.clone(),
+                report,
+            };
             let _ = self.shared.events.send(finished).await;
             if !matches!(flow, Flow::Continue) {
                 return (flow, index);
@@ -135,11 +183,14 @@ impl HostRunner<'_> {
                 }
             },
         };
-        let ignored = outcome.status == Status::Failed && self.ignore_errors(step);
+        let ignored = outcome.status == Status::Failed && ignore_errors(step);
         let result = result_json(&outcome);
         if step.secret {
             for field in ["stdout", "stderr"] {
-                if let Some(text) = result[field].as_str().filter(|text| !text.trim().is_empty()) {
+                if let Some(text) = result[field]
+                    .as_str()
+                    .filter(|text| !text.trim().is_empty())
+                {
                     self.secrets.push(text.to_owned());
                 }
             }
@@ -173,7 +224,9 @@ impl HostRunner<'_> {
         }
         let mut rendered = fields.into_iter();
         let resolved = step.try_map(&mut |_| rendered.next().ok_or(()));
-        resolved.map(Some).map_err(|()| "internal error: step fields changed while rendering".to_owned())
+        resolved
+            .map(Some)
+            .map_err(|()| "internal error: step fields changed while rendering".to_owned())
     }
 
     /// Renders a field on this host's current context.
@@ -183,7 +236,9 @@ impl HostRunner<'_> {
             Field::AtRunTime(text) => text,
         };
         if !self.facts_gathered && text.source.contains("facts") {
-            self.context["facts"] = facts::gather(self.connection).await.map_err(|error| format!("gathering facts: {error}"))?;
+            self.context["facts"] = facts::gather(self.connection)
+                .await
+                .map_err(|error| format!("gathering facts: {error}"))?;
             self.facts_gathered = true;
         }
         let rendered = self
@@ -197,11 +252,31 @@ impl HostRunner<'_> {
 
     /// Runs the action with retries, then applies `changed_when` / `failed_when`.
     async fn attempt(&mut self, step: &Step<String>) -> Result<(Outcome, u32), TransportError> {
-        let become_root = step.become_root.as_deref().and_then(parse_bool).unwrap_or(self.shared.plan.runbook.become_root);
-        let become_user = become_root.then(|| step.become_user.clone().unwrap_or_else(|| "root".to_owned()));
-        let mode = if step.check_mode { RunMode::Apply } else { self.shared.options.mode };
-        let retries = step.retries.as_deref().and_then(|retries| retries.trim().parse::<u32>().ok()).unwrap_or(0);
-        let delay = step.retry_delay.as_deref().and_then(|delay| parse_duration(delay).ok()).unwrap_or(DEFAULT_RETRY_DELAY);
+        let become_root = step
+            .become_root
+            .as_deref()
+            .and_then(parse_bool)
+            .unwrap_or(self.shared.plan.runbook.become_root);
+        let become_user = become_root.then(|| {
+            step.become_user
+                .clone()
+                .unwrap_or_else(|| "root".to_owned())
+        });
+        let mode = if step.check_mode {
+            RunMode::Apply
+        } else {
+            self.shared.options.mode
+        };
+        let retries = step
+            .retries
+            .as_deref()
+            .and_then(|retries| retries.trim().parse::<u32>().ok())
+            .unwrap_or(0);
+        let delay = step
+            .retry_delay
+            .as_deref()
+            .and_then(|delay| parse_duration(delay).ok())
+            .unwrap_or(DEFAULT_RETRY_DELAY);
         let context = Context {
             transport: self.connection,
             host: self.host,
@@ -209,16 +284,26 @@ impl HostRunner<'_> {
             diff: self.shared.options.diff,
             become_user,
             env: step.env.clone(),
-            timeout: step.timeout.as_deref().and_then(|timeout| parse_duration(timeout).ok()),
+            timeout: step
+                .timeout
+                .as_deref()
+                .and_then(|timeout| parse_duration(timeout).ok()),
         };
         let mut attempts = 0;
         loop {
             attempts += 1;
             let mut outcome = self.run_killable(&context, step).await?;
-            if let Err(message) = self.apply_conditions(step, &mut outcome).await {
-                outcome = Outcome { message: Some(message), status: Status::Failed, ..outcome };
+            if let Err(message) = self.apply_conditions(step, &mut outcome) {
+                outcome = Outcome {
+                    message: Some(message),
+                    status: Status::Failed,
+                    ..outcome
+                };
             }
-            if outcome.status != Status::Failed || attempts > retries || *self.cancel.borrow() != Cancel::Running {
+            if outcome.status != Status::Failed
+                || attempts > retries
+                || *self.cancel.borrow() != Cancel::Running
+            {
                 return Ok((outcome, attempts));
             }
             tokio::time::sleep(delay).await;
@@ -226,7 +311,11 @@ impl HostRunner<'_> {
     }
 
     /// Runs the action; a second Ctrl-C meanwhile kills its remote process group.
-    async fn run_killable<T>(&self, context: &Context<'_, T>, step: &Step<String>) -> Result<Outcome, TransportError>
+    async fn run_killable<T>(
+        &self,
+        context: &Context<'_, T>,
+        step: &Step<String>,
+    ) -> Result<Outcome, TransportError>
     where
         T: crate::transport::Transport,
     {
@@ -250,7 +339,7 @@ impl HostRunner<'_> {
     }
 
     /// `changed_when` and `failed_when` see this step's result under its `register` name.
-    async fn apply_conditions(&mut self, step: &Step<String>, outcome: &mut Outcome) -> Result<(), String> {
+    fn apply_conditions(&self, step: &Step<String>, outcome: &mut Outcome) -> Result<(), String> {
         if step.changed_when.is_none() && step.failed_when.is_none() {
             return Ok(());
         }
@@ -262,7 +351,10 @@ impl HostRunner<'_> {
             if !template::is_template(text) {
                 return parse_bool(text).ok_or_else(|| format!("`{text}` is not true or false"));
             }
-            self.shared.renderer.condition(text, &context).map_err(|error| error.to_string())
+            self.shared
+                .renderer
+                .condition(text, &context)
+                .map_err(|error| error.to_string())
         };
         if outcome.status == Status::Skipped {
             return Ok(());
@@ -291,10 +383,6 @@ impl HostRunner<'_> {
         Ok(())
     }
 
-    fn ignore_errors(&self, step: &Step<Field>) -> bool {
-        matches!(&step.ignore_errors, Some(Field::Ready(text)) if parse_bool(text) == Some(true))
-    }
-
     fn register(&mut self, step: &Step<Field>, result: &Value) {
         if let Some(name) = &step.register {
             self.context[name] = result.clone();
@@ -308,12 +396,28 @@ impl HostRunner<'_> {
 
 impl Outcome {
     fn failed_report(message: String) -> Outcome {
-        Outcome { status: Status::Failed, rc: None, stdout: vec![], stderr: vec![], message: Some(message), diff: None }
+        Outcome {
+            status: Status::Failed,
+            rc: None,
+            stdout: vec![],
+            stderr: vec![],
+            message: Some(message),
+            diff: None,
+        }
     }
 
     fn skipped_report(message: &str) -> Outcome {
-        Outcome { status: Status::Skipped, message: Some(message.to_owned()), ..Outcome::failed_report(String::new()) }
+        Outcome {
+            status: Status::Skipped,
+            message: Some(message.to_owned()),
+            ..Outcome::failed_report(String::new())
+        }
     }
+}
+
+/// `ignore_errors` is decided at plan time: it may read params, host and vars, not results.
+fn ignore_errors(step: &Step<Field>) -> bool {
+    matches!(&step.ignore_errors, Some(Field::Ready(text)) if parse_bool(text) == Some(true))
 }
 
 /// A step's registered value (SPEC §2): `rc` is null when nothing ran or it timed out.

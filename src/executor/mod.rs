@@ -73,21 +73,49 @@ pub async fn execute(
     cancel: watch::Receiver<Cancel>,
 ) -> RunOutcome {
     let steps = plan.hosts.first().map_or(0, |host| host.steps.len());
-    let _ = events.send(Event::RunStarted { hosts: plan.hosts.len(), steps }).await;
+    let _ = events
+        .send(Event::RunStarted {
+            hosts: plan.hosts.len(),
+            steps,
+        })
+        .await;
     let forks = Arc::new(Semaphore::new(options.forks.max(1)));
-    let shared = Arc::new(Shared { plan: Arc::clone(&plan), options, renderer, events: events.clone() });
+    let shared = Arc::new(Shared {
+        plan: Arc::clone(&plan),
+        options,
+        renderer,
+        events: events.clone(),
+    });
     let mut failures = 0;
     let mut cancelled = false;
     for batch in &plan.batches {
-        let names = || batch.iter().map(|index| plan.hosts[*index].host.name.to_string()).collect();
+        let names = || {
+            batch
+                .iter()
+                .map(|index| plan.hosts[*index].host.name.to_string())
+                .collect()
+        };
         if *cancel.borrow() != Cancel::Running {
             cancelled = true;
-            let _ = events.send(Event::BatchSkipped { hosts: names(), reason: "the run was cancelled".into() }).await;
+            let _ = events
+                .send(Event::BatchSkipped {
+                    hosts: names(),
+                    reason: "the run was cancelled".into(),
+                })
+                .await;
             continue;
         }
         if failures > plan.max_failures {
-            let reason = format!("{failures} failed hosts exceed max_failures {}", plan.max_failures);
-            let _ = events.send(Event::BatchSkipped { hosts: names(), reason }).await;
+            let reason = format!(
+                "{failures} failed hosts exceed max_failures {}",
+                plan.max_failures
+            );
+            let _ = events
+                .send(Event::BatchSkipped {
+                    hosts: names(),
+                    reason,
+                })
+                .await;
             continue;
         }
         let mut tasks = JoinSet::new();
@@ -103,11 +131,10 @@ pub async fn execute(
         }
         while let Some(joined) = tasks.join_next().await {
             match joined {
-                Ok(HostOutcome::Failed | HostOutcome::Unreachable) => failures += 1,
+                // A panicking host task is a bug; count the host as failed rather than hide it.
+                Ok(HostOutcome::Failed | HostOutcome::Unreachable) | Err(_) => failures += 1,
                 Ok(HostOutcome::Cancelled) => cancelled = true,
                 Ok(HostOutcome::Ok | HostOutcome::Skipped) => {}
-                // A panicking host task is a bug; count the host as failed rather than hide it.
-                Err(_) => failures += 1,
             }
         }
     }

@@ -11,8 +11,8 @@ use serde_saphyr::Spanned;
 
 use super::model::{Group, GroupName, Host, HostName, Inventory};
 use super::schema::{Connection, GroupEntry, HostEntry, InventoryFile, Vars};
-use crate::suggest::{close_names, did_you_mean};
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile, Span};
+use crate::suggest::{close_names, did_you_mean};
 
 /// The span of a located value: where it starts and how many characters it covers.
 pub(crate) fn span_of<T>(spanned: &Spanned<T>) -> Span {

@@ -20,19 +20,35 @@ pub fn render(plan: &Plan, style: Style) -> String {
         runbook.kind.as_str(),
         runbook.min_level
     );
-    let _ = writeln!(out, "runbook: {}  digest {}", runbook.source.path.display(), &runbook.digest[..16]);
+    let _ = writeln!(
+        out,
+        "runbook: {}  digest {}",
+        runbook.source.path.display(),
+        &runbook.digest[..16]
+    );
     let params: Vec<String> = plan
         .params
         .iter()
         .map(|(name, value)| {
             let secret = runbook.param(name).is_some_and(|spec| spec.secret);
-            format!("{name}={}", if secret { "***".to_owned() } else { value.to_text() })
+            format!(
+                "{name}={}",
+                if secret {
+                    "***".to_owned()
+                } else {
+                    value.to_text()
+                }
+            )
         })
         .collect();
     if !params.is_empty() {
         let _ = writeln!(out, "params: {}", params.join(" "));
     }
-    let names: Vec<&str> = plan.hosts.iter().map(|host| host.host.name.as_str()).collect();
+    let names: Vec<&str> = plan
+        .hosts
+        .iter()
+        .map(|host| host.host.name.as_str())
+        .collect();
     let _ = writeln!(
         out,
         "hosts: {} ({}) from `{}`, {} batch{}{}",
@@ -41,10 +57,19 @@ pub fn render(plan: &Plan, style: Style) -> String {
         plan.pattern,
         plan.batches.len(),
         if plan.batches.len() == 1 { "" } else { "es" },
-        if plan.widened { ", widened beyond the runbook's targets" } else { "" }
+        if plan.widened {
+            ", widened beyond the runbook's targets"
+        } else {
+            ""
+        }
     );
     for host in &plan.hosts {
-        let _ = writeln!(out, "\n{} ({})", style.paint(host.host.name.as_str(), Paint::Bold), host.host.address);
+        let _ = writeln!(
+            out,
+            "\n{} ({})",
+            style.paint(host.host.name.as_str(), Paint::Bold),
+            host.host.address
+        );
         write_steps(&mut out, plan, &host.steps, "");
         if !host.on_failure.is_empty() {
             let _ = writeln!(out, "  on failure:");
@@ -57,7 +82,9 @@ pub fn render(plan: &Plan, style: Style) -> String {
 fn write_steps(out: &mut String, plan: &Plan, steps: &[Step<Field>], indent: &str) {
     for (index, step) in steps.iter().enumerate() {
         let when = match &step.when {
-            Some(Field::Ready(condition)) if condition.trim() == "false" => " (skipped: when is false)",
+            Some(Field::Ready(condition)) if condition.trim() == "false" => {
+                " (skipped: when is false)"
+            }
             Some(Field::AtRunTime(_)) => " (when: decided at run time)",
             _ => "",
         };
@@ -80,15 +107,28 @@ fn summary(step: &Step<Field>) -> String {
         }
         Action::Copy(copy) | Action::Template(copy) => {
             let source = match &copy.content {
-                Content::Bytes { src, bytes } => format!("{} ({} bytes)", src.display(), bytes.len()),
+                Content::Bytes { src, bytes } => {
+                    format!("{} ({} bytes)", src.display(), bytes.len())
+                }
                 Content::Text(Field::Ready(text)) => format!("{} bytes of text", text.len()),
                 Content::Text(Field::AtRunTime(_)) => "text rendered at run time".to_owned(),
             };
-            let mode = copy.attributes.mode.as_ref().map(|mode| format!(" mode {}", show(mode))).unwrap_or_default();
-            format!("{}: {source} → {}{mode}", step.action.keyword(), show(&copy.dest))
+            let mode = copy
+                .attributes
+                .mode
+                .as_ref()
+                .map(|mode| format!(" mode {}", show(mode)))
+                .unwrap_or_default();
+            format!(
+                "{}: {source} → {}{mode}",
+                step.action.keyword(),
+                show(&copy.dest)
+            )
         }
         Action::Fetch(fetch) => format!("fetch: {} → {}/", show(&fetch.src), show(&fetch.dest)),
-        Action::File(file) => format!("file: {} is {:?}", show(&file.path), file.state).to_lowercase(),
+        Action::File(file) => {
+            format!("file: {} is {:?}", show(&file.path), file.state).to_lowercase()
+        }
         Action::Assert(assert) => {
             let that: Vec<String> = assert.that.iter().map(show).collect();
             format!("assert: {}", that.join(" and "))

@@ -19,12 +19,12 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 pub use display::render as display;
-pub use params::{ParamInput, ParamSource, resolve as resolve_params};
+pub use params::{ParamInput, ParamSource, Params, resolve as resolve_params};
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::inventory::{Host, Inventory};
-use crate::runbook::model::{FieldType, ParamValue, Step, Text};
+use crate::inventory::{GroupName, Host, Inventory};
 use crate::runbook::Runbook;
+use crate::runbook::model::{FieldType, ParamValue, Step, Text};
 use crate::template::{self, Renderer};
 use crate::transport::SshTarget;
 
@@ -125,16 +125,30 @@ pub fn build(request: Request<'_>, renderer: &Renderer) -> Result<Plan, Diagnost
     let mut selected = select(targets).map_err(|diagnostic| diagnostic.at(file, *targets_span))?;
     let mut pattern = targets.clone();
     if let Some(limit) = request.limit {
-        let limited: BTreeSet<&str> = select(limit)?.iter().map(|host| host.name.as_str()).collect();
+        let limited: BTreeSet<&str> = select(limit)?
+            .iter()
+            .map(|host| host.name.as_str())
+            .collect();
         selected.retain(|host| limited.contains(host.name.as_str()));
         pattern = format!("{targets} & {limit}");
     }
     let mut widened = false;
     if let Some(widen) = request.widen {
         let extra = select(widen)?;
-        widened = extra.iter().any(|host| !selected.iter().any(|chosen| chosen.name == host.name));
-        let wanted: BTreeSet<&str> = selected.iter().chain(&extra).map(|host| host.name.as_str()).collect();
-        selected = request.inventory.hosts().iter().filter(|host| wanted.contains(host.name.as_str())).collect();
+        widened = extra
+            .iter()
+            .any(|host| !selected.iter().any(|chosen| chosen.name == host.name));
+        let wanted: BTreeSet<&str> = selected
+            .iter()
+            .chain(&extra)
+            .map(|host| host.name.as_str())
+            .collect();
+        selected = request
+            .inventory
+            .hosts()
+            .iter()
+            .filter(|host| wanted.contains(host.name.as_str()))
+            .collect();
         pattern = format!("{pattern} + {widen}");
     }
     if selected.is_empty() {
@@ -143,8 +157,11 @@ pub fn build(request: Request<'_>, renderer: &Renderer) -> Result<Plan, Diagnost
             .into());
     }
 
-    let params_json: Map<String, Value> =
-        request.params.iter().map(|(name, value)| (name.clone(), value.to_json())).collect();
+    let params_json: Map<String, Value> = request
+        .params
+        .iter()
+        .map(|(name, value)| (name.clone(), value.to_json()))
+        .collect();
     let secrets: Vec<String> = request
         .params
         .iter()
@@ -160,7 +177,7 @@ pub fn build(request: Request<'_>, renderer: &Renderer) -> Result<Plan, Diagnost
             "host": {
                 "name": host.name.as_str(),
                 "address": host.address,
-                "groups": host.groups.iter().map(|group| group.as_str()).collect::<Vec<_>>(),
+                "groups": host.groups.iter().map(GroupName::as_str).collect::<Vec<_>>(),
                 "environment": host.environment,
             },
             "vars": host.vars,
@@ -186,7 +203,13 @@ pub fn build(request: Request<'_>, renderer: &Renderer) -> Result<Plan, Diagnost
         };
         let steps = plan_steps(&runbook.steps);
         let on_failure = plan_steps(&runbook.on_failure);
-        hosts.push(HostPlan { host: host.clone(), target: ssh_target(request.inventory, host, 0), context: context.clone(), steps, on_failure });
+        hosts.push(HostPlan {
+            host: host.clone(),
+            target: ssh_target(request.inventory, host, 0),
+            context: context.clone(),
+            steps,
+            on_failure,
+        });
     }
     if diagnostics.has_errors() {
         return Err(diagnostics);
@@ -194,7 +217,11 @@ pub fn build(request: Request<'_>, renderer: &Renderer) -> Result<Plan, Diagnost
 
     let total = hosts.len();
     let batch = runbook.rolling.batch.of(total).clamp(1, total);
-    let batches = (0..total).collect::<Vec<_>>().chunks(batch).map(<[usize]>::to_vec).collect();
+    let batches = (0..total)
+        .collect::<Vec<_>>()
+        .chunks(batch)
+        .map(<[usize]>::to_vec)
+        .collect();
     Ok(Plan {
         max_failures: runbook.rolling.max_failures.of(total),
         params: request.params,
@@ -214,13 +241,17 @@ fn render_field(renderer: &Renderer, text: &Text, context: &Value) -> Result<Fie
         return Ok(Field::Ready(text.source.clone()));
     }
     let references = template::references(&text.source).map_err(|error| error.to_string())?;
-    let deferred = references.iter().any(|reference| !is_plan_time(&reference.path));
-    if deferred {
+    if references
+        .iter()
+        .any(|reference| !is_plan_time(&reference.path))
+    {
         return Ok(Field::AtRunTime(text.clone()));
     }
-    let rendered = renderer.render(text.mode, &text.source, context).map_err(|error| error.to_string())?;
-    check_type(text.kind, &rendered)?;
-    Ok(Field::Ready(rendered))
+    let text_now = renderer
+        .render(text.mode, &text.source, context)
+        .map_err(|error| error.to_string())?;
+    check_type(text.kind, &text_now)?;
+    Ok(Field::Ready(text_now))
 }
 
 /// Checks a rendered field against its type; shared by the plan and the executor.

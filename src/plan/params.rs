@@ -1,8 +1,11 @@
 //! Param values from `-p`, `--params-file` and prompts → typed values in declaration order.
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::runbook::model::{ParamValue, backticked};
 use crate::runbook::Runbook;
+use crate::runbook::model::{ParamValue, backticked};
+
+/// Typed param values in declaration order.
+pub type Params = Vec<(String, ParamValue)>;
 
 /// Where a param value came from; decides whether a secret given this way earns a warning.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,17 +36,26 @@ pub struct ParamInput {
 pub fn resolve(
     runbook: &Runbook,
     inputs: &[ParamInput],
-) -> Result<(Vec<(String, ParamValue)>, Vec<Diagnostic>), Diagnostics> {
+) -> Result<(Params, Vec<Diagnostic>), Diagnostics> {
     let mut diagnostics = Diagnostics::new();
-    let declared: Vec<String> = runbook.params.iter().map(|param| param.name.clone()).collect();
+    let declared: Vec<String> = runbook
+        .params
+        .iter()
+        .map(|param| param.name.clone())
+        .collect();
     for input in inputs {
         if runbook.param(&input.name).is_none() {
             let hint = if declared.is_empty() {
                 format!("runbook `{}` declares no params", runbook.id)
             } else {
-                format!("runbook `{}` declares {}", runbook.id, backticked(&declared))
+                format!(
+                    "runbook `{}` declares {}",
+                    runbook.id,
+                    backticked(&declared)
+                )
             };
-            diagnostics.push(Diagnostic::error(format!("unknown param `{}`", input.name)).hint(hint));
+            diagnostics
+                .push(Diagnostic::error(format!("unknown param `{}`", input.name)).hint(hint));
         }
     }
     let mut values = Vec::new();
@@ -65,10 +77,15 @@ pub fn resolve(
                 }
                 Err(reason) => {
                     // The value itself is not echoed for secrets: the reason may quote it.
-                    let reason = if spec.secret { "value does not fit the declared type".to_owned() } else { reason };
+                    let reason = if spec.secret {
+                        "value does not fit the declared type".to_owned()
+                    } else {
+                        reason
+                    };
                     diagnostics.push(
-                        Diagnostic::error(format!("param `{}`: {reason}", spec.name))
-                            .hint(format!("`{}` is declared as {}", spec.name, describe(&spec.kind))),
+                        Diagnostic::error(format!("param `{}`: {reason}", spec.name)).hint(
+                            format!("`{}` is declared as {}", spec.name, describe(&spec.kind)),
+                        ),
                     );
                     None
                 }

@@ -88,7 +88,10 @@ impl Kind {
     /// The YAML name.
     #[must_use]
     pub fn as_str(self) -> &'static str {
-        Self::ALL.iter().find(|(_, kind)| *kind == self).map_or("check", |(name, _)| name)
+        Self::ALL
+            .iter()
+            .find(|(_, kind)| *kind == self)
+            .map_or("check", |(name, _)| name)
     }
 }
 
@@ -132,8 +135,10 @@ impl ParamKind {
     pub fn parse(&self, text: &str) -> Result<ParamValue, String> {
         match self {
             ParamKind::Int { min, max } => {
-                let value: i64 =
-                    text.trim().parse().map_err(|_| format!("`{text}` is not an integer"))?;
+                let value: i64 = text
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("`{text}` is not an integer"))?;
                 if let Some(min) = min.filter(|min| value < *min) {
                     return Err(format!("{value} is below the minimum {min}"));
                 }
@@ -214,7 +219,10 @@ impl Default for Rolling {
     /// Without `rolling:`, every host is in one batch and failures never skip anything: each
     /// host runs independently, like Ansible's default.
     fn default() -> Self {
-        Self { batch: Amount::Percent(100), max_failures: Amount::Percent(100) }
+        Self {
+            batch: Amount::Percent(100),
+            max_failures: Amount::Percent(100),
+        }
     }
 }
 
@@ -291,9 +299,9 @@ impl FieldType {
     pub fn parse(self, text: &str) -> Result<(), String> {
         match self {
             FieldType::Text => Ok(()),
-            FieldType::Bool | FieldType::Condition => {
-                parse_bool(text).map(drop).ok_or_else(|| format!("`{}` is not true or false", text.trim()))
-            }
+            FieldType::Bool | FieldType::Condition => parse_bool(text)
+                .map(drop)
+                .ok_or_else(|| format!("`{}` is not true or false", text.trim())),
             FieldType::Count => text
                 .trim()
                 .parse::<u32>()
@@ -453,7 +461,10 @@ pub struct Attributes<F> {
 }
 
 impl<F> Attributes<F> {
-    fn try_map<'a, G, E>(&'a self, f: &mut impl FnMut(&'a F) -> Result<G, E>) -> Result<Attributes<G>, E> {
+    fn try_map<'a, G, E>(
+        &'a self,
+        f: &mut impl FnMut(&'a F) -> Result<G, E>,
+    ) -> Result<Attributes<G>, E> {
         Ok(Attributes {
             mode: self.mode.as_ref().map(&mut *f).transpose()?,
             owner: self.owner.as_ref().map(&mut *f).transpose()?,
@@ -533,7 +544,10 @@ pub enum WaitTarget<F> {
 
 impl<F> Step<F> {
     /// Converts every field with `f`, keeping the step's shape; the first error stops it.
-    pub fn try_map<'a, G, E>(&'a self, f: &mut impl FnMut(&'a F) -> Result<G, E>) -> Result<Step<G>, E> {
+    pub fn try_map<'a, G, E>(
+        &'a self,
+        f: &mut impl FnMut(&'a F) -> Result<G, E>,
+    ) -> Result<Step<G>, E> {
         Ok(Step {
             name: self.name.clone(),
             span: self.span,
@@ -571,7 +585,10 @@ impl<F> Step<F> {
 }
 
 impl<F> Action<F> {
-    fn try_map<'a, G, E>(&'a self, f: &mut impl FnMut(&'a F) -> Result<G, E>) -> Result<Action<G>, E> {
+    fn try_map<'a, G, E>(
+        &'a self,
+        f: &mut impl FnMut(&'a F) -> Result<G, E>,
+    ) -> Result<Action<G>, E> {
         Ok(match self {
             Action::Command(command) => Action::Command(Command {
                 text: f(&command.text)?,
@@ -589,9 +606,10 @@ impl<F> Action<F> {
             }),
             Action::Copy(copy) => Action::Copy(copy.try_map(f)?),
             Action::Template(copy) => Action::Template(copy.try_map(f)?),
-            Action::Fetch(fetch) => {
-                Action::Fetch(Fetch { src: f(&fetch.src)?, dest: f(&fetch.dest)? })
-            }
+            Action::Fetch(fetch) => Action::Fetch(Fetch {
+                src: f(&fetch.src)?,
+                dest: f(&fetch.dest)?,
+            }),
             Action::File(file) => Action::File(FileState {
                 path: f(&file.path)?,
                 state: file.state,
@@ -618,12 +636,16 @@ impl<F> Action<F> {
 }
 
 impl<F> Copy<F> {
-    fn try_map<'a, G, E>(&'a self, f: &mut impl FnMut(&'a F) -> Result<G, E>) -> Result<Copy<G>, E> {
+    fn try_map<'a, G, E>(
+        &'a self,
+        f: &mut impl FnMut(&'a F) -> Result<G, E>,
+    ) -> Result<Copy<G>, E> {
         Ok(Copy {
             content: match &self.content {
-                Content::Bytes { bytes, src } => {
-                    Content::Bytes { bytes: Arc::clone(bytes), src: src.clone() }
-                }
+                Content::Bytes { bytes, src } => Content::Bytes {
+                    bytes: Arc::clone(bytes),
+                    src: src.clone(),
+                },
                 Content::Text(text) => Content::Text(f(text)?),
             },
             dest: f(&self.dest)?,
@@ -646,7 +668,9 @@ pub fn parse_bool(text: &str) -> Option<bool> {
 /// Parses `500ms`, `30s`, `15m`, `1h` or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let number: u64 = number
         .parse()
@@ -656,7 +680,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "ms" => Ok(Duration::from_millis(number)),
         "m" => Ok(Duration::from_secs(number * 60)),
         "h" => Ok(Duration::from_secs(number * 3600)),
-        _ => Err(format!("`{text}` has unknown unit `{unit}` (use ms, s, m or h)")),
+        _ => Err(format!(
+            "`{text}` has unknown unit `{unit}` (use ms, s, m or h)"
+        )),
     }
 }
 
@@ -672,7 +698,11 @@ pub fn parse_mode(text: &str) -> Result<u32, String> {
 /// Joins values as `` `a`, `b` `` for messages.
 #[must_use]
 pub fn backticked(values: &[String]) -> String {
-    values.iter().map(|value| format!("`{value}`")).collect::<Vec<_>>().join(", ")
+    values
+        .iter()
+        .map(|value| format!("`{value}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -713,7 +743,10 @@ mod tests {
 
     #[test]
     fn params_are_converted_to_their_type() {
-        let int = ParamKind::Int { min: Some(1), max: Some(30) };
+        let int = ParamKind::Int {
+            min: Some(1),
+            max: Some(30),
+        };
         assert_eq!(int.parse("7"), Ok(ParamValue::Int(7)));
         assert!(int.parse("0").is_err());
         assert!(int.parse("seven").is_err());

@@ -13,21 +13,34 @@ use serde_saphyr::Spanned;
 use sha2::{Digest, Sha256};
 
 use super::model::{
-    Action, Amount, Assert, Attributes, Command, Content, Copy, Fetch, FileKind, FileState, Kind,
-    FieldType, ParamKind, ParamSpec, Rolling, Runbook, Script, Step, Text, WaitFor, WaitTarget,
-    backticked, parse_bool, parse_duration, parse_mode,
+    Action, Amount, Assert, Attributes, Command, Content, Copy, Fetch, FieldType, FileKind,
+    FileState, Kind, ParamKind, ParamSpec, Rolling, Runbook, Script, Step, Text, WaitFor,
+    WaitTarget, backticked,
 };
 use super::schema;
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile, Span, closest};
 use crate::template::{self, Mode};
 
 /// Facts a runbook may read as `facts.*` (SPEC §2).
-pub const FACTS: [&str; 7] =
-    ["os_family", "distribution", "version", "arch", "hostname", "boot_id", "pkg_manager"];
+pub const FACTS: [&str; 7] = [
+    "os_family",
+    "distribution",
+    "version",
+    "arch",
+    "hostname",
+    "boot_id",
+    "pkg_manager",
+];
 
 /// Fields of a registered result (SPEC §2).
-pub const REGISTERED_FIELDS: [&str; 6] =
-    ["rc", "stdout", "stderr", "stdout_lines", "changed", "status"];
+pub const REGISTERED_FIELDS: [&str; 6] = [
+    "rc",
+    "stdout",
+    "stderr",
+    "stdout_lines",
+    "changed",
+    "status",
+];
 
 /// Fields of `host.*`.
 pub const HOST_FIELDS: [&str; 4] = ["name", "address", "groups", "environment"];
@@ -37,7 +50,9 @@ pub const RUN_FIELDS: [&str; 2] = ["id", "operator"];
 
 /// Actions of the format that this release does not run yet; named in the error instead of
 /// calling them unknown keys.
-const LATER_ACTIONS: [&str; 7] = ["user", "package", "service", "backup", "restore", "reboot", "gate"];
+const LATER_ACTIONS: [&str; 7] = [
+    "user", "package", "service", "backup", "restore", "reboot", "gate",
+];
 
 /// Actions a `check` runbook may use (SPEC §4.3).
 const CHECK_ACTIONS: [&str; 4] = ["command", "assert", "wait_for", "fetch"];
@@ -52,7 +67,11 @@ pub fn load(path: &Path) -> Result<(Runbook, Vec<Diagnostic>), Diagnostics> {
 pub fn parse(file: &Arc<SourceFile>) -> Result<(Runbook, Vec<Diagnostic>), Diagnostics> {
     let schema: schema::Runbook = serde_saphyr::from_str(&file.text)
         .map_err(|error| Diagnostics::from(yaml_error(file, &error)))?;
-    let mut validator = Validator { file, diagnostics: Diagnostics::new(), local_files: vec![] };
+    let mut validator = Validator {
+        file,
+        diagnostics: Diagnostics::new(),
+        local_files: vec![],
+    };
     let runbook = validator.runbook(schema);
     let Validator { diagnostics, .. } = validator;
     diagnostics.into_result(runbook)
@@ -63,10 +82,16 @@ fn yaml_error(file: &Arc<SourceFile>, error: &serde_saphyr::Error) -> Diagnostic
     if let Some(field) = crate::diagnostic::unknown_yaml_key(error)
         && LATER_ACTIONS.contains(&field)
     {
-        let span = error.location().map(Span::from_location).unwrap_or_default();
+        let span = error
+            .location()
+            .map(Span::from_location)
+            .unwrap_or_default();
         return Diagnostic::error(format!("action `{field}` is not available in this release"))
             .at(file, span)
-            .hint(format!("this release runs {}", backticked(&Validator::action_names())));
+            .hint(format!(
+                "this release runs {}",
+                backticked(&Validator::action_names())
+            ));
     }
     Diagnostic::from_yaml(file, error)
 }
@@ -87,9 +112,11 @@ struct Scope<'a> {
 
 impl Validator<'_> {
     fn action_names() -> Vec<String> {
-        ["command", "shell", "script", "copy", "template", "fetch", "file", "assert", "wait_for"]
-            .map(String::from)
-            .to_vec()
+        [
+            "command", "shell", "script", "copy", "template", "fetch", "file", "assert", "wait_for",
+        ]
+        .map(String::from)
+        .to_vec()
     }
 
     fn error(&mut self, span: Span, message: impl Into<String>) -> &mut Diagnostic {
@@ -107,24 +134,39 @@ impl Validator<'_> {
     fn runbook(&mut self, schema: schema::Runbook) -> Runbook {
         let id = schema.runbook.value.clone();
         if !is_runbook_id(&id) {
-            self.error(Self::span(&schema.runbook), format!("runbook id `{id}` is not valid"))
-                .hints
-                .push("use lower-case letters, digits and `-`, starting with a letter or digit".into());
+            self.error(
+                Self::span(&schema.runbook),
+                format!("runbook id `{id}` is not valid"),
+            )
+            .hints
+            .push("use lower-case letters, digits and `-`, starting with a letter or digit".into());
         }
-        let kind = Kind::ALL.iter().find(|(name, _)| *name == schema.kind.value).map(|(_, k)| *k);
+        let kind = Kind::ALL
+            .iter()
+            .find(|(name, _)| *name == schema.kind.value)
+            .map(|(_, k)| *k);
         if kind.is_none() {
-            let names: Vec<String> = Kind::ALL.iter().map(|(name, _)| (*name).to_owned()).collect();
-            self.error(Self::span(&schema.kind), format!("unknown kind `{}`", schema.kind.value))
-                .hints
-                .push(format!("kind is one of {}", backticked(&names)));
+            let names: Vec<String> = Kind::ALL
+                .iter()
+                .map(|(name, _)| (*name).to_owned())
+                .collect();
+            self.error(
+                Self::span(&schema.kind),
+                format!("unknown kind `{}`", schema.kind.value),
+            )
+            .hints
+            .push(format!("kind is one of {}", backticked(&names)));
         }
         let min_level = match &schema.min_level {
             None => 1,
             Some(level) if (1..=5).contains(&level.value) => level.value as u8,
             Some(level) => {
-                self.error(Self::span(level), format!("min_level `{}` is not an SFIA level", level.value))
-                    .hints
-                    .push("min_level is 1, 2, 3, 4 or 5".into());
+                self.error(
+                    Self::span(level),
+                    format!("min_level `{}` is not an SFIA level", level.value),
+                )
+                .hints
+                .push("min_level is 1, 2, 3, 4 or 5".into());
                 1
             }
         };
@@ -139,7 +181,11 @@ impl Validator<'_> {
             .and_then(|field| self.literal_bool(field, "become"))
             .unwrap_or(false);
         let params = self.params(schema.params.unwrap_or_default());
-        let rolling = schema.rolling.as_ref().map(|rolling| self.rolling(&rolling.value)).unwrap_or_default();
+        let rolling = schema
+            .rolling
+            .as_ref()
+            .map(|rolling| self.rolling(&rolling.value))
+            .unwrap_or_default();
 
         let kind = kind.unwrap_or(Kind::Maintenance);
         let mut registered = BTreeSet::new();
@@ -155,7 +201,13 @@ impl Validator<'_> {
                 .hints
                 .push("add at least one step under `steps:`".into());
         }
-        let steps = self.steps(&schema.steps.value, kind, &params, &mut registered, &all_registered);
+        let steps = self.steps(
+            &schema.steps.value,
+            kind,
+            &params,
+            &mut registered,
+            &all_registered,
+        );
         // `on_failure` steps see every name the main steps register: steps that never ran are
         // registered as skipped before `on_failure` starts.
         let on_failure = self.steps(
@@ -171,7 +223,10 @@ impl Validator<'_> {
             title: schema.title.map_or_else(|| id.clone(), |title| title.value),
             id,
             kind,
-            description: schema.description.map(|text| text.value).unwrap_or_default(),
+            description: schema
+                .description
+                .map(|text| text.value)
+                .unwrap_or_default(),
             min_level,
             targets: (schema.targets.value.clone(), Self::span(&schema.targets)),
             become_root,
@@ -185,14 +240,20 @@ impl Validator<'_> {
         }
     }
 
-    fn params(&mut self, schema: indexmap::IndexMap<schema::Text, schema::Param>) -> Vec<ParamSpec> {
+    fn params(
+        &mut self,
+        schema: indexmap::IndexMap<schema::Text, schema::Param>,
+    ) -> Vec<ParamSpec> {
         let mut params = Vec::new();
         for (name, param) in schema {
             let span = Self::span(&name);
             if !is_identifier(&name.value) {
-                self.error(span, format!("param name `{}` is not an identifier", name.value))
-                    .hints
-                    .push("use letters, digits and `_`, starting with a letter".into());
+                self.error(
+                    span,
+                    format!("param name `{}` is not an identifier", name.value),
+                )
+                .hints
+                .push("use letters, digits and `_`, starting with a letter".into());
             }
             let kind = match param.kind.value.as_str() {
                 "int" => ParamKind::Int {
@@ -206,28 +267,42 @@ impl Validator<'_> {
                         ParamKind::Enum(values.iter().map(|value| value.value.clone()).collect())
                     }
                     _ => {
-                        self.error(Self::span(&param.kind), format!("enum param `{}` has no `values`", name.value))
-                            .hints
-                            .push("list the allowed values: `values: [staging, production]`".into());
+                        self.error(
+                            Self::span(&param.kind),
+                            format!("enum param `{}` has no `values`", name.value),
+                        )
+                        .hints
+                        .push("list the allowed values: `values: [staging, production]`".into());
                         ParamKind::String
                     }
                 },
                 other => {
-                    self.error(Self::span(&param.kind), format!("param `{}` has unknown type `{other}`", name.value))
-                        .hints
-                        .push("type is one of `int`, `bool`, `enum`, `string`".into());
+                    self.error(
+                        Self::span(&param.kind),
+                        format!("param `{}` has unknown type `{other}`", name.value),
+                    )
+                    .hints
+                    .push("type is one of `int`, `bool`, `enum`, `string`".into());
                     ParamKind::String
                 }
             };
-            if (param.min.is_some() || param.max.is_some()) && !matches!(kind, ParamKind::Int { .. }) {
-                self.error(span, format!("param `{}` has `min`/`max` but is not an int", name.value));
+            if (param.min.is_some() || param.max.is_some())
+                && !matches!(kind, ParamKind::Int { .. })
+            {
+                self.error(
+                    span,
+                    format!("param `{}` has `min`/`max` but is not an int", name.value),
+                );
             }
             let secret = param.secret.as_ref().is_some_and(|secret| secret.value);
             let default = param.default.as_ref().and_then(|default| {
                 match kind.parse(&default.value.to_text()) {
                     Ok(value) => Some(value),
                     Err(reason) => {
-                        self.error(Self::span(default), format!("default of param `{}`: {reason}", name.value));
+                        self.error(
+                            Self::span(default),
+                            format!("default of param `{}`: {reason}", name.value),
+                        );
                         None
                     }
                 }
@@ -235,14 +310,22 @@ impl Validator<'_> {
             if secret && default.is_some() {
                 self.error(span, format!("secret param `{}` has a default", name.value))
                     .hints
-                    .push("a secret written in the runbook is not secret: remove the default".into());
+                    .push(
+                        "a secret written in the runbook is not secret: remove the default".into(),
+                    );
             }
-            if params.iter().any(|existing: &ParamSpec| existing.name == name.value) {
+            if params
+                .iter()
+                .any(|existing: &ParamSpec| existing.name == name.value)
+            {
                 self.error(span, format!("param `{}` is declared twice", name.value));
             }
             params.push(ParamSpec {
                 name: name.value.clone(),
-                required: param.required.as_ref().is_some_and(|required| required.value)
+                required: param
+                    .required
+                    .as_ref()
+                    .is_some_and(|required| required.value)
                     && default.is_none(),
                 kind,
                 default,
@@ -266,10 +349,16 @@ impl Validator<'_> {
             batch: amount(&schema.batch, defaults.batch),
             max_failures: amount(&schema.max_failures, defaults.max_failures),
         };
-        if let (Some(field), Amount::Count(0) | Amount::Percent(0)) = (&schema.batch, rolling.batch) {
-            self.error(Self::span(field), "a batch of 0 hosts would never run anything")
-                .hints
-                .push("use a number of hosts (`batch: 2`) or a percentage above 0 (`batch: 25%`)".into());
+        if let (Some(field), Amount::Count(0) | Amount::Percent(0)) = (&schema.batch, rolling.batch)
+        {
+            self.error(
+                Self::span(field),
+                "a batch of 0 hosts would never run anything",
+            )
+            .hints
+            .push(
+                "use a number of hosts (`batch: 2`) or a percentage above 0 (`batch: 25%`)".into(),
+            );
         }
         rolling
     }
@@ -285,15 +374,25 @@ impl Validator<'_> {
         let mut out = Vec::new();
         for step in steps {
             let later: BTreeSet<String> = all_registered.difference(registered).cloned().collect();
-            let scope = Scope { params, registered, registered_later: &later };
+            let scope = Scope {
+                params,
+                registered,
+                registered_later: &later,
+            };
             if let Some(model) = self.step(step, kind, &scope) {
                 out.push(model);
             }
             if let Some(name) = &step.value.register {
                 if !is_identifier(&name.value) || is_reserved_root(&name.value) {
-                    self.error(Self::span(name), format!("`{}` cannot be a register name", name.value))
-                        .hints
-                        .push("use an identifier that is not `params`, `host`, `vars`, `facts` or `run`".into());
+                    self.error(
+                        Self::span(name),
+                        format!("`{}` cannot be a register name", name.value),
+                    )
+                    .hints
+                    .push(
+                        "use an identifier that is not `params`, `host`, `vars`, `facts` or `run`"
+                            .into(),
+                    );
                 }
                 registered.insert(name.value.clone());
             }
@@ -301,7 +400,12 @@ impl Validator<'_> {
         out
     }
 
-    fn step(&mut self, spanned: &Spanned<schema::Step>, kind: Kind, scope: &Scope<'_>) -> Option<Step<Text>> {
+    fn step(
+        &mut self,
+        spanned: &Spanned<schema::Step>,
+        kind: Kind,
+        scope: &Scope<'_>,
+    ) -> Option<Step<Text>> {
         let step = &spanned.value;
         let span = Self::span(spanned);
         let actions: Vec<&str> = [
@@ -318,28 +422,51 @@ impl Validator<'_> {
         .into_iter()
         .filter_map(|(name, present)| present.then_some(name))
         .collect();
-        let label = step.name.as_ref().map_or_else(|| "step".to_owned(), |name| format!("step `{}`", name.value));
+        let label = step.name.as_ref().map_or_else(
+            || "step".to_owned(),
+            |name| format!("step `{}`", name.value),
+        );
         match actions.as_slice() {
             [] => {
                 self.error(span, format!("{label} has no action"))
                     .hints
-                    .push(format!("give it exactly one of {}", backticked(&Self::action_names())));
+                    .push(format!(
+                        "give it exactly one of {}",
+                        backticked(&Self::action_names())
+                    ));
                 return None;
             }
             [_] => {}
             several => {
                 let several: Vec<String> = several.iter().map(ToString::to_string).collect();
-                self.error(span, format!("{label} has {} actions: {}", several.len(), backticked(&several)))
-                    .hints
-                    .push("split it into one step per action".into());
+                self.error(
+                    span,
+                    format!(
+                        "{label} has {} actions: {}",
+                        several.len(),
+                        backticked(&several)
+                    ),
+                )
+                .hints
+                .push("split it into one step per action".into());
                 return None;
             }
         }
-        let keyword = if actions[0] == "shell" { "command" } else { actions[0] };
+        let keyword = if actions[0] == "shell" {
+            "command"
+        } else {
+            actions[0]
+        };
         if kind == Kind::Check && !CHECK_ACTIONS.contains(&keyword) {
-            self.error(span, format!("{label} uses `{keyword}`, which a `check` runbook may not use"))
-                .hints
-                .push(format!("check runbooks are read-only: use {}, or change `kind`", backticked(&CHECK_ACTIONS.map(String::from))));
+            self.error(
+                span,
+                format!("{label} uses `{keyword}`, which a `check` runbook may not use"),
+            )
+            .hints
+            .push(format!(
+                "check runbooks are read-only: use {}, or change `kind`",
+                backticked(&CHECK_ACTIONS.map(String::from))
+            ));
         }
         let is_command = keyword == "command";
         for (name, guard) in [
@@ -350,19 +477,30 @@ impl Validator<'_> {
             ("executable", &step.executable),
         ] {
             if let (Some(guard), false) = (guard, is_command) {
-                self.error(Self::span(guard), format!("`{name}` only applies to `command` steps"));
+                self.error(
+                    Self::span(guard),
+                    format!("`{name}` only applies to `command` steps"),
+                );
             }
         }
         if let (Some(expect), false) = (&step.expect_rc, is_command) {
-            self.error(Self::span(expect), "`expect_rc` only applies to `command` steps");
+            self.error(
+                Self::span(expect),
+                "`expect_rc` only applies to `command` steps",
+            );
         }
 
-        let mut fields = FieldChecker { validator: self, scope };
+        let mut fields = FieldChecker {
+            validator: self,
+            scope,
+        };
         let action = fields.action(step, keyword)?;
         let data = |fields: &mut FieldChecker<'_, '_, '_>, text: &Option<schema::Text>| {
             text.as_ref().map(|text| fields.text(text, Mode::Data))
         };
-        let field = |fields: &mut FieldChecker<'_, '_, '_>, field: &Option<schema::Field>, check: FieldType| {
+        let field = |fields: &mut FieldChecker<'_, '_, '_>,
+                     field: &Option<schema::Field>,
+                     check: FieldType| {
             field.as_ref().map(|field| fields.typed(field, check))
         };
         let when = field(&mut fields, &step.when, FieldType::Condition);
@@ -375,7 +513,10 @@ impl Validator<'_> {
         let mut env = Vec::new();
         for (name, value) in step.env.iter().flatten() {
             if !is_env_name(&name.value) {
-                fields.validator.error(Self::span(name), format!("`{}` is not a valid environment variable name", name.value));
+                fields.validator.error(
+                    Self::span(name),
+                    format!("`{}` is not a valid environment variable name", name.value),
+                );
             }
             env.push((name.value.clone(), fields.typed(value, FieldType::Text)));
         }
@@ -383,15 +524,30 @@ impl Validator<'_> {
         // name it registers.
         let mut own = scope.registered.clone();
         own.extend(step.register.as_ref().map(|name| name.value.clone()));
-        let own_scope = Scope { params: scope.params, registered: &own, registered_later: scope.registered_later };
-        let mut fields = FieldChecker { validator: self, scope: &own_scope };
+        let own_scope = Scope {
+            params: scope.params,
+            registered: &own,
+            registered_later: scope.registered_later,
+        };
+        let mut fields = FieldChecker {
+            validator: self,
+            scope: &own_scope,
+        };
         let mut changed_when = field(&mut fields, &step.changed_when, FieldType::Condition);
         let failed_when = field(&mut fields, &step.failed_when, FieldType::Condition);
         // A check runbook's commands only read: SPEC §4.3 treats them as `changed_when: false`.
         if kind == Kind::Check && is_command && changed_when.is_none() {
-            changed_when = Some(Text { source: "false".into(), span, mode: Mode::Data, kind: FieldType::Condition });
+            changed_when = Some(Text {
+                source: "false".into(),
+                span,
+                mode: Mode::Data,
+                kind: FieldType::Condition,
+            });
         }
-        let name = step.name.as_ref().map_or_else(|| default_name(step, keyword), |name| name.value.clone());
+        let name = step
+            .name
+            .as_ref()
+            .map_or_else(|| default_name(step, keyword), |name| name.value.clone());
         Some(Step {
             name,
             span,
@@ -416,7 +572,10 @@ impl Validator<'_> {
         match &field.value {
             schema::Scalar::Bool(value) => Some(*value),
             other => {
-                self.error(Self::span(field), format!("`{key}` must be true or false, not `{}`", other.to_text()));
+                self.error(
+                    Self::span(field),
+                    format!("`{key}` must be true or false, not `{}`", other.to_text()),
+                );
                 None
             }
         }
@@ -426,7 +585,9 @@ impl Validator<'_> {
     fn local_file(&mut self, src: &schema::Text) -> Option<(PathBuf, Vec<u8>)> {
         let relative = Path::new(&src.value);
         let escapes = relative.is_absolute()
-            || relative.components().any(|component| matches!(component, Component::ParentDir));
+            || relative
+                .components()
+                .any(|component| matches!(component, Component::ParentDir));
         if escapes {
             self.error(Self::span(src), format!("`{}` is outside the runbook's directory", src.value))
                 .hints
@@ -442,9 +603,12 @@ impl Validator<'_> {
                 Some((relative.to_path_buf(), bytes))
             }
             Err(error) => {
-                self.error(Self::span(src), format!("cannot read `{}`: {error}", path.display()))
-                    .hints
-                    .push("paths in `src` are relative to the runbook file".into());
+                self.error(
+                    Self::span(src),
+                    format!("cannot read `{}`: {error}", path.display()),
+                )
+                .hints
+                .push("paths in `src` are relative to the runbook file".into());
                 None
             }
         }
@@ -459,19 +623,34 @@ struct FieldChecker<'v, 'f, 's> {
 
 impl FieldChecker<'_, '_, '_> {
     fn text(&mut self, text: &schema::Text, mode: Mode) -> Text {
-        let model = Text { source: text.value.clone(), span: Validator::span(text), mode, kind: FieldType::Text };
+        let model = Text {
+            source: text.value.clone(),
+            span: Validator::span(text),
+            mode,
+            kind: FieldType::Text,
+        };
         self.references(&model);
         model
     }
 
     fn typed(&mut self, field: &schema::Field, check: FieldType) -> Text {
         let source = field.value.to_text();
-        let model = Text { source: source.clone(), span: Validator::span(field), mode: Mode::Data, kind: check };
+        let model = Text {
+            source: source.clone(),
+            span: Validator::span(field),
+            mode: Mode::Data,
+            kind: check,
+        };
         if matches!(check, FieldType::Mode) && matches!(field.value, schema::Scalar::Int(_)) {
             self.validator
-                .error(model.span, format!("mode `{source}` must be a quoted string"))
+                .error(
+                    model.span,
+                    format!("mode `{source}` must be a quoted string"),
+                )
                 .hints
-                .push(format!("write `mode: \"0{source}\"`: YAML reads an unquoted 0640 as a number"));
+                .push(format!(
+                    "write `mode: \"0{source}\"`: YAML reads an unquoted 0640 as a number"
+                ));
         } else if template::is_template(&source) {
             self.references(&model);
         } else if let Err(reason) = check.parse(&source) {
@@ -488,16 +667,25 @@ impl FieldChecker<'_, '_, '_> {
         let references = match references {
             Ok(references) => references,
             Err(error) => {
-                let span = span_at(&self.validator.file.clone(), text, error.offset().unwrap_or(0));
+                let span = span_at(
+                    &self.validator.file.clone(),
+                    text,
+                    error.offset().unwrap_or(0),
+                );
                 let hints = error.hints();
-                let diagnostic = self.validator.error(span, format!("invalid template: {error}"));
+                let diagnostic = self
+                    .validator
+                    .error(span, format!("invalid template: {error}"));
                 diagnostic.hints.extend(hints);
                 return;
             }
         };
         for reference in references {
             let span = span_at(&self.validator.file.clone(), text, reference.offset);
-            let span = Span { length: reference.length as u32, ..span };
+            let span = Span {
+                length: reference.length as u32,
+                ..span
+            };
             if reference.raw && text.mode == Mode::Command {
                 self.validator
                     .push(Diagnostic::warning(format!("`{{{{{{{}}}}}}}` inserts raw, unquoted text into a command", reference.path.join(".")))
@@ -518,11 +706,23 @@ impl FieldChecker<'_, '_, '_> {
         let (root, rest) = path.split_first()?;
         let field = rest.first().map(String::as_str);
         let dotted = path.join(".");
-        let known = |field: Option<&str>, allowed: &[&str], what: &str| -> Option<(String, Option<String>)> {
+        let known = |field: Option<&str>,
+                     allowed: &[&str],
+                     what: &str|
+         -> Option<(String, Option<String>)> {
             let field = field?;
             (!allowed.contains(&field)).then(|| {
-                let hint = closest(field, allowed.iter().copied())
-                    .map_or_else(|| format!("{what} has {}", backticked(&allowed.iter().map(ToString::to_string).collect::<Vec<_>>())), |close| format!("did you mean `{root}.{close}`?"));
+                let hint = closest(field, allowed.iter().copied()).map_or_else(
+                    || {
+                        format!(
+                            "{what} has {}",
+                            backticked(
+                                &allowed.iter().map(ToString::to_string).collect::<Vec<_>>()
+                            )
+                        )
+                    },
+                    |close| format!("did you mean `{root}.{close}`?"),
+                );
                 (format!("`{dotted}` does not exist"), Some(hint))
             })
         };
@@ -532,7 +732,12 @@ impl FieldChecker<'_, '_, '_> {
                 if self.scope.params.iter().any(|param| param.name == name) {
                     return None;
                 }
-                let names: Vec<&str> = self.scope.params.iter().map(|param| param.name.as_str()).collect();
+                let names: Vec<&str> = self
+                    .scope
+                    .params
+                    .iter()
+                    .map(|param| param.name.as_str())
+                    .collect();
                 let hint = closest(name, names.iter().copied()).map_or_else(
                     || format!("declare it under `params:` (e.g. `{name}: {{ type: string, required: true }}`)"),
                     |close| format!("did you mean `params.{close}`?"),
@@ -544,10 +749,14 @@ impl FieldChecker<'_, '_, '_> {
             "run" => known(field, &RUN_FIELDS, "`run`"),
             // Inventory variables are checked per host at plan time, when the inventory is known.
             "vars" | "this" | "@index" | "@key" | "@first" | "@last" => None,
-            name if self.scope.registered.contains(name) => known(field, &REGISTERED_FIELDS, "a registered result"),
+            name if self.scope.registered.contains(name) => {
+                known(field, &REGISTERED_FIELDS, "a registered result")
+            }
             name if self.scope.registered_later.contains(name) => Some((
                 format!("`{name}` is used before a step registers it"),
-                Some(format!("move this step after the step with `register: {name}`")),
+                Some(format!(
+                    "move this step after the step with `register: {name}`"
+                )),
             )),
             name => {
                 let roots = ["params", "host", "vars", "facts", "run"];
@@ -562,9 +771,16 @@ impl FieldChecker<'_, '_, '_> {
     }
 
     fn action(&mut self, step: &schema::Step, keyword: &str) -> Option<Action<Text>> {
-        let data = |this: &mut Self, text: &Option<schema::Text>| text.as_ref().map(|text| this.text(text, Mode::Data));
-        let command = |this: &mut Self, text: &Option<schema::Text>| text.as_ref().map(|text| this.text(text, Mode::Command));
-        let attributes = |this: &mut Self, mode: &Option<schema::Field>, owner: &Option<schema::Text>, group: &Option<schema::Text>| Attributes {
+        let data = |this: &mut Self, text: &Option<schema::Text>| {
+            text.as_ref().map(|text| this.text(text, Mode::Data))
+        };
+        let command = |this: &mut Self, text: &Option<schema::Text>| {
+            text.as_ref().map(|text| this.text(text, Mode::Command))
+        };
+        let attributes = |this: &mut Self,
+                          mode: &Option<schema::Field>,
+                          owner: &Option<schema::Text>,
+                          group: &Option<schema::Text>| Attributes {
             mode: mode.as_ref().map(|mode| this.typed(mode, FieldType::Mode)),
             owner: data(this, owner),
             group: data(this, group),
@@ -575,7 +791,9 @@ impl FieldChecker<'_, '_, '_> {
                 let expect_rc = match step.expect_rc.as_ref().map(|codes| &codes.value) {
                     None => vec![0],
                     Some(schema::ExpectRc::One(code)) => vec![*code as i32],
-                    Some(schema::ExpectRc::Many(codes)) => codes.iter().map(|code| *code as i32).collect(),
+                    Some(schema::ExpectRc::Many(codes)) => {
+                        codes.iter().map(|code| *code as i32).collect()
+                    }
                 };
                 Action::Command(Command {
                     text: self.text(text, Mode::Command),
@@ -590,8 +808,17 @@ impl FieldChecker<'_, '_, '_> {
             "script" => {
                 let script = &step.script.as_ref()?.value;
                 let (src, body) = self.validator.local_file(&script.src)?;
-                let args = script.args.iter().flatten().map(|arg| self.typed(arg, FieldType::Text)).collect();
-                Action::Script(Script { body: Arc::new(body), src, args })
+                let args = script
+                    .args
+                    .iter()
+                    .flatten()
+                    .map(|arg| self.typed(arg, FieldType::Text))
+                    .collect();
+                Action::Script(Script {
+                    body: Arc::new(body),
+                    src,
+                    args,
+                })
             }
             "copy" => {
                 let spanned = step.copy.as_ref()?;
@@ -599,12 +826,18 @@ impl FieldChecker<'_, '_, '_> {
                 let content = match (&copy.src, &copy.content) {
                     (Some(src), None) => {
                         let (src, bytes) = self.validator.local_file(src)?;
-                        Content::Bytes { bytes: Arc::new(bytes), src }
+                        Content::Bytes {
+                            bytes: Arc::new(bytes),
+                            src,
+                        }
                     }
                     (None, Some(content)) => Content::Text(self.text(content, Mode::Data)),
                     _ => {
                         self.validator
-                            .error(Validator::span(spanned), "`copy` needs exactly one of `src` and `content`")
+                            .error(
+                                Validator::span(spanned),
+                                "`copy` needs exactly one of `src` and `content`",
+                            )
                             .hints
                             .push("use `src` for a local file, `content` for inline text".into());
                         return None;
@@ -614,28 +847,45 @@ impl FieldChecker<'_, '_, '_> {
                     content,
                     dest: self.text(&copy.dest, Mode::Data),
                     attributes: attributes(self, &copy.mode, &copy.owner, &copy.group),
-                    backup: copy.backup.as_ref().map(|backup| self.typed(backup, FieldType::Bool)),
+                    backup: copy
+                        .backup
+                        .as_ref()
+                        .map(|backup| self.typed(backup, FieldType::Bool)),
                 })
             }
             "template" => {
                 let template = &step.template.as_ref()?.value;
                 let (_, bytes) = self.validator.local_file(&template.src)?;
                 let Ok(source) = String::from_utf8(bytes) else {
-                    self.validator.error(Validator::span(&template.src), format!("template `{}` is not UTF-8 text", template.src.value));
+                    self.validator.error(
+                        Validator::span(&template.src),
+                        format!("template `{}` is not UTF-8 text", template.src.value),
+                    );
                     return None;
                 };
-                let body = Text { source, span: Validator::span(&template.src), mode: Mode::Data, kind: FieldType::Text };
+                let body = Text {
+                    source,
+                    span: Validator::span(&template.src),
+                    mode: Mode::Data,
+                    kind: FieldType::Text,
+                };
                 self.references(&body);
                 Action::Template(Copy {
                     content: Content::Text(body),
                     dest: self.text(&template.dest, Mode::Data),
                     attributes: attributes(self, &template.mode, &template.owner, &template.group),
-                    backup: template.backup.as_ref().map(|backup| self.typed(backup, FieldType::Bool)),
+                    backup: template
+                        .backup
+                        .as_ref()
+                        .map(|backup| self.typed(backup, FieldType::Bool)),
                 })
             }
             "fetch" => {
                 let fetch = &step.fetch.as_ref()?.value;
-                Action::Fetch(Fetch { src: self.text(&fetch.src, Mode::Data), dest: self.text(&fetch.dest, Mode::Data) })
+                Action::Fetch(Fetch {
+                    src: self.text(&fetch.src, Mode::Data),
+                    dest: self.text(&fetch.dest, Mode::Data),
+                })
             }
             "file" => {
                 let spanned = step.file.as_ref()?;
@@ -656,7 +906,10 @@ impl FieldChecker<'_, '_, '_> {
                 };
                 if (state == FileKind::Link) != file.src.is_some() {
                     self.validator
-                        .error(Validator::span(spanned), "`file` takes `src` exactly when `state: link`")
+                        .error(
+                            Validator::span(spanned),
+                            "`file` takes `src` exactly when `state: link`",
+                        )
                         .hints
                         .push("`src` is the link's target".into());
                 }
@@ -670,10 +923,18 @@ impl FieldChecker<'_, '_, '_> {
             "assert" => {
                 let spanned = step.assert_that.as_ref()?;
                 if spanned.value.that.is_empty() {
-                    self.validator.error(Validator::span(spanned), "`assert` has no conditions in `that`");
+                    self.validator.error(
+                        Validator::span(spanned),
+                        "`assert` has no conditions in `that`",
+                    );
                 }
                 Action::Assert(Assert {
-                    that: spanned.value.that.iter().map(|condition| self.typed(condition, FieldType::Condition)).collect(),
+                    that: spanned
+                        .value
+                        .that
+                        .iter()
+                        .map(|condition| self.typed(condition, FieldType::Condition))
+                        .collect(),
                     message: data(self, &spanned.value.message),
                 })
             }
@@ -681,16 +942,29 @@ impl FieldChecker<'_, '_, '_> {
                 let spanned = step.wait_for.as_ref()?;
                 let wait = &spanned.value;
                 let target = match (&wait.port, &wait.path, &wait.command) {
-                    (Some(port), None, None) => WaitTarget::Port { port: self.typed(port, FieldType::Port), host: data(self, &wait.host) },
+                    (Some(port), None, None) => WaitTarget::Port {
+                        port: self.typed(port, FieldType::Port),
+                        host: data(self, &wait.host),
+                    },
                     (None, Some(path), None) => WaitTarget::Path(self.text(path, Mode::Data)),
-                    (None, None, Some(command)) => WaitTarget::Command(self.text(command, Mode::Command)),
+                    (None, None, Some(command)) => {
+                        WaitTarget::Command(self.text(command, Mode::Command))
+                    }
                     _ => {
-                        self.validator
-                            .error(Validator::span(spanned), "`wait_for` needs exactly one of `port`, `path` and `command`");
+                        self.validator.error(
+                            Validator::span(spanned),
+                            "`wait_for` needs exactly one of `port`, `path` and `command`",
+                        );
                         return None;
                     }
                 };
-                Action::WaitFor(WaitFor { target, timeout: wait.timeout.as_ref().map(|timeout| self.typed(timeout, FieldType::Duration)) })
+                Action::WaitFor(WaitFor {
+                    target,
+                    timeout: wait
+                        .timeout
+                        .as_ref()
+                        .map(|timeout| self.typed(timeout, FieldType::Duration)),
+                })
             }
             _ => return None,
         })
@@ -700,7 +974,9 @@ impl FieldChecker<'_, '_, '_> {
 /// Maps a byte offset inside a field's template to a line and column in the YAML file: exact for
 /// single-line scalars (plain or quoted), the field's start otherwise.
 fn span_at(file: &SourceFile, text: &Text, offset: usize) -> Span {
-    let Some(line) = file.line(text.span.line) else { return text.span };
+    let Some(line) = file.line(text.span.line) else {
+        return text.span;
+    };
     if text.source.contains('\n') {
         return text.span;
     }
@@ -712,14 +988,24 @@ fn span_at(file: &SourceFile, text: &Text, offset: usize) -> Span {
         return text.span;
     }
     let prefix = text.source[..offset.min(text.source.len())].chars().count() as u32;
-    Span { column: text.span.column + prefix + u32::from(quoted), ..text.span }
+    Span {
+        column: text.span.column + prefix + u32::from(quoted),
+        ..text.span
+    }
 }
 
 fn default_name(step: &schema::Step, keyword: &str) -> String {
     let summary = match keyword {
-        "command" => step.command.as_ref().or(step.shell.as_ref()).map(|text| text.value.clone()),
+        "command" => step
+            .command
+            .as_ref()
+            .or(step.shell.as_ref())
+            .map(|text| text.value.clone()),
         "copy" => step.copy.as_ref().map(|copy| copy.value.dest.value.clone()),
-        "template" => step.template.as_ref().map(|template| template.value.dest.value.clone()),
+        "template" => step
+            .template
+            .as_ref()
+            .map(|template| template.value.dest.value.clone()),
         "file" => step.file.as_ref().map(|file| file.value.path.value.clone()),
         _ => None,
     };
@@ -727,7 +1013,11 @@ fn default_name(step: &schema::Step, keyword: &str) -> String {
         Some(summary) => {
             let line = summary.lines().next().unwrap_or_default();
             let short: String = line.chars().take(40).collect();
-            let ellipsis = if short.len() < summary.len() { "…" } else { "" };
+            let ellipsis = if short.len() < summary.len() {
+                "…"
+            } else {
+                ""
+            };
             format!("{keyword}: {short}{ellipsis}")
         }
         None => keyword.to_owned(),
@@ -755,7 +1045,9 @@ fn digest(text: &str, local_files: &[(PathBuf, String)]) -> String {
 
 fn is_runbook_id(id: &str) -> bool {
     let mut chars = id.chars();
-    chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
@@ -767,7 +1059,9 @@ fn is_identifier(name: &str) -> bool {
 
 fn is_env_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 

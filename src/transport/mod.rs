@@ -95,7 +95,10 @@ impl CommandOutput {
             RemoteStatus::Killed => "killed".to_owned(),
             RemoteStatus::Signaled => "ended by a signal".to_owned(),
             RemoteStatus::Exited(code) if stderr.is_empty() => format!("exit code {code}"),
-            RemoteStatus::Exited(code) => format!("exit code {code}: {}", stderr.lines().last().unwrap_or(stderr)),
+            RemoteStatus::Exited(code) => format!(
+                "exit code {code}: {}",
+                stderr.lines().last().unwrap_or(stderr)
+            ),
         }
     }
 }
