@@ -64,7 +64,8 @@ fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
             state_dir: cli.state_dir.clone(),
         },
     )?;
-    let mut stdout = std::io::stdout().lock();
+    // Not locked: `run` writes from its renderer task on another thread.
+    let mut stdout = std::io::stdout();
     match &cli.command {
         Command::Validate(args) => validate::run(args, &project, style, &mut stdout),
         Command::Plan(args) => plan::run(args, &project, cli.json, style, &mut stdout),

@@ -218,15 +218,26 @@ impl HostRunner<'_> {
                 return Ok(None);
             }
         }
+        // `changed_when` and `failed_when` judge the step's own result, which does not exist
+        // yet: they stay templates here and are rendered by `apply_conditions`.
+        let mut now = step.clone();
+        now.changed_when = None;
+        now.failed_when = None;
         let mut fields = Vec::new();
-        for field in step.fields() {
+        for field in now.fields() {
             fields.push(self.render(field).await?);
         }
         let mut rendered = fields.into_iter();
-        let resolved = step.try_map(&mut |_| rendered.next().ok_or(()));
-        resolved
-            .map(Some)
-            .map_err(|()| "internal error: step fields changed while rendering".to_owned())
+        let mut resolved = now
+            .try_map(&mut |_| rendered.next().ok_or(()))
+            .map_err(|()| "internal error: step fields changed while rendering".to_owned())?;
+        let source = |field: &Field| match field {
+            Field::Ready(text) => text.clone(),
+            Field::AtRunTime(text) => text.source.clone(),
+        };
+        resolved.changed_when = step.changed_when.as_ref().map(source);
+        resolved.failed_when = step.failed_when.as_ref().map(source);
+        Ok(Some(resolved))
     }
 
     /// Renders a field on this host's current context.
