@@ -22,6 +22,15 @@ use crate::error::{Error, Exit};
 use crate::project::{Overrides, Project};
 use args::{Cli, Command};
 
+#[cfg_attr(
+    not(test),
+    expect(
+        dead_code,
+        reason = "`lab` is wired into the top-level command by the lead"
+    )
+)]
+pub(crate) mod lab;
+
 /// Entry point of the binary.
 #[must_use]
 pub fn main() -> ExitCode {

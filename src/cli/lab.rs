@@ -1,0 +1,213 @@
+//! `opsgate lab up|status|down`: throwaway local SSH hosts to try runbooks against.
+//!
+//! Thin: parses the arguments, calls [`crate::lab`], writes human output. Who may run a lab
+//! (SPEC §4.6: not the service account, not under a `SUDO_USER` identity) is decided by the
+//! caller before [`run`].
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use crate::lab::{self, HostState, LabError, LabOptions};
+
+/// Default lab directory, relative to the working directory.
+const DEFAULT_DIR: &str = ".opsgate/lab";
+
+/// Arguments of `opsgate lab`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct LabArgs {
+    #[command(subcommand)]
+    command: LabCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum LabCommand {
+    /// Start N local OpenSSH servers on 127.0.0.x and write an inventory for them.
+    Up {
+        /// Number of hosts (lab1…labN).
+        #[arg(long, default_value_t = 3, value_name = "N")]
+        hosts: usize,
+        /// Lab directory: keys, configs, logs, per-host roots and inventory.yaml.
+        #[arg(long, default_value = DEFAULT_DIR, value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Say which lab hosts are running.
+    Status {
+        /// Lab directory.
+        #[arg(long, default_value = DEFAULT_DIR, value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Stop exactly the servers `lab up` started and remove the lab's files.
+    Down {
+        /// Lab directory.
+        #[arg(long, default_value = DEFAULT_DIR, value_name = "DIR")]
+        dir: PathBuf,
+    },
+}
+
+/// Runs `opsgate lab …`, writing human output to `out`.
+pub(crate) fn run(args: &LabArgs, out: &mut dyn Write) -> Result<(), LabError> {
+    match &args.command {
+        LabCommand::Up { hosts, dir } => up(*hosts, dir, out),
+        LabCommand::Status { dir } => status(dir, out),
+        LabCommand::Down { dir } => down(dir, out),
+    }
+}
+
+fn up(hosts: usize, dir: &Path, out: &mut dyn Write) -> Result<(), LabError> {
+    let lab = lab::up(&LabOptions {
+        dir: dir.to_owned(),
+        hosts,
+    })?;
+    let mut write = || -> io::Result<()> {
+        writeln!(
+            out,
+            "started {} lab hosts as `{}` in {}",
+            lab.hosts.len(),
+            lab.user,
+            lab.dir.display()
+        )?;
+        for host in &lab.hosts {
+            writeln!(
+                out,
+                "  {:<6} {}:{:<5}  pid {:<7}  lab_root {}",
+                host.name,
+                host.address,
+                host.port,
+                host.pid,
+                host.lab_root.display()
+            )?;
+        }
+        writeln!(out)?;
+        writeln!(out, "log in:   ssh -F {} lab1", lab.ssh_config().display())?;
+        writeln!(
+            out,
+            "try:      opsgate run runbooks/health-check.yaml -i {}",
+            lab.inventory.display()
+        )?;
+        writeln!(
+            out,
+            "stop:     opsgate lab down --dir {}",
+            lab.dir.display()
+        )?;
+        writeln!(out, "{}", lab.inventory.display())
+    };
+    write().map_err(output_error)
+}
+
+fn status(dir: &Path, out: &mut dyn Write) -> Result<(), LabError> {
+    let status = lab::status(dir)?;
+    let mut write = || -> io::Result<()> {
+        writeln!(
+            out,
+            "lab in {}: {} of {} hosts running",
+            status.dir.display(),
+            status.running(),
+            status.hosts.len()
+        )?;
+        for host in &status.hosts {
+            let state = match host.state {
+                HostState::Running => "up",
+                HostState::Stopped => "down",
+            };
+            writeln!(
+                out,
+                "  {:<6} {:<4}  {}:{:<5}  pid {}",
+                host.host.name, state, host.host.address, host.host.port, host.host.pid
+            )?;
+        }
+        writeln!(out, "inventory: {}", status.inventory.display())
+    };
+    write().map_err(output_error)
+}
+
+fn down(dir: &Path, out: &mut dyn Write) -> Result<(), LabError> {
+    let before = lab::status(dir)?;
+    lab::down(dir)?;
+    writeln!(
+        out,
+        "stopped {} lab hosts and removed the lab in {}",
+        before.running(),
+        before.dir.display()
+    )
+    .map_err(output_error)
+}
+
+/// Output errors (a closed pipe) are reported like any other I/O failure.
+fn output_error(source: io::Error) -> LabError {
+    LabError::Io {
+        action: "write to",
+        path: PathBuf::from("standard output"),
+        source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{LabArgs, LabCommand, run};
+
+    #[derive(Debug, Parser)]
+    struct Command {
+        #[command(flatten)]
+        lab: LabArgs,
+    }
+
+    #[test]
+    fn up_defaults_to_three_hosts_in_the_project_lab_directory() {
+        let parsed = Command::try_parse_from(["lab", "up"]).expect("valid");
+        match parsed.lab.command {
+            LabCommand::Up { hosts, dir } => {
+                assert_eq!(hosts, 3);
+                assert_eq!(dir, std::path::Path::new(".opsgate/lab"));
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        let parsed = Command::try_parse_from(["lab", "down", "--dir", "/x"]).expect("valid");
+        assert!(matches!(parsed.lab.command, LabCommand::Down { dir } if dir.as_os_str() == "/x"));
+    }
+
+    fn run_lab(arguments: &[&str]) -> Result<String, crate::lab::LabError> {
+        let parsed = Command::try_parse_from(["lab"].iter().chain(arguments)).expect("valid");
+        let mut out = Vec::new();
+        run(&parsed.lab, &mut out)?;
+        Ok(String::from_utf8(out).expect("utf-8 output"))
+    }
+
+    #[test]
+    fn up_status_down_report_the_lab_and_end_with_the_inventory_path() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let dir = temp.path().join("lab");
+        let dir_text = dir.to_str().expect("utf-8 temp path");
+
+        let up = run_lab(&["up", "--hosts", "2", "--dir", dir_text]).expect("lab up");
+        let inventory = dir.canonicalize().expect("lab dir").join("inventory.yaml");
+        assert_eq!(
+            up.lines().last(),
+            Some(inventory.to_str().expect("utf-8")),
+            "{up}"
+        );
+        assert!(
+            up.contains("opsgate run runbooks/health-check.yaml -i "),
+            "{up}"
+        );
+        assert!(up.contains("ssh -F ") && up.contains("lab2 "), "{up}");
+
+        let status = run_lab(&["status", "--dir", dir_text]).expect("lab status");
+        assert!(status.contains(": 2 of 2 hosts running"), "{status}");
+        assert_eq!(
+            status.lines().filter(|line| line.contains(" up ")).count(),
+            2,
+            "{status}"
+        );
+
+        let down = run_lab(&["down", "--dir", dir_text]).expect("lab down");
+        assert!(down.starts_with("stopped 2 lab hosts"), "{down}");
+        assert!(!inventory.exists());
+        let error = run_lab(&["status", "--dir", dir_text]).expect_err("no lab any more");
+        assert!(
+            matches!(error, crate::lab::LabError::NoLab { .. }),
+            "{error:?}"
+        );
+    }
+}

@@ -1,0 +1,77 @@
+//! `DIR/lab.json`: what `lab up` started, so `status` and `down` act on exactly those processes.
+//!
+//! The file is rewritten (temp file + rename) right after each sshd is spawned, so a `lab up`
+//! that dies half-way still leaves a record of every process it started.
+
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{LabError, io_error};
+use super::host::LabHost;
+
+/// File name of the state inside the lab directory.
+pub(crate) const STATE_FILE: &str = "lab.json";
+
+/// Version of the state format; bumped when a field changes meaning.
+const VERSION: u32 = 1;
+
+/// The recorded lab.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct State {
+    pub(crate) version: u32,
+    /// Account the hosts log in as.
+    pub(crate) user: String,
+    /// Hosts in start order; a host appears as soon as its sshd is spawned.
+    pub(crate) hosts: Vec<LabHost>,
+}
+
+impl State {
+    pub(crate) fn new(user: String) -> Self {
+        Self {
+            version: VERSION,
+            user,
+            hosts: Vec::new(),
+        }
+    }
+
+    pub(crate) fn path(dir: &Path) -> PathBuf {
+        dir.join(STATE_FILE)
+    }
+
+    /// Reads the state of the lab in `dir`; `None` when there is none.
+    pub(crate) fn read(dir: &Path) -> Result<Option<Self>, LabError> {
+        let path = Self::path(dir);
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(io_error("read", path)(error)),
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|source| LabError::CorruptState { path, source })
+    }
+
+    pub(crate) fn write(&self, dir: &Path) -> Result<(), LabError> {
+        let path = Self::path(dir);
+        let temporary = dir.join(format!("{STATE_FILE}.tmp"));
+        let mut text =
+            serde_json::to_string_pretty(self).map_err(|source| LabError::CorruptState {
+                path: path.clone(),
+                source,
+            })?;
+        text.push('\n');
+        fs::write(&temporary, text).map_err(io_error("write", &temporary))?;
+        fs::rename(&temporary, &path).map_err(io_error("write", &path))
+    }
+
+    /// Records a freshly spawned host, replacing an earlier attempt with the same name.
+    pub(crate) fn record(&mut self, host: LabHost) {
+        match self.hosts.iter_mut().find(|known| known.name == host.name) {
+            Some(known) => *known = host,
+            None => self.hosts.push(host),
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! The single integration test binary: every suite runs the real `opsgate` code against real
+//! OpenSSH servers and real files. Suites are modules below; shared fixtures live in `common`.
+
+// `pub` so that fixtures a given suite does not use yet are not reported as dead code.
+pub mod common;
+
+mod lab;
