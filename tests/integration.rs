@@ -5,3 +5,6 @@
 pub mod common;
 
 mod lab;
+mod plan;
+mod run;
+mod validate;

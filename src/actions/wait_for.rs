@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Context, Outcome, quote};
+use super::{Context, Outcome, RunMode, quote};
 use crate::runbook::model::{WaitFor, WaitTarget, parse_duration};
 use crate::transport::{Transport, TransportError};
 
@@ -45,6 +45,13 @@ pub(super) async fn run<T: Transport>(
             return Ok(Outcome::ok(format!(
                 "{what} answered after {:.1}s",
                 started.elapsed().as_secs_f64()
+            )));
+        }
+        // Under --check the steps that would make it answer did not run: one probe is enough.
+        if context.mode == RunMode::Check {
+            return Ok(Outcome::skipped(format!(
+                "check mode: {what} does not answer yet; would wait up to {}s",
+                timeout.as_secs()
             )));
         }
         if started.elapsed() + POLL_INTERVAL > timeout {

@@ -47,7 +47,7 @@ pub(crate) enum Command {
     /// Plan, then run the runbook over SSH.
     Run(RunArgs),
     /// Start, inspect or stop a local lab of OpenSSH hosts on 127.0.0.x.
-    // Lab(super::lab::LabArgs),
+    Lab(super::lab::LabArgs),
     /// List the inventory's hosts, show its group graph, or import an Ansible inventory.
     Inventory(super::inventory::InventoryArgs),
 }

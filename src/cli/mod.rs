@@ -5,7 +5,7 @@
 
 mod args;
 mod inventory;
-// mod lab;
+mod lab;
 mod plan;
 mod render;
 mod run;
@@ -21,15 +21,6 @@ use crate::diagnostic::{Diagnostic, Style};
 use crate::error::{Error, Exit};
 use crate::project::{Overrides, Project};
 use args::{Cli, Command};
-
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "`lab` is wired into the top-level command by the lead"
-    )
-)]
-pub(crate) mod lab;
 
 /// Entry point of the binary.
 #[must_use]
@@ -79,7 +70,9 @@ fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
         Command::Validate(args) => validate::run(args, &project, style, &mut stdout),
         Command::Plan(args) => plan::run(args, &project, cli.json, style, &mut stdout),
         Command::Run(args) => run::run(args, &project, cli.json, style),
-        // LABTMP
+        Command::Lab(args) => lab::run(args, &mut stdout)
+            .map(|()| Exit::Ok)
+            .map_err(|error| Error::environment(error.to_string(), error.hints())),
         Command::Inventory(args) => {
             match inventory::run(args, &project.inventory, cli.json, &mut stdout) {
                 Ok(warnings) => {

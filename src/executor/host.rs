@@ -3,6 +3,7 @@
 //! The host's mutable state (registered results, facts, secrets learned from `secret` steps) is
 //! owned by this task alone; other hosts never see it.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -78,6 +79,7 @@ pub(super) async fn run(
         secrets: shared.plan.secrets.clone(),
         cancel,
         facts_gathered: false,
+        unrun_by_check: BTreeSet::new(),
     };
     let outcome = runner
         .run_all(&host_plan.steps, &host_plan.on_failure)
@@ -103,6 +105,8 @@ struct HostRunner<'a> {
     secrets: Vec<String>,
     cancel: watch::Receiver<Cancel>,
     facts_gathered: bool,
+    /// Under `--check`: names registered by steps that `--check` did not run.
+    unrun_by_check: BTreeSet<String>,
 }
 
 /// How one step ended, for the host's control flow.
@@ -169,20 +173,39 @@ impl HostRunner<'_> {
 
     async fn run_step(&mut self, step: &Step<Field>) -> StepReport {
         let started = Instant::now();
-        let (outcome, attempts) = match self.resolve(step).await {
-            Err(message) => (Outcome::failed_report(message), 0),
-            Ok(None) => (Outcome::skipped_report("`when` is false"), 0),
-            Ok(Some(resolved)) => match self.attempt(&resolved).await {
-                Ok(result) => result,
-                Err(error) => {
-                    let mut outcome = Outcome::failed_report(error.to_string());
-                    if error.is_unreachable() {
-                        outcome.status = Status::Unreachable;
-                    }
-                    (outcome, 1)
-                }
-            },
+        let checking = self.shared.options.mode == RunMode::Check && !step.check_mode;
+        let unrun = if checking {
+            self.depends_on_unrun(step)
+        } else {
+            None
         };
+        let (outcome, attempts) = if let Some(name) = &unrun {
+            let message = format!("check mode: depends on `{name}`, which --check did not run");
+            (Outcome::skipped_report(&message), 0)
+        } else {
+            match self.resolve(step).await {
+                Err(message) => (Outcome::failed_report(message), 0),
+                Ok(None) => (Outcome::skipped_report("`when` is false"), 0),
+                Ok(Some(resolved)) => match self.attempt(&resolved).await {
+                    Ok(result) => {
+                        if checking && result.0.status == Status::Skipped {
+                            self.unrun_by_check.extend(step.register.clone());
+                        }
+                        result
+                    }
+                    Err(error) => {
+                        let mut outcome = Outcome::failed_report(error.to_string());
+                        if error.is_unreachable() {
+                            outcome.status = Status::Unreachable;
+                        }
+                        (outcome, 1)
+                    }
+                },
+            }
+        };
+        if unrun.is_some() {
+            self.unrun_by_check.extend(step.register.clone());
+        }
         let ignored = outcome.status == Status::Failed && ignore_errors(step);
         let result = result_json(&outcome);
         if step.secret {
@@ -208,6 +231,21 @@ impl HostRunner<'_> {
             ignored,
             attempts,
         }
+    }
+
+    /// Under `--check`, the first registered name this step reads whose step did not run
+    /// because of `--check`: its result would be a guess, so this step is skipped too.
+    fn depends_on_unrun(&self, step: &Step<Field>) -> Option<String> {
+        step.fields().into_iter().find_map(|field| match field {
+            Field::AtRunTime(text) => template::references(&text.source)
+                .ok()?
+                .into_iter()
+                .find_map(|reference| {
+                    let root = reference.path.first()?;
+                    self.unrun_by_check.contains(root).then(|| root.clone())
+                }),
+            Field::Ready(_) => None,
+        })
     }
 
     /// Renders what the plan deferred. `Ok(None)` when `when` is false.

@@ -37,18 +37,33 @@ steps:
     wait_for: { path: "{{vars.lab_root}}/app/conf/app.conf", timeout: 5s }
   - name: fetch the config
     fetch: { src: "{{vars.lab_root}}/app/conf/app.conf", dest: fetched }
-    check_mode: true
   - name: a script with arguments
     script: { src: files/hello.sh, args: ["{{host.name}}", "two words"] }
     register: hello
     changed_when: false
+  - name: keep what the script said
+    copy: { content: "{{hello.stdout}}", dest: "{{vars.lab_root}}/app/hello" }
 "#;
 
 fn write_fixture(dir: &std::path::Path) -> std::path::PathBuf {
     std::fs::create_dir_all(dir.join("files")).expect("files dir");
-    std::fs::write(dir.join("files/payload.bin"), (0..100_000u32).map(|i| (i % 251) as u8).collect::<Vec<u8>>()).expect("payload");
-    std::fs::write(dir.join("files/app.conf.hbs"), "name = {{host.name}}\nroot = {{vars.lab_root}}\n").expect("template");
-    std::fs::write(dir.join("files/hello.sh"), "#!/bin/sh\necho \"hello $1 [$2] $#\"\n").expect("script");
+    std::fs::write(
+        dir.join("files/payload.bin"),
+        (0..100_000u32)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<u8>>(),
+    )
+    .expect("payload");
+    std::fs::write(
+        dir.join("files/app.conf.hbs"),
+        "name = {{host.name}}\nroot = {{vars.lab_root}}\n",
+    )
+    .expect("template");
+    std::fs::write(
+        dir.join("files/hello.sh"),
+        "#!/bin/sh\necho \"hello $1 [$2] $#\"\n",
+    )
+    .expect("script");
     write_runbook(dir, "all-actions", ALL_ACTIONS)
 }
 
@@ -61,25 +76,49 @@ fn every_action_runs_then_a_second_run_changes_nothing() {
 
     let first = opsgate(&lab, &["run", runbook]);
     assert_eq!(first.status.code(), Some(0), "{}", text(&first));
-    assert!(count_status(&first, "changed") >= 3 * 6, "{}", text(&first));
+    assert!(count_status(&first, "changed") >= 3 * 7, "{}", text(&first));
     for host in lab.hosts() {
         let root = &host.lab_root;
         let conf = std::fs::read_to_string(root.join("app/conf/app.conf")).expect("config written");
-        assert_eq!(conf, format!("name = {}\nroot = {}\n", host.name, root.display()));
-        assert_eq!(std::fs::read(root.join("app/payload.bin")).expect("payload").len(), 100_000);
+        assert_eq!(
+            conf,
+            format!("name = {}\nroot = {}\n", host.name, root.display())
+        );
+        assert_eq!(
+            std::fs::read(root.join("app/payload.bin"))
+                .expect("payload")
+                .len(),
+            100_000
+        );
         let motto = std::fs::read_to_string(root.join("app/conf/motto")).expect("motto");
-        assert_eq!(motto, "motto=it's; a $(test) `x`\n", "data fields are verbatim");
-        assert_eq!(std::fs::read_link(root.join("app/current")).expect("link"), root.join("app/conf"));
+        assert_eq!(
+            motto, "motto=it's; a $(test) `x`\n",
+            "data fields are verbatim"
+        );
+        assert_eq!(
+            std::fs::read_link(root.join("app/current")).expect("link"),
+            root.join("app/conf")
+        );
         let fetched = lab.dir().join("fetched").join(&host.name).join("app.conf");
         assert_eq!(std::fs::read_to_string(fetched).expect("fetched"), conf);
-        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(root.join("app/conf/app.conf")).expect("stat").permissions());
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(root.join("app/conf/app.conf"))
+                .expect("stat")
+                .permissions(),
+        );
         assert_eq!(mode & 0o777, 0o640);
     }
-    assert!(text(&first).contains("hello lab1 [two words] 2") || !text(&first).is_empty());
+    let hello = std::fs::read_to_string(lab.hosts()[0].lab_root.join("app/hello")).expect("script output kept");
+    assert_eq!(hello, "hello lab1 [two words] 2", "script arguments arrive as words");
 
     let second = opsgate(&lab, &["run", runbook]);
     assert_eq!(second.status.code(), Some(0), "{}", text(&second));
-    assert_eq!(count_status(&second, "changed"), 0, "second run must be idempotent:\n{}", text(&second));
+    assert_eq!(
+        count_status(&second, "changed"),
+        0,
+        "second run must be idempotent:\n{}",
+        text(&second)
+    );
 }
 
 #[test]
@@ -92,16 +131,25 @@ fn check_mode_changes_nothing_and_diff_shows_the_change() {
     let check = opsgate(&lab, &["run", runbook, "--check"]);
     assert_eq!(check.status.code(), Some(0), "{}", text(&check));
     for host in lab.hosts() {
-        assert!(!host.lab_root.join("app").exists(), "--check created files on {}", host.name);
+        assert!(
+            !host.lab_root.join("app").exists(),
+            "--check created files on {}",
+            host.name
+        );
     }
     assert!(text(&check).contains("would change"), "{}", text(&check));
 
     assert_eq!(opsgate(&lab, &["run", runbook]).status.code(), Some(0));
-    std::fs::write(work.path().join("files/app.conf.hbs"), "name = {{host.name}}\nroot = {{vars.lab_root}}\nextra = 1\n").expect("edit template");
+    std::fs::write(
+        work.path().join("files/app.conf.hbs"),
+        "name = {{host.name}}\nroot = {{vars.lab_root}}\nextra = 1\n",
+    )
+    .expect("edit template");
     let diff = opsgate(&lab, &["run", runbook, "--check", "--diff", "-l", "lab2"]);
     assert_eq!(diff.status.code(), Some(0), "{}", text(&diff));
     assert!(text(&diff).contains("+extra = 1"), "{}", text(&diff));
-    let conf = std::fs::read_to_string(lab.hosts()[1].lab_root.join("app/conf/app.conf")).expect("config");
+    let conf =
+        std::fs::read_to_string(lab.hosts()[1].lab_root.join("app/conf/app.conf")).expect("config");
     assert!(!conf.contains("extra"), "--check --diff must not write");
 }
 
@@ -115,10 +163,19 @@ fn template_values_reach_the_shell_as_one_literal_argument() {
         "runbook: quoting\nkind: maintenance\ntargets: lab\nparams:\n  name: { type: string, required: true }\nsteps:\n  - command: printf '%s\\n' {{params.name}} > {{vars.lab_root}}/argument; echo $# >> {{vars.lab_root}}/argument\n",
     );
     let hostile = "x; rm -rf / $(touch pwned) `id` 'q' \"d\"";
-    let output = opsgate(&lab, &["run", runbook.to_str().expect("utf-8"), "-p", &format!("name={hostile}")]);
+    let output = opsgate(
+        &lab,
+        &[
+            "run",
+            runbook.to_str().expect("utf-8"),
+            "-p",
+            &format!("name={hostile}"),
+        ],
+    );
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     for host in lab.hosts() {
-        let written = std::fs::read_to_string(host.lab_root.join("argument")).expect("argument file");
+        let written =
+            std::fs::read_to_string(host.lab_root.join("argument")).expect("argument file");
         assert_eq!(written.lines().next(), Some(hostile), "on {}", host.name);
         assert!(!host.lab_root.join("pwned").exists());
     }

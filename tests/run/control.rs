@@ -8,8 +8,15 @@ use crate::common::TestLab;
 
 /// ssh processes whose command line mentions `dir` (opsgate puts its control sockets there).
 fn ssh_processes_under(dir: &std::path::Path) -> Vec<String> {
-    let output = Command::new("pgrep").args(["-a", "-f", &format!("ssh.*{}", dir.display())]).output().expect("pgrep");
-    String::from_utf8_lossy(&output.stdout).lines().filter(|line| !line.contains("pgrep")).map(ToOwned::to_owned).collect()
+    let output = Command::new("pgrep")
+        .args(["-a", "-f", &format!("ssh.*{}", dir.display())])
+        .output()
+        .expect("pgrep");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|line| !line.contains("pgrep"))
+        .map(ToOwned::to_owned)
+        .collect()
 }
 
 #[test]
@@ -17,7 +24,10 @@ fn ctrl_c_lets_running_steps_finish_then_exits_130_without_leftover_masters() {
     let lab = TestLab::start(3);
     let work = tempfile::tempdir().expect("temp dir");
     // A private TMPDIR makes this run's control sockets, and so its ssh masters, identifiable.
-    let tmp = tempfile::Builder::new().prefix("og").tempdir_in("/tmp").expect("tmp dir");
+    let tmp = tempfile::Builder::new()
+        .prefix("og")
+        .tempdir_in("/tmp")
+        .expect("tmp dir");
     let runbook = write_runbook(
         work.path(),
         "slow",
@@ -27,7 +37,12 @@ fn ctrl_c_lets_running_steps_finish_then_exits_130_without_leftover_masters() {
         .current_dir(lab.dir())
         .env("NO_COLOR", "1")
         .env("TMPDIR", tmp.path())
-        .args(["-i", lab.inventory().to_str().expect("utf-8"), "run", runbook.to_str().expect("utf-8")])
+        .args([
+            "-i",
+            lab.inventory().to_str().expect("utf-8"),
+            "run",
+            runbook.to_str().expect("utf-8"),
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -39,12 +54,26 @@ fn ctrl_c_lets_running_steps_finish_then_exits_130_without_leftover_masters() {
     }
     std::thread::sleep(Duration::from_millis(700));
     // kill(1) delivers SIGINT exactly as a terminal's Ctrl-C would.
-    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill").success());
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .expect("kill")
+            .success()
+    );
     let output = child.wait_with_output().expect("wait");
     assert_eq!(output.status.code(), Some(130), "{}", text(&output));
     for host in lab.hosts() {
-        assert!(host.lab_root.join("first").exists(), "the running step was not allowed to finish on {}", host.name);
-        assert!(!host.lab_root.join("second").exists(), "a new step started after Ctrl-C on {}", host.name);
+        assert!(
+            host.lab_root.join("first").exists(),
+            "the running step was not allowed to finish on {}",
+            host.name
+        );
+        assert!(
+            !host.lab_root.join("second").exists(),
+            "a new step started after Ctrl-C on {}",
+            host.name
+        );
     }
     std::thread::sleep(Duration::from_millis(300));
     let leftovers = ssh_processes_under(tmp.path());
@@ -55,15 +84,29 @@ fn ctrl_c_lets_running_steps_finish_then_exits_130_without_leftover_masters() {
 fn json_output_is_one_event_per_line() {
     let lab = TestLab::start(3);
     let work = tempfile::tempdir().expect("temp dir");
-    let runbook = write_runbook(work.path(), "json", "runbook: json\nkind: maintenance\ntargets: lab\nsteps:\n  - command: echo hi\n    register: hi\n  - command: echo {{hi.stdout}} again\n");
+    let runbook = write_runbook(
+        work.path(),
+        "json",
+        "runbook: json\nkind: maintenance\ntargets: lab\nsteps:\n  - command: echo hi\n    register: hi\n  - command: echo {{hi.stdout}} again\n",
+    );
     let output = opsgate(&lab, &["--json", "run", runbook.to_str().expect("utf-8")]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let events: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
         .lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|error| panic!("not JSON ({error}): {line}")))
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|error| panic!("not JSON ({error}): {line}"))
+        })
         .collect();
-    let finished: Vec<&serde_json::Value> = events.iter().filter(|event| event["event"] == "step_finished").collect();
+    let finished: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|event| event["event"] == "step_finished")
+        .collect();
     assert_eq!(finished.len(), 6);
-    assert!(finished.iter().any(|event| event["report"]["stdout"] == "hi again\n"), "{events:?}");
+    assert!(
+        finished
+            .iter()
+            .any(|event| event["report"]["stdout"] == "hi again\n"),
+        "{events:?}"
+    );
     assert_eq!(events.last().expect("events")["event"], "run_finished");
 }

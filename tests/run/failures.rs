@@ -31,13 +31,26 @@ on_failure:
     let output = opsgate(&lab, &["run", runbook.to_str().expect("utf-8")]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     let hosts = lab.hosts();
-    let marker = std::fs::read_to_string(hosts[0].lab_root.join("on-failure")).expect("on_failure ran on lab1");
-    assert_eq!(marker.trim(), "skipped", "steps after the failure register as skipped");
+    let marker = std::fs::read_to_string(hosts[0].lab_root.join("on-failure"))
+        .expect("on_failure ran on lab1");
+    assert_eq!(
+        marker.trim(),
+        "skipped",
+        "steps after the failure register as skipped"
+    );
     assert!(!hosts[0].lab_root.join("after").exists());
     for host in &hosts[1..] {
-        assert!(!host.lab_root.join("after").exists(), "{} ran although its batch was skipped", host.name);
+        assert!(
+            !host.lab_root.join("after").exists(),
+            "{} ran although its batch was skipped",
+            host.name
+        );
     }
-    assert!(text(&output).contains("exceed max_failures"), "{}", text(&output));
+    assert!(
+        text(&output).contains("exceed max_failures"),
+        "{}",
+        text(&output)
+    );
 }
 
 #[test]
@@ -91,15 +104,24 @@ fn a_timeout_fails_the_step_and_kills_the_remote_process() {
     let runbook = write_runbook(
         work.path(),
         "timeout",
-        &format!("runbook: timeout\nkind: maintenance\ntargets: lab\nsteps:\n  - command: sh -c 'sleep 60; echo {marker}' & sleep 61 # {marker}\n    timeout: 1s\n"),
+        &format!(
+            "runbook: timeout\nkind: maintenance\ntargets: lab\nsteps:\n  - command: sh -c 'sleep 60; echo {marker}' & sleep 61 # {marker}\n    timeout: 1s\n"
+        ),
     );
     let output = opsgate(&lab, &["run", runbook.to_str().expect("utf-8")]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     assert!(text(&output).contains("timed out"), "{}", text(&output));
     // The lab's sshd runs on this machine, so its children are visible here.
     std::thread::sleep(Duration::from_millis(500));
-    let leftovers = std::process::Command::new("pgrep").args(["-f", &marker]).output().expect("pgrep");
-    assert!(leftovers.stdout.is_empty(), "remote processes outlived the timeout: {}", String::from_utf8_lossy(&leftovers.stdout));
+    let leftovers = std::process::Command::new("pgrep")
+        .args(["-f", &marker])
+        .output()
+        .expect("pgrep");
+    assert!(
+        leftovers.stdout.is_empty(),
+        "remote processes outlived the timeout: {}",
+        String::from_utf8_lossy(&leftovers.stdout)
+    );
 }
 
 #[test]
@@ -111,18 +133,35 @@ fn an_unreachable_host_is_reported_and_the_others_carry_on() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
     let port = listener.local_addr().expect("addr").port();
     drop(listener);
-    let inventory = inventory.replace("hosts:\n", &format!("hosts:\n  ghost: {{ address: 127.0.0.1, port: {port} }}\n"));
+    let inventory = inventory.replace("hosts:\n", &format!("hosts:\n  ghost: {{ address: 127.0.0.1, port: {port}, vars: {{ lab_root: /nonexistent }} }}\n"));
     let inventory_path = work.path().join("inventory.yaml");
     std::fs::write(&inventory_path, inventory).expect("inventory");
-    let runbook = write_runbook(work.path(), "touch", "runbook: touch\nkind: maintenance\ntargets: all\nsteps:\n  - command: touch {{vars.lab_root}}/touched\n    when: \"{{ne host.name 'ghost'}}\"\n  - command: 'true'\n");
+    let runbook = write_runbook(
+        work.path(),
+        "touch",
+        "runbook: touch\nkind: maintenance\ntargets: all\nsteps:\n  - command: touch {{vars.lab_root}}/touched\n    when: \"{{ne host.name 'ghost'}}\"\n  - command: 'true'\n",
+    );
     let output = crate::common::Opsgate::new()
         .current_dir(lab.dir())
-        .args(["-i", inventory_path.to_str().expect("utf-8"), "run", runbook.to_str().expect("utf-8")])
+        .args([
+            "-i",
+            inventory_path.to_str().expect("utf-8"),
+            "run",
+            runbook.to_str().expect("utf-8"),
+        ])
         .output();
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
-    assert!(text(&output).contains("unreachable ghost"), "{}", text(&output));
+    assert!(
+        text(&output).contains("unreachable ghost"),
+        "{}",
+        text(&output)
+    );
     for host in lab.hosts() {
-        assert!(host.lab_root.join("touched").exists(), "{} did not run", host.name);
+        assert!(
+            host.lab_root.join("touched").exists(),
+            "{} did not run",
+            host.name
+        );
     }
 }
 
@@ -132,7 +171,18 @@ fn a_changed_host_key_stops_that_host_with_the_fix() {
     let work = tempfile::tempdir().expect("temp dir");
     // Replace lab2's key in the lab's known_hosts with a freshly generated one.
     let other = work.path().join("other_key");
-    let status = std::process::Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f", other.to_str().expect("utf-8")]).status().expect("ssh-keygen");
+    let status = std::process::Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-f",
+            other.to_str().expect("utf-8"),
+        ])
+        .status()
+        .expect("ssh-keygen");
     assert!(status.success());
     let other_key = std::fs::read_to_string(other.with_extension("pub")).expect("pub key");
     let other_key: Vec<&str> = other_key.split_whitespace().take(2).collect();
@@ -142,10 +192,20 @@ fn a_changed_host_key_stops_that_host_with_the_fix() {
     let rewritten: String = std::fs::read_to_string(&known_hosts)
         .expect("known_hosts")
         .lines()
-        .map(|line| if line.starts_with(&pattern) { format!("{pattern} {}\n", other_key.join(" ")) } else { format!("{line}\n") })
+        .map(|line| {
+            if line.starts_with(&pattern) {
+                format!("{pattern} {}\n", other_key.join(" "))
+            } else {
+                format!("{line}\n")
+            }
+        })
         .collect();
     std::fs::write(&known_hosts, rewritten).expect("rewrite known_hosts");
-    let runbook = write_runbook(work.path(), "touch", "runbook: touch\nkind: maintenance\ntargets: lab\nsteps:\n  - command: touch {{vars.lab_root}}/touched\n");
+    let runbook = write_runbook(
+        work.path(),
+        "touch",
+        "runbook: touch\nkind: maintenance\ntargets: lab\nsteps:\n  - command: touch {{vars.lab_root}}/touched\n",
+    );
     let output = opsgate(&lab, &["run", runbook.to_str().expect("utf-8")]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     let all = text(&output);

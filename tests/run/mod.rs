@@ -18,7 +18,11 @@ pub(crate) fn write_runbook(dir: &Path, name: &str, yaml: &str) -> PathBuf {
 
 /// Runs opsgate against the lab's inventory.
 pub(crate) fn opsgate(lab: &TestLab, args: &[&str]) -> Output {
-    let inventory = lab.inventory().to_str().expect("utf-8 inventory path").to_owned();
+    let inventory = lab
+        .inventory()
+        .to_str()
+        .expect("utf-8 inventory path")
+        .to_owned();
     let mut all = vec!["-i".to_owned(), inventory];
     all.extend(args.iter().map(ToString::to_string));
     Opsgate::new().current_dir(lab.dir()).args(all).output()
@@ -26,10 +30,17 @@ pub(crate) fn opsgate(lab: &TestLab, args: &[&str]) -> Output {
 
 /// stdout + stderr, for assertion messages.
 pub(crate) fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 /// Lines of the run output that report a step with this status.
 pub(crate) fn count_status(output: &Output, status: &str) -> usize {
-    String::from_utf8_lossy(&output.stdout).lines().filter(|line| line.starts_with(&format!("{status} "))).count()
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|line| line.starts_with(&format!("{status} ")))
+        .count()
 }
