@@ -9,6 +9,7 @@ command -v ssh >/dev/null 2>&1 || need_packages+=(openssh-client)
 command -v ssh-keygen >/dev/null 2>&1 || need_packages+=(openssh-client)
 command -v sha256sum >/dev/null 2>&1 || need_packages+=(coreutils)
 command -v sqlite3 >/dev/null 2>&1 || need_packages+=(sqlite3)
+command -v sudo >/dev/null 2>&1 || need_packages+=(sudo)
 
 if [ ${#need_packages[@]} -gt 0 ]; then
   echo "setup: installing ${need_packages[*]}" >&2

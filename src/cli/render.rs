@@ -216,7 +216,7 @@ impl Recap {
                     .or_default() += 1;
             }
             Event::HostFinished { host, outcome } => {
-                self.hosts.entry(host.clone()).or_default().outcome = Some(*outcome)
+                self.hosts.entry(host.clone()).or_default().outcome = Some(*outcome);
             }
             Event::BatchSkipped { hosts, .. } => {
                 for host in hosts {

@@ -1093,9 +1093,31 @@ mod tests {
     }
 
     #[test]
-    fn probe() {
-        let yaml = "runbook: a\nkind: maintenance\ntargets: all\nsteps:\n  - name: hi\n    command: echo\n  - command: x\n    copy: { content: x, dest: /y }\n  - name: z\n    timeout: 5d\n    command: x\n";
+    fn every_error_is_reported_in_one_pass() {
+        let yaml = "runbook: a\nkind: maintenance\ntargets: all\nsteps:\n  - command: x\n    copy: { content: x, dest: /y }\n  - name: z\n    timeout: 5d\n    command: x\n  - command: echo {{params.nope}}\n";
         let out = errors(yaml);
-        eprintln!("{out}");
+        assert!(
+            out.contains("step has 2 actions: `command`, `copy`\n --> rb.yaml:5:5"),
+            "{out}"
+        );
+        assert!(out.contains("`5d` has unknown unit `d`"), "{out}");
+        assert!(
+            out.contains("undeclared param `nope`\n --> rb.yaml:10:21"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_steps_own_register_is_visible_to_its_conditions_only() {
+        let own = "runbook: a\nkind: maintenance\ntargets: all\nsteps:\n  - command: x\n    register: r\n    failed_when: \"{{ne r.rc 0}}\"\n";
+        assert_eq!(errors(own), "");
+        let early = "runbook: a\nkind: maintenance\ntargets: all\nsteps:\n  - command: echo {{r.stdout}}\n    register: r\n";
+        assert!(errors(early).contains("`r` is used before a step registers it"));
+    }
+
+    #[test]
+    fn local_files_may_not_escape_the_runbook_directory() {
+        let yaml = "runbook: a\nkind: maintenance\ntargets: all\nsteps:\n  - copy: { src: ../secrets, dest: /x }\n";
+        assert!(errors(yaml).contains("is outside the runbook's directory"));
     }
 }

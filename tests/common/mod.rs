@@ -6,3 +6,12 @@ pub mod opsgate;
 
 pub use lab::TestLab;
 pub use opsgate::Opsgate;
+
+/// Blocks the test thread: integration tests drive separate processes and have no runtime.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "tests wait on other processes from plain threads"
+)]
+pub fn pause(duration: std::time::Duration) {
+    std::thread::sleep(duration);
+}

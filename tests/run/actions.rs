@@ -108,8 +108,12 @@ fn every_action_runs_then_a_second_run_changes_nothing() {
         );
         assert_eq!(mode & 0o777, 0o640);
     }
-    let hello = std::fs::read_to_string(lab.hosts()[0].lab_root.join("app/hello")).expect("script output kept");
-    assert_eq!(hello, "hello lab1 [two words] 2", "script arguments arrive as words");
+    let hello = std::fs::read_to_string(lab.hosts()[0].lab_root.join("app/hello"))
+        .expect("script output kept");
+    assert_eq!(
+        hello, "hello lab1 [two words] 2",
+        "script arguments arrive as words"
+    );
 
     let second = opsgate(&lab, &["run", runbook]);
     assert_eq!(second.status.code(), Some(0), "{}", text(&second));

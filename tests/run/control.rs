@@ -50,9 +50,9 @@ fn ctrl_c_lets_running_steps_finish_then_exits_130_without_leftover_masters() {
     // Wait until every host has its master (the first step is then starting), then interrupt.
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(10) && ssh_processes_under(tmp.path()).len() < 3 {
-        std::thread::sleep(Duration::from_millis(50));
+        crate::common::pause(Duration::from_millis(50));
     }
-    std::thread::sleep(Duration::from_millis(700));
+    crate::common::pause(Duration::from_millis(700));
     // kill(1) delivers SIGINT exactly as a terminal's Ctrl-C would.
     assert!(
         Command::new("kill")
@@ -75,7 +75,7 @@ fn ctrl_c_lets_running_steps_finish_then_exits_130_without_leftover_masters() {
             host.name
         );
     }
-    std::thread::sleep(Duration::from_millis(300));
+    crate::common::pause(Duration::from_millis(300));
     let leftovers = ssh_processes_under(tmp.path());
     assert!(leftovers.is_empty(), "leftover ssh masters: {leftovers:?}");
 }

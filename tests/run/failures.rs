@@ -12,7 +12,7 @@ fn a_failed_host_runs_on_failure_and_stops_later_batches() {
     let runbook = write_runbook(
         work.path(),
         "rolling",
-        r#"
+        r"
 runbook: rolling
 kind: maintenance
 targets: lab
@@ -26,7 +26,7 @@ steps:
 on_failure:
   - name: record the failure
     command: echo {{after.status}} > {{vars.lab_root}}/on-failure
-"#,
+",
     );
     let output = opsgate(&lab, &["run", runbook.to_str().expect("utf-8")]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
@@ -76,7 +76,7 @@ fn retries_until_the_step_succeeds() {
     let runbook = write_runbook(
         work.path(),
         "retries",
-        r#"
+        r"
 runbook: retries
 kind: maintenance
 targets: lab
@@ -85,7 +85,7 @@ steps:
     command: echo x >> {{vars.lab_root}}/attempts; test $(wc -l < {{vars.lab_root}}/attempts) -ge 3
     retries: 3
     retry_delay: 100ms
-"#,
+",
     );
     let output = opsgate(&lab, &["run", runbook.to_str().expect("utf-8")]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
@@ -112,7 +112,7 @@ fn a_timeout_fails_the_step_and_kills_the_remote_process() {
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     assert!(text(&output).contains("timed out"), "{}", text(&output));
     // The lab's sshd runs on this machine, so its children are visible here.
-    std::thread::sleep(Duration::from_millis(500));
+    crate::common::pause(Duration::from_millis(500));
     let leftovers = std::process::Command::new("pgrep")
         .args(["-f", &marker])
         .output()

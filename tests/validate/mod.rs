@@ -1,4 +1,4 @@
-//! `opsgate validate`: every error at once, each at file:line:col with a caret and a hint.
+//! `opsgate validate`: every error at once, each at `file:line:col` with a caret and a hint.
 
 use crate::common::Opsgate;
 
