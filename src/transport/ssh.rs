@@ -662,12 +662,26 @@ async fn wait_for_exit(pid: u32, limit: Duration) {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
         // SAFETY: signal 0 only checks that the process exists; it sends nothing.
-        let alive = unsafe { libc::kill(pid, 0) } == 0;
-        if !alive {
+        let exists = unsafe { libc::kill(pid, 0) } == 0;
+        // The daemonised master is not our child: once it exits it stays a zombie until
+        // whichever process adopted it reaps it (on some systems, seconds later). A zombie
+        // holds no socket and no session, so for closing it counts as gone.
+        if !exists || is_zombie(pid) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Whether `pid` has exited and waits to be reaped (state `Z` or `X` in `/proc/PID/stat`).
+fn is_zombie(pid: libc::pid_t) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The state follows the command name, which is in parentheses and may contain spaces.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .is_some_and(|state| state == "Z" || state == "X")
 }
 
 #[cfg(test)]
