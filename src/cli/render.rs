@@ -34,13 +34,16 @@ pub(super) struct Recap {
     hosts: IndexMap<String, HostRecap>,
 }
 
-/// Consumes the stream until the executor closes it, confirming announcing events as they are
-/// shown, and returns the recap.
-pub(super) async fn consume(
+/// Consumes the stream until the executor closes it and returns the recap. Each event is first
+/// handed to `record` (the audit store); an announcing event is confirmed to the executor only
+/// once `record` accepted it, so an action that could not be recorded never starts. Runs on a
+/// blocking thread: recording is synchronous `SQLite` work.
+pub(super) fn consume(
     mut receiver: mpsc::Receiver<Envelope>,
     format: Format,
     hosts: &[String],
     total_steps: u64,
+    mut record: impl FnMut(&Event) -> bool,
 ) -> Recap {
     let mut recap = Recap {
         hosts: hosts
@@ -50,7 +53,8 @@ pub(super) async fn consume(
     };
     let width = hosts.iter().map(String::len).max().unwrap_or(4);
     let progress = progress_bar(format, total_steps);
-    while let Some(envelope) = receiver.recv().await {
+    while let Some(envelope) = receiver.blocking_recv() {
+        let recorded = record(&envelope.event);
         recap.record(&envelope.event);
         let text = match format {
             Format::Json => serde_json::to_string(&envelope.event)
@@ -68,7 +72,7 @@ pub(super) async fn consume(
                 let _ = stdout.flush();
             });
         }
-        if let Some(durable) = envelope.durable {
+        if let (Some(durable), true) = (envelope.durable, recorded) {
             durable.confirm();
         }
     }

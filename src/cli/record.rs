@@ -1,0 +1,100 @@
+//! The audit consumer of a run's event stream: executor [`Event`]s → audit [`Record`]s.
+//!
+//! Everything here is already masked: the executor redacts secrets before an event leaves it,
+//! and params are masked when the `run_requested` record is built.
+
+use crate::audit::{Actor, AuditError, AuditStore, Output, Record, RunId, StepStatus};
+use crate::executor::event::{Event, Phase, Status};
+use crate::plan::Plan;
+
+/// Appends one run's events to the store; remembers the first failure.
+pub(super) struct Recorder {
+    store: AuditStore,
+    run: RunId,
+    actor: Actor,
+    /// Main steps per host, so `on_failure` steps get indexes after them.
+    main_steps: usize,
+    /// The first append that failed: the run stops starting steps once this is set.
+    pub(super) failure: Option<AuditError>,
+}
+
+impl Recorder {
+    /// A recorder for `run`, whose `run_requested` event is already in `store`.
+    pub(super) fn new(store: AuditStore, run: RunId, actor: Actor, plan: &Plan) -> Self {
+        let main_steps = plan.hosts.first().map_or(0, |host| host.steps.len());
+        Self { store, run, actor, main_steps, failure: None }
+    }
+
+    /// Appends what `event` means for the history; `false` when it could not be recorded.
+    pub(super) fn record(&mut self, event: &Event) -> bool {
+        let Some(record) = self.translate(event) else { return true };
+        self.append(&record)
+    }
+
+    /// Appends a record of this run.
+    pub(super) fn append(&mut self, record: &Record) -> bool {
+        if self.failure.is_some() {
+            return false;
+        }
+        match self.store.append(self.run, &self.actor, record) {
+            Ok(_) => true,
+            Err(error) => {
+                self.failure = Some(error);
+                false
+            }
+        }
+    }
+
+    /// Gives the store back, with the first failure if there was one.
+    pub(super) fn finish(self) -> (AuditStore, Option<AuditError>) {
+        (self.store, self.failure)
+    }
+
+    fn step_number(&self, index: usize, phase: Phase) -> u32 {
+        let offset = if phase == Phase::OnFailure { self.main_steps } else { 0 };
+        u32::try_from(offset + index + 1).unwrap_or(u32::MAX)
+    }
+
+    fn translate(&self, event: &Event) -> Option<Record> {
+        Some(match event {
+            Event::StepStarted { host, index, phase, name } => Record::StepStarted {
+                host: host.clone(),
+                step: self.step_number(*index, *phase),
+                name: step_name(name, *phase),
+            },
+            Event::StepFinished { host, index, phase, name, report } => Record::StepFinished {
+                host: host.clone(),
+                step: self.step_number(*index, *phase),
+                name: step_name(name, *phase),
+                status: match report.status {
+                    Status::Ok => StepStatus::Ok,
+                    Status::Changed => StepStatus::Changed,
+                    Status::Skipped => StepStatus::Skipped,
+                    Status::Failed => StepStatus::Failed,
+                    Status::Unreachable => StepStatus::Unreachable,
+                },
+                rc: report.rc,
+                changed: report.changed,
+                duration_ms: u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX),
+                stdout: Output::capture(report.stdout.as_bytes()),
+                stderr: Output::capture(report.stderr.as_bytes()),
+            },
+            Event::HostUnreachable { host, message } => {
+                Record::HostUnreachable { host: host.clone(), message: message.clone() }
+            }
+            // The run's start and end are appended by the caller around the executor; host and
+            // batch ends are derivable from the step events.
+            Event::RunStarted { .. }
+            | Event::RunFinished { .. }
+            | Event::HostFinished { .. }
+            | Event::BatchSkipped { .. } => return None,
+        })
+    }
+}
+
+fn step_name(name: &str, phase: Phase) -> String {
+    match phase {
+        Phase::Main => name.to_owned(),
+        Phase::OnFailure => format!("on_failure: {name}"),
+    }
+}
