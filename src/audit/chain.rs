@@ -9,7 +9,7 @@
 //!
 //! `DOMAIN_TAG` keeps these hashes distinct from any other SHA-256 opsgate computes (runbook
 //! digests, output digests); `version` is the encoding version, stored on each row, so a future
-//! encoding can coexist with old rows and both keep verifying. The envelope (see [`Envelope`])
+//! encoding can coexist with old rows and both keep verifying. The envelope (see `Envelope`)
 //! covers every stored column of the event except the chain fields themselves, so changing any
 //! of `seq`, time, run, kind, actor or body changes the hash.
 //!
@@ -82,12 +82,12 @@ impl fmt::Debug for ChainHash {
 /// |---|---|
 /// | `seq` | u64 |
 /// | `at_microsecond` | i64, microseconds since the Unix epoch, UTC |
-/// | `run` | option<i64> |
+/// | `run` | `option<i64>` |
 /// | `kind` | str |
 /// | `actor.uid` | u32 |
 /// | `actor.user` | str |
-/// | `actor.sudo_user` | option<str> |
-/// | `actor.login_uid` | option<u32> |
+/// | `actor.sudo_user` | `option<str>` |
+/// | `actor.login_uid` | `option<u32>` |
 /// | `body` | bytes (the record's canonical body, see `record`) |
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Envelope<'a> {

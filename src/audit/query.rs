@@ -403,6 +403,23 @@ impl AuditStore {
         Ok(assemble(summary, &hosts, events))
     }
 
+    /// The events of `run` after `after_seq` (0 for all), in order: what a run waiting for an
+    /// approval polls, without re-reading the whole run.
+    pub fn events(&self, run: RunId, after_seq: u64) -> Result<Vec<Event>, AuditError> {
+        let after_seq = i64::try_from(after_seq).unwrap_or(i64::MAX);
+        let mut statement = self
+            .connection
+            .prepare_cached(&StoredEntry::select(
+                "WHERE run_id = ?1 AND seq > ?2 ORDER BY seq",
+            ))
+            .in_store(&self.path)?;
+        let entries: Vec<StoredEntry> = statement
+            .query_map([run.get(), after_seq], StoredEntry::from_row)
+            .and_then(Iterator::collect)
+            .in_store(&self.path)?;
+        entries.into_iter().map(StoredEntry::into_event).collect()
+    }
+
     /// Writes every event (or those appended at or after `since`) as JSON Lines, in chain
     /// order; returns how many were written. Format in the module docs.
     pub fn export_jsonl(

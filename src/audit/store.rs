@@ -7,7 +7,8 @@
 //!   that returned is on disk, and readers (`history`) never block writers or each other.
 //! - Every append is its own short `BEGIN IMMEDIATE` transaction that reads the chain head
 //!   *inside* the transaction, so concurrent writers in separate processes serialize on `SQLite`'s
-//!   write lock (waiting up to [`BUSY_TIMEOUT`]) and the chain stays linear. A store is one
+//!   write lock (retrying every millisecond for up to [`BUSY_TIMEOUT`]) and the chain stays
+//!   linear. A store is one
 //!   connection; a process should have one writer (`&mut self` on every append enforces it for
 //!   a store value).
 //! - The event announcing an action is committed before the caller starts the action: the
@@ -55,6 +56,15 @@ pub const APPLICATION_ID: i32 = 0x4f50_5347;
 /// How long an append waits for another process's write transaction before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How often a waiting writer retries. `SQLite`'s default busy handler backs off to 100 ms
+/// sleeps, which lets a process that appends back-to-back starve another writer (measured: two
+/// processes appending in a loop barely interleaved); retrying every millisecond gets the waiting
+/// writer in at the next gap between the other's transactions.
+const BUSY_POLL: Duration = Duration::from_millis(1);
+
+/// `BUSY_TIMEOUT` in retries of `BUSY_POLL`.
+const BUSY_ATTEMPTS: u128 = BUSY_TIMEOUT.as_millis() / BUSY_POLL.as_millis();
+
 /// The first 16 bytes of every `SQLite` database file.
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
@@ -78,6 +88,7 @@ pub struct AuditStore {
     pub(crate) connection: Connection,
     pub(crate) state_dir: PathBuf,
     pub(crate) path: PathBuf,
+    interrupted: Vec<RunId>,
 }
 
 /// Converts `SQLite` errors into [`AuditError`]s that name the database.
@@ -115,7 +126,9 @@ impl AuditStore {
         {
             return Err(AuditError::ReadOnly { path });
         }
-        connection.busy_timeout(BUSY_TIMEOUT).in_store(&path)?;
+        connection
+            .busy_handler(Some(wait_for_writer))
+            .in_store(&path)?;
         check_identity(&connection, &path)?;
         // Both settings are set on every open: journal_mode persists in the file, synchronous
         // is per connection. FULL makes each commit durable even in WAL mode.
@@ -132,10 +145,18 @@ impl AuditStore {
             connection,
             state_dir: state_dir.to_path_buf(),
             path,
+            interrupted: Vec::new(),
         };
         store.migrate()?;
-        store.sweep_interrupted()?;
+        store.interrupted = store.sweep_interrupted()?;
         Ok(store)
+    }
+
+    /// The runs this open recorded as `interrupted` (their process had died), so the command
+    /// can tell the operator.
+    #[must_use]
+    pub fn interrupted_at_open(&self) -> &[RunId] {
+        &self.interrupted
     }
 
     /// The database file.
@@ -233,6 +254,22 @@ impl AuditStore {
         Ok(seq)
     }
 
+    /// Ends a run: appends its `run_finished` event, then releases its lock — in that order,
+    /// so the run is never seen live with a free lock. When the append fails the lock is
+    /// released all the same, and the next open records the run as `interrupted`, which is then
+    /// the truth: its end could not be recorded.
+    pub fn finish_run(
+        &mut self,
+        lock: RunLock,
+        actor: &Actor,
+        status: RunStatus,
+        message: Option<String>,
+    ) -> Result<u64, AuditError> {
+        let seq = self.append(lock.run(), actor, &Record::RunFinished { status, message });
+        drop(lock);
+        seq
+    }
+
     /// Appends an event that belongs to no run (`runbook_approved`, approvals of saved plans).
     pub fn append_detached(&mut self, actor: &Actor, record: &Record) -> Result<u64, AuditError> {
         if record.needs_run() {
@@ -297,7 +334,7 @@ impl AuditStore {
 
     /// Records every live run whose lock is free as `interrupted`, with what is known of each
     /// host. Runs locked by a live process (in this process or another) are left alone.
-    fn sweep_interrupted(&mut self) -> Result<(), AuditError> {
+    fn sweep_interrupted(&mut self) -> Result<Vec<RunId>, AuditError> {
         let path = self.path.clone();
         let live: Vec<i64> = {
             let mut statement = self
@@ -324,8 +361,9 @@ impl AuditStore {
             }
         }
         if abandoned.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
+        let mut interrupted = Vec::new();
         let actor = Actor::current();
         let transaction = write_transaction(&mut self.connection, &path)?;
         for lock in &mut abandoned {
@@ -347,12 +385,25 @@ impl AuditStore {
                 AppendError::Sqlite(source) => AuditError::from_sqlite(&path, source),
                 AppendError::Audit(error) => error,
             })?;
+            interrupted.push(run);
         }
         transaction.commit().in_store(&path)?;
         // Dropping the locks removes their files.
         drop(abandoned);
-        Ok(())
+        Ok(interrupted)
     }
+}
+
+/// `SQLite` busy handler: sleep [`BUSY_POLL`] and retry, up to [`BUSY_TIMEOUT`] in all.
+fn wait_for_writer(attempts: i32) -> bool {
+    if u128::try_from(attempts).unwrap_or(u128::MAX) >= BUSY_ATTEMPTS {
+        return false;
+    }
+    // SQLite calls this synchronously from inside its locking code; there is no runtime to yield
+    // to here, and the store is used from a blocking context (its own thread or spawn_blocking).
+    #[expect(clippy::disallowed_methods, reason = "a synchronous SQLite callback")]
+    std::thread::sleep(BUSY_POLL);
+    true
 }
 
 fn write_transaction<'a>(

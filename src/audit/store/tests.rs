@@ -468,6 +468,7 @@ fn a_dropped_lock_without_run_finished_becomes_interrupted_at_the_next_open() {
 
     drop(lock);
     let reopened = AuditStore::open(directory.path()).expect("reopen");
+    assert_eq!(reopened.interrupted_at_open(), [run]);
     let detail = reopened.run(run).expect("detail");
     assert_eq!(detail.summary.status, RunStatus::Interrupted);
     let message = detail.summary.message.expect("a message");
@@ -486,8 +487,46 @@ fn a_dropped_lock_without_run_finished_becomes_interrupted_at_the_next_open() {
     let events = reopened.verify(&[]).expect("verify").events;
     drop(reopened);
     let again = AuditStore::open(directory.path()).expect("reopen");
+    assert!(again.interrupted_at_open().is_empty());
     assert_eq!(again.verify(&[]).expect("verify").events, events);
     assert!(!crate::audit::lock::lock_path(directory.path(), run).exists());
+}
+
+#[test]
+fn finish_run_records_the_end_before_releasing_the_lock_and_events_can_be_polled() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let mut store = AuditStore::open(directory.path()).expect("open");
+    let actor = alice();
+    let (run, lock) = store
+        .begin_run(&actor, request("alice", "patch", &["web1"]))
+        .expect("begin");
+    let lock_file = lock.path().to_path_buf();
+    let started = store
+        .append(run, &actor, &Record::RunStarted)
+        .expect("start");
+    let polled = store.events(run, started).expect("poll");
+    assert!(polled.is_empty());
+    store
+        .append(run, &actor, &step_started("web1", 1))
+        .expect("step");
+    let polled = store.events(run, started).expect("poll");
+    assert_eq!(polled.len(), 1);
+    assert_eq!(polled[0].record, Some(step_started("web1", 1)));
+    assert_eq!(store.events(run, 0).expect("all").len(), 3);
+    store
+        .finish_run(
+            lock,
+            &actor,
+            RunStatus::Cancelled,
+            Some("stopped by Ctrl-C".into()),
+        )
+        .expect("finish");
+    assert!(!lock_file.exists());
+    drop(store);
+    let store = AuditStore::open(directory.path()).expect("reopen");
+    let summary = store.run(run).expect("detail").summary;
+    assert_eq!(summary.status, RunStatus::Cancelled);
+    assert_eq!(summary.message.as_deref(), Some("stopped by Ctrl-C"));
 }
 
 #[test]
@@ -622,6 +661,10 @@ fn child_records_runs() {
         .expect("a number");
     let mut store = AuditStore::open(&state_dir).expect("open");
     let operator = format!("writer-{}", std::process::id());
+    // Start together with the other writer: wait for the parent's go.
+    writeln!(std::io::stdout(), "opened {operator}").expect("stdout");
+    let mut go = String::new();
+    std::io::stdin().read_line(&mut go).expect("stdin");
     for _ in 0..runs {
         record_run(&mut store, &operator, "concurrent", &["web1"]);
     }
@@ -640,6 +683,12 @@ fn concurrent_writers_in_two_processes_keep_one_chain() {
                 .expect("spawn writer")
         })
         .collect();
+    for child in &mut children {
+        wait_for_line(child, "opened ");
+    }
+    for child in &mut children {
+        writeln!(child.stdin.as_mut().expect("piped stdin"), "go").expect("go");
+    }
     // Query while both write: readers must never fail or block the writers.
     let mut queries = 0;
     while children
@@ -668,6 +717,21 @@ fn concurrent_writers_in_two_processes_keep_one_chain() {
     assert_eq!(report.events, (2 * RUNS * 7) as u64);
     let runs = reader.runs(&RunFilter::default()).expect("history");
     assert_eq!(runs.len(), 2 * RUNS);
+    // The writers really overlapped: their events alternate somewhere in the chain.
+    let owners: Vec<String> = reader
+        .connection
+        .prepare("SELECT run.operator FROM entry JOIN run USING (run_id) ORDER BY entry.seq")
+        .expect("prepare")
+        .query_map([], |row| row.get(0))
+        .expect("query")
+        .collect::<rusqlite::Result<_>>()
+        .expect("owners");
+    let switches = owners.windows(2).filter(|pair| pair[0] != pair[1]).count();
+    assert!(
+        switches > 1,
+        "the two writers never overlapped; the test proved nothing"
+    );
+    writeln!(std::io::stdout(), "writers took turns {switches} times").expect("stdout");
     assert!(runs.iter().all(|run| run.status == RunStatus::Ok));
     for summary in &runs {
         assert_eq!(reader.run(summary.id).expect("detail").events.len(), 7);
