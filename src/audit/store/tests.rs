@@ -675,7 +675,7 @@ fn child_records_runs() {
 fn concurrent_writers_in_two_processes_keep_one_chain() {
     const RUNS: usize = 40;
     let directory = tempfile::tempdir().expect("temp dir");
-    let reader = AuditStore::open(directory.path()).expect("create");
+    // Three processes race to create the store (migrations, WAL switch), then two write.
     let mut children: Vec<Child> = (0..2)
         .map(|_| {
             spawn_child("child_records_runs", directory.path(), Some(RUNS))
@@ -683,6 +683,7 @@ fn concurrent_writers_in_two_processes_keep_one_chain() {
                 .expect("spawn writer")
         })
         .collect();
+    let reader = AuditStore::open(directory.path()).expect("create");
     for child in &mut children {
         wait_for_line(child, "opened ");
     }
