@@ -1,0 +1,456 @@
+//! `opsgate audit verify | checkpoint | export`: check, pin and export the audit history.
+//!
+//! `verify` recomputes the hash chain (and compares checkpoints, and checks their signatures
+//! with `--allowed-signers`); a broken history is not an error of the command but its answer, so
+//! it is returned as [`Verdict::Broken`], which the caller turns into exit code 4.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+
+use crate::audit::{AuditError, AuditStore, Checkpoint, CheckpointFinding, VerifyReport};
+use crate::cli::history::{parse_time, write_json};
+
+/// `opsgate audit …`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct AuditArgs {
+    /// What to do with the history.
+    #[command(subcommand)]
+    pub(crate) command: AuditCommand,
+}
+
+/// `audit` subcommands.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Recompute the hash chain; print the head hash and event count, or name the first event
+    /// altered, inserted or removed (exit 4).
+    Verify {
+        /// Also compare with the checkpoints in FILE (detects a cut-off tail or a rewritten
+        /// history).
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+        /// Require every checkpoint to be signed by a key in this ssh allowed-signers file.
+        #[arg(long, value_name = "FILE", requires = "checkpoint")]
+        allowed_signers: Option<PathBuf>,
+    },
+    /// Print a checkpoint (event count and head hash) to keep outside the state directory.
+    Checkpoint {
+        /// Sign it with this SSH key (`ssh-keygen -Y sign`; a public key uses the ssh-agent).
+        #[arg(long, value_name = "KEY")]
+        key: Option<PathBuf>,
+        /// Also append it to FILE.
+        #[arg(long, value_name = "FILE")]
+        append: Option<PathBuf>,
+    },
+    /// Write every event as one JSON object per line, with its chain fields.
+    Export {
+        /// JSON Lines output (the only format; required so scripts say what they expect).
+        #[arg(long, required = true)]
+        jsonl: bool,
+        /// Only events appended at or after TIME (`2025-01-31`, an instant, or an age like `7d`).
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        since: Option<Timestamp>,
+    },
+}
+
+/// How an `audit` command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// The command did its job; for `verify`, the history is intact. Exit 0.
+    Success,
+    /// `verify` found the history altered, truncated, rewritten, or a checkpoint signature
+    /// that does not verify. Exit 4.
+    Broken,
+}
+
+impl Verdict {
+    /// The process exit code (SPEC §6: 4 for a failed audit verification).
+    pub(crate) fn exit_code(self) -> u8 {
+        match self {
+            Verdict::Success => 0,
+            Verdict::Broken => 4,
+        }
+    }
+}
+
+/// Runs `audit`. Store and I/O failures are errors; a broken history is [`Verdict::Broken`].
+pub(crate) fn run(
+    args: &AuditArgs,
+    state_dir: &Path,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<Verdict, AuditError> {
+    match &args.command {
+        AuditCommand::Verify {
+            checkpoint,
+            allowed_signers,
+        } => {
+            let checkpoints = match checkpoint {
+                Some(path) => {
+                    let text =
+                        std::fs::read_to_string(path).map_err(|source| AuditError::Read {
+                            path: path.clone(),
+                            source,
+                        })?;
+                    Checkpoint::parse_all(path, &text)?
+                }
+                None => Vec::new(),
+            };
+            // Signatures first: checking them needs no database, and a forged checkpoint must
+            // not be trusted as evidence either way.
+            let signers: Vec<Option<Result<String, String>>> = checkpoints
+                .iter()
+                .map(|checkpoint| {
+                    allowed_signers.as_ref().map(|allowed| {
+                        checkpoint
+                            .verify_signature(allowed)
+                            .map_err(|error| error.to_string())
+                    })
+                })
+                .collect();
+            let store = AuditStore::open(state_dir)?;
+            let report = store.verify(&checkpoints)?;
+            let signatures_hold = signers.iter().flatten().all(Result::is_ok);
+            let verdict = if report.is_intact() && signatures_hold {
+                Verdict::Success
+            } else {
+                Verdict::Broken
+            };
+            if json {
+                write_json(out, &verify_json(&report, &signers, verdict))?;
+            } else {
+                render_verify(&report, &signers, verdict, out).map_err(AuditError::Output)?;
+            }
+            Ok(verdict)
+        }
+        AuditCommand::Checkpoint { key, append } => {
+            let store = AuditStore::open(state_dir)?;
+            let mut checkpoint = store.checkpoint()?;
+            if let Some(key) = key {
+                checkpoint.sign(key)?;
+            }
+            if let Some(path) = append {
+                let mut file = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .mode(0o644)
+                    .open(path)
+                    .map_err(|source| AuditError::Write {
+                        path: path.clone(),
+                        source,
+                    })?;
+                file.write_all(checkpoint.render().as_bytes())
+                    .and_then(|()| file.sync_all())
+                    .map_err(|source| AuditError::Write {
+                        path: path.clone(),
+                        source,
+                    })?;
+            }
+            if json {
+                write_json(out, &checkpoint)?;
+            } else {
+                out.write_all(checkpoint.render().as_bytes())
+                    .map_err(AuditError::Output)?;
+            }
+            Ok(Verdict::Success)
+        }
+        AuditCommand::Export { jsonl: _, since } => {
+            let store = AuditStore::open(state_dir)?;
+            store.export_jsonl(*since, out)?;
+            out.flush().map_err(AuditError::Output)?;
+            Ok(Verdict::Success)
+        }
+    }
+}
+
+fn finding_text(checkpoint: &Checkpoint, finding: CheckpointFinding, events: u64) -> String {
+    match finding {
+        CheckpointFinding::Matches => "matches".to_owned(),
+        CheckpointFinding::Truncated => format!(
+            "the store holds {events} events: events {} to {} were cut off",
+            events + 1,
+            checkpoint.events
+        ),
+        CheckpointFinding::Rewritten => format!(
+            "event {} no longer has the checkpoint's hash: the history up to it was rewritten",
+            checkpoint.events
+        ),
+    }
+}
+
+fn render_verify(
+    report: &VerifyReport,
+    signers: &[Option<Result<String, String>>],
+    verdict: Verdict,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    match verdict {
+        Verdict::Success => writeln!(out, "audit history intact")?,
+        Verdict::Broken => writeln!(out, "audit verification failed")?,
+    }
+    writeln!(out, "  events  {}", report.events)?;
+    writeln!(out, "  head    {}", report.head)?;
+    if let Some(chain_break) = &report.chain_break {
+        writeln!(out, "  broken  {chain_break}")?;
+    }
+    for (check, signer) in report.checkpoints.iter().zip(signers) {
+        let signature = match signer {
+            None if check.checkpoint.signature.is_some() => {
+                ", signature not checked (no --allowed-signers)".to_owned()
+            }
+            None => ", unsigned".to_owned(),
+            Some(Ok(principal)) => format!(", signed by {principal}"),
+            Some(Err(error)) => format!(", SIGNATURE INVALID: {error}"),
+        };
+        writeln!(
+            out,
+            "  checkpoint of {} ({} events): {}{signature}",
+            check.checkpoint.at,
+            check.checkpoint.events,
+            finding_text(&check.checkpoint, check.finding, report.events)
+        )?;
+    }
+    for problem in &report.index_problems {
+        writeln!(out, "  index   {problem}")?;
+    }
+    Ok(())
+}
+
+fn verify_json(
+    report: &VerifyReport,
+    signers: &[Option<Result<String, String>>],
+    verdict: Verdict,
+) -> serde_json::Value {
+    let checkpoints: Vec<serde_json::Value> = report
+        .checkpoints
+        .iter()
+        .zip(signers)
+        .map(|(check, signer)| {
+            let (signer, signature_error) = match signer {
+                None => (None, None),
+                Some(Ok(principal)) => (Some(principal.clone()), None),
+                Some(Err(error)) => (None, Some(error.clone())),
+            };
+            serde_json::json!({
+                "events": check.checkpoint.events,
+                "head": check.checkpoint.head.to_hex(),
+                "at": check.checkpoint.at,
+                "signed": check.checkpoint.signature.is_some(),
+                "signer": signer,
+                "signature_error": signature_error,
+                "finding": check.finding,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "intact": verdict == Verdict::Success,
+        "events": report.events,
+        "head": report.head.to_hex(),
+        "chain_break": report.chain_break,
+        "checkpoints": checkpoints,
+        "index_problems": report.index_problems,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use clap::Parser;
+    use rusqlite::Connection;
+
+    use super::{AuditArgs, Verdict, run};
+    use crate::audit::{Actor, AuditStore, Record, RunStatus};
+
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        audit: AuditArgs,
+    }
+
+    fn invoke(args: &[&str], state_dir: &Path, json: bool) -> (Verdict, String) {
+        let args = Cli::try_parse_from(std::iter::once("audit").chain(args.iter().copied()))
+            .expect("arguments parse")
+            .audit;
+        let mut out = Vec::new();
+        let verdict = run(&args, state_dir, json, &mut out).expect("audit runs");
+        (verdict, String::from_utf8(out).expect("utf-8"))
+    }
+
+    fn history(state_dir: &Path, runs: usize) {
+        let mut store = AuditStore::open(state_dir).expect("open");
+        let actor = Actor {
+            uid: 0,
+            user: "root".into(),
+            sudo_user: None,
+            login_uid: None,
+        };
+        for _ in 0..runs {
+            let requested = Record::RunRequested {
+                operator: "root".into(),
+                runbook: "check-disk".into(),
+                runbook_sha256: "ab".repeat(32),
+                params: Vec::new(),
+                pattern: "all".into(),
+                hosts: vec!["web1".into()],
+                check: true,
+            };
+            let (run, _lock) = store.begin_run(&actor, requested).expect("begin");
+            store
+                .append(run, &actor, &Record::RunStarted)
+                .expect("start");
+            store
+                .append(
+                    run,
+                    &actor,
+                    &Record::RunFinished {
+                        status: RunStatus::Ok,
+                        message: None,
+                    },
+                )
+                .expect("finish");
+        }
+    }
+
+    #[test]
+    fn verify_prints_the_head_and_count_or_names_the_broken_event() {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let state = directory.path().join("state");
+        history(&state, 3);
+        let (verdict, text) = invoke(&["verify"], &state, false);
+        assert_eq!(verdict, Verdict::Success);
+        assert!(
+            text.starts_with("audit history intact\n  events  9\n  head    "),
+            "{text}"
+        );
+
+        let connection = Connection::open(state.join("audit.db")).expect("raw");
+        connection
+            .execute_batch(
+                "DROP TRIGGER entry_is_append_only_update; UPDATE entry SET at = at + 1 WHERE seq = 5;",
+            )
+            .expect("tamper");
+        let (verdict, text) = invoke(&["verify"], &state, false);
+        assert_eq!((verdict, verdict.exit_code()), (Verdict::Broken, 4));
+        assert!(text.contains("broken  event 5 was altered"), "{text}");
+        let (_, json) = invoke(&["verify"], &state, true);
+        let json: serde_json::Value = serde_json::from_str(&json).expect("json");
+        assert_eq!(json["intact"], false);
+        assert_eq!(
+            json["chain_break"],
+            serde_json::json!({"problem": "altered", "seq": 5})
+        );
+    }
+
+    #[test]
+    fn a_signed_checkpoint_file_catches_truncation_and_forged_signatures() {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let state = directory.path().join("state");
+        history(&state, 2);
+        let key = directory.path().join("auditor");
+        let status = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&key)
+            .status()
+            .expect("ssh-keygen");
+        assert!(status.success());
+        let public = std::fs::read_to_string(key.with_extension("pub")).expect("public key");
+        let allowed = directory.path().join("allowed_signers");
+        std::fs::write(&allowed, format!("auditor {public}")).expect("allowed signers");
+        let file = directory.path().join("checkpoints");
+        let file_arg = file.to_str().expect("utf-8 path");
+        let key_arg = key.to_str().expect("utf-8 path");
+        let allowed_arg = allowed.to_str().expect("utf-8 path");
+
+        let (_, printed) = invoke(
+            &["checkpoint", "--key", key_arg, "--append", file_arg],
+            &state,
+            false,
+        );
+        assert!(
+            printed.starts_with("opsgate audit checkpoint v1\nevents 6\n"),
+            "{printed}"
+        );
+        assert!(printed.contains("-----BEGIN SSH SIGNATURE-----"));
+        history(&state, 1);
+        invoke(
+            &["checkpoint", "--key", key_arg, "--append", file_arg],
+            &state,
+            false,
+        );
+
+        let verify = [
+            "verify",
+            "--checkpoint",
+            file_arg,
+            "--allowed-signers",
+            allowed_arg,
+        ];
+        let (verdict, text) = invoke(&verify, &state, false);
+        assert_eq!(verdict, Verdict::Success, "{text}");
+        assert!(
+            text.contains("(6 events): matches, signed by auditor"),
+            "{text}"
+        );
+        assert!(
+            text.contains("(9 events): matches, signed by auditor"),
+            "{text}"
+        );
+
+        // Cut the last run off: the chain is still valid, the second checkpoint is not.
+        let connection = Connection::open(state.join("audit.db")).expect("raw");
+        connection
+            .execute_batch(
+                "DROP TRIGGER entry_is_append_only_delete; DELETE FROM entry WHERE seq > 6;",
+            )
+            .expect("truncate");
+        let (verdict, text) = invoke(&verify, &state, false);
+        assert_eq!(verdict, Verdict::Broken, "{text}");
+        assert!(
+            text.contains("(9 events): the store holds 6 events: events 7 to 9 were cut off"),
+            "{text}"
+        );
+
+        // A forger who edits the checkpoint to match cannot re-sign it.
+        let forged = std::fs::read_to_string(&file)
+            .expect("read")
+            .replace("events 9", "events 6");
+        std::fs::write(&file, forged).expect("write");
+        let (verdict, text) = invoke(&verify, &state, false);
+        assert_eq!(verdict, Verdict::Broken, "{text}");
+        assert!(text.contains("SIGNATURE INVALID"), "{text}");
+    }
+
+    #[test]
+    fn export_writes_one_event_per_line_with_chain_fields() {
+        let directory = tempfile::tempdir().expect("temp dir");
+        history(directory.path(), 2);
+        let (verdict, text) = invoke(&["export", "--jsonl"], directory.path(), false);
+        assert_eq!(verdict, Verdict::Success);
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("a JSON object per line"))
+            .collect();
+        assert_eq!(lines.len(), 6);
+        assert_eq!(lines[0]["seq"], 1);
+        assert_eq!(lines[0]["kind"], "run_requested");
+        assert_eq!(lines[0]["record"]["runbook"], "check-disk");
+        assert_eq!(lines[0]["prev_hash"], "0".repeat(64));
+        for pair in lines.windows(2) {
+            assert_eq!(pair[1]["prev_hash"], pair[0]["hash"]);
+        }
+        let (_, later) = invoke(
+            &["export", "--jsonl", "--since", "2999-01-01"],
+            directory.path(),
+            false,
+        );
+        assert_eq!(later, "");
+        assert!(
+            Cli::try_parse_from(["audit", "export"]).is_err(),
+            "--jsonl is required"
+        );
+    }
+}
