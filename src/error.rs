@@ -55,6 +55,14 @@ pub enum Error {
     /// One problem without a file location (a bad flag combination, a missing file).
     #[error("{}", .0.message)]
     Usage(Box<Diagnostic>),
+    /// A verification failed or an approval was refused (exit 4).
+    #[error("{message}")]
+    Rejected {
+        /// What failed.
+        message: String,
+        /// What to do about it.
+        hints: Vec<String>,
+    },
     /// The environment failed opsgate (I/O, a missing program).
     #[error("{message}")]
     Environment {
@@ -87,6 +95,7 @@ impl Error {
         match self {
             Error::Invalid(_) | Error::Usage(_) => Exit::Invalid,
             Error::Environment { .. } => Exit::Failed,
+            Error::Rejected { .. } => Exit::Rejected,
         }
     }
 
@@ -108,7 +117,7 @@ impl Error {
                 out.join("\n")
             }
             Error::Usage(diagnostic) => diagnostic.render(style),
-            Error::Environment { message, hints } => {
+            Error::Environment { message, hints } | Error::Rejected { message, hints } => {
                 let mut diagnostic = Diagnostic::error(message.clone());
                 diagnostic.hints.clone_from(hints);
                 diagnostic.render(style)

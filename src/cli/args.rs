@@ -46,6 +46,10 @@ pub(crate) enum Command {
     Plan(PlanArgs),
     /// Plan, then run the runbook over SSH.
     Run(RunArgs),
+    /// List recorded runs, newest first, or show one run in full.
+    History(super::history::HistoryArgs),
+    /// Verify the audit history's hash chain, write a checkpoint, or export every event.
+    Audit(super::audit::AuditArgs),
     /// Start, inspect or stop a local lab of OpenSSH hosts on 127.0.0.x.
     Lab(super::lab::LabArgs),
     /// List the inventory's hosts, show its group graph, or import an Ansible inventory.

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 
+use crate::error::Exit;
 use crate::audit::{AuditError, AuditStore, Checkpoint, CheckpointFinding, VerifyReport};
 use crate::cli::history::{parse_time, write_json};
 
@@ -20,6 +21,13 @@ pub(crate) struct AuditArgs {
     /// What to do with the history.
     #[command(subcommand)]
     pub(crate) command: AuditCommand,
+}
+
+impl AuditArgs {
+    /// Whether this is `audit verify`, whose every failure exits 4.
+    pub(crate) fn is_verify(&self) -> bool {
+        matches!(self.command, AuditCommand::Verify { .. })
+    }
 }
 
 /// `audit` subcommands.
@@ -68,10 +76,10 @@ pub(crate) enum Verdict {
 
 impl Verdict {
     /// The process exit code (SPEC §6: 4 for a failed audit verification).
-    pub(crate) fn exit_code(self) -> u8 {
+    pub(crate) fn exit(self) -> Exit {
         match self {
-            Verdict::Success => 0,
-            Verdict::Broken => 4,
+            Verdict::Success => Exit::Ok,
+            Verdict::Broken => Exit::Rejected,
         }
     }
 }
@@ -334,7 +342,7 @@ mod tests {
             )
             .expect("tamper");
         let (verdict, text) = invoke(&["verify"], &state, false);
-        assert_eq!((verdict, verdict.exit_code()), (Verdict::Broken, 4));
+        assert_eq!((verdict, verdict.exit().code()), (Verdict::Broken, 4));
         assert!(text.contains("broken  event 5 was altered"), "{text}");
         let (_, json) = invoke(&["verify"], &state, true);
         let json: serde_json::Value = serde_json::from_str(&json).expect("json");

@@ -4,9 +4,12 @@
 //! the terminal, builds the tokio runtime and decides exit codes (see [`crate::error`]).
 
 mod args;
+mod audit;
+mod history;
 mod inventory;
 mod lab;
 mod plan;
+mod record;
 mod render;
 mod run;
 mod validate;
@@ -22,17 +25,6 @@ use crate::error::{Error, Exit};
 use crate::project::{Overrides, Project};
 use args::{Cli, Command};
 
-// Wired into the top-level command by the lead; until then only the tests call them.
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "not yet wired into the top-level command")
-)]
-pub(crate) mod audit;
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "not yet wired into the top-level command")
-)]
-pub(crate) mod history;
 
 /// Entry point of the binary.
 #[must_use]
@@ -82,6 +74,21 @@ fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
         Command::Validate(args) => validate::run(args, &project, style, &mut stdout),
         Command::Plan(args) => plan::run(args, &project, cli.json, style, &mut stdout),
         Command::Run(args) => run::run(args, &project, cli.json, style),
+        Command::History(args) => match history::run(args, &project.state_dir, cli.json, &mut stdout) {
+            Ok(()) => Ok(Exit::Ok),
+            Err(error) if reader_left(&error) => Ok(Exit::Ok),
+            Err(error) => Err(audit_error(&error)),
+        },
+        Command::Audit(args) => match audit::run(args, &project.state_dir, cli.json, &mut stdout) {
+            Ok(verdict) => Ok(verdict.exit()),
+            Err(error) if reader_left(&error) => Ok(Exit::Ok),
+            // A store that cannot even be opened cannot be verified: that is a failed
+            // verification (exit 4), not a crash.
+            Err(error) if args.is_verify() => {
+                Err(Error::Rejected { message: error.to_string(), hints: error.hints() })
+            }
+            Err(error) => Err(audit_error(&error)),
+        },
         Command::Lab(args) => lab::run(args, &mut stdout)
             .map(|()| Exit::Ok)
             .map_err(|error| Error::environment(error.to_string(), error.hints())),
@@ -98,6 +105,17 @@ fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
             }
         }
     }
+}
+
+/// An audit store problem, with its hints, for the renderer.
+fn audit_error(error: &crate::audit::AuditError) -> Error {
+    Error::environment(error.to_string(), error.hints())
+}
+
+/// Whether a command only failed because its reader went away (`opsgate history | head`):
+/// that is the reader's choice, not an error.
+fn reader_left(error: &crate::audit::AuditError) -> bool {
+    matches!(error, crate::audit::AuditError::Output(source) if source.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 /// Prints warnings (diagnostics that do not stop the command) on stderr.

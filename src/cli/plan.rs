@@ -75,7 +75,7 @@ pub(super) fn prepare(
             limit: target.limit.as_deref(),
             widen: target.widen.as_deref(),
             params,
-            operator: super::run::operator_name(),
+            operator: crate::audit::Actor::current().user,
         },
         renderer,
     )?;

@@ -2,15 +2,16 @@
 //! raw SQL, killed processes and concurrent writers in separate processes.
 //!
 //! Tests that need another process re-enter this test binary (`std::env::current_exe()`) and
-//! run one of the `child_*` helpers, which are `#[ignore]`d so that a plain `cargo test` does
-//! not run them on their own; the environment variable [`CHILD_DIR`] tells a helper that it was
-//! started by a parent test.
+//! run one of the `child_*` helpers by exact name; the environment variable [`CHILD_DIR`] tells
+//! a helper that it was started by a parent test. Run on their own (as `cargo test` does), the
+//! helpers return at once: they are halves of the tests that start them, not tests.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+#[cfg(feature = "bench-history")]
 use std::time::Instant;
 
 use rusqlite::Connection;
@@ -553,7 +554,7 @@ fn a_run_abandoned_before_its_start_says_no_host_was_contacted() {
 fn spawn_child(name: &str, state_dir: &Path, runs: Option<usize>) -> Command {
     let mut command = Command::new(std::env::current_exe().expect("test binary"));
     command
-        .args(["--ignored", "--exact", "--nocapture", "--test-threads=1"])
+        .args(["--exact", "--nocapture", "--test-threads=1"])
         .arg(format!("audit::store::tests::{name}"))
         .env(CHILD_DIR, state_dir)
         .stdin(Stdio::piped())
@@ -586,7 +587,6 @@ fn child_dir() -> Option<PathBuf> {
 }
 
 #[test]
-#[ignore = "helper: re-entered by a_killed_run_becomes_interrupted"]
 fn child_holds_a_run_until_killed() {
     let Some(state_dir) = child_dir() else { return };
     let mut store = AuditStore::open(&state_dir).expect("open");
@@ -652,7 +652,6 @@ fn a_killed_run_becomes_interrupted() {
 }
 
 #[test]
-#[ignore = "helper: re-entered by concurrent_writers_in_two_processes_keep_one_chain"]
 fn child_records_runs() {
     let Some(state_dir) = child_dir() else { return };
     let runs: usize = std::env::var(CHILD_RUNS)
@@ -835,7 +834,6 @@ fn a_database_from_a_newer_opsgate_is_refused() {
 }
 
 #[test]
-#[ignore = "helper: re-entered by a_read_only_store_fails_at_open"]
 fn child_opens_a_store() {
     let Some(state_dir) = child_dir() else { return };
     let outcome = match AuditStore::open(&state_dir) {
@@ -906,10 +904,10 @@ fn landed_migrations_are_never_edited() {
 }
 
 /// Builds 100 000 finished runs (300 000 events) in one transaction through the same insert
-/// functions `append` uses, then times the listings. Run with
-/// `cargo test --lib audit::store::tests::bench_listing -- --ignored --nocapture`.
+/// functions `append` uses, then times the listings. A benchmark, not a test: compiled only
+/// with the `bench-history` feature, run by `scripts/bench.sh` (see docs/benchmarks.md).
+#[cfg(feature = "bench-history")]
 #[test]
-#[ignore = "benchmark: prints timings, asserts nothing about them"]
 fn bench_listing_100_000_runs() {
     const RUNS: i64 = 100_000;
     let directory = tempfile::tempdir().expect("temp dir");
