@@ -4,6 +4,7 @@
 // `pub` so that fixtures a given suite does not use yet are not reported as dead code.
 pub mod common;
 
+mod audit;
 mod lab;
 mod plan;
 mod run;

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 
-use crate::error::Exit;
 use crate::audit::{AuditError, AuditStore, Checkpoint, CheckpointFinding, VerifyReport};
 use crate::cli::history::{parse_time, write_json};
+use crate::error::Exit;
 
 /// `opsgate audit …`.
 #[derive(Debug, Clone, clap::Args)]

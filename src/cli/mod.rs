@@ -25,7 +25,6 @@ use crate::error::{Error, Exit};
 use crate::project::{Overrides, Project};
 use args::{Cli, Command};
 
-
 /// Entry point of the binary.
 #[must_use]
 pub fn main() -> ExitCode {
@@ -74,19 +73,22 @@ fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
         Command::Validate(args) => validate::run(args, &project, style, &mut stdout),
         Command::Plan(args) => plan::run(args, &project, cli.json, style, &mut stdout),
         Command::Run(args) => run::run(args, &project, cli.json, style),
-        Command::History(args) => match history::run(args, &project.state_dir, cli.json, &mut stdout) {
-            Ok(()) => Ok(Exit::Ok),
-            Err(error) if reader_left(&error) => Ok(Exit::Ok),
-            Err(error) => Err(audit_error(&error)),
-        },
+        Command::History(args) => {
+            match history::run(args, &project.state_dir, cli.json, &mut stdout) {
+                Ok(()) => Ok(Exit::Ok),
+                Err(error) if reader_left(&error) => Ok(Exit::Ok),
+                Err(error) => Err(audit_error(&error)),
+            }
+        }
         Command::Audit(args) => match audit::run(args, &project.state_dir, cli.json, &mut stdout) {
             Ok(verdict) => Ok(verdict.exit()),
             Err(error) if reader_left(&error) => Ok(Exit::Ok),
             // A store that cannot even be opened cannot be verified: that is a failed
             // verification (exit 4), not a crash.
-            Err(error) if args.is_verify() => {
-                Err(Error::Rejected { message: error.to_string(), hints: error.hints() })
-            }
+            Err(error) if args.is_verify() => Err(Error::Rejected {
+                message: error.to_string(),
+                hints: error.hints(),
+            }),
             Err(error) => Err(audit_error(&error)),
         },
         Command::Lab(args) => lab::run(args, &mut stdout)

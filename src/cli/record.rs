@@ -22,12 +22,20 @@ impl Recorder {
     /// A recorder for `run`, whose `run_requested` event is already in `store`.
     pub(super) fn new(store: AuditStore, run: RunId, actor: Actor, plan: &Plan) -> Self {
         let main_steps = plan.hosts.first().map_or(0, |host| host.steps.len());
-        Self { store, run, actor, main_steps, failure: None }
+        Self {
+            store,
+            run,
+            actor,
+            main_steps,
+            failure: None,
+        }
     }
 
     /// Appends what `event` means for the history; `false` when it could not be recorded.
     pub(super) fn record(&mut self, event: &Event) -> bool {
-        let Some(record) = self.translate(event) else { return true };
+        let Some(record) = self.translate(event) else {
+            return true;
+        };
         self.append(&record)
     }
 
@@ -51,18 +59,33 @@ impl Recorder {
     }
 
     fn step_number(&self, index: usize, phase: Phase) -> u32 {
-        let offset = if phase == Phase::OnFailure { self.main_steps } else { 0 };
+        let offset = if phase == Phase::OnFailure {
+            self.main_steps
+        } else {
+            0
+        };
         u32::try_from(offset + index + 1).unwrap_or(u32::MAX)
     }
 
     fn translate(&self, event: &Event) -> Option<Record> {
         Some(match event {
-            Event::StepStarted { host, index, phase, name } => Record::StepStarted {
+            Event::StepStarted {
+                host,
+                index,
+                phase,
+                name,
+            } => Record::StepStarted {
                 host: host.clone(),
                 step: self.step_number(*index, *phase),
                 name: step_name(name, *phase),
             },
-            Event::StepFinished { host, index, phase, name, report } => Record::StepFinished {
+            Event::StepFinished {
+                host,
+                index,
+                phase,
+                name,
+                report,
+            } => Record::StepFinished {
                 host: host.clone(),
                 step: self.step_number(*index, *phase),
                 name: step_name(name, *phase),
@@ -79,9 +102,10 @@ impl Recorder {
                 stdout: Output::capture(report.stdout.as_bytes()),
                 stderr: Output::capture(report.stderr.as_bytes()),
             },
-            Event::HostUnreachable { host, message } => {
-                Record::HostUnreachable { host: host.clone(), message: message.clone() }
-            }
+            Event::HostUnreachable { host, message } => Record::HostUnreachable {
+                host: host.clone(),
+                message: message.clone(),
+            },
             // The run's start and end are appended by the caller around the executor; host and
             // batch ends are derivable from the step events.
             Event::RunStarted { .. }

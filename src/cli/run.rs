@@ -13,8 +13,8 @@ use super::args::RunArgs;
 use super::audit_error;
 use super::record::Recorder;
 use super::render::{self, Format};
-use crate::audit::{Actor, AuditStore, Record, RunStatus};
 use crate::actions::{DiffMode, RunMode};
+use crate::audit::{Actor, AuditStore, Record, RunStatus};
 use crate::diagnostic::Style;
 use crate::error::{Error, Exit};
 use crate::executor::{self, Cancel, EventSender, Options, RunOutcome};
@@ -33,7 +33,12 @@ pub(super) fn run(
     style: Style,
 ) -> Result<Exit, Error> {
     let renderer = Arc::new(Renderer::new());
-    let plan = Arc::new(super::plan::prepare(&args.target, project, &renderer, style)?);
+    let plan = Arc::new(super::plan::prepare(
+        &args.target,
+        project,
+        &renderer,
+        style,
+    )?);
     let actor = Actor::current();
     // The run is on record before any host is touched: a store that cannot be opened or
     // written stops it here.
@@ -50,11 +55,22 @@ pub(super) fn run(
         .prefix("opsgate-")
         .tempdir_in(std::env::temp_dir())
         .map_err(|error| {
-            Error::environment(format!("cannot create a directory for SSH control sockets: {error}"), vec![])
+            Error::environment(
+                format!("cannot create a directory for SSH control sockets: {error}"),
+                vec![],
+            )
         })?;
     let options = Options {
-        mode: if args.check { RunMode::Check } else { RunMode::Apply },
-        diff: if args.diff { DiffMode::Show } else { DiffMode::Hide },
+        mode: if args.check {
+            RunMode::Check
+        } else {
+            RunMode::Apply
+        },
+        diff: if args.diff {
+            DiffMode::Show
+        } else {
+            DiffMode::Hide
+        },
         forks: usize::from(args.forks),
         connect_timeout: CONNECT_TIMEOUT,
         control_dir: control_dir.path().to_path_buf(),
@@ -63,18 +79,30 @@ pub(super) fn run(
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|error| Error::environment(format!("cannot start the async runtime: {error}"), vec![]))?;
-    let format = if json { Format::Json } else { Format::Human(style) };
+        .map_err(|error| {
+            Error::environment(format!("cannot start the async runtime: {error}"), vec![])
+        })?;
+    let format = if json {
+        Format::Json
+    } else {
+        Format::Human(style)
+    };
     let mut recorder = Recorder::new(store, run, actor.clone(), &plan);
     let (outcome, consumed) = runtime.block_on(async {
         let (cancel_sender, cancel) = watch::channel(Cancel::Running);
         let interrupts = tokio::spawn(watch_interrupts(cancel_sender, format));
         let (events, receiver) = EventSender::channel(1024);
-        let hosts: Vec<String> = plan.hosts.iter().map(|host| host.host.name.to_string()).collect();
+        let hosts: Vec<String> = plan
+            .hosts
+            .iter()
+            .map(|host| host.host.name.to_string())
+            .collect();
         let total = plan.hosts.iter().map(|host| host.steps.len() as u64).sum();
         // Recording is synchronous SQLite work: it gets a thread of its own.
         let consumer = tokio::task::spawn_blocking(move || {
-            let recap = render::consume(receiver, format, &hosts, total, |event| recorder.record(event));
+            let recap = render::consume(receiver, format, &hosts, total, |event| {
+                recorder.record(event)
+            });
             (recap, recorder)
         });
         let outcome = executor::execute(Arc::clone(&plan), options, renderer, events, cancel).await;
@@ -85,17 +113,29 @@ pub(super) fn run(
     // what is left of the control sockets and generated ssh configs.
     drop(control_dir);
     let Ok((recap, recorder)) = consumed else {
-        return Err(Error::environment("the run's event consumer stopped unexpectedly", vec![]));
+        return Err(Error::environment(
+            "the run's event consumer stopped unexpectedly",
+            vec![],
+        ));
     };
     if let Format::Human(style) = format {
         let _ = write!(std::io::stdout().lock(), "{}", recap.render(style));
     }
     let (mut store, failure) = recorder.finish();
     let (status, message) = match (&failure, outcome) {
-        (Some(error), _) => (RunStatus::Failed, Some(format!("recording failed, steps stopped: {error}"))),
+        (Some(error), _) => (
+            RunStatus::Failed,
+            Some(format!("recording failed, steps stopped: {error}")),
+        ),
         (None, RunOutcome::Ok) => (RunStatus::Ok, None),
-        (None, RunOutcome::Failed) => (RunStatus::Failed, Some("a host failed or was unreachable".to_owned())),
-        (None, RunOutcome::Cancelled) => (RunStatus::Cancelled, Some("interrupted by Ctrl-C".to_owned())),
+        (None, RunOutcome::Failed) => (
+            RunStatus::Failed,
+            Some("a host failed or was unreachable".to_owned()),
+        ),
+        (None, RunOutcome::Cancelled) => (
+            RunStatus::Cancelled,
+            Some("interrupted by Ctrl-C".to_owned()),
+        ),
     };
     let finished = store.finish_run(lock, &actor, status, message);
     if let Some(error) = failure {
@@ -116,7 +156,14 @@ fn requested(plan: &Plan, actor: &Actor, check: bool) -> Record {
         .iter()
         .map(|(name, value)| {
             let secret = plan.runbook.param(name).is_some_and(|spec| spec.secret);
-            (name.clone(), if secret { "***".to_owned() } else { value.to_text() })
+            (
+                name.clone(),
+                if secret {
+                    "***".to_owned()
+                } else {
+                    value.to_text()
+                },
+            )
         })
         .collect();
     Record::RunRequested {
@@ -125,7 +172,11 @@ fn requested(plan: &Plan, actor: &Actor, check: bool) -> Record {
         runbook_sha256: hex::encode(Sha256::digest(plan.runbook.source.text.as_bytes())),
         params,
         pattern: plan.pattern.clone(),
-        hosts: plan.hosts.iter().map(|host| host.host.name.to_string()).collect(),
+        hosts: plan
+            .hosts
+            .iter()
+            .map(|host| host.host.name.to_string())
+            .collect(),
         check,
     }
 }
@@ -154,4 +205,3 @@ async fn watch_interrupts(cancel: watch::Sender<Cancel>, format: Format) {
         let _ = cancel.send(next);
     }
 }
-

@@ -674,7 +674,7 @@ async fn wait_for_exit(pid: u32, limit: Duration) {
 }
 
 /// Whether `pid` has exited and waits to be reaped (state `Z` or `X` in `/proc/PID/stat`).
-fn is_zombie(pid: libc::pid_t) -> bool {
+pub(super) fn is_zombie(pid: libc::pid_t) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;
     };

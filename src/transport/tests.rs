@@ -104,7 +104,9 @@ fn long_sleep(marker: &str) -> String {
 fn master_alive(pid: u32) -> bool {
     let pid = libc::pid_t::try_from(pid).expect("pid fits");
     // SAFETY: signal 0 only checks that the process exists.
-    unsafe { libc::kill(pid, 0) == 0 }
+    let exists = unsafe { libc::kill(pid, 0) == 0 };
+    // An exited master waiting to be reaped by its adopter holds nothing: it is not alive.
+    exists && !super::ssh::is_zombie(pid)
 }
 
 /// PIDs of the ssh masters whose control directory is inside `control`.

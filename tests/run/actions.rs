@@ -99,7 +99,11 @@ fn every_action_runs_then_a_second_run_changes_nothing() {
             std::fs::read_link(root.join("app/current")).expect("link"),
             root.join("app/conf")
         );
-        let fetched = lab.dir().join("fetched").join(&host.name).join("app.conf");
+        let fetched = lab
+            .workspace()
+            .join("fetched")
+            .join(&host.name)
+            .join("app.conf");
         assert_eq!(std::fs::read_to_string(fetched).expect("fetched"), conf);
         let mode = std::os::unix::fs::PermissionsExt::mode(
             &std::fs::metadata(root.join("app/conf/app.conf"))

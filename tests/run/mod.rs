@@ -7,7 +7,7 @@ mod failures;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use crate::common::{Opsgate, TestLab};
+use crate::common::TestLab;
 
 /// Writes a runbook into `dir` and returns its path.
 pub(crate) fn write_runbook(dir: &Path, name: &str, yaml: &str) -> PathBuf {
@@ -25,7 +25,7 @@ pub(crate) fn opsgate(lab: &TestLab, args: &[&str]) -> Output {
         .to_owned();
     let mut all = vec!["-i".to_owned(), inventory];
     all.extend(args.iter().map(ToString::to_string));
-    Opsgate::new().current_dir(lab.dir()).args(all).output()
+    lab.opsgate().args(all).output()
 }
 
 /// stdout + stderr, for assertion messages.

@@ -16,11 +16,14 @@ use std::time::Instant;
 
 use rusqlite::Connection;
 
-use super::{AuditStore, DATABASE_FILE, MIGRATIONS, insert_entry, insert_run_row};
+use super::{AuditStore, DATABASE_FILE, MIGRATIONS};
+#[cfg(feature = "bench-history")]
+use super::{insert_entry, insert_run_row};
 use crate::audit::actor::Actor;
 use crate::audit::chain::{ChainHash, Envelope};
 use crate::audit::checkpoint::Checkpoint;
 use crate::audit::error::AuditError;
+#[cfg(feature = "bench-history")]
 use crate::audit::index::RunRow;
 use crate::audit::output::Output;
 use crate::audit::query::{RunFilter, StoredEntry};
@@ -1019,6 +1022,7 @@ fn bench_listing_100_000_runs() {
     assert!(report.is_intact());
 }
 
+#[cfg(feature = "bench-history")]
 fn stored_hash(connection: &Connection, seq: u64) -> ChainHash {
     let hash: Vec<u8> = connection
         .query_row(
