@@ -16,8 +16,12 @@ fi
 rounds=${1:-3}
 cargo build --release --quiet
 opsgate=$PWD/target/release/opsgate
+# The same code without per-step audit appends (benchmark-only feature), for the overhead row.
+cargo build --release --quiet --features bench-unrecorded --target-dir target/bench-unrecorded
+unrecorded=$PWD/target/bench-unrecorded/release/opsgate
 work=$(mktemp -d /tmp/ogbench.XXXXXX)
 lab="$work/lab"
+export OPSGATE_STATE_DIR="$work/state"
 trap '"$opsgate" lab down --dir "$lab" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 
 inventory=$("$opsgate" lab up --hosts 50 --dir "$lab" | tail -n 1)
@@ -67,3 +71,26 @@ for count in 1 10 50; do
   base=$(printf '%s\n' "${ssh_times[@]}" | median)
   printf '%-6s %12.3f %12.3f %8.2f %11d KB\n' "$count" "$og" "$base" "$(echo "$og / $base" | bc -l)" "$rss"
 done
+
+echo
+echo "audit recording overhead, 50 hosts × 10 steps (median of $rounds):"
+limit=$(seq -s, -f 'lab%g' 1 50)
+with=() without=()
+for _ in $(seq "$rounds"); do
+  for binary in "$opsgate" "$unrecorded"; do
+    for i in $(seq 1 50); do rm -rf "$(lab_root "lab$i")/bench"; done
+    start=$(now)
+    "$binary" -i "$inventory" run "$work/ten-steps.yaml" -l "$limit" >"$work/out" 2>&1 \
+      || { cat "$work/out"; exit 1; }
+    elapsed=$(echo "$(now) - $start" | bc)
+    if [ "$binary" = "$opsgate" ]; then with+=("$elapsed"); else without+=("$elapsed"); fi
+  done
+done
+w=$(printf '%s\n' "${with[@]}" | median)
+wo=$(printf '%s\n' "${without[@]}" | median)
+printf 'recorded %.3fs, unrecorded %.3fs, overhead %.1f%%\n' "$w" "$wo" "$(echo "($w - $wo) * 100 / $wo" | bc -l)"
+
+echo
+echo "history latency at 100 000 recorded runs (release build):"
+cargo test --release --quiet --features bench-history --lib bench_listing_100_000_runs -- --nocapture 2>/dev/null \
+  | grep '^bench:'
