@@ -38,6 +38,7 @@ pub mod inventory;
 pub mod lab;
 pub mod plan;
 pub mod project;
+pub mod quote;
 pub mod runbook;
 pub(crate) mod suggest;
 pub mod template;

@@ -20,10 +20,9 @@ mod wait_for;
 use std::time::Duration;
 
 use crate::executor::event::Status;
+use crate::quote::shell_quote;
 use crate::runbook::model::Action;
-use crate::transport::{
-    CommandOutput, Program, RemoteCommand, Transport, TransportError, shell_quote,
-};
+use crate::transport::{CommandOutput, Program, RemoteCommand, Transport, TransportError};
 
 /// Whether actions change hosts or only report what they would change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,9 +21,9 @@ use handlebars::{
 };
 use serde_json::{Number, Value};
 
-use super::quote::shell_quote;
 use super::references::VALUE_HELPER;
 use super::renderer::Mode;
+use crate::quote::shell_quote;
 
 /// Registers every opsgate helper on `registry`, replacing handlebars' lenient built-ins and
 /// removing the ones opsgate does not offer.

@@ -29,14 +29,14 @@
 
 mod error;
 mod helpers;
-mod quote;
+
 mod references;
 mod renderer;
 mod scan;
 mod shell;
 
+pub use crate::quote::shell_quote;
 pub use error::TemplateError;
-pub use quote::shell_quote;
 pub use references::{Reference, command_references, references};
 pub use renderer::{Mode, Renderer, is_template};
 

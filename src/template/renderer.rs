@@ -7,9 +7,9 @@ use serde_json::Value;
 
 use super::error::{TemplateError, offset_of};
 use super::helpers;
-use super::quote::shell_quote;
 use super::references::{Parsed, parse};
 use super::shell;
+use crate::quote::shell_quote;
 
 /// How values are inserted into the rendered text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! Remote commands: what to run on a host, and the one command line that carries it.
 //!
 //! sshd hands a command to the login shell of the remote account as a single string, so every
-//! word opsgate sends is quoted here, exactly once, with POSIX single quotes ([`shell_quote`]).
+//! word opsgate sends is quoted here, exactly once, with POSIX single quotes ([`crate::quote::shell_quote`]).
 //! A [`Program::Argv`] is a list of words, each quoted; a [`Program::Script`] is the only way to
 //! send shell text, and it travels as one quoted argument of `/bin/sh -c`.
 //!
@@ -18,6 +18,8 @@
 //! This module only builds text; it never talks to a host.
 
 use std::time::Duration;
+
+use crate::quote::shell_quote;
 
 /// What to execute on the remote host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,33 +138,6 @@ while [ -n "$groups" ] && [ "$i" -lt 30 ]; do
 done
 for p in $groups; do kill -s KILL -- "-$p" 2>/dev/null; done
 exit 0"#;
-
-/// Quotes `text` for a POSIX shell so that it is read back as exactly one word, unchanged.
-///
-/// Words made only of characters no shell treats specially are returned as they are; anything
-/// else is wrapped in single quotes, with each `'` written as `'\''`. `=` and `~` count as
-/// special: a bare `a=b` at the start of a command is an assignment, and `~` expands.
-#[must_use]
-pub fn shell_quote(text: &str) -> String {
-    let plain = !text.is_empty()
-        && text
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || b"_./:@%+,-".contains(&byte));
-    if plain {
-        return text.to_owned();
-    }
-    let mut quoted = String::with_capacity(text.len() + 2);
-    quoted.push('\'');
-    for character in text.chars() {
-        if character == '\'' {
-            quoted.push_str(r"'\''");
-        } else {
-            quoted.push(character);
-        }
-    }
-    quoted.push('\'');
-    quoted
-}
 
 /// Whether `name` can be an environment variable name in a POSIX shell.
 pub(crate) fn is_valid_env_name(name: &str) -> bool {
@@ -285,7 +260,7 @@ pub(crate) fn contains_nul(command: &RemoteCommand) -> bool {
 mod tests {
     use super::{
         CommandProblem, Program, RemoteCommand, contains_nul, is_valid_env_name, kill_line,
-        remote_line, shell_quote, timeout_argument,
+        remote_line, timeout_argument,
     };
     use std::time::Duration;
 
@@ -297,49 +272,6 @@ mod tests {
             .output()
             .expect("/bin/sh runs");
         String::from_utf8(output.stdout).expect("utf-8 output")
-    }
-
-    #[test]
-    fn shell_quote_leaves_plain_words_alone() {
-        for word in ["abc", "/usr/bin/env", "a-b_c.d", "x@y:1", "50%", "+1,2"] {
-            assert_eq!(shell_quote(word), word);
-        }
-    }
-
-    #[test]
-    fn shell_quote_quotes_everything_else() {
-        let cases = [
-            ("", "''"),
-            ("a b", "'a b'"),
-            ("x; rm -rf /", "'x; rm -rf /'"),
-            ("it's", r"'it'\''s'"),
-            ("a=b", "'a=b'"),
-            ("~root", "'~root'"),
-            ("$HOME", "'$HOME'"),
-            ("`id`", "'`id`'"),
-            ("line\nbreak", "'line\nbreak'"),
-        ];
-        for (text, expected) in cases {
-            assert_eq!(shell_quote(text), expected, "quoting {text:?}");
-        }
-    }
-
-    #[test]
-    fn shell_quote_round_trips_through_a_real_shell() {
-        let nasty = [
-            "x; rm -rf /",
-            "it's \"quoted\"",
-            "$(id) `id` ${HOME}",
-            "tab\there\nnewline",
-            "'",
-            "\\",
-            "*?[a]",
-            "é ü 日本",
-        ];
-        for text in nasty {
-            let line = format!("printf %s {}", shell_quote(text));
-            assert_eq!(local_shell(&line), text);
-        }
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! ([`Connection`]) carries every command of that host.
 //!
 //! Layout:
-//! - `command`: [`RemoteCommand`] and how it becomes one quoted command line ([`shell_quote`]);
+//! - `command`: [`RemoteCommand`] and how it becomes one quoted command line ([`crate::quote::shell_quote`]);
 //! - `target`: [`SshTarget`] and the ssh config files written for it;
 //! - `ssh`: [`Connection`], the master, channels, timeouts and kills;
 //! - `error`: [`TransportError`], which tells an unknown host key from a refused login from a
@@ -30,7 +30,7 @@ mod tests;
 
 use std::time::Duration;
 
-pub use command::{CommandProblem, Program, RemoteCommand, shell_quote};
+pub use command::{CommandProblem, Program, RemoteCommand};
 pub use error::{HostKeyProblem, SshMessage, TargetProblem, TransportError};
 pub use ssh::{Connection, MAX_CHANNELS};
 pub use target::SshTarget;

@@ -362,9 +362,9 @@ fn render_config(
         // were checked to hold no `%`.
         lines.push(format!(
             "ProxyCommand ssh -F {} -E {} -W '[%h]:%p' {}",
-            super::shell_quote(&proxy_path(target, &proxy.config)?),
-            super::shell_quote(&proxy_path(target, &proxy.log)?),
-            super::shell_quote(&proxy.address),
+            crate::quote::shell_quote(&proxy_path(target, &proxy.config)?),
+            crate::quote::shell_quote(&proxy_path(target, &proxy.log)?),
+            crate::quote::shell_quote(&proxy.address),
         ));
     }
     if let Some(file) = &target.ssh_config {

@@ -1,4 +1,5 @@
-//! POSIX shell quoting for values spliced into `command` text.
+//! POSIX shell quoting: one home for the rule every remote command relies on (template values
+//! in `command` text, and every word the transport and the actions put on a command line).
 //!
 //! A value becomes exactly one shell word whatever it contains: `;`, `$(…)`, backticks,
 //! quotes, newlines and globs lose their meaning inside single quotes, and a single quote itself
