@@ -169,7 +169,7 @@ async fn argv_words_and_script_text_arrive_as_written() {
 
     let script = format!(
         "printf '%s\\n' {} | tr a-z A-Z && echo \"quotes: '\\\"\"",
-        super::shell_quote(dangerous)
+        crate::quote::shell_quote(dangerous)
     );
     let output = run(&connection, &RemoteCommand::script(script)).await;
     assert_eq!(text(&output.stdout), "X; RM -RF /\nquotes: '\"\n");
