@@ -23,12 +23,12 @@
 //! with a written reason. A policy may tighten all of this, never loosen it: [`decide`] always
 //! takes the strictest of the default matrix and every matching rule.
 
-mod decide;
+mod decision;
 mod level;
 mod operator;
 mod policy;
 
-pub use decide::{
+pub use decision::{
     CatalogState, Decision, Denial, PRODUCTION, Rule, RunRequest, approver_level, ask_for_approval,
     decide, may_approve, may_approve_runbook,
 };

@@ -16,8 +16,9 @@
 //! 3. Run approvals, all collected: an L1 run; a run in `production` by an L1, or by an L2 for
 //!    `restore`/`provision`; any matching `require_approval_below` rule. The approver level is
 //!    the highest any of them asks for.
-//! 4. `--break-glass` (L5, with a reason) turns a needed approval into an allow with a loud note;
-//!    it also tells the executor to skip gate-step approvals, which is not decided here.
+//! 4. `--break-glass` (L5, with a reason) adds a loud note. It never changes the run decision,
+//!    because an L5 is never asked for a run approval; what it skips are the gate-step approvals,
+//!    which the executor handles.
 //!
 //! # Decisions where the spec is silent
 //! - The matrix's "approved `check` runbook: yes" and the `--check` exemption lift the *default*
@@ -303,10 +304,10 @@ pub fn decide(policy: Option<&Policy>, identity: &Identity, request: &RunRequest
     };
     // The level comes from the policy being applied, not from whatever the identity was
     // resolved against, so the two can never disagree.
-    let Some(operator) = policy
+    let listed = policy
         .operator(account)
-        .filter(|operator| operator.level.is_some())
-    else {
+        .and_then(|operator| Some((operator, operator.level?)));
+    let Some((operator, level)) = listed else {
         return Decision::Deny(Denial::new(
             Rule::NotAnOperator,
             format!(
@@ -323,7 +324,7 @@ pub fn decide(policy: Option<&Policy>, identity: &Identity, request: &RunRequest
     let judge = Judge {
         policy,
         operator,
-        level: operator.level.unwrap_or(Level::L1),
+        level,
         request,
         notes: Vec::new(),
     };
@@ -346,8 +347,10 @@ impl Judge<'_> {
         self.catalog()?;
         self.widen()?;
         let approvals = self.approvals();
+        // Break-glass is L5-only and an L5 is never asked for a run approval (no level is above
+        // 5), so it never changes the run decision: what it skips are gate-step approvals.
+        self.note_break_glass();
         let Some(by) = approvals.iter().map(|(level, _)| *level).max() else {
-            self.note_break_glass();
             return Ok(Decision::Allow { notes: self.notes });
         };
         let reason = approvals
@@ -355,16 +358,6 @@ impl Judge<'_> {
             .map(|(_, reason)| reason)
             .collect::<Vec<_>>()
             .join("; ");
-        if self.request.break_glass {
-            // Unreachable with levels capped at 5 (break-glass is L5-only and L5 is below no
-            // rule), but kept so that the rule "break-glass skips waiting approvals" holds by
-            // construction rather than by arithmetic.
-            self.notes.push(format!(
-                "break-glass skips a needed {by} approval: {reason}"
-            ));
-            self.note_break_glass();
-            return Ok(Decision::Allow { notes: self.notes });
-        }
         Ok(Decision::NeedsApproval {
             by,
             reason,
@@ -557,16 +550,16 @@ impl Judge<'_> {
                 self.who()
             ));
         }
-        if request.in_production() {
-            if level == Level::L1 {
-                defaults.push("L1 runs in production need an L3+ approval".to_owned());
-            } else if level == Level::L2 && matches!(request.kind, Kind::Restore | Kind::Provision)
-            {
-                defaults.push(format!(
-                    "`{}` runs in production by L2 operators need an L3+ approval",
-                    request.kind.as_str()
-                ));
-            }
+        // An L1 in production needs the same L3+ approval as anywhere else (matrix rows 2 and
+        // 3 agree), so only the L2 production cell adds a reason of its own.
+        if request.in_production()
+            && level == Level::L2
+            && matches!(request.kind, Kind::Restore | Kind::Provision)
+        {
+            defaults.push(format!(
+                "`{}` runs in production by L2 operators need an L3+ approval",
+                request.kind.as_str()
+            ));
         }
         // Hard refusals already ran, so an approved runbook here is within the operator's level.
         let approved = request.catalog == CatalogState::Approved;
