@@ -21,6 +21,7 @@
 //! - [`inventory`]: hosts, groups, variables, connection settings, host patterns.
 //! - [`template`]: strict Handlebars with a shell-quoting escape for command text.
 //! - [`plan`]: the pure planning stage: every step rendered for every host before any connection.
+//! - [`gate`]: SFIA levels, the operators policy, the operator identity and the pure gate decision.
 //! - [`transport`]: SSH connections through the system OpenSSH client, remote commands.
 //! - [`actions`]: what each step action does on a host (query → change, so `--check` falls out).
 //! - [`executor`]: drives a plan over many hosts and emits an event stream.
@@ -34,6 +35,7 @@ pub mod cli;
 pub mod diagnostic;
 pub mod error;
 pub mod executor;
+pub mod gate;
 pub mod inventory;
 pub mod lab;
 pub mod plan;
