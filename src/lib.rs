@@ -38,6 +38,7 @@ pub mod executor;
 pub mod gate;
 pub mod inventory;
 pub mod lab;
+pub mod os_account;
 pub mod plan;
 pub mod project;
 pub mod quote;

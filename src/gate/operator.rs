@@ -19,7 +19,7 @@
 //!   under a sudo identity is a denial): otherwise `sudo -u opsgate opsgate --policy /nowhere`
 //!   would run ungated with the service account's SSH keys.
 
-use std::ffi::CStr;
+use crate::os_account;
 
 use crate::gate::level::Level;
 use crate::gate::policy::Policy;
@@ -103,22 +103,13 @@ impl ProcessIdentity {
     /// Reads this process's identity from the kernel and the user database. This is the only
     /// place opsgate reads `SUDO_USER`.
     pub fn current() -> Result<ProcessIdentity, IdentityError> {
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        let uid = unsafe { libc::geteuid() };
-        let account = account_name(uid).ok_or(IdentityError::UnknownUid { uid })?;
-        let sudo_user = std::env::var_os("SUDO_USER")
-            .map(|value| value.to_string_lossy().into_owned())
-            .filter(|value| !value.is_empty());
-        let login_uid = std::fs::read_to_string("/proc/self/loginuid")
-            .ok()
-            .and_then(|text| text.trim().parse::<u32>().ok())
-            // The kernel writes (uid_t)-1 for a process outside any login session.
-            .filter(|uid| *uid != u32::MAX);
+        let uid = os_account::effective_uid();
+        let account = os_account::account_name(uid).ok_or(IdentityError::UnknownUid { uid })?;
         Ok(ProcessIdentity {
             uid,
             account,
-            sudo_user,
-            login_uid,
+            sudo_user: os_account::sudo_user(),
+            login_uid: os_account::login_uid(),
         })
     }
 }
@@ -170,38 +161,6 @@ pub fn identify(process: &ProcessIdentity, policy: Option<&Policy>) -> Identity 
         operator,
         source,
         process: process.clone(),
-    }
-}
-
-/// The account name of `uid` through the C library, so accounts from LDAP or SSSD resolve too.
-fn account_name(uid: u32) -> Option<String> {
-    let mut buffer = vec![0_u8; 4096];
-    loop {
-        // SAFETY: an all-zero passwd (null pointers, zero ids) is a valid value to overwrite.
-        let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut found: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: every pointer is valid for the duration of the call and the buffer length is
-        // its real length; getpwuid_r writes the strings of `entry` into `buffer`.
-        let code = unsafe {
-            libc::getpwuid_r(
-                uid,
-                &raw mut entry,
-                buffer.as_mut_ptr().cast(),
-                buffer.len(),
-                &raw mut found,
-            )
-        };
-        if code == libc::ERANGE && buffer.len() < 1 << 20 {
-            buffer.resize(buffer.len() * 4, 0);
-            continue;
-        }
-        if code != 0 || found.is_null() || entry.pw_name.is_null() {
-            return None;
-        }
-        // SAFETY: getpwuid_r succeeded, so pw_name points at a NUL-terminated string in
-        // `buffer`, which is still alive here.
-        let name = unsafe { CStr::from_ptr(entry.pw_name) };
-        return Some(name.to_string_lossy().into_owned());
     }
 }
 
