@@ -127,11 +127,13 @@ impl Outcome {
         Self::new(Status::Changed, message)
     }
 
-    fn skipped(message: impl Into<String>) -> Self {
+    /// Not run, and why.
+    pub(crate) fn skipped(message: impl Into<String>) -> Self {
         Self::new(Status::Skipped, Some(message.into()))
     }
 
-    fn failed(message: impl Into<String>) -> Self {
+    /// Failed, and why.
+    pub(crate) fn failed(message: impl Into<String>) -> Self {
         Self::new(Status::Failed, Some(message.into()))
     }
 

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use super::event::{Event, HostOutcome, Phase, Status, StepReport};
 use super::{Cancel, Shared, facts};
 use crate::actions::{self, Context, Outcome, RunMode};
-use crate::plan::{Field, check_type, redact};
+use crate::plan::{Field, redact};
 use crate::runbook::model::{Step, parse_bool, parse_duration};
 use crate::template;
 use crate::transport::{Connection, TransportError};
@@ -181,11 +181,11 @@ impl HostRunner<'_> {
         };
         let (outcome, attempts) = if let Some(name) = &unrun {
             let message = format!("check mode: depends on `{name}`, which --check did not run");
-            (Outcome::skipped_report(&message), 0)
+            (Outcome::skipped(message), 0)
         } else {
             match self.resolve(step).await {
-                Err(message) => (Outcome::failed_report(message), 0),
-                Ok(None) => (Outcome::skipped_report("`when` is false"), 0),
+                Err(message) => (Outcome::failed(message), 0),
+                Ok(None) => (Outcome::skipped("`when` is false"), 0),
                 Ok(Some(resolved)) => match self.attempt(&resolved).await {
                     Ok(result) => {
                         if checking && result.0.status == Status::Skipped {
@@ -194,7 +194,7 @@ impl HostRunner<'_> {
                         result
                     }
                     Err(error) => {
-                        let mut outcome = Outcome::failed_report(error.to_string());
+                        let mut outcome = Outcome::failed(error.to_string());
                         if error.is_unreachable() {
                             outcome.status = Status::Unreachable;
                         }
@@ -295,7 +295,9 @@ impl HostRunner<'_> {
             .renderer
             .render(text.mode, &text.source, &self.context)
             .map_err(|error| self.redact(&error.to_string()))?;
-        check_type(text.kind, &rendered).map_err(|reason| self.redact(&reason))?;
+        text.kind
+            .parse(&rendered)
+            .map_err(|reason| self.redact(&reason))?;
         Ok(rendered)
     }
 
@@ -440,27 +442,6 @@ impl HostRunner<'_> {
 
     fn redact(&self, text: &str) -> String {
         redact(text, &self.secrets)
-    }
-}
-
-impl Outcome {
-    fn failed_report(message: String) -> Outcome {
-        Outcome {
-            status: Status::Failed,
-            rc: None,
-            stdout: vec![],
-            stderr: vec![],
-            message: Some(message),
-            diff: None,
-        }
-    }
-
-    fn skipped_report(message: &str) -> Outcome {
-        Outcome {
-            status: Status::Skipped,
-            message: Some(message.to_owned()),
-            ..Outcome::failed_report(String::new())
-        }
     }
 }
 

@@ -24,7 +24,7 @@ pub use params::{ParamInput, ParamSource, Params, resolve as resolve_params};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::inventory::{GroupName, Host, Inventory};
 use crate::runbook::Runbook;
-use crate::runbook::model::{FieldType, ParamValue, Step, Text};
+use crate::runbook::model::{ParamValue, Step, Text};
 use crate::template::{self, Renderer};
 use crate::transport::SshTarget;
 
@@ -250,13 +250,8 @@ fn render_field(renderer: &Renderer, text: &Text, context: &Value) -> Result<Fie
     let text_now = renderer
         .render(text.mode, &text.source, context)
         .map_err(|error| error.to_string())?;
-    check_type(text.kind, &text_now)?;
+    text.kind.parse(&text_now)?;
     Ok(Field::Ready(text_now))
-}
-
-/// Checks a rendered field against its type; shared by the plan and the executor.
-pub fn check_type(kind: FieldType, rendered: &str) -> Result<(), String> {
-    kind.parse(rendered)
 }
 
 /// Whether a template path can be rendered before any host is contacted.
