@@ -28,6 +28,10 @@
 //! - [`lab`]: throwaway local `sshd` hosts for trying opsgate and for the test suite.
 //! - [`audit`]: the append-only, hash-chained history of every run.
 //! - [`cli`]: argument parsing, subcommands, human and JSON output.
+//!
+//! Shared by several stages: [`project`] (where a project keeps its files), [`quote`] (the one
+//! shell-quoting rule), [`os_account`] (uids, account names, `SUDO_USER`) and `suggest`
+//! ("did you mean" hints).
 
 pub mod actions;
 pub mod audit;
