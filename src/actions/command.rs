@@ -10,8 +10,10 @@ pub(super) async fn run<T: Transport>(
     context: &Context<'_, T>,
     command: &Command<String>,
 ) -> Result<Outcome, TransportError> {
-    if let Some(done) = already_done(context, command).await? {
-        return Ok(Outcome::ok(done));
+    match guards(context, command).await? {
+        Guards::Run => {}
+        Guards::Done(why) => return Ok(Outcome::ok(why)),
+        Guards::Broken(why) => return Ok(Outcome::failed(why)),
     }
     if context.mode == RunMode::Check {
         return Ok(Outcome::skipped(format!(
@@ -49,41 +51,62 @@ pub(super) async fn run<T: Transport>(
     })
 }
 
-/// A guard that says "already done" returns why; guards are read-only, so they run in check
-/// mode too.
-async fn already_done<T: Transport>(
+/// What the guards say about the step.
+enum Guards {
+    /// No guard says "already done": run the command.
+    Run,
+    /// A guard says "already done", and why.
+    Done(String),
+    /// A guard did not answer (timed out, killed): nothing can be concluded, the step fails.
+    Broken(String),
+}
+
+/// Evaluates the guards in order; they are read-only, so they run in check mode too.
+async fn guards<T: Transport>(
     context: &Context<'_, T>,
     command: &Command<String>,
-) -> Result<Option<String>, TransportError> {
-    if let Some(path) = &command.creates {
-        if context
-            .shell(format!("test -e {}", quote(path)))
-            .await?
-            .success()
-        {
-            return Ok(Some(format!("`{path}` exists (creates)")));
+) -> Result<Guards, TransportError> {
+    let checks = [
+        (
+            command
+                .creates
+                .as_ref()
+                .map(|path| format!("test -e {}", quote(path))),
+            true,
+            "creates",
+        ),
+        (
+            command
+                .removes
+                .as_ref()
+                .map(|path| format!("test -e {}", quote(path))),
+            false,
+            "removes",
+        ),
+        (command.unless.clone(), true, "unless"),
+        (command.only_if.clone(), false, "only_if"),
+    ];
+    for (script, done_when, name) in checks {
+        let Some(script) = script else { continue };
+        let output = context.shell(script.clone()).await?;
+        let answer = match output.status {
+            RemoteStatus::Exited(code) => code == 0,
+            _ => {
+                return Ok(Guards::Broken(format!(
+                    "guard `{name}` did not answer: {}",
+                    output.failure()
+                )));
+            }
+        };
+        if answer == done_when {
+            let verdict = if answer { "succeeded" } else { "failed" };
+            return Ok(Guards::Done(format!(
+                "`{}` {verdict} ({name})",
+                first_line(&script)
+            )));
         }
     }
-    if let Some(path) = &command.removes {
-        if !context
-            .shell(format!("test -e {}", quote(path)))
-            .await?
-            .success()
-        {
-            return Ok(Some(format!("`{path}` does not exist (removes)")));
-        }
-    }
-    if let Some(test) = &command.unless {
-        if context.shell(test.clone()).await?.success() {
-            return Ok(Some(format!("`{}` succeeded (unless)", first_line(test))));
-        }
-    }
-    if let Some(test) = &command.only_if {
-        if !context.shell(test.clone()).await?.success() {
-            return Ok(Some(format!("`{}` failed (only_if)", first_line(test))));
-        }
-    }
-    Ok(None)
+    Ok(Guards::Run)
 }
 
 fn expected(codes: &[i32]) -> String {

@@ -192,7 +192,7 @@ fn write_script(
 ) -> String {
     let mut script = format!(
         "set -e; dest={}; tmp=$(mktemp \"$(dirname -- \"$dest\")/.opsgate.XXXXXXXX\"); \
-         trap 'rm -f -- \"$tmp\"' EXIT; cat > \"$tmp\"; \
+         trap 'rm -f -- \"$tmp\"' EXIT; trap 'exit 1' HUP INT TERM; cat > \"$tmp\"; \
          [ \"$(sha256sum < \"$tmp\" | cut -d' ' -f1)\" = {} ] || {{ echo 'upload checksum mismatch' >&2; exit 1; }}; ",
         quote(dest),
         quote(sha256)
@@ -201,7 +201,7 @@ fn write_script(
         Existing::File { mode, .. } => Some(*mode),
         _ => None,
     });
-    let _ = write!(script, "chmod {:04o} \"$tmp\"; ", mode.unwrap_or(0o644));
+    let _ = write!(script, "chmod {:04o} -- \"$tmp\"; ", mode.unwrap_or(0o644));
     if let Existing::File { .. } = existing {
         // A replaced file keeps its owner unless the step names one.
         script.push_str("chown --reference=\"$dest\" \"$tmp\" 2>/dev/null || true; ");
@@ -210,7 +210,10 @@ fn write_script(
     if backup && matches!(existing, Existing::File { .. }) {
         script.push_str("cp -p -- \"$dest\" \"$dest.$(date -u +%Y%m%dT%H%M%SZ)~\"; ");
     }
-    script.push_str("mv -f -- \"$tmp\" \"$dest\"; trap - EXIT");
+    // The bytes reach the disk before the rename makes them the file: after a host crash the
+    // destination holds the old or the new content, never an empty file.
+    script
+        .push_str("sync -- \"$tmp\" 2>/dev/null || true; mv -f -- \"$tmp\" \"$dest\"; trap - EXIT");
     script
 }
 
@@ -222,7 +225,7 @@ fn attributes_script(
 ) -> String {
     let mut script = format!("set -e; dest={}; ", quote(dest));
     if let Some(mode) = mode {
-        let _ = write!(script, "chmod {mode:04o} \"$dest\"; ");
+        let _ = write!(script, "chmod {mode:04o} -- \"$dest\"; ");
     }
     push_ownership(&mut script, "\"$dest\"", owner, group);
     script.push(':');
@@ -231,10 +234,10 @@ fn attributes_script(
 
 fn push_ownership(script: &mut String, target: &str, owner: Option<&str>, group: Option<&str>) {
     if let Some(owner) = owner {
-        let _ = write!(script, "chown {} {target}; ", quote(owner));
+        let _ = write!(script, "chown -- {} {target}; ", quote(owner));
     }
     if let Some(group) = group {
-        let _ = write!(script, "chgrp {} {target}; ", quote(group));
+        let _ = write!(script, "chgrp -- {} {target}; ", quote(group));
     }
 }
 

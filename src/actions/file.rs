@@ -64,7 +64,7 @@ pub(super) async fn run<T: Transport>(
             mode.filter(|mode| Some(*mode) != current_mode && file.state != FileKind::Link)
         {
             changes.push(format!("mode {mode:04o}"));
-            script.push(format!("chmod {mode:04o} {quoted}"));
+            script.push(format!("chmod {mode:04o} -- {quoted}"));
         }
         if let Some(owner) = file
             .attributes
@@ -73,7 +73,7 @@ pub(super) async fn run<T: Transport>(
             .filter(|owner| Some(*owner) != current_owner)
         {
             changes.push(format!("owner {owner}"));
-            script.push(format!("chown -h {} {quoted}", quote(owner)));
+            script.push(format!("chown -h -- {} {quoted}", quote(owner)));
         }
         if let Some(group) = file
             .attributes
@@ -82,7 +82,7 @@ pub(super) async fn run<T: Transport>(
             .filter(|group| Some(*group) != current_group)
         {
             changes.push(format!("group {group}"));
-            script.push(format!("chgrp -h {} {quoted}", quote(group)));
+            script.push(format!("chgrp -h -- {} {quoted}", quote(group)));
         }
     }
     if changes.is_empty() {
@@ -115,12 +115,12 @@ fn plan_state(
     Ok(match file.state {
         FileKind::File if is(FileKind::File) => (vec![], vec![]),
         FileKind::File if *existing == Existing::Absent => {
-            (vec!["created".into()], vec![format!("touch {path}")])
+            (vec!["created".into()], vec![format!("touch -- {path}")])
         }
         FileKind::Directory if is(FileKind::Directory) => (vec![], vec![]),
         FileKind::Directory if *existing == Existing::Absent => (
             vec!["created directory".into()],
-            vec![format!("mkdir -p {path}")],
+            vec![format!("mkdir -p -- {path}")],
         ),
         FileKind::Absent if *existing == Existing::Absent => (vec![], vec![]),
         FileKind::Absent => (vec!["removed".into()], vec![format!("rm -rf -- {path}")]),
@@ -130,7 +130,7 @@ fn plan_state(
                 Existing::Link(current) if *current == target => (vec![], vec![]),
                 Existing::Link(_) | Existing::Absent => (
                     vec![format!("link → {target}")],
-                    vec![format!("ln -sfn {} {path}", quote(&target))],
+                    vec![format!("ln -sfn -- {} {path}", quote(&target))],
                 ),
                 Existing::Node { .. } => {
                     return Err(format!(

@@ -25,12 +25,13 @@ pub(super) async fn run<T: Transport>(
     let (probe, what) = match &wait.target {
         WaitTarget::Port { port, host } => {
             let host = host.as_deref().unwrap_or("127.0.0.1");
-            // nc where installed; otherwise bash's /dev/tcp, which every Debian host has.
+            // nc where installed; otherwise bash's /dev/tcp, which every Debian host has. Host and
+            // port reach bash as positional parameters, never as shell text.
             let script = format!(
-                "if command -v nc >/dev/null 2>&1; then nc -z -w 2 {h} {p}; else timeout 2 bash -c {probe}; fi",
+                "if command -v nc >/dev/null 2>&1; then nc -z -w 2 -- {h} {p}; \
+                 else timeout 2 bash -c 'exec 3<>\"/dev/tcp/$1/$2\"' opsgate-probe {h} {p}; fi",
                 h = quote(host),
                 p = quote(port),
-                probe = quote(&format!("exec 3<>/dev/tcp/{host}/{port}")),
             );
             (script, format!("port {port} on {host}"))
         }

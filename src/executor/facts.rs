@@ -12,8 +12,19 @@ for manager in apt-get dnf yum apk; do
 done
 echo unknown"#;
 
+/// Why facts could not be gathered.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum FactsError {
+    /// The host is gone.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The probe ran but did not succeed.
+    #[error("the fact probe failed: {0}")]
+    Probe(String),
+}
+
 /// Runs the fact script on the host.
-pub(super) async fn gather<T: Transport>(transport: &T) -> Result<Value, TransportError> {
+pub(super) async fn gather<T: Transport>(transport: &T) -> Result<Value, FactsError> {
     let output = transport
         .run(&RemoteCommand {
             program: Program::Script {
@@ -26,6 +37,9 @@ pub(super) async fn gather<T: Transport>(transport: &T) -> Result<Value, Transpo
             timeout: Some(std::time::Duration::from_secs(30)),
         })
         .await?;
+    if !output.success() {
+        return Err(FactsError::Probe(output.failure()));
+    }
     Ok(parse(&String::from_utf8_lossy(&output.stdout)))
 }
 

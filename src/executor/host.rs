@@ -13,7 +13,7 @@ use super::event::{Event, HostOutcome, Phase, Status, StepReport};
 use super::{Cancel, Shared, facts};
 use crate::actions::{self, Context, Outcome, RunMode};
 use crate::plan::{Field, redact};
-use crate::runbook::model::{Step, parse_bool, parse_duration};
+use crate::runbook::model::{Step, parse_bool, parse_condition, parse_duration};
 use crate::template;
 use crate::transport::{Connection, TransportError};
 
@@ -179,6 +179,7 @@ impl HostRunner<'_> {
         } else {
             None
         };
+        let mut ignore = ignore_errors_at_plan_time(step);
         let (outcome, attempts) = if let Some(name) = &unrun {
             let message = format!("check mode: depends on `{name}`, which --check did not run");
             (Outcome::skipped(message), 0)
@@ -186,35 +187,45 @@ impl HostRunner<'_> {
             match self.resolve(step).await {
                 Err(message) => (Outcome::failed(message), 0),
                 Ok(None) => (Outcome::skipped("`when` is false"), 0),
-                Ok(Some(resolved)) => match self.attempt(&resolved).await {
-                    Ok(result) => {
-                        if checking && result.0.status == Status::Skipped {
-                            self.unrun_by_check.extend(step.register.clone());
+                Ok(Some(resolved)) => {
+                    ignore = resolved
+                        .ignore_errors
+                        .as_deref()
+                        .and_then(parse_bool)
+                        .unwrap_or(false);
+                    match self.attempt(step, &resolved).await {
+                        Ok(result) => {
+                            if checking && result.0.status == Status::Skipped {
+                                self.unrun_by_check.extend(step.register.clone());
+                            }
+                            result
                         }
-                        result
-                    }
-                    Err(error) => {
-                        let mut outcome = Outcome::failed(error.to_string());
-                        if error.is_unreachable() {
-                            outcome.status = Status::Unreachable;
+                        Err(error) => {
+                            let mut outcome = Outcome::failed(error.to_string());
+                            if error.is_unreachable() {
+                                outcome.status = Status::Unreachable;
+                            }
+                            (outcome, 1)
                         }
-                        (outcome, 1)
                     }
-                },
+                }
             }
         };
         if unrun.is_some() {
             self.unrun_by_check.extend(step.register.clone());
         }
-        let ignored = outcome.status == Status::Failed && ignore_errors(step);
+        let ignored = outcome.status == Status::Failed && ignore;
         let result = result_json(&outcome);
         if step.secret {
             for field in ["stdout", "stderr"] {
-                if let Some(text) = result[field]
-                    .as_str()
-                    .filter(|text| !text.trim().is_empty())
-                {
-                    self.secrets.push(text.to_owned());
+                if let Some(text) = result[field].as_str() {
+                    // Whole and line by line: a later `stdout_lines.[0]` must not show either.
+                    let pieces = std::iter::once(text).chain(text.lines());
+                    self.secrets.extend(
+                        pieces
+                            .filter(|piece| !piece.trim().is_empty())
+                            .map(str::to_owned),
+                    );
                 }
             }
         }
@@ -252,12 +263,12 @@ impl HostRunner<'_> {
     async fn resolve(&mut self, step: &Step<Field>) -> Result<Option<Step<String>>, String> {
         if let Some(when) = &step.when {
             let when = self.render(when).await?;
-            if parse_bool(&when) != Some(true) {
+            if parse_condition(&when) != Some(true) {
                 return Ok(None);
             }
         }
         // `changed_when` and `failed_when` judge the step's own result, which does not exist
-        // yet: they stay templates here and are rendered by `apply_conditions`.
+        // yet: `apply_conditions` renders them from the planned step after the action.
         let mut now = step.clone();
         now.changed_when = None;
         now.failed_when = None;
@@ -266,16 +277,29 @@ impl HostRunner<'_> {
             fields.push(self.render(field).await?);
         }
         let mut rendered = fields.into_iter();
-        let mut resolved = now
+        let resolved = now
             .try_map(&mut |_| rendered.next().ok_or(()))
             .map_err(|()| "internal error: step fields changed while rendering".to_owned())?;
-        let source = |field: &Field| match field {
-            Field::Ready(text) => text.clone(),
-            Field::AtRunTime(text) => text.source.clone(),
-        };
-        resolved.changed_when = step.changed_when.as_ref().map(source);
-        resolved.failed_when = step.failed_when.as_ref().map(source);
         Ok(Some(resolved))
+    }
+
+    /// Gathers `facts.*` once per host, the first time a template reads them.
+    async fn gather_facts_for(&mut self, text: &crate::runbook::model::Text) -> Result<(), String> {
+        if self.facts_gathered {
+            return Ok(());
+        }
+        let reads_facts = template::references(&text.source).is_ok_and(|references| {
+            references
+                .iter()
+                .any(|reference| reference.path.first().is_some_and(|root| root == "facts"))
+        });
+        if reads_facts {
+            self.context["facts"] = facts::gather(self.connection)
+                .await
+                .map_err(|error| format!("gathering facts: {error}"))?;
+            self.facts_gathered = true;
+        }
+        Ok(())
     }
 
     /// Renders a field on this host's current context.
@@ -284,12 +308,7 @@ impl HostRunner<'_> {
             Field::Ready(text) => return Ok(text.clone()),
             Field::AtRunTime(text) => text,
         };
-        if !self.facts_gathered && text.source.contains("facts") {
-            self.context["facts"] = facts::gather(self.connection)
-                .await
-                .map_err(|error| format!("gathering facts: {error}"))?;
-            self.facts_gathered = true;
-        }
+        self.gather_facts_for(text).await?;
         let rendered = self
             .shared
             .renderer
@@ -302,7 +321,11 @@ impl HostRunner<'_> {
     }
 
     /// Runs the action with retries, then applies `changed_when` / `failed_when`.
-    async fn attempt(&mut self, step: &Step<String>) -> Result<(Outcome, u32), TransportError> {
+    async fn attempt(
+        &mut self,
+        planned: &Step<Field>,
+        step: &Step<String>,
+    ) -> Result<(Outcome, u32), TransportError> {
         let become_root = step
             .become_root
             .as_deref()
@@ -344,7 +367,7 @@ impl HostRunner<'_> {
         loop {
             attempts += 1;
             let mut outcome = self.run_killable(&context, step).await?;
-            if let Err(message) = self.apply_conditions(step, &mut outcome) {
+            if let Err(message) = self.apply_conditions(planned, &mut outcome).await {
                 outcome = Outcome {
                     message: Some(message),
                     status: Status::Failed,
@@ -357,7 +380,12 @@ impl HostRunner<'_> {
             {
                 return Ok((outcome, attempts));
             }
-            tokio::time::sleep(delay).await;
+            // The first Ctrl-C ends the wait: no new attempt starts after it.
+            let mut cancel = self.cancel.clone();
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                _ = cancel.changed() => return Ok((outcome, attempts)),
+            }
         }
     }
 
@@ -390,43 +418,60 @@ impl HostRunner<'_> {
     }
 
     /// `changed_when` and `failed_when` see this step's result under its `register` name.
-    fn apply_conditions(&self, step: &Step<String>, outcome: &mut Outcome) -> Result<(), String> {
-        if step.changed_when.is_none() && step.failed_when.is_none() {
+    async fn apply_conditions(
+        &mut self,
+        step: &Step<Field>,
+        outcome: &mut Outcome,
+    ) -> Result<(), String> {
+        if outcome.status == Status::Skipped
+            || (step.changed_when.is_none() && step.failed_when.is_none())
+        {
             return Ok(());
+        }
+        for field in [&step.changed_when, &step.failed_when]
+            .into_iter()
+            .flatten()
+        {
+            if let Field::AtRunTime(text) = field {
+                self.gather_facts_for(text).await?;
+            }
         }
         let mut context = self.context.clone();
         if let Some(name) = &step.register {
             context[name] = result_json(outcome);
         }
-        let condition = |text: &str| -> Result<bool, String> {
-            if !template::is_template(text) {
-                return parse_bool(text).ok_or_else(|| format!("`{text}` is not true or false"));
+        // A condition the plan already rendered is a value, never template code again.
+        let condition = |field: &Field| -> Result<bool, String> {
+            match field {
+                Field::Ready(text) => {
+                    parse_condition(text).ok_or_else(|| format!("`{text}` is not true or false"))
+                }
+                Field::AtRunTime(text) => self
+                    .shared
+                    .renderer
+                    .condition(&text.source, &context)
+                    .map_err(|error| self.redact(&error.to_string())),
             }
-            self.shared
-                .renderer
-                .condition(text, &context)
-                .map_err(|error| error.to_string())
         };
-        if outcome.status == Status::Skipped {
-            return Ok(());
-        }
-        if let Some(text) = &step.failed_when {
-            let failed = condition(text)?;
+        if let Some(field) = &step.failed_when {
+            let failed = condition(field)?;
             outcome.status = if failed {
                 Status::Failed
-            } else if outcome.status == Status::Failed {
+            } else if outcome.status == Status::Failed && outcome.rc.is_some() {
+                // Only a command that exited can be judged a success: a timeout, a kill or an
+                // action error (no exit code) stays failed whatever `failed_when` says.
                 Status::Changed
             } else {
                 outcome.status
             };
-            if !failed {
+            if !failed && outcome.status != Status::Failed {
                 outcome.message = None;
             } else if outcome.message.is_none() {
                 outcome.message = Some("failed_when is true".to_owned());
             }
         }
-        if let Some(text) = &step.changed_when {
-            let changed = condition(text)?;
+        if let Some(field) = &step.changed_when {
+            let changed = condition(field)?;
             if outcome.status != Status::Failed {
                 outcome.status = if changed { Status::Changed } else { Status::Ok };
             }
@@ -445,8 +490,8 @@ impl HostRunner<'_> {
     }
 }
 
-/// `ignore_errors` is decided at plan time: it may read params, host and vars, not results.
-fn ignore_errors(step: &Step<Field>) -> bool {
+/// `ignore_errors` as far as the plan knows it, for steps that fail before they are rendered.
+fn ignore_errors_at_plan_time(step: &Step<Field>) -> bool {
     matches!(&step.ignore_errors, Some(Field::Ready(text)) if parse_bool(text) == Some(true))
 }
 

@@ -123,9 +123,11 @@ pub async fn execute(
             let shared = Arc::clone(&shared);
             let forks = Arc::clone(&forks);
             let cancel = cancel.clone();
+            // Taken here, not in the task, so hosts start in inventory order. The semaphore is
+            // never closed, so acquiring only waits for a free fork.
+            let permit = forks.acquire_owned().await;
             tasks.spawn(async move {
-                // The semaphore is never closed, so acquiring only waits for a free fork.
-                let _permit = forks.acquire_owned().await;
+                let _permit = permit;
                 host::run(&shared, index, cancel).await
             });
         }

@@ -127,7 +127,11 @@ fn summary(step: &Step<Field>) -> String {
         }
         Action::Fetch(fetch) => format!("fetch: {} → {}/", show(&fetch.src), show(&fetch.dest)),
         Action::File(file) => {
-            format!("file: {} is {:?}", show(&file.path), file.state).to_lowercase()
+            format!(
+                "file: {} is {}",
+                show(&file.path),
+                format!("{:?}", file.state).to_lowercase()
+            )
         }
         Action::Assert(assert) => {
             let that: Vec<String> = assert.that.iter().map(show).collect();

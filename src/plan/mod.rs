@@ -100,11 +100,16 @@ impl Plan {
     }
 }
 
-/// Replaces every occurrence of each secret in `text` by `***`.
+/// Replaces every occurrence of each secret in `text` by `***`: the value itself, and the
+/// shell-quoted form a `command` template renders it as (`'pa'\''ss'` does not contain `pa'ss`).
 #[must_use]
 pub fn redact(text: &str, secrets: &[String]) -> String {
     let mut text = text.to_owned();
     for secret in secrets.iter().filter(|secret| !secret.is_empty()) {
+        let quoted = crate::quote::shell_quote(secret);
+        if quoted != *secret {
+            text = text.replace(&quoted, "***");
+        }
         text = text.replace(secret.as_str(), "***");
     }
     text
@@ -122,7 +127,8 @@ pub fn build(request: Request<'_>, renderer: &Renderer) -> Result<Plan, Diagnost
             diagnostic
         })
     };
-    let mut selected = select(targets).map_err(|diagnostic| diagnostic.at(file, *targets_span))?;
+    let in_targets = select(targets).map_err(|diagnostic| diagnostic.at(file, *targets_span))?;
+    let mut selected = in_targets.clone();
     let mut pattern = targets.clone();
     if let Some(limit) = request.limit {
         let limited: BTreeSet<&str> = select(limit)?
@@ -135,9 +141,10 @@ pub fn build(request: Request<'_>, renderer: &Renderer) -> Result<Plan, Diagnost
     let mut widened = false;
     if let Some(widen) = request.widen {
         let extra = select(widen)?;
+        // Widening means reaching a host outside the runbook's `targets`, whatever `-l` chose.
         widened = extra
             .iter()
-            .any(|host| !selected.iter().any(|chosen| chosen.name == host.name));
+            .any(|host| !in_targets.iter().any(|target| target.name == host.name));
         let wanted: BTreeSet<&str> = selected
             .iter()
             .chain(&extra)
@@ -286,5 +293,21 @@ fn ssh_target(inventory: &Inventory, host: &Host, depth: usize) -> SshTarget {
         host_key: host.host_key.clone(),
         ssh_options: host.ssh_options.clone(),
         jump,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn secrets_are_masked_raw_and_shell_quoted() {
+        let secrets = vec!["pa'ss word".to_owned()];
+        let rendered = format!(
+            "mysql -p{} && echo pa'ss word",
+            crate::quote::shell_quote("pa'ss word")
+        );
+        assert_eq!(
+            super::redact(&rendered, &secrets),
+            "mysql -p*** && echo ***"
+        );
     }
 }

@@ -299,7 +299,10 @@ impl FieldType {
     pub fn parse(self, text: &str) -> Result<(), String> {
         match self {
             FieldType::Text => Ok(()),
-            FieldType::Bool | FieldType::Condition => parse_bool(text)
+            FieldType::Bool => parse_bool(text)
+                .map(drop)
+                .ok_or_else(|| format!("`{}` is not true or false", text.trim())),
+            FieldType::Condition => parse_condition(text)
                 .map(drop)
                 .ok_or_else(|| format!("`{}` is not true or false", text.trim())),
             FieldType::Count => text
@@ -655,6 +658,16 @@ impl<F> Copy<F> {
     }
 }
 
+/// A condition's rendered text (SPEC §2): exactly `true` or `false` once trimmed.
+#[must_use]
+pub fn parse_condition(text: &str) -> Option<bool> {
+    match text.trim() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    }
+}
+
 /// Parses `true`/`false` (and the YAML spellings `yes`/`no`), trimmed.
 #[must_use]
 pub fn parse_bool(text: &str) -> Option<bool> {
@@ -676,14 +689,18 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|_| format!("`{text}` is not a duration (use 500ms, 30s, 15m, 1h or seconds)"))?;
     match unit {
-        "" | "s" => Ok(Duration::from_secs(number)),
-        "ms" => Ok(Duration::from_millis(number)),
-        "m" => Ok(Duration::from_secs(number * 60)),
-        "h" => Ok(Duration::from_secs(number * 3600)),
-        _ => Err(format!(
-            "`{text}` has unknown unit `{unit}` (use ms, s, m or h)"
-        )),
+        "" | "s" => Some(Duration::from_secs(number)),
+        "ms" => Some(Duration::from_millis(number)),
+        "m" => number.checked_mul(60).map(Duration::from_secs),
+        "h" => number.checked_mul(3600).map(Duration::from_secs),
+        _ => {
+            return Err(format!("`{text}` has unknown unit `{unit}` (use ms, s, m or h)"));
+        }
     }
+    // A year is more than any step may wait; larger values are typos, and would overflow the
+    // deadline arithmetic downstream.
+    .filter(|duration| *duration <= Duration::from_secs(366 * 24 * 3600))
+    .ok_or_else(|| format!("`{text}` is longer than a year"))
 }
 
 /// Parses a quoted octal mode string such as `"0640"` into its permission bits.

@@ -307,6 +307,16 @@ impl Validator<'_> {
                     }
                 }
             });
+            if secret && !matches!(kind, ParamKind::String) {
+                self.error(
+                    Self::span(&param.kind),
+                    format!("secret param `{}` must be a string", name.value),
+                )
+                .hints
+                .push(
+                    "masking a number or a boolean would mask every such word in the output".into(),
+                );
+            }
             if secret && default.is_some() {
                 self.error(span, format!("secret param `{}` has a default", name.value))
                     .hints
@@ -596,6 +606,22 @@ impl Validator<'_> {
         }
         let directory = self.file.path.parent().unwrap_or_else(|| Path::new("."));
         let path = directory.join(relative);
+        // A symbolic link inside the tree may point anywhere (a key, a password file): the
+        // resolved file must still be inside the runbook's directory.
+        let inside = match (directory.canonicalize(), path.canonicalize()) {
+            (Ok(root), Ok(resolved)) => resolved.starts_with(root),
+            // Missing files are reported by the read below.
+            _ => true,
+        };
+        if !inside {
+            self.error(
+                Self::span(src),
+                format!("`{}` resolves outside the runbook's directory", src.value),
+            )
+            .hints
+            .push("a symbolic link in `src` must point inside the runbook's directory tree".into());
+            return None;
+        }
         match std::fs::read(&path) {
             Ok(bytes) => {
                 let sha = hex::encode(Sha256::digest(&bytes));
@@ -1113,6 +1139,33 @@ mod tests {
         assert_eq!(errors(own), "");
         let early = "runbook: a\nkind: maintenance\ntargets: all\nsteps:\n  - command: echo {{r.stdout}}\n    register: r\n";
         assert!(errors(early).contains("`r` is used before a step registers it"));
+    }
+
+    #[test]
+    fn local_files_may_not_escape_through_a_symlink() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::os::unix::fs::symlink("/etc/hostname", dir.path().join("key")).expect("symlink");
+        let path = dir.path().join("rb.yaml");
+        let yaml = "runbook: a\nkind: maintenance\ntargets: all\nsteps:\n  - copy: { src: key, dest: /x }\n";
+        let file = SourceFile::new(&path, yaml);
+        let error = super::parse(&file).expect_err("refused");
+        let rendered: Vec<String> = error
+            .sorted()
+            .iter()
+            .map(|d| d.render(Style::Plain))
+            .collect();
+        assert!(
+            rendered
+                .join("")
+                .contains("resolves outside the runbook's directory"),
+            "{rendered:?}"
+        );
+    }
+
+    #[test]
+    fn secret_params_are_strings() {
+        let yaml = "runbook: a\nkind: maintenance\ntargets: all\nparams:\n  pin: { type: int, secret: true }\nsteps:\n  - command: 'true'\n";
+        assert!(errors(yaml).contains("secret param `pin` must be a string"));
     }
 
     #[test]

@@ -214,3 +214,56 @@ fn a_changed_host_key_stops_that_host_with_the_fix() {
     assert!(!lab2.lab_root.join("touched").exists());
     assert!(lab.hosts()[0].lab_root.join("touched").exists());
 }
+
+#[test]
+fn failed_when_false_does_not_turn_a_timeout_into_success() {
+    let lab = TestLab::start(3);
+    let work = tempfile::tempdir().expect("temp dir");
+    let runbook = write_runbook(
+        work.path(),
+        "lenient",
+        "runbook: lenient\nkind: maintenance\ntargets: lab\nsteps:\n  - command: sleep 30\n    timeout: 1s\n    failed_when: false\n",
+    );
+    let output = opsgate(&lab, &["run", runbook.to_str().expect("utf-8")]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(text(&output).contains("timed out"), "{}", text(&output));
+}
+
+#[test]
+fn a_wait_for_host_value_is_never_shell_text() {
+    let lab = TestLab::start(3);
+    let work = tempfile::tempdir().expect("temp dir");
+    let runbook = write_runbook(
+        work.path(),
+        "probe",
+        "runbook: probe\nkind: maintenance\ntargets: lab\nparams:\n  db: { type: string, required: true }\nsteps:\n  - wait_for: { port: 1, host: \"{{params.db}}\", timeout: 1s }\n",
+    );
+    let hostile = "127.0.0.1/1; touch /tmp/opsgate-pwned-by-wait-for; echo ";
+    let output = opsgate(
+        &lab,
+        &[
+            "run",
+            runbook.to_str().expect("utf-8"),
+            "-p",
+            &format!("db={hostile}"),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        !std::path::Path::new("/tmp/opsgate-pwned-by-wait-for").exists(),
+        "the host value ran as shell code"
+    );
+}
+
+#[test]
+fn a_condition_may_read_facts_that_no_other_field_reads() {
+    let lab = TestLab::start(3);
+    let work = tempfile::tempdir().expect("temp dir");
+    let runbook = write_runbook(
+        work.path(),
+        "facts",
+        "runbook: facts\nkind: maintenance\ntargets: lab\nsteps:\n  - command: 'false'\n    failed_when: \"{{eq facts.pkg_manager 'no-such-manager'}}\"\n",
+    );
+    let output = opsgate(&lab, &["run", runbook.to_str().expect("utf-8")]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+}
