@@ -89,13 +89,18 @@ pub(super) async fn run<T: Transport>(
                 ))
                 .await?;
             if !listed.success() {
+                let absent = not_in_archive(&String::from_utf8_lossy(&listed.stderr));
+                let reason = if absent.is_empty() {
+                    format!("reading the archive failed: {}", listed.failure())
+                } else {
+                    format!("the backup does not hold {}", absent.join(", "))
+                };
                 return Ok(Outcome {
                     extra,
                     ..Outcome::failed_with(
                         format!(
-                            "refusing to restore `{}`: reading the archive failed: {}",
-                            name.id(),
-                            listed.failure()
+                            "refusing to restore `{}`: {reason}; nothing was changed",
+                            name.id()
                         ),
                         &listed,
                     )
@@ -301,13 +306,32 @@ fn judge(answer: &str, file: &str) -> Result<Verified, String> {
     })
 }
 
+/// The requested paths GNU tar did not find (`tar: etc/app: Not found in archive`), as `/…`.
+fn not_in_archive(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter_map(|line| line.strip_suffix(": Not found in archive"))
+        .map(|line| {
+            let member = line.strip_prefix("tar: ").unwrap_or(line);
+            format!("`/{member}`")
+        })
+        .collect()
+}
+
 fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Verified, judge, select};
+    use super::{Verified, judge, not_in_archive, select};
+
+    #[test]
+    fn paths_missing_from_an_archive_are_named() {
+        let stderr = "tar: srv/app: Not found in archive\ntar: Exiting with failure status due to previous errors\n";
+        assert_eq!(not_in_archive(stderr), ["`/srv/app`"]);
+        assert!(not_in_archive("tar: short read\n").is_empty());
+    }
 
     const LISTING: &str = "backup-files-web1-20261124T090000Z.tar.zst\n\
         backup-files-web1-20261124T090000Z.tar.zst.sha256\n\

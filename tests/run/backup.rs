@@ -411,6 +411,30 @@ steps:
         fs::read_to_string(app_root(&lab.hosts()[1]).join("data")).expect("data"),
         "version 1\n"
     );
+    let elsewhere = write_runbook(
+        &work,
+        "elsewhere",
+        r#"
+runbook: elsewhere
+kind: restore
+targets: lab
+steps:
+  - restore: { from: latest, store: "{{vars.backup_root}}", paths: ["{{vars.lab_root}}/etc"] }
+"#,
+    );
+    let not_held = opsgate(
+        &lab,
+        &["run", elsewhere.to_str().expect("utf-8"), "-l", "lab3"],
+    );
+    assert_eq!(not_held.status.code(), Some(1), "{}", text(&not_held));
+    assert!(
+        text(&not_held).contains(&format!(
+            "the backup does not hold `{}/etc`",
+            lab.hosts()[2].lab_root.display()
+        )),
+        "{}",
+        text(&not_held)
+    );
     let missing = opsgate(
         &lab,
         &[
