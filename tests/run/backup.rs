@@ -580,3 +580,37 @@ fn without_zstd_on_the_host_backups_are_tar_gzip() {
         );
     }
 }
+
+const FAILING: &str = r#"
+runbook: failing
+kind: backup
+targets: lab
+steps:
+  - name: a path that does not exist
+    backup: { paths: ["{{vars.lab_root}}/nowhere"], store: "{{vars.backup_root}}" }
+    ignore_errors: true
+  - name: a dump command that fails halfway
+    backup: { dump: "echo partial; exit 3", store: "{{vars.backup_root}}" }
+"#;
+
+#[test]
+fn a_failed_backup_leaves_nothing_in_the_store() {
+    let lab = TestLab::start(3);
+    let runbook = write_runbook(lab.workspace(), "failing", FAILING);
+    let output = opsgate(&lab, &["run", runbook.to_str().expect("utf-8")]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let all = text(&output);
+    assert!(all.contains("nowhere does not exist"), "{all}");
+    assert!(
+        all.contains("the dump command failed with exit code 3"),
+        "{all}"
+    );
+    for host in lab.hosts() {
+        assert_eq!(
+            store_files(&backup_root(host)),
+            Vec::<String>::new(),
+            "no partial file, manifest or backup on {}",
+            host.name
+        );
+    }
+}
