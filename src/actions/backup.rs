@@ -19,7 +19,8 @@
 //! `keep: N` keeps the newest N backups of this runbook and host (the new one included, and
 //! never deleted even when the host clock went backwards); without `keep` nothing is pruned.
 //! A backup is always `changed`; under `--check` it reports the name it would write and what it
-//! would prune, and writes nothing.
+//! would prune, and writes nothing (`skipped` when a path does not exist yet, since an earlier
+//! step that `--check` did not run may create it).
 
 use std::cmp::Reverse;
 use std::fmt::Write as _;
