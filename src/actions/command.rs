@@ -48,6 +48,7 @@ pub(super) async fn run<T: Transport>(
         stderr: output.stderr,
         message,
         diff: None,
+        extra: serde_json::Map::new(),
     })
 }
 

@@ -10,10 +10,12 @@
 //! spaces, quotes or `;` stays one word.
 
 mod assert;
+mod backup;
 mod command;
 mod copy;
 mod fetch;
 mod file;
+mod restore;
 mod script;
 mod wait_for;
 
@@ -46,8 +48,10 @@ pub enum DiffMode {
 pub struct Context<'a, T> {
     /// The host's connection.
     pub transport: &'a T,
-    /// Inventory host name, for local paths (`fetch`) and messages.
+    /// Inventory host name, for local paths (`fetch`), backup names and messages.
     pub host: &'a str,
+    /// The runbook's id, for backup names.
+    pub runbook: &'a str,
     /// Apply or check.
     pub mode: RunMode,
     /// Show diffs.
@@ -103,6 +107,8 @@ pub struct Outcome {
     pub message: Option<String>,
     /// Unified diff of a changed file.
     pub diff: Option<String>,
+    /// Action-specific values merged into the registered result (a backup's `id`, `path` …).
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Outcome {
@@ -114,6 +120,7 @@ impl Outcome {
             stderr: vec![],
             message: message.into(),
             diff: None,
+            extra: serde_json::Map::new(),
         }
     }
 
@@ -169,6 +176,8 @@ pub async fn run<T: Transport>(
         Action::File(spec) => file::run(context, spec).await,
         Action::Assert(spec) => Ok(assert::run(spec)),
         Action::WaitFor(spec) => wait_for::run(context, spec).await,
+        Action::Backup(spec) => backup::run(context, spec).await,
+        Action::Restore(spec) => restore::run(context, spec).await,
     }
 }
 

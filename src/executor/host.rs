@@ -354,6 +354,7 @@ impl HostRunner<'_> {
         let context = Context {
             transport: self.connection,
             host: self.host,
+            runbook: &self.shared.plan.runbook.id,
             mode,
             diff: self.shared.options.diff,
             become_user,
@@ -500,14 +501,20 @@ fn result_json(outcome: &Outcome) -> Value {
     let stdout = String::from_utf8_lossy(&outcome.stdout);
     let stdout = actions::trim_newline(&stdout);
     let stderr = String::from_utf8_lossy(&outcome.stderr);
-    json!({
+    let mut result = json!({
         "rc": outcome.rc,
         "stdout": stdout,
         "stderr": actions::trim_newline(&stderr),
         "stdout_lines": stdout.lines().collect::<Vec<_>>(),
         "changed": outcome.status == Status::Changed,
         "status": outcome.status.as_str(),
-    })
+    });
+    if let Value::Object(fields) = &mut result {
+        for (name, value) in &outcome.extra {
+            fields.insert(name.clone(), value.clone());
+        }
+    }
+    result
 }
 
 fn skipped_result() -> Value {

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use super::{Field, Plan};
 use crate::diagnostic::{Paint, Style};
-use crate::runbook::model::{Action, Content, Step, WaitTarget};
+use crate::runbook::model::{Action, BackupSource, Content, RestoreInto, Step, WaitTarget};
 
 /// Renders the plan: header, params (secrets masked), batches, then every host's steps.
 #[must_use]
@@ -146,5 +146,38 @@ fn summary(step: &Step<Field>) -> String {
             WaitTarget::Path(path) => format!("wait_for: path {}", show(path)),
             WaitTarget::Command(command) => format!("wait_for: command {}", show(command)),
         },
+        Action::Backup(backup) => {
+            let source = match &backup.source {
+                BackupSource::Paths(paths) => paths.iter().map(show).collect::<Vec<_>>().join(", "),
+                BackupSource::Dump(command) => format!("output of `{}`", show(command)),
+            };
+            let keep = backup.keep.as_ref().map_or_else(
+                || " (keep all)".to_owned(),
+                |keep| format!(" (keep {})", show(keep)),
+            );
+            format!("backup: {source} → {}/{keep}", show(&backup.store))
+        }
+        Action::Restore(restore) => {
+            let into = match &restore.into {
+                RestoreInto::Files { paths, target } => {
+                    let paths = if paths.is_empty() {
+                        "everything".to_owned()
+                    } else {
+                        paths.iter().map(show).collect::<Vec<_>>().join(", ")
+                    };
+                    let place = target.as_ref().map_or_else(
+                        || "its original place".to_owned(),
+                        |target| format!("under {}", show(target)),
+                    );
+                    format!("{paths} to {place}")
+                }
+                RestoreInto::Load(command) => format!("into `{}`", show(command)),
+            };
+            format!(
+                "restore: {} from {}/, verified, {into}",
+                show(&restore.from),
+                show(&restore.store)
+            )
+        }
     }
 }

@@ -376,6 +376,10 @@ pub enum Action<F> {
     Assert(Assert<F>),
     /// `wait_for`.
     WaitFor(WaitFor<F>),
+    /// `backup`.
+    Backup(Backup<F>),
+    /// `restore`.
+    Restore(Restore<F>),
 }
 
 impl<F> Action<F> {
@@ -391,6 +395,8 @@ impl<F> Action<F> {
             Action::File(_) => "file",
             Action::Assert(_) => "assert",
             Action::WaitFor(_) => "wait_for",
+            Action::Backup(_) => "backup",
+            Action::Restore(_) => "restore",
         }
     }
 }
@@ -545,6 +551,52 @@ pub enum WaitTarget<F> {
     Command(F),
 }
 
+/// `backup`: what goes into the backup, where it is kept, how many are kept.
+#[derive(Debug, Clone)]
+pub struct Backup<F> {
+    /// Files or a command's output.
+    pub source: BackupSource<F>,
+    /// Remote directory (absolute) the backups live in.
+    pub store: F,
+    /// A count field: backups of this runbook and host to keep, the new one included; `None`
+    /// keeps every backup.
+    pub keep: Option<F>,
+}
+
+/// What a backup holds.
+#[derive(Debug, Clone)]
+pub enum BackupSource<F> {
+    /// Absolute remote paths, archived with owners, modes and links.
+    Paths(Vec<F>),
+    /// Shell text whose standard output is the backup.
+    Dump(F),
+}
+
+/// `restore`: which backup, from where, and where it goes.
+#[derive(Debug, Clone)]
+pub struct Restore<F> {
+    /// `latest` or a backup id.
+    pub from: F,
+    /// Remote directory (absolute) the backups live in.
+    pub store: F,
+    /// Where the backup goes.
+    pub into: RestoreInto<F>,
+}
+
+/// Where a restored backup goes.
+#[derive(Debug, Clone)]
+pub enum RestoreInto<F> {
+    /// Files extracted from an archive.
+    Files {
+        /// Absolute paths to put back; empty means everything in the archive.
+        paths: Vec<F>,
+        /// Extract under this directory instead of `/`.
+        target: Option<F>,
+    },
+    /// Shell text fed the backup on its standard input.
+    Load(F),
+}
+
 impl<F> Step<F> {
     /// Converts every field with `f`, keeping the step's shape; the first error stops it.
     pub fn try_map<'a, G, E>(
@@ -633,6 +685,27 @@ impl<F> Action<F> {
                     WaitTarget::Command(command) => WaitTarget::Command(f(command)?),
                 },
                 timeout: wait.timeout.as_ref().map(&mut *f).transpose()?,
+            }),
+            Action::Backup(backup) => Action::Backup(Backup {
+                source: match &backup.source {
+                    BackupSource::Paths(paths) => {
+                        BackupSource::Paths(paths.iter().map(&mut *f).collect::<Result<_, E>>()?)
+                    }
+                    BackupSource::Dump(command) => BackupSource::Dump(f(command)?),
+                },
+                store: f(&backup.store)?,
+                keep: backup.keep.as_ref().map(&mut *f).transpose()?,
+            }),
+            Action::Restore(restore) => Action::Restore(Restore {
+                from: f(&restore.from)?,
+                store: f(&restore.store)?,
+                into: match &restore.into {
+                    RestoreInto::Files { paths, target } => RestoreInto::Files {
+                        paths: paths.iter().map(&mut *f).collect::<Result<_, E>>()?,
+                        target: target.as_ref().map(&mut *f).transpose()?,
+                    },
+                    RestoreInto::Load(command) => RestoreInto::Load(f(command)?),
+                },
             }),
         })
     }

@@ -169,6 +169,10 @@ pub struct Step {
     pub assert_that: Option<Spanned<Assert>>,
     /// Action: wait for a port, path or command.
     pub wait_for: Option<Spanned<WaitFor>>,
+    /// Action: archive paths or a command's output into a remote store.
+    pub backup: Option<Spanned<Backup>>,
+    /// Action: put a backup back.
+    pub restore: Option<Spanned<Restore>>,
 }
 
 /// `expect_rc: 0` or `expect_rc: [0, 1]`.
@@ -281,4 +285,34 @@ pub struct WaitFor {
     pub command: Option<Text>,
     /// How long to wait.
     pub timeout: Option<Field>,
+}
+
+/// `backup: { paths | dump, store, keep }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Backup {
+    /// Remote paths to archive.
+    pub paths: Option<Vec<Text>>,
+    /// A command whose standard output is the backup.
+    pub dump: Option<Text>,
+    /// Remote directory the backups live in.
+    pub store: Text,
+    /// Backups of this runbook and host to keep, the new one included.
+    pub keep: Option<Field>,
+}
+
+/// `restore: { from, store, paths, target | load }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Restore {
+    /// `latest` or a backup id.
+    pub from: Text,
+    /// Remote directory the backups live in.
+    pub store: Text,
+    /// Paths to put back (default: everything in the backup).
+    pub paths: Option<Vec<Text>>,
+    /// Extract under this directory instead of `/`.
+    pub target: Option<Text>,
+    /// A command fed the backup on its standard input.
+    pub load: Option<Text>,
 }

@@ -13,9 +13,9 @@ use serde_saphyr::Spanned;
 use sha2::{Digest, Sha256};
 
 use super::model::{
-    Action, Amount, Assert, Attributes, Command, Content, Copy, Fetch, FieldType, FileKind,
-    FileState, Kind, ParamKind, ParamSpec, Rolling, Runbook, Script, Step, Text, WaitFor,
-    WaitTarget, backticked,
+    Action, Amount, Assert, Attributes, Backup, BackupSource, Command, Content, Copy, Fetch,
+    FieldType, FileKind, FileState, Kind, ParamKind, ParamSpec, Restore, RestoreInto, Rolling,
+    Runbook, Script, Step, Text, WaitFor, WaitTarget, backticked,
 };
 use super::schema;
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile, Span, closest};
@@ -50,9 +50,11 @@ pub const RUN_FIELDS: [&str; 2] = ["id", "operator"];
 
 /// Actions of the format that this release does not run yet; named in the error instead of
 /// calling them unknown keys.
-const LATER_ACTIONS: [&str; 7] = [
-    "user", "package", "service", "backup", "restore", "reboot", "gate",
-];
+const LATER_ACTIONS: [&str; 5] = ["user", "package", "service", "reboot", "gate"];
+
+/// Fields a `backup` or `restore` step registers besides [`REGISTERED_FIELDS`]: the backup's
+/// id (file name without extension), path, size in bytes and SHA-256.
+pub const BACKUP_FIELDS: [&str; 4] = ["id", "path", "size", "sha256"];
 
 /// Actions a `check` runbook may use (SPEC §4.3).
 const CHECK_ACTIONS: [&str; 4] = ["command", "assert", "wait_for", "fetch"];
@@ -71,6 +73,7 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<(Runbook, Vec<Diagnostic>), Diagn
         file,
         diagnostics: Diagnostics::new(),
         local_files: vec![],
+        backup_results: BTreeSet::new(),
     };
     let runbook = validator.runbook(schema);
     let Validator { diagnostics, .. } = validator;
@@ -100,6 +103,9 @@ struct Validator<'f> {
     file: &'f Arc<SourceFile>,
     diagnostics: Diagnostics,
     local_files: Vec<(PathBuf, String)>,
+    /// Names registered by `backup` and `restore` steps, whose results also have
+    /// [`BACKUP_FIELDS`].
+    backup_results: BTreeSet<String>,
 }
 
 /// What a template may read at a given step: the params and the names registered so far.
@@ -113,7 +119,8 @@ struct Scope<'a> {
 impl Validator<'_> {
     fn action_names() -> Vec<String> {
         [
-            "command", "shell", "script", "copy", "template", "fetch", "file", "assert", "wait_for",
+            "command", "shell", "script", "copy", "template", "fetch", "file", "assert",
+            "wait_for", "backup", "restore",
         ]
         .map(String::from)
         .to_vec()
@@ -194,6 +201,14 @@ impl Validator<'_> {
             .value
             .iter()
             .chain(schema.on_failure.iter().flatten())
+            .filter_map(|step| step.value.register.as_ref().map(|name| name.value.clone()))
+            .collect();
+        self.backup_results = schema
+            .steps
+            .value
+            .iter()
+            .chain(schema.on_failure.iter().flatten())
+            .filter(|step| step.value.backup.is_some() || step.value.restore.is_some())
             .filter_map(|step| step.value.register.as_ref().map(|name| name.value.clone()))
             .collect();
         if schema.steps.value.is_empty() {
@@ -428,6 +443,8 @@ impl Validator<'_> {
             ("file", step.file.is_some()),
             ("assert", step.assert_that.is_some()),
             ("wait_for", step.wait_for.is_some()),
+            ("backup", step.backup.is_some()),
+            ("restore", step.restore.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, present)| present.then_some(name))
@@ -776,7 +793,16 @@ impl FieldChecker<'_, '_, '_> {
             // Inventory variables are checked per host at plan time, when the inventory is known.
             "vars" | "this" | "@index" | "@key" | "@first" | "@last" => None,
             name if self.scope.registered.contains(name) => {
-                known(field, &REGISTERED_FIELDS, "a registered result")
+                if self.validator.backup_results.contains(name) {
+                    let fields: Vec<&str> = REGISTERED_FIELDS
+                        .iter()
+                        .chain(&BACKUP_FIELDS)
+                        .copied()
+                        .collect();
+                    known(field, &fields, "a backup's registered result")
+                } else {
+                    known(field, &REGISTERED_FIELDS, "a registered result")
+                }
             }
             name if self.scope.registered_later.contains(name) => Some((
                 format!("`{name}` is used before a step registers it"),
@@ -992,8 +1018,112 @@ impl FieldChecker<'_, '_, '_> {
                         .map(|timeout| self.typed(timeout, FieldType::Duration)),
                 })
             }
+            "backup" => {
+                let spanned = step.backup.as_ref()?;
+                self.backup(spanned)?
+            }
+            "restore" => {
+                let spanned = step.restore.as_ref()?;
+                self.restore(spanned)?
+            }
             _ => return None,
         })
+    }
+
+    /// A path field that must be absolute once rendered: checked here when it is literal.
+    fn absolute(&mut self, text: &schema::Text, what: &str) -> Text {
+        let model = self.text(text, Mode::Data);
+        if !template::is_template(&text.value) && !text.value.starts_with('/') {
+            self.validator
+                .error(
+                    Validator::span(text),
+                    format!("{what} `{}` is not an absolute path", text.value),
+                )
+                .hints
+                .push("remote paths here start with `/`".into());
+        }
+        model
+    }
+
+    fn backup(&mut self, spanned: &Spanned<schema::Backup>) -> Option<Action<Text>> {
+        let backup = &spanned.value;
+        let source = match (&backup.paths, &backup.dump) {
+            (Some(paths), None) if !paths.is_empty() => BackupSource::Paths(
+                paths
+                    .iter()
+                    .map(|path| self.absolute(path, "backup path"))
+                    .collect(),
+            ),
+            (None, Some(dump)) => BackupSource::Dump(self.text(dump, Mode::Command)),
+            _ => {
+                self.validator
+                    .error(
+                        Validator::span(spanned),
+                        "`backup` needs exactly one of `paths` (a non-empty list) and `dump`",
+                    )
+                    .hints
+                    .push(
+                        "use `paths: [/etc]` to archive files, `dump: pg_dumpall` to keep a command's output"
+                            .into(),
+                    );
+                return None;
+            }
+        };
+        let keep = backup.keep.as_ref().map(|keep| {
+            let model = self.typed(keep, FieldType::Count);
+            if keep.value.to_text().trim() == "0" {
+                self.validator
+                    .error(Validator::span(keep), "`keep: 0` would delete the backup just made")
+                    .hints
+                    .push("keep counts the new backup too: use 1 or more, or leave `keep` out to keep every backup".into());
+            }
+            model
+        });
+        Some(Action::Backup(Backup {
+            source,
+            store: self.absolute(&backup.store, "store"),
+            keep,
+        }))
+    }
+
+    fn restore(&mut self, spanned: &Spanned<schema::Restore>) -> Option<Action<Text>> {
+        let restore = &spanned.value;
+        let store = self.absolute(&restore.store, "store");
+        let from = self.text(&restore.from, Mode::Data);
+        let literal = restore.from.value.trim();
+        if !template::is_template(literal) && literal != "latest" && !is_backup_id(literal) {
+            self.validator
+                .error(
+                    Validator::span(&restore.from),
+                    format!("`{literal}` is not a backup id"),
+                )
+                .hints
+                .push("use `latest`, or an id such as `backup-files-web1-20260101T000000Z` (a backup's file name without its extension)".into());
+        }
+        let into = match (&restore.load, &restore.paths, &restore.target) {
+            (Some(load), None, None) => RestoreInto::Load(self.text(load, Mode::Command)),
+            (None, paths, target) => RestoreInto::Files {
+                paths: paths
+                    .iter()
+                    .flatten()
+                    .map(|path| self.absolute(path, "restore path"))
+                    .collect(),
+                target: target
+                    .as_ref()
+                    .map(|target| self.absolute(target, "target")),
+            },
+            (Some(_), _, _) => {
+                self.validator
+                    .error(
+                        Validator::span(spanned),
+                        "`restore` takes `load` or `paths`/`target`, not both",
+                    )
+                    .hints
+                    .push("`load` feeds a dump to a command; `paths` and `target` extract files from an archive".into());
+                return None;
+            }
+        };
+        Some(Action::Restore(Restore { from, store, into }))
     }
 }
 
@@ -1033,6 +1163,28 @@ fn default_name(step: &schema::Step, keyword: &str) -> String {
             .as_ref()
             .map(|template| template.value.dest.value.clone()),
         "file" => step.file.as_ref().map(|file| file.value.path.value.clone()),
+        "backup" => step.backup.as_ref().map(|backup| {
+            let backup = &backup.value;
+            let source = backup.dump.as_ref().map_or_else(
+                || {
+                    backup
+                        .paths
+                        .iter()
+                        .flatten()
+                        .map(|path| path.value.clone())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+                |dump| dump.value.clone(),
+            );
+            format!("{source} → {}", backup.store.value)
+        }),
+        "restore" => step.restore.as_ref().map(|restore| {
+            format!(
+                "{} from {}",
+                restore.value.from.value, restore.value.store.value
+            )
+        }),
         _ => None,
     };
     match summary {
@@ -1075,6 +1227,15 @@ fn is_runbook_id(id: &str) -> bool {
         .next()
         .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// A backup id names a file in the store: no path separators, no leading dot.
+fn is_backup_id(id: &str) -> bool {
+    !id.is_empty()
+        && !id.starts_with('.')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn is_identifier(name: &str) -> bool {
@@ -1166,6 +1327,47 @@ mod tests {
     fn secret_params_are_strings() {
         let yaml = "runbook: a\nkind: maintenance\ntargets: all\nparams:\n  pin: { type: int, secret: true }\nsteps:\n  - command: 'true'\n";
         assert!(errors(yaml).contains("secret param `pin` must be a string"));
+    }
+
+    #[test]
+    fn backup_and_restore_fields_are_checked_with_their_spans() {
+        let head = "runbook: a\nkind: backup\ntargets: all\nsteps:\n";
+        let both = format!("{head}  - backup: {{ paths: [/etc], dump: pg_dumpall, store: /b }}\n");
+        assert!(
+            errors(&both).contains("`backup` needs exactly one of `paths` (a non-empty list) and `dump`\n --> rb.yaml:5:13"),
+            "{}",
+            errors(&both)
+        );
+        let relative = format!("{head}  - backup: {{ paths: [etc], store: /b, keep: 0 }}\n");
+        let out = errors(&relative);
+        assert!(
+            out.contains("backup path `etc` is not an absolute path\n --> rb.yaml:5:23"),
+            "{out}"
+        );
+        assert!(
+            out.contains("`keep: 0` would delete the backup just made"),
+            "{out}"
+        );
+        let keep = format!("{head}  - backup: {{ paths: [/etc], store: /b, keep: seven }}\n");
+        assert!(errors(&keep).contains("`seven` is not a non-negative integer"));
+        let load =
+            format!("{head}  - restore: {{ from: latest, store: /b, load: psql, target: /x }}\n");
+        assert!(errors(&load).contains("`restore` takes `load` or `paths`/`target`, not both"));
+        let from = format!("{head}  - restore: {{ from: ../etc, store: /b }}\n");
+        assert!(errors(&from).contains("`../etc` is not a backup id"));
+    }
+
+    #[test]
+    fn only_backup_and_restore_results_have_backup_fields() {
+        let head = "runbook: a\nkind: backup\ntargets: all\nsteps:\n";
+        let good = format!(
+            "{head}  - backup: {{ paths: [/etc], store: /b }}\n    register: snap\n  - command: echo {{{{snap.id}}}} {{{{snap.sha256}}}}\n"
+        );
+        assert_eq!(errors(&good), "");
+        let command = format!(
+            "{head}  - command: date\n    register: now\n  - command: echo {{{{now.sha256}}}}\n"
+        );
+        assert!(errors(&command).contains("`now.sha256` does not exist"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `opsgate run` end to end against real sshd servers started by the lab code.
 
 mod actions;
+mod backup;
 mod control;
 mod failures;
 

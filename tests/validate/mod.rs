@@ -22,6 +22,7 @@ fn validate_accepts_the_shipped_runbooks_and_inventory() {
             "runbooks/health-check.yaml",
             "runbooks/provision-app.yaml",
             "runbooks/backup-files.yaml",
+            "runbooks/restore-files.yaml",
             "inventory/hosts.yaml",
         ])
         .output();
@@ -37,7 +38,7 @@ fn validate_accepts_the_shipped_runbooks_and_inventory() {
             .lines()
             .filter(|line| line.starts_with("ok  "))
             .count(),
-        4,
+        5,
         "{stdout}"
     );
 }
