@@ -288,7 +288,7 @@ pub(crate) fn stop(host: &str, pid: u32, config: &Path) -> Result<Stopped, LabEr
         return Ok(Stopped::Already);
     };
     if !is_our_sshd(pid, config) {
-        reap(raw_pid);
+        let _ = reap(raw_pid);
         return Ok(Stopped::Already);
     }
     for signal in [libc::SIGTERM, libc::SIGKILL] {
@@ -298,8 +298,14 @@ pub(crate) fn stop(host: &str, pid: u32, config: &Path) -> Result<Stopped, LabEr
         }
         let sent = Instant::now();
         while sent.elapsed() < STOP_TIMEOUT {
-            reap(raw_pid);
+            let _ = reap(raw_pid);
             if !is_our_sshd(pid, config) {
+                // It may be exiting right now (an exiting or zombie process no longer looks like
+                // our sshd): when it is our child, wait until it is collected, or it lingers in
+                // the process table.
+                while reap(raw_pid) == ReapState::Running && sent.elapsed() < STOP_TIMEOUT {
+                    pause();
+                }
                 return Ok(Stopped::Now);
             }
             pause();
@@ -311,14 +317,22 @@ pub(crate) fn stop(host: &str, pid: u32, config: &Path) -> Result<Stopped, LabEr
     })
 }
 
+/// What `reap` found.
+#[derive(Debug, PartialEq, Eq)]
+enum ReapState {
+    /// Our child, still running.
+    Running,
+    /// Collected now, or not our child (its parent collects it).
+    Gone,
+}
+
 /// Collects the exit status when the sshd is a child of this process (the test suite starts
 /// labs in-process), so it does not linger as a zombie. For any other pid this is a no-op.
-fn reap(pid: libc::pid_t) {
+fn reap(pid: libc::pid_t) -> ReapState {
     // SAFETY: a null status pointer is allowed; WNOHANG never blocks; for a pid that is not our
     // child waitpid only returns ECHILD.
-    unsafe {
-        libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG);
-    }
+    let result = unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
+    if result == 0 { ReapState::Running } else { ReapState::Gone }
 }
 
 /// A short pause while polling a process that is starting or stopping.
