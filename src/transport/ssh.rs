@@ -320,11 +320,12 @@ impl Connection {
 
     /// Kills the remote process groups of every command of this connection still running:
     /// `TERM`, then `KILL` after up to three seconds. Their [`run`](Self::run) calls return
-    /// [`RemoteStatus::Killed`].
+    /// [`RemoteStatus::Killed`], and so do calls still waiting for a channel, which then never
+    /// start. Returns once the signals are sent; a command started a moment ago is waited for
+    /// up to two seconds to record its process group.
     ///
     /// Best effort by nature: when the master is gone there is nothing to send the signal
-    /// through, and the commands' remote `timeout` remains the bound. A command that has not
-    /// yet recorded its process group is not reached.
+    /// through, and the commands' remote `timeout` remains the bound.
     pub async fn kill_running(&self) {
         let mut by_user: BTreeMap<Option<String>, Vec<String>> = BTreeMap::new();
         {

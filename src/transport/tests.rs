@@ -140,6 +140,18 @@ async fn run_returns_stdout_stderr_and_exit_code_over_one_connection() {
     )
     .await;
     assert_eq!(missing.status, RemoteStatus::Exited(127));
+
+    // The wrapper around the command (the parent of `timeout`) dies by a signal that opsgate
+    // did not send: the channel ends without an exit status while the master is fine.
+    let signaled = run(
+        &connection,
+        &RemoteCommand::script("kill -s KILL \"$(cut -d' ' -f4 /proc/$PPID/stat)\""),
+    )
+    .await;
+    assert_eq!(signaled.status, RemoteStatus::Signaled);
+    // Removing the pid file was the dead wrapper's job.
+    let token = connection.pid_file_token().to_owned();
+    std::fs::remove_file(format!("/tmp/.opsgate-{token}-4.pid")).expect("the wrapper's pid file");
     connection.close().await.expect("close");
 }
 
