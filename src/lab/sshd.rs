@@ -332,7 +332,11 @@ fn reap(pid: libc::pid_t) -> ReapState {
     // SAFETY: a null status pointer is allowed; WNOHANG never blocks; for a pid that is not our
     // child waitpid only returns ECHILD.
     let result = unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
-    if result == 0 { ReapState::Running } else { ReapState::Gone }
+    if result == 0 {
+        ReapState::Running
+    } else {
+        ReapState::Gone
+    }
 }
 
 /// A short pause while polling a process that is starting or stopping.

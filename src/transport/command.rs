@@ -119,11 +119,17 @@ rm -f "$f"
 exit "$rc""#;
 
 /// Signals the process groups named in the pid files given as arguments: `TERM`, up to three
-/// seconds for them to go, then `KILL`. A group id of 0 or 1 would mean "every process"
-/// to `kill`, so only larger numbers are accepted.
+/// seconds for them to go, then `KILL`. A command that started a moment ago may not have
+/// written its pid file yet, so missing files are waited for, two seconds in all. A group id
+/// of 0 or 1 would mean "every process" to `kill`, so only larger numbers are accepted.
 const KILLER: &str = r#"groups=
+tries=0
 for f do
-  p=$(cat "$f" 2>/dev/null) || continue
+  until p=$(cat "$f" 2>/dev/null); do
+    [ "$tries" -lt 20 ] || break
+    tries=$((tries + 1))
+    sleep 0.1 2>/dev/null || sleep 1
+  done
   case $p in ''|*[!0-9]*|0|1) continue ;; esac
   kill -s TERM -- "-$p" 2>/dev/null && groups="$groups $p"
 done

@@ -13,13 +13,15 @@
 //!   large outputs never wait on each other.
 //!
 //! # Lifetime of the master
-//! [`Connection::close`] asks the master to stop, waits until its process is gone and removes
-//! its socket directory. Dropping a [`Connection`] without `close` does the same without
-//! waiting: the `openssh` session sends the stop request synchronously in its `Drop` and
-//! deletes the directory. Remote commands still running at that moment lose their channel;
-//! their `timeout` wrapper still ends them. If opsgate itself is killed with `SIGKILL`, the
-//! master stays until the network drops it; its socket lives in the caller's control
-//! directory, so that directory should be a fresh temporary directory per run.
+//! [`Connection::close`] asks the master to stop, waits until its process is gone (sending it
+//! `TERM` when an abandoned channel keeps it busy) and removes its socket directory. Dropping
+//! a [`Connection`] without `close` sends the same stop request synchronously (the `openssh`
+//! session does it in its `Drop`) and deletes the directory, without waiting: the master
+//! exits at once when idle, or when its last open channel ends, which each command's remote
+//! `timeout` bounds. If opsgate itself is killed with `SIGKILL`, the master stays until the
+//! network drops it; its socket lives in the caller's control directory, so that directory
+//! should be a fresh temporary directory per run. The generated ssh config files stay in the
+//! control directory too; removing the directory is the caller's job.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -67,13 +69,16 @@ struct Running {
 pub struct Connection {
     host: String,
     session: Session,
-    /// The master's process id, from the multiplexer itself; used to wait for it on close.
-    master_pid: Option<u32>,
+    /// The master process, from the multiplexer itself; waited for on close.
+    master: Option<MasterProcess>,
     /// The account ssh logged in as, so `become` of that same account skips sudo.
     login_user: String,
     channels: Semaphore,
     running: Mutex<HashMap<u64, Running>>,
     next_command: AtomicU64,
+    /// How often `kill_running` was called; a command queued for a channel across a call is
+    /// killed before it starts.
+    kill_requests: AtomicU64,
     /// Makes this connection's pid file names unguessable and unique across controllers.
     token: String,
 }
@@ -143,14 +148,19 @@ impl Connection {
                     .map(std::num::NonZeroU32::get),
                 Err(_) => None,
             };
+        let master = master_pid.map(|pid| MasterProcess {
+            pid,
+            start_time: process_start_time(pid),
+        });
         let mut connection = Connection {
             host: target.host.clone(),
             session,
-            master_pid,
+            master,
             login_user: String::new(),
             channels: Semaphore::new(MAX_CHANNELS),
             running: Mutex::new(HashMap::new()),
             next_command: AtomicU64::new(0),
+            kill_requests: AtomicU64::new(0),
             token: connection_token(&target.host),
         };
         connection.login_user = connection.probe().await?;
@@ -196,26 +206,29 @@ impl Connection {
         let pid_file = format!("/tmp/.opsgate-{}-{id}.pid", self.token);
         let line = command::remote_line(command, become_user, &pid_file).map_err(invalid)?;
 
+        let kill_requests = self.kill_requests.load(Ordering::SeqCst);
         let _permit = self
             .channels
             .acquire()
             .await
             .expect("the channel semaphore is never closed");
-        let registration = Registration::new(self, id, pid_file.clone(), become_user);
+        let Some(registration) =
+            Registration::new(self, id, pid_file.clone(), become_user, kill_requests)
+        else {
+            return Ok(CommandOutput {
+                status: RemoteStatus::Killed,
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+                duration: Duration::ZERO,
+            });
+        };
         let started = Instant::now();
-        let mut child = match self
-            .session
-            .raw_command(&line)
-            .stdin(if command.stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .await
-        {
+        let input = if command.stdin.is_some() {
+            Input::Piped
+        } else {
+            Input::Empty
+        };
+        let mut child = match self.open_channel(&line, input).await {
             Ok(child) => child,
             Err(error) => return Err(self.session_error(error).await),
         };
@@ -307,15 +320,18 @@ impl Connection {
 
     /// Kills the remote process groups of every command of this connection still running:
     /// `TERM`, then `KILL` after up to three seconds. Their [`run`](Self::run) calls return
-    /// [`RemoteStatus::Killed`].
+    /// [`RemoteStatus::Killed`], and so do calls still waiting for a channel, which then never
+    /// start. Returns once the signals are sent; a command started a moment ago is waited for
+    /// up to two seconds to record its process group.
     ///
     /// Best effort by nature: when the master is gone there is nothing to send the signal
-    /// through, and the commands' remote `timeout` remains the bound. A command that has not
-    /// yet recorded its process group is not reached.
+    /// through, and the commands' remote `timeout` remains the bound.
     pub async fn kill_running(&self) {
         let mut by_user: BTreeMap<Option<String>, Vec<String>> = BTreeMap::new();
         {
             let mut running = lock(&self.running);
+            // Under the lock, so that a command is either registered here or sees the count.
+            self.kill_requests.fetch_add(1, Ordering::SeqCst);
             for entry in running.values_mut() {
                 entry.killed = true;
                 by_user
@@ -331,16 +347,22 @@ impl Connection {
 
     /// Stops the master and removes its socket directory; waits until the master process is
     /// gone, so nothing of this connection is left behind.
+    ///
+    /// A stopped master still serves the channels it has open; one left by an abandoned
+    /// [`run`](Self::run) would keep it alive, so after a grace period it gets `TERM`.
     pub async fn close(self) -> Result<(), TransportError> {
         let Connection {
             host,
             session,
-            master_pid,
+            master,
             ..
         } = self;
         let closed = session.close().await;
-        if let Some(pid) = master_pid {
-            wait_for_exit(pid, CLOSE_WAIT).await;
+        if let Some(master) = master {
+            if !wait_for_exit(master.pid, CLOSE_WAIT).await && master.is_still_running() {
+                master.terminate();
+                wait_for_exit(master.pid, CLOSE_WAIT).await;
+            }
         }
         match closed {
             // Already gone is what closing wants.
@@ -351,12 +373,14 @@ impl Connection {
 
     /// Learns the login account, and checks that `timeout` exists: every command needs it.
     async fn probe(&self) -> Result<String, TransportError> {
-        let output = match self
-            .session
-            .raw_command("id -un; command -v timeout")
-            .output()
-            .await
-        {
+        let opened = self
+            .open_channel("id -un; command -v timeout", Input::Empty)
+            .await;
+        let output = match opened {
+            Ok(child) => child.wait_with_output().await,
+            Err(error) => Err(error),
+        };
+        let output = match output {
             Ok(output) => output,
             Err(error) => return Err(self.session_error(error).await),
         };
@@ -376,14 +400,41 @@ impl Connection {
     async fn kill_files(&self, user: Option<&str>, pid_files: &[String]) {
         let line = command::kill_line(user, pid_files);
         // Errors are deliberately dropped: see `kill_running`.
-        let _ = self
-            .session
-            .raw_command(&line)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .await;
+        if let Ok(child) = self.open_channel(&line, Input::Empty).await {
+            let _ = child.wait_with_output().await;
+        }
+    }
+
+    /// Opens a channel running `line`, with output piped.
+    ///
+    /// sshd refuses a session beyond its `MaxSessions`, and a session whose exit status has
+    /// already arrived may still count there for a moment. Nothing ran when a session is
+    /// refused, so opening it again after a short pause is safe.
+    async fn open_channel(
+        &self,
+        line: &str,
+        input: Input,
+    ) -> Result<openssh::Child<&Session>, openssh::Error> {
+        let mut pauses = OPEN_RETRY_PAUSES.iter();
+        loop {
+            let opened = self
+                .session
+                .raw_command(line)
+                .stdin(match input {
+                    Input::Piped => Stdio::piped(),
+                    Input::Empty => Stdio::null(),
+                })
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .await;
+            match (opened, pauses.next()) {
+                (Err(error), Some(pause)) if is_session_refused(&error) => {
+                    tokio::time::sleep(*pause).await;
+                }
+                (opened, _) => return opened,
+            }
+        }
     }
 
     /// The channel ended without an exit status: a signal ended the remote command, or the
@@ -461,6 +512,38 @@ impl Transport for Connection {
     }
 }
 
+/// The standard input of a new channel.
+#[derive(Debug, Clone, Copy)]
+enum Input {
+    /// A pipe the caller writes to.
+    Piped,
+    /// End of file at once.
+    Empty,
+}
+
+/// Pauses between attempts to open a refused session: about six seconds in all.
+const OPEN_RETRY_PAUSES: [Duration; 10] = [
+    Duration::from_millis(10),
+    Duration::from_millis(20),
+    Duration::from_millis(40),
+    Duration::from_millis(80),
+    Duration::from_millis(160),
+    Duration::from_millis(320),
+    Duration::from_millis(640),
+    Duration::from_secs(1),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+];
+
+/// Whether sshd refused to open a session (it answers so when `MaxSessions` is reached).
+fn is_session_refused(error: &openssh::Error) -> bool {
+    matches!(
+        error,
+        openssh::Error::SshMux(openssh_mux_client::Error::RequestFailure(reason))
+            if reason.contains("refused")
+    )
+}
+
 /// Why the exchange with a command ended early.
 enum Exchange {
     Read(std::io::Error),
@@ -475,13 +558,20 @@ struct Registration<'a> {
 }
 
 impl<'a> Registration<'a> {
+    /// Registers a command about to start, unless `kill_running` was called since the
+    /// caller read `kill_requests` (then the command must not start at all).
     fn new(
         connection: &'a Connection,
         id: u64,
         pid_file: String,
         become_user: Option<&str>,
-    ) -> Self {
-        lock(&connection.running).insert(
+        kill_requests: u64,
+    ) -> Option<Self> {
+        let mut running = lock(&connection.running);
+        if connection.kill_requests.load(Ordering::SeqCst) != kill_requests {
+            return None;
+        }
+        running.insert(
             id,
             Running {
                 pid_file,
@@ -489,7 +579,7 @@ impl<'a> Registration<'a> {
                 killed: false,
             },
         );
-        Self { connection, id }
+        Some(Self { connection, id })
     }
 
     fn killed(&self) -> bool {
@@ -651,23 +741,26 @@ fn connection_token(host: &str) -> String {
     hex::encode(&hasher.finalize()[..8])
 }
 
-/// Waits up to `limit` for the process `pid` to exit.
+/// Waits up to `limit` for the process `pid` to exit; tells whether it did.
 ///
 /// The master was started by ssh with `-f`, so it is not our child and cannot be waited for;
 /// a null signal tells whether it still exists.
-async fn wait_for_exit(pid: u32, limit: Duration) {
+async fn wait_for_exit(pid: u32, limit: Duration) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return;
+        return true;
     };
     let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
+    loop {
         // SAFETY: signal 0 only checks that the process exists; it sends nothing.
         let exists = unsafe { libc::kill(pid, 0) } == 0;
         // The daemonised master is not our child: once it exits it stays a zombie until
         // whichever process adopted it reaps it (on some systems, seconds later). A zombie
         // holds no socket and no session, so for closing it counts as gone.
         if !exists || is_zombie(pid) {
-            return;
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -682,6 +775,40 @@ pub(super) fn is_zombie(pid: libc::pid_t) -> bool {
     stat.rsplit_once(')')
         .and_then(|(_, rest)| rest.split_whitespace().next())
         .is_some_and(|state| state == "Z" || state == "X")
+}
+
+/// The ssh master process of a connection: its PID and, to recognise a recycled PID, the
+/// time it started (from `/proc`, so only known on Linux).
+#[derive(Debug, Clone, Copy)]
+struct MasterProcess {
+    pid: u32,
+    start_time: Option<u64>,
+}
+
+impl MasterProcess {
+    /// Whether the PID still belongs to this master. Without a known start time, no.
+    fn is_still_running(self) -> bool {
+        self.start_time
+            .is_some_and(|start_time| process_start_time(self.pid) == Some(start_time))
+    }
+
+    /// Sends `TERM` to the master.
+    fn terminate(self) {
+        if let Ok(pid) = libc::pid_t::try_from(self.pid) {
+            // SAFETY: `kill` has no memory effects; the PID was checked to be our master.
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            }
+        }
+    }
+}
+
+/// When process `pid` started, in clock ticks since boot (field 22 of `/proc/PID/stat`).
+fn process_start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces; count after it.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(19)?.parse().ok()
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@ use sha2::{Digest as _, Sha256};
 
 use super::test_sshd::{TestSshd, free_port, keygen, public_key};
 use super::{
-    CommandOutput, CommandProblem, Connection, HostKeyProblem, Program, RemoteCommand,
-    RemoteStatus, SshTarget, Transport, TransportError,
+    CommandOutput, CommandProblem, Connection, HostKeyProblem, MAX_CHANNELS, Program,
+    RemoteCommand, RemoteStatus, SshTarget, Transport, TransportError,
 };
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -142,6 +142,18 @@ async fn run_returns_stdout_stderr_and_exit_code_over_one_connection() {
     )
     .await;
     assert_eq!(missing.status, RemoteStatus::Exited(127));
+
+    // The wrapper around the command (the parent of `timeout`) dies by a signal that opsgate
+    // did not send: the channel ends without an exit status while the master is fine.
+    let signaled = run(
+        &connection,
+        &RemoteCommand::script("kill -s KILL \"$(cut -d' ' -f4 /proc/$PPID/stat)\""),
+    )
+    .await;
+    assert_eq!(signaled.status, RemoteStatus::Signaled);
+    // Removing the pid file was the dead wrapper's job.
+    let token = connection.pid_file_token().to_owned();
+    std::fs::remove_file(format!("/tmp/.opsgate-{token}-4.pid")).expect("the wrapper's pid file");
     connection.close().await.expect("close");
 }
 
@@ -670,4 +682,69 @@ async fn a_lost_connection_is_reported_as_disconnected() {
         "{error:?}"
     );
     assert!(error.is_unreachable());
+}
+
+#[tokio::test]
+async fn close_ends_a_master_kept_busy_by_an_abandoned_command() {
+    let server = TestSshd::start().await;
+    let (connection, control) = connect(&server, &server.target("lab1")).await;
+    let masters = masters_in(control.path());
+    assert_eq!(masters.len(), 1);
+    let pid: u32 = masters[0].parse().expect("numeric pid");
+    let marker = unique_marker();
+    let mut command = RemoteCommand::script(long_sleep(&marker));
+    // Longer than `close` waits for an idle master, so `close` has to end it.
+    command.timeout = Some(Duration::from_secs(8));
+    let started = Instant::now();
+    let abandoned =
+        tokio::time::timeout(Duration::from_millis(500), connection.run(&command)).await;
+    assert!(abandoned.is_err(), "the command was still running");
+    connection.close().await.expect("close");
+    assert!(!master_alive(pid), "the master outlived close()");
+    assert!(!processes_with(&marker).is_empty(), "the command runs on");
+    // The remote `timeout` still ends the abandoned command.
+    tokio::time::sleep(Duration::from_secs(8).saturating_sub(started.elapsed())).await;
+    assert_processes_gone(&marker).await;
+}
+
+#[tokio::test]
+async fn kill_running_also_stops_commands_waiting_for_a_channel() {
+    let server = TestSshd::start().await;
+    let (connection, _control) = connect(&server, &server.target("lab1")).await;
+    let marker = unique_marker();
+    let sleeper = RemoteCommand::script(long_sleep(&marker));
+    let started = Instant::now();
+    let runs = futures_join_all((0..MAX_CHANNELS + 3).map(|_| connection.run(&sleeper)));
+    let kill = async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        connection.kill_running().await;
+    };
+    let (outputs, ()) = tokio::join!(runs, kill);
+    for output in outputs {
+        assert_eq!(output.expect("run").status, RemoteStatus::Killed);
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_processes_gone(&marker).await;
+    connection.close().await.expect("close");
+}
+
+/// sshd counts a session against `MaxSessions` for a moment after its exit status arrived;
+/// bursts of short commands hit that and must be retried, not failed.
+#[tokio::test]
+async fn bursts_of_short_commands_are_not_refused_by_max_sessions() {
+    let server = TestSshd::start().await;
+    let (connection, _control) = connect(&server, &server.target("lab1")).await;
+    for round in 0..5 {
+        let commands: Vec<RemoteCommand> = (0..40)
+            .map(|index| RemoteCommand::script(format!("echo {index}")))
+            .collect();
+        let outputs =
+            futures_join_all(commands.iter().map(|command| connection.run(command))).await;
+        for (index, output) in outputs.into_iter().enumerate() {
+            let output =
+                output.unwrap_or_else(|error| panic!("round {round}, command {index}: {error:?}"));
+            assert_eq!(text(&output.stdout), format!("{index}\n"));
+        }
+    }
+    connection.close().await.expect("close");
 }
