@@ -50,6 +50,12 @@ pub(crate) enum Command {
     History(super::history::HistoryArgs),
     /// Verify the audit history's hash chain, write a checkpoint, or export every event.
     Audit(super::audit::AuditArgs),
+    /// List the catalog's runbooks as approved, changed or draft, with their last approval.
+    Catalog,
+    /// Approve a runbook into the catalog.
+    Approve(super::approve::ApproveArgs),
+    /// Show who opsgate takes you for, your SFIA level and what it allows.
+    Whoami,
     /// Start, inspect or stop a local lab of OpenSSH hosts on 127.0.0.x.
     Lab(super::lab::LabArgs),
     /// List the inventory's hosts, show its group graph, or import an Ansible inventory.

@@ -3,8 +3,11 @@
 //! This is the edge of the program: the only place that reads the process environment, talks to
 //! the terminal, builds the tokio runtime and decides exit codes (see [`crate::error`]).
 
+mod approve;
 mod args;
 mod audit;
+mod catalog;
+mod gate;
 mod history;
 mod inventory;
 mod lab;
@@ -13,6 +16,7 @@ mod record;
 mod render;
 mod run;
 mod validate;
+mod whoami;
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -91,6 +95,9 @@ fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
             }),
             Err(error) => Err(audit_error(&error)),
         },
+        Command::Approve(args) => approve::run(args, &project, cli.json, style, &mut stdout),
+        Command::Catalog => catalog::run(&project, cli.json, style, &mut stdout),
+        Command::Whoami => whoami::run(&project, cli.json, style, &mut stdout),
         Command::Lab(args) => lab::run(args, &mut stdout)
             .map(|()| Exit::Ok)
             .map_err(|error| Error::environment(error.to_string(), error.hints())),

@@ -1,0 +1,144 @@
+//! `whoami`, `approve runbook` and `catalog` as root, with a policy that names root.
+
+use super::{Project, text};
+
+const RUNBOOK: &str = "runbook: hello\nkind: maintenance\nmin_level: 2\ntargets: lab\nsteps:\n  - name: hi\n    command: echo hi\n";
+
+#[test]
+fn whoami_reports_level_source_and_summary() {
+    let project = Project::new();
+    let single = project.opsgate(&["whoami"]);
+    assert_eq!(single.status.code(), Some(0), "{}", text(&single));
+    assert!(
+        text(&single).contains("single-operator mode"),
+        "{}",
+        text(&single)
+    );
+
+    project.policy("operators:\n  root: { level: 4, name: Root Admin }\n");
+    let listed = project.opsgate(&["whoami"]);
+    let out = text(&listed);
+    assert_eq!(listed.status.code(), Some(0), "{out}");
+    assert!(out.contains("operator: root (Root Admin)"), "{out}");
+    assert!(out.contains("level:    L4"), "{out}");
+    assert!(out.contains("the OS account running opsgate"), "{out}");
+    assert!(
+        out.contains("draft or changed runbooks outside production"),
+        "{out}"
+    );
+
+    project.policy("operators:\n  alice: { level: 5 }\n");
+    let unlisted = project.opsgate(&["--json", "whoami"]);
+    assert_eq!(unlisted.status.code(), Some(3), "{}", text(&unlisted));
+    let json: serde_json::Value = serde_json::from_slice(&unlisted.stdout).expect("json");
+    assert_eq!(json["operator"], "root");
+    assert_eq!(json["level"], serde_json::Value::Null);
+}
+
+#[test]
+fn whoami_under_sudo_without_a_policy_is_denied() {
+    let project = Project::new();
+    let output = crate::common::Opsgate::new()
+        .current_dir(project.path())
+        .env("SUDO_USER", "og-nobody")
+        .arg("whoami")
+        .output();
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output));
+    assert!(text(&output).contains("og-nobody"), "{}", text(&output));
+}
+
+#[test]
+fn catalog_lists_draft_approved_and_changed_runbooks() {
+    let project = Project::new();
+    project.policy("operators:\n  root: { level: 4 }\n");
+    let runbook = project.runbook("hello", RUNBOOK);
+    project.runbook("broken", "runbook: broken\nkind: nope\n");
+
+    let draft = project.opsgate(&["catalog"]);
+    assert_eq!(draft.status.code(), Some(0), "{}", text(&draft));
+    let listing = text(&draft);
+    let line = listing
+        .lines()
+        .find(|line| line.starts_with("hello"))
+        .expect("hello listed");
+    assert!(line.contains("draft"), "{listing}");
+    assert!(
+        listing
+            .lines()
+            .any(|line| line.starts_with("broken") && line.contains("invalid"))
+    );
+
+    let approve = project.opsgate(&["approve", "runbook", "runbooks/hello.yaml"]);
+    assert_eq!(approve.status.code(), Some(0), "{}", text(&approve));
+    assert!(
+        text(&approve).contains("approved runbook `hello`"),
+        "{}",
+        text(&approve)
+    );
+
+    let approved = project.opsgate(&["--json", "catalog"]);
+    let json: serde_json::Value = serde_json::from_slice(&approved.stdout).expect("json");
+    let hello = json
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|entry| entry["runbook"] == "hello")
+        .expect("hello");
+    assert_eq!(hello["state"], "approved", "{json}");
+    assert_eq!(hello["approval"]["approver"], "root", "{json}");
+    assert_eq!(hello["approval"]["approver_level"], 4, "{json}");
+
+    std::fs::write(&runbook, format!("{RUNBOOK}# edited\n")).expect("edit");
+    let changed = project.opsgate(&["catalog"]);
+    let listing = text(&changed);
+    let line = listing
+        .lines()
+        .find(|line| line.starts_with("hello"))
+        .expect("hello listed");
+    assert!(
+        line.contains("changed") && line.contains("root (L4)"),
+        "{listing}"
+    );
+
+    // The approval is an audit event of no run, in the verified chain.
+    let export = project.opsgate(&["audit", "export", "--jsonl"]);
+    assert!(
+        text(&export).contains("\"runbook_approved\""),
+        "{}",
+        text(&export)
+    );
+    let verify = project.opsgate(&["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify));
+}
+
+#[test]
+fn approving_into_the_catalog_needs_l4_for_min_level_3_and_l5_above() {
+    let project = Project::new();
+    project.runbook("hello", RUNBOOK);
+    project.runbook(
+        "deep",
+        "runbook: deep\nkind: restore\nmin_level: 4\ntargets: lab\nsteps:\n  - name: hi\n    command: echo hi\n",
+    );
+    project.policy("operators:\n  root: { level: 3 }\n");
+    let l3 = project.opsgate(&["approve", "runbook", "runbooks/hello.yaml"]);
+    assert_eq!(l3.status.code(), Some(3), "{}", text(&l3));
+    assert!(text(&l3).contains("catalog-approver"), "{}", text(&l3));
+
+    project.policy("operators:\n  root: { level: 4 }\n");
+    let l4_deep = project.opsgate(&["approve", "runbook", "runbooks/deep.yaml"]);
+    assert_eq!(l4_deep.status.code(), Some(3), "{}", text(&l4_deep));
+    // A policy rule raising min_level counts too.
+    project
+        .policy("operators:\n  root: { level: 4 }\nrules:\n  - { runbook: hello, min_level: 4 }\n");
+    let raised = project.opsgate(&["approve", "runbook", "runbooks/hello.yaml"]);
+    assert_eq!(raised.status.code(), Some(3), "{}", text(&raised));
+
+    project.policy("operators:\n  root: { level: 5 }\n");
+    let l5 = project.opsgate(&["approve", "runbook", "runbooks/deep.yaml"]);
+    assert_eq!(l5.status.code(), Some(0), "{}", text(&l5));
+
+    // Without a policy there are no operators to approve anything.
+    std::fs::remove_file(project.path().join("policy/operators.yaml")).expect("remove policy");
+    let none = project.opsgate(&["approve", "runbook", "runbooks/hello.yaml"]);
+    assert_eq!(none.status.code(), Some(3), "{}", text(&none));
+}
