@@ -1,19 +1,29 @@
-//! `opsgate approve runbook FILE`: put a runbook's current digest into the catalog (SPEC §4.2).
+//! `opsgate approve runbook FILE`: put a runbook's current digest into the catalog (SPEC §4.2);
+//! `opsgate approve run RUN [--reject --reason TEXT]`: release or refuse another operator's
+//! pending run, and `opsgate pending`: the runs the caller may release (SPEC §4.3).
+//!
+//! Run approvals: the approver must be a listed operator of at least the level the run waits
+//! for (the recorded request's level, raised to what the *current* policy asks for the
+//! requester), and never the requester (two-person rule); the run must be pending with its
+//! request unanswered. The event is appended to the run; the waiting process polls for it.
 //!
 //! Only an operator allowed to may approve (L5 any runbook, L4 those whose `min_level`, as
 //! raised by the policy's `runbook:`/`kind:` rules, is 3 or less). The approval is an audit event
 //! of no run (`runbook_approved`) carrying the catalog digest, which covers the runbook's bytes
 //! and every local `src` file, so any edit makes the runbook `changed` until approved again.
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::gate::{Gatekeeper, catalog_approvals, catalog_state};
 use super::{audit_error, emit, warn};
-use crate::audit::{Actor, AuditStore, Record};
-use crate::diagnostic::Style;
+use crate::audit::{
+    Actor, ApprovalTarget, AuditStore, Record, RunDetail, RunFilter, RunId, RunStatus, RunSummary,
+};
+use crate::diagnostic::{Diagnostic, Style};
 use crate::error::{Error, Exit};
-use crate::gate::{CatalogState, Level, may_approve_runbook};
+use crate::gate::{CatalogState, Level, Policy, approver_level, may_approve, may_approve_runbook};
 use crate::project::Project;
 use crate::runbook;
 
@@ -27,6 +37,17 @@ pub(crate) struct ApproveArgs {
 /// What to approve.
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum ApproveCommand {
+    /// Approve (or reject) another operator's pending run, which then starts (or ends).
+    Run {
+        /// The run id, as the waiting run and `opsgate pending` print it.
+        run: RunId,
+        /// Reject the run instead: it ends as denied, exit 4 on the requester's side.
+        #[arg(long, requires = "reason")]
+        reject: bool,
+        /// Why: recorded with the approval; required with --reject.
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+    },
     /// Approve a runbook file's current content into the catalog (L5; L4 up to `min_level` 3).
     Runbook {
         /// The runbook file.
@@ -44,7 +65,217 @@ pub(super) fn run(
 ) -> Result<Exit, Error> {
     match &args.command {
         ApproveCommand::Runbook { file } => approve_runbook(file, project, json, style, out),
+        ApproveCommand::Run {
+            run,
+            reject,
+            reason,
+        } => {
+            let decision = if *reject {
+                RunDecision::Reject
+            } else {
+                RunDecision::Grant
+            };
+            approve_run(*run, decision, reason.as_deref(), project, json, style, out)
+        }
     }
+}
+
+/// What `approve run` says about the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RunDecision {
+    Grant,
+    Reject,
+}
+
+/// A run waiting for a run approval: who asked, and the level the approval needs.
+pub(super) struct PendingRun {
+    /// The run's index row.
+    pub(super) summary: RunSummary,
+    /// The lowest level that may approve: the recorded request's, raised to what the current
+    /// policy asks for the requester (a policy may have been tightened since).
+    pub(super) level: Level,
+    /// Why the approval is needed, as recorded.
+    pub(super) reason: String,
+}
+
+/// The pending run approval of `detail`, if the run is pending and its latest run approval
+/// request is still unanswered.
+pub(super) fn pending_run(detail: RunDetail, policy: &Policy) -> Option<PendingRun> {
+    if detail.summary.status != RunStatus::Pending {
+        return None;
+    }
+    let mut request = None;
+    for event in &detail.events {
+        match &event.record {
+            Some(Record::ApprovalRequested {
+                target: ApprovalTarget::Run,
+                approver_level,
+                message,
+            }) => request = Some((*approver_level, message.clone())),
+            Some(
+                Record::ApprovalGranted {
+                    target: ApprovalTarget::Run,
+                    ..
+                }
+                | Record::ApprovalRejected {
+                    target: ApprovalTarget::Run,
+                    ..
+                },
+            ) => request = None,
+            _ => {}
+        }
+    }
+    let (recorded, reason) = request?;
+    let recorded = Level::new(recorded).unwrap_or(Level::L5);
+    let for_requester = policy
+        .operator(&detail.summary.operator)
+        .and_then(|operator| operator.level)
+        .map_or(recorded, |level| approver_level(level, None));
+    Some(PendingRun {
+        summary: detail.summary,
+        level: recorded.max(for_requester),
+        reason,
+    })
+}
+
+fn approve_run(
+    run: RunId,
+    decision: RunDecision,
+    reason: Option<&str>,
+    project: &Project,
+    json: bool,
+    style: Style,
+    out: &mut dyn Write,
+) -> Result<Exit, Error> {
+    let gatekeeper = Gatekeeper::load(project, style)?;
+    let (policy, operator, level) = gatekeeper.require_operator("approve runs")?;
+    gatekeeper.refuse_unsigned("approve runs")?;
+    let mut store = AuditStore::open(&project.state_dir).map_err(|error| audit_error(&error))?;
+    let detail = store.run(run).map_err(|error| audit_error(&error))?;
+    let status = detail.summary.status;
+    let Some(pending) = pending_run(detail, policy) else {
+        return Err(Diagnostic::error(format!(
+            "run {run} is not waiting for an approval (it is {status})"
+        ))
+        .hint("`opsgate pending` lists the runs you may approve")
+        .into());
+    };
+    let requester = &pending.summary.operator;
+    may_approve(operator, requester, pending.level)?;
+    let reason = reason
+        .map(str::trim)
+        .filter(|reason| !reason.is_empty())
+        .map(str::to_owned);
+    let record = match decision {
+        RunDecision::Grant => Record::ApprovalGranted {
+            target: ApprovalTarget::Run,
+            approver: operator.account.clone(),
+            approver_level: level.get(),
+            reason,
+            signature: None,
+        },
+        RunDecision::Reject => Record::ApprovalRejected {
+            target: ApprovalTarget::Run,
+            approver: operator.account.clone(),
+            approver_level: level.get(),
+            reason,
+        },
+    };
+    // The waiting process may have given up since we looked; the store then refuses the
+    // append (the run is closed), which is reported as is.
+    store
+        .append(run, &Actor::current(), &record)
+        .map_err(|error| audit_error(&error))?;
+    let verb = match decision {
+        RunDecision::Grant => "approved",
+        RunDecision::Reject => "rejected",
+    };
+    let text = if json {
+        format!(
+            "{}\n",
+            serde_json::json!({
+                "run": run, "decision": verb, "runbook": pending.summary.runbook,
+                "requester": requester, "approver": operator.account, "approver_level": level.get(),
+            })
+        )
+    } else {
+        format!(
+            "{verb} run {run} (runbook `{}` on {} host(s), requested by `{requester}`) as {}\n",
+            pending.summary.runbook,
+            pending.summary.host_count,
+            operator.label()
+        )
+    };
+    emit(out, &text)?;
+    Ok(Exit::Ok)
+}
+
+/// `opsgate pending`: the runs waiting for a run approval that the caller may approve.
+pub(super) fn pending(
+    project: &Project,
+    json: bool,
+    style: Style,
+    out: &mut dyn Write,
+) -> Result<Exit, Error> {
+    let gatekeeper = Gatekeeper::load(project, style)?;
+    let (policy, operator, _) = gatekeeper.require_operator("list runs to approve")?;
+    let store = AuditStore::open(&project.state_dir).map_err(|error| audit_error(&error))?;
+    let filter = RunFilter {
+        status: Some(RunStatus::Pending),
+        ..RunFilter::default()
+    };
+    let mut runs = Vec::new();
+    for summary in store.runs(&filter).map_err(|error| audit_error(&error))? {
+        let detail = store.run(summary.id).map_err(|error| audit_error(&error))?;
+        if let Some(pending) = pending_run(detail, policy)
+            && may_approve(operator, &pending.summary.operator, pending.level).is_ok()
+        {
+            runs.push(pending);
+        }
+    }
+    if json {
+        let value: Vec<serde_json::Value> = runs
+            .iter()
+            .map(|pending| {
+                serde_json::json!({
+                    "run": pending.summary.id,
+                    "requested_at": crate::audit::query::format_timestamp(pending.summary.requested_at),
+                    "operator": pending.summary.operator,
+                    "runbook": pending.summary.runbook,
+                    "hosts": pending.summary.host_count,
+                    "check": pending.summary.check,
+                    "approver_level": pending.level.get(),
+                    "reason": pending.reason,
+                })
+            })
+            .collect();
+        emit(out, &format!("{}\n", serde_json::Value::from(value)))?;
+        return Ok(Exit::Ok);
+    }
+    if runs.is_empty() {
+        emit(out, "no pending runs that you may approve\n")?;
+        return Ok(Exit::Ok);
+    }
+    let mut text =
+        "RUN  REQUESTED             OPERATOR      RUNBOOK             HOSTS  NEEDS  WHY\n"
+            .to_owned();
+    for pending in &runs {
+        let summary = &pending.summary;
+        let _ = writeln!(
+            text,
+            "{:<4} {:20}  {:12}  {:18}  {:>5}  {:5}  {}",
+            summary.id,
+            summary.requested_at.strftime("%Y-%m-%d %H:%M:%SZ"),
+            summary.operator,
+            summary.runbook,
+            summary.host_count,
+            pending.level.to_string(),
+            pending.reason
+        );
+    }
+    text.push_str("\napprove one with `opsgate approve run ID` (or `--reject --reason TEXT`)\n");
+    emit(out, &text)?;
+    Ok(Exit::Ok)
 }
 
 fn approve_runbook(

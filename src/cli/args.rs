@@ -2,6 +2,7 @@
 //! subcommands, which turn them into the plain data the pipeline takes.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -52,8 +53,10 @@ pub(crate) enum Command {
     Audit(super::audit::AuditArgs),
     /// List the catalog's runbooks as approved, changed or draft, with their last approval.
     Catalog,
-    /// Approve a runbook into the catalog.
+    /// Approve a runbook into the catalog, or another operator's pending run.
     Approve(super::approve::ApproveArgs),
+    /// List the runs waiting for an approval that you may give.
+    Pending,
     /// Show who opsgate takes you for, your SFIA level and what it allows.
     Whoami,
     /// Start, inspect or stop a local lab of OpenSSH hosts on 127.0.0.x.
@@ -109,4 +112,19 @@ pub(crate) struct RunArgs {
     /// Hosts worked on at once.
     #[arg(long, default_value_t = 50, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub(crate) forks: u16,
+    /// How long a run that needs an approval waits for one (500ms, 30s, 15m, 1h).
+    #[arg(long, default_value = "30m", value_name = "DUR", value_parser = parse_duration)]
+    pub(crate) approval_timeout: Duration,
+    /// Why you run it: recorded; required by --break-glass and by L5 runs of unapproved
+    /// runbooks in production.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) reason: Option<String>,
+    /// Level 5 only, with --reason: skip waiting approvals; recorded as break-glass.
+    #[arg(long)]
+    pub(crate) break_glass: bool,
+}
+
+/// `--approval-timeout` values, in the runbook duration syntax.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    crate::runbook::model::parse_duration(text)
 }

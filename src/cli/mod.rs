@@ -16,6 +16,7 @@ mod record;
 mod render;
 mod run;
 mod validate;
+mod wait;
 mod whoami;
 
 use std::io::{IsTerminal, Write};
@@ -96,6 +97,7 @@ fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
             Err(error) => Err(audit_error(&error)),
         },
         Command::Approve(args) => approve::run(args, &project, cli.json, style, &mut stdout),
+        Command::Pending => approve::pending(&project, cli.json, style, &mut stdout),
         Command::Catalog => catalog::run(&project, cli.json, style, &mut stdout),
         Command::Whoami => whoami::run(&project, cli.json, style, &mut stdout),
         Command::Lab(args) => lab::run(args, &mut stdout)

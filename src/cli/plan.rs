@@ -24,7 +24,14 @@ pub(super) fn run(
     out: &mut dyn Write,
 ) -> Result<Exit, Error> {
     let renderer = Renderer::new();
-    let plan = prepare(&args.target, project, &renderer, style)?;
+    let gatekeeper = super::gate::Gatekeeper::load(project, style)?;
+    let plan = prepare(
+        &args.target,
+        project,
+        &renderer,
+        style,
+        gatekeeper.account(),
+    )?;
     if json {
         emit(out, &format!("{}\n", plan_json(&plan)))?;
     } else {
@@ -34,12 +41,14 @@ pub(super) fn run(
 }
 
 /// Loads the runbook and inventory, resolves params and builds the plan, reporting every
-/// problem of each stage at once. Nothing here contacts a host.
+/// problem of each stage at once. Nothing here contacts a host. `operator` is the gate's
+/// identity (`run.operator` in templates).
 pub(super) fn prepare(
     target: &Target,
     project: &Project,
     renderer: &Renderer,
     style: Style,
+    operator: &str,
 ) -> Result<Plan, Error> {
     let runbook_path = project.runbook_path(&target.runbook)?;
     let runbook_result = runbook::load(&runbook_path);
@@ -75,7 +84,7 @@ pub(super) fn prepare(
             limit: target.limit.as_deref(),
             widen: target.widen.as_deref(),
             params,
-            operator: crate::audit::Actor::current().user,
+            operator: operator.to_owned(),
         },
         renderer,
     )?;

@@ -1,6 +1,7 @@
 //! `opsgate run`: plan, then execute over SSH while rendering the event stream; Ctrl-C once
 //! stops starting steps, twice kills the running ones.
 
+use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,13 +12,18 @@ use sha2::{Digest, Sha256};
 
 use super::args::RunArgs;
 use super::audit_error;
+use super::gate::{CatalogApproval, Gatekeeper, catalog_approvals, catalog_state};
 use super::record::Recorder;
 use super::render::{self, Format};
+use super::wait::{self, Verdict, Wait};
 use crate::actions::{DiffMode, RunMode};
-use crate::audit::{Actor, AuditStore, Record, RunStatus};
+use crate::audit::{
+    Actor, ApprovalTarget, AuditError, AuditStore, GateOutcome, Record, RunId, RunLock, RunStatus,
+};
 use crate::diagnostic::Style;
 use crate::error::{Error, Exit};
 use crate::executor::{self, Cancel, EventSender, Options, RunOutcome};
+use crate::gate::{Decision, Level, RunRequest, ask_for_approval, decide};
 use crate::plan::Plan;
 use crate::project::Project;
 use crate::template::Renderer;
@@ -25,27 +31,52 @@ use crate::template::Renderer;
 /// Limit for establishing one host's SSH connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Plans the run, records it, then executes it; the exit code says how the hosts did.
+/// Plans the run, records it, puts it through the gate (recorded, and waiting for an approval
+/// when one is needed), then executes it; the exit code says how the hosts did.
 pub(super) fn run(
     args: &RunArgs,
     project: &Project,
     json: bool,
     style: Style,
 ) -> Result<Exit, Error> {
+    let gatekeeper = Gatekeeper::load(project, style)?;
     let renderer = Arc::new(Renderer::new());
     let plan = Arc::new(super::plan::prepare(
         &args.target,
         project,
         &renderer,
         style,
+        gatekeeper.account(),
     )?);
     let actor = Actor::current();
     // The run is on record before any host is touched: a store that cannot be opened or
     // written stops it here.
     let mut store = AuditStore::open(&project.state_dir).map_err(|error| audit_error(&error))?;
-    let (run, lock) = store
-        .begin_run(&actor, requested(&plan, &actor, args.check))
+    let approvals = catalog_approvals(&store, gatekeeper.policy.as_ref())
         .map_err(|error| audit_error(&error))?;
+    let request = run_request(&plan, args, &approvals);
+    let decision = decide(gatekeeper.policy.as_ref(), &gatekeeper.identity, &request);
+    let (run, lock) = store
+        .begin_run(&actor, requested(&plan, gatekeeper.account(), args.check))
+        .map_err(|error| audit_error(&error))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| {
+            Error::environment(format!("cannot start the async runtime: {error}"), vec![])
+        })?;
+    // Every decision is on record before any host is contacted, denials included.
+    let gate = Gate {
+        gatekeeper: &gatekeeper,
+        request: &request,
+        actor: &actor,
+        run,
+        timeout: args.approval_timeout,
+    };
+    let lock = match gate.pass(&mut store, lock, decision, &runtime)? {
+        Passage::Through(lock) => lock,
+        Passage::Stopped(exit) => return Ok(exit),
+    };
     if let Err(error) = store.append(run, &actor, &Record::RunStarted) {
         let _ = store.finish_run(lock, &actor, RunStatus::Failed, Some(error.to_string()));
         return Err(audit_error(&error));
@@ -76,12 +107,6 @@ pub(super) fn run(
         control_dir: control_dir.path().to_path_buf(),
         run_id: run.to_string(),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|error| {
-            Error::environment(format!("cannot start the async runtime: {error}"), vec![])
-        })?;
     let format = if json {
         Format::Json
     } else {
@@ -150,7 +175,7 @@ pub(super) fn run(
 }
 
 /// The `run_requested` record: who asked for what, with secret params masked.
-fn requested(plan: &Plan, actor: &Actor, check: bool) -> Record {
+fn requested(plan: &Plan, operator: &str, check: bool) -> Record {
     let params = plan
         .params
         .iter()
@@ -167,7 +192,7 @@ fn requested(plan: &Plan, actor: &Actor, check: bool) -> Record {
         })
         .collect();
     Record::RunRequested {
-        operator: actor.user.clone(),
+        operator: operator.to_owned(),
         runbook: plan.runbook.id.clone(),
         runbook_sha256: hex::encode(Sha256::digest(plan.runbook.source.text.as_bytes())),
         params,
@@ -178,6 +203,261 @@ fn requested(plan: &Plan, actor: &Actor, check: bool) -> Record {
             .map(|host| host.host.name.to_string())
             .collect(),
         check,
+    }
+}
+
+/// What the gate judges about this run: the plan's runbook, hosts and flags, and the runbook's
+/// catalog state from the audit store.
+fn run_request(
+    plan: &Plan,
+    args: &RunArgs,
+    approvals: &HashMap<String, Vec<CatalogApproval>>,
+) -> RunRequest {
+    let runbook = &plan.runbook;
+    let (catalog, _) = catalog_state(approvals.get(&runbook.id), &runbook.digest);
+    RunRequest {
+        runbook: runbook.id.clone(),
+        kind: runbook.kind,
+        // Validation keeps min_level in 1..=5; L5 is the safe reading should that ever change.
+        min_level: Level::new(runbook.min_level).unwrap_or(Level::L5),
+        catalog,
+        environments: plan
+            .hosts
+            .iter()
+            .filter_map(|host| host.host.environment.clone())
+            .collect::<BTreeSet<String>>(),
+        widened: plan.widened,
+        check: args.check,
+        break_glass: args.break_glass,
+        reason: args.reason.clone(),
+    }
+}
+
+/// The gate of one run, between `run_requested` and `run_started`.
+struct Gate<'a> {
+    gatekeeper: &'a Gatekeeper,
+    request: &'a RunRequest,
+    actor: &'a Actor,
+    run: RunId,
+    timeout: Duration,
+}
+
+/// Whether the run goes on to its hosts.
+enum Passage {
+    /// Allowed (now or after an approval): execute, then finish the run with this lock.
+    Through(RunLock),
+    /// Finished here (denied, rejected, timed out, cancelled) with this exit code; the run's
+    /// `run_finished` event is written.
+    Stopped(Exit),
+}
+
+impl Gate<'_> {
+    /// Records the decision, then acts on it: a denial ends the run (exit 3), an approval is
+    /// requested and waited for.
+    fn pass(
+        &self,
+        store: &mut AuditStore,
+        lock: RunLock,
+        decision: Decision,
+        runtime: &tokio::runtime::Runtime,
+    ) -> Result<Passage, Error> {
+        if let Err(error) = store.append(self.run, self.actor, &self.record(&decision)) {
+            let _ = store.finish_run(lock, self.actor, RunStatus::Failed, Some(error.to_string()));
+            return Err(audit_error(&error));
+        }
+        match decision {
+            Decision::Deny(denial) => {
+                store
+                    .finish_run(
+                        lock,
+                        self.actor,
+                        RunStatus::Denied,
+                        Some(denial.to_string()),
+                    )
+                    .map_err(|error| audit_error(&error))?;
+                let mut error = Error::from(denial);
+                if let Error::Denied { hints, .. } = &mut error {
+                    hints.push(format!(
+                        "the refusal is recorded as run {}: `opsgate history show {}`",
+                        self.run, self.run
+                    ));
+                }
+                Err(error)
+            }
+            Decision::Allow { notes } => {
+                show_notes(&notes);
+                Ok(Passage::Through(lock))
+            }
+            Decision::NeedsApproval { by, reason, notes } => {
+                show_notes(&notes);
+                self.wait_for_approval(store, lock, by, &reason, runtime)
+            }
+        }
+    }
+
+    fn wait_for_approval(
+        &self,
+        store: &mut AuditStore,
+        lock: RunLock,
+        by: Level,
+        reason: &str,
+        runtime: &tokio::runtime::Runtime,
+    ) -> Result<Passage, Error> {
+        let requested = Record::ApprovalRequested {
+            target: ApprovalTarget::Run,
+            approver_level: by.get(),
+            message: reason.to_owned(),
+        };
+        let after_seq = match store.append(self.run, self.actor, &requested) {
+            Ok(seq) => seq,
+            Err(error) => {
+                let _ =
+                    store.finish_run(lock, self.actor, RunStatus::Failed, Some(error.to_string()));
+                return Err(audit_error(&error));
+            }
+        };
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "run {run} is pending: {reason}\n{ask}\n  opsgate approve run {run}",
+            run = self.run,
+            ask = ask_for_approval(by, &self.run.to_string()),
+        );
+        // A pending run always has a policy: without one nothing needs an approval.
+        let Some(policy) = self.gatekeeper.policy.as_ref() else {
+            let _ = store.finish_run(lock, self.actor, RunStatus::Failed, None);
+            return Err(Error::environment(
+                "a run needs an approval but there is no policy to check it against",
+                vec![],
+            ));
+        };
+        let wait = Wait {
+            run: self.run,
+            after_seq,
+            requester: self.gatekeeper.account(),
+            level: by,
+            policy,
+            timeout: self.timeout,
+        };
+        let verdict = runtime.block_on(wait::wait(store, &wait));
+        let verdict = match verdict {
+            Ok(verdict) => verdict,
+            Err(error) => return Err(self.fail(store, lock, &error)),
+        };
+        let (status, message, exit, error) = match verdict {
+            Verdict::Granted { approver, reason } => {
+                let reason = reason
+                    .map(|reason| format!(": {reason}"))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    std::io::stderr().lock(),
+                    "run {} approved by `{approver}`{reason}",
+                    self.run
+                );
+                return Ok(Passage::Through(lock));
+            }
+            Verdict::Rejected { approver, reason } => {
+                let reason = reason
+                    .map(|reason| format!(": {reason}"))
+                    .unwrap_or_default();
+                let message = format!("approval rejected by `{approver}`{reason}");
+                (
+                    RunStatus::Denied,
+                    message.clone(),
+                    Exit::Rejected,
+                    Some(message),
+                )
+            }
+            Verdict::TimedOut => {
+                let message = format!(
+                    "no approval within {}; nothing ran",
+                    crate::cli::history::human_duration(
+                        u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX)
+                    )
+                );
+                (
+                    RunStatus::Denied,
+                    message.clone(),
+                    Exit::Rejected,
+                    Some(message),
+                )
+            }
+            Verdict::Cancelled => (
+                RunStatus::Cancelled,
+                "interrupted by Ctrl-C while waiting for an approval".to_owned(),
+                Exit::Interrupted,
+                None,
+            ),
+        };
+        store
+            .finish_run(lock, self.actor, status, Some(message))
+            .map_err(|error| audit_error(&error))?;
+        match error {
+            Some(message) => Err(Error::Rejected {
+                message: format!("run {}: {message}", self.run),
+                hints: vec![format!(
+                    "the run is recorded: `opsgate history show {}`",
+                    self.run
+                )],
+            }),
+            None => Ok(Passage::Stopped(exit)),
+        }
+    }
+
+    fn fail(&self, store: &mut AuditStore, lock: RunLock, error: &AuditError) -> Error {
+        let _ = store.finish_run(lock, self.actor, RunStatus::Failed, Some(error.to_string()));
+        audit_error(error)
+    }
+
+    /// The `gate_decision` record.
+    fn record(&self, decision: &Decision) -> Record {
+        let level = self.gatekeeper.identity.operator.level.map(Level::get);
+        let level = if self.gatekeeper.policy.is_some() {
+            level
+        } else {
+            None
+        };
+        match decision {
+            Decision::Allow { notes } => Record::GateDecision {
+                outcome: if self.request.break_glass {
+                    GateOutcome::BreakGlass
+                } else {
+                    GateOutcome::Allow
+                },
+                rule: None,
+                reason: if notes.is_empty() {
+                    "allowed".to_owned()
+                } else {
+                    notes.join("; ")
+                },
+                level,
+                required_level: None,
+            },
+            Decision::NeedsApproval { by, reason, notes } => Record::GateDecision {
+                outcome: GateOutcome::NeedsApproval,
+                rule: None,
+                reason: std::iter::once(reason.clone())
+                    .chain(notes.iter().cloned())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                level,
+                required_level: Some(by.get()),
+            },
+            Decision::Deny(denial) => Record::GateDecision {
+                outcome: GateOutcome::Deny,
+                rule: Some(denial.rule.as_str().to_owned()),
+                reason: format!("{}; {}", denial.reason, denial.would_allow),
+                level,
+                required_level: None,
+            },
+        }
+    }
+}
+
+/// Prints the gate's notes (single-operator mode, draft runbooks, break-glass) as warnings.
+fn show_notes(notes: &[String]) {
+    let mut stderr = std::io::stderr().lock();
+    for note in notes {
+        let _ = writeln!(stderr, "warning: {note}");
     }
 }
 

@@ -2,7 +2,9 @@
 //! approvals from a second process, timeouts, break-glass) — as root with a policy naming root,
 //! and as real OS accounts through real `sudo` in `accounts`.
 
+mod accounts;
 mod catalog;
+mod run;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

@@ -1,0 +1,281 @@
+//! The gate in `run`, as real OS accounts through real sudo (see `accounts`): every decision is
+//! recorded before any host is contacted, denials exit 3, approvals come from a second process
+//! of another account, timeouts and rejections exit 4, break-glass is L5 only.
+
+use std::time::Duration;
+
+use super::accounts::Deployment;
+use super::text;
+
+/// A runbook that leaves a marker file on each host, so a test can tell whether it ran.
+fn marker_runbook(id: &str, kind: &str, min_level: u8) -> String {
+    format!(
+        "runbook: {id}\nkind: {kind}\nmin_level: {min_level}\ntargets: lab\nsteps:\n  - name: mark\n    \
+         command: echo {{{{run.operator}}}} > {{{{vars.lab_root}}}}/{id}.ran\n"
+    )
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// `history show RUN` as the service account's operator `og-alice`.
+fn show(deployment: &Deployment, run: &str) -> String {
+    let output = deployment.run("og-alice", &["history", "show", run]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    stdout(&output)
+}
+
+/// The newest run's id.
+fn last_run(deployment: &Deployment) -> String {
+    let output = deployment.run("og-alice", &["--json", "history", "--limit", "1"]);
+    let runs: serde_json::Value = serde_json::from_slice(&output.stdout).expect("history --json");
+    runs[0]["id"].to_string()
+}
+
+#[test]
+fn an_l1_operator_is_denied_a_patch_runbook_and_the_denial_is_audited() {
+    let deployment = Deployment::start(1, None);
+    let runbook = deployment.runbook("patch", &marker_runbook("patch", "patch", 2));
+    deployment.approve_runbook(&runbook);
+    let denied = deployment.run("og-dave", &["run", "patch"]);
+    let all = text(&denied);
+    assert_eq!(denied.status.code(), Some(3), "{all}");
+    assert!(
+        all.contains("`og-dave` (L1)") && all.contains("min-level"),
+        "{all}"
+    );
+    assert!(
+        all.contains("level 2+ may run it"),
+        "what would allow it: {all}"
+    );
+    assert!(
+        !deployment.lab_file("lab1", "patch.ran").exists(),
+        "no host was touched"
+    );
+    let run = last_run(&deployment);
+    let detail = show(&deployment, &run);
+    assert!(detail.contains("denied"), "{detail}");
+    assert!(
+        detail.contains("gate: deny") && detail.contains("rule min-level"),
+        "{detail}"
+    );
+    assert!(detail.contains("og-dave"), "{detail}");
+}
+
+#[test]
+fn an_l2_runs_an_approved_runbook_and_is_blocked_once_it_is_edited() {
+    let deployment = Deployment::start(2, None);
+    let yaml = marker_runbook("deploy", "maintenance", 2);
+    let runbook = deployment.runbook("deploy", &yaml);
+    // A draft is refused to L1-L3 operators.
+    let draft = deployment.run("og-bob", &["run", "deploy"]);
+    assert_eq!(draft.status.code(), Some(3), "{}", text(&draft));
+    assert!(
+        text(&draft).contains("unapproved-runbook"),
+        "{}",
+        text(&draft)
+    );
+
+    deployment.approve_runbook(&runbook);
+    let approved = deployment.run("og-bob", &["run", "deploy"]);
+    assert_eq!(approved.status.code(), Some(0), "{}", text(&approved));
+    let marker = std::fs::read_to_string(deployment.lab_file("lab2", "deploy.ran")).expect("ran");
+    assert_eq!(marker.trim(), "og-bob", "run.operator is the sudo identity");
+    let detail = show(&deployment, &last_run(&deployment));
+    assert!(detail.contains("gate: allow"), "{detail}");
+
+    deployment.runbook("deploy", &format!("{yaml}# a harmless-looking edit\n"));
+    let catalog = deployment.run("og-bob", &["catalog"]);
+    assert!(stdout(&catalog).contains("changed"), "{}", text(&catalog));
+    let changed = deployment.run("og-bob", &["run", "deploy"]);
+    let all = text(&changed);
+    assert_eq!(changed.status.code(), Some(3), "{all}");
+    assert!(all.contains("has changed since it was approved"), "{all}");
+    let detail = show(&deployment, &last_run(&deployment));
+    assert!(
+        detail.contains("gate: deny") && detail.contains("unapproved-runbook"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn a_production_run_waits_for_an_l3_approval_from_another_account() {
+    let deployment = Deployment::start(2, Some("production"));
+    let runbook = deployment.runbook("restore-app", &marker_runbook("restore-app", "restore", 2));
+    deployment.approve_runbook(&runbook);
+    let waiting = deployment.spawn("og-bob", &["run", "restore-app"]);
+    let run = deployment.pending_run("og-carol");
+    let run_text = run.to_string();
+    assert!(
+        !deployment.lab_file("lab1", "restore-app.ran").exists(),
+        "nothing ran yet"
+    );
+
+    // Nobody approves their own run; an L2 may not approve; an L1 is not shown the run.
+    let own = deployment.run("og-bob", &["approve", "run", &run_text]);
+    assert_eq!(own.status.code(), Some(3), "{}", text(&own));
+    assert!(text(&own).contains("two-person"), "{}", text(&own));
+    let dave = deployment.run("og-dave", &["pending"]);
+    assert!(stdout(&dave).contains("no pending runs"), "{}", text(&dave));
+
+    let approve = deployment.run(
+        "og-carol",
+        &["approve", "run", &run_text, "--reason", "checked"],
+    );
+    assert_eq!(approve.status.code(), Some(0), "{}", text(&approve));
+    let finished = waiting.wait_with_output().expect("the waiting run");
+    let all = text(&finished);
+    assert_eq!(finished.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains(&format!("opsgate approve run {run}")),
+        "the command to ask for: {all}"
+    );
+    assert!(all.contains("approved by `og-carol`"), "{all}");
+    assert!(deployment.lab_file("lab1", "restore-app.ran").exists());
+    let detail = show(&deployment, &run_text);
+    assert!(detail.contains("gate: needs_approval"), "{detail}");
+    assert!(
+        detail.contains("the run approved by og-carol (level 3): checked"),
+        "{detail}"
+    );
+    assert!(detail.contains("restore-app, ok"), "{detail}");
+
+    // The history's chain stays intact with events from three accounts' processes.
+    let verify = deployment.run("og-alice", &["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify));
+}
+
+#[test]
+fn a_pending_run_fails_cleanly_after_its_approval_timeout() {
+    let deployment = Deployment::start(1, None);
+    let runbook = deployment.runbook(
+        "check-disk",
+        &marker_runbook("check-disk", "maintenance", 1),
+    );
+    deployment.approve_runbook(&runbook);
+    let started = std::time::Instant::now();
+    let timed_out = deployment.run(
+        "og-dave",
+        &["run", "check-disk", "--approval-timeout", "2s"],
+    );
+    let all = text(&timed_out);
+    assert_eq!(timed_out.status.code(), Some(4), "{all}");
+    assert!(started.elapsed() >= Duration::from_secs(2), "it waited");
+    assert!(
+        all.contains("waiting for approval of run"),
+        "a visible countdown: {all}"
+    );
+    assert!(all.contains("no approval within"), "{all}");
+    assert!(!deployment.lab_file("lab1", "check-disk.ran").exists());
+    let detail = show(&deployment, &last_run(&deployment));
+    assert!(
+        detail.contains("denied") && detail.contains("no approval within"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn a_rejected_run_exits_4_and_never_touches_a_host() {
+    let deployment = Deployment::start(1, None);
+    let runbook = deployment.runbook("rotate", &marker_runbook("rotate", "maintenance", 1));
+    deployment.approve_runbook(&runbook);
+    let waiting = deployment.spawn("og-dave", &["run", "rotate"]);
+    let run = deployment.pending_run("og-carol").to_string();
+    let no_reason = deployment.run("og-carol", &["approve", "run", &run, "--reject"]);
+    assert_eq!(no_reason.status.code(), Some(2), "--reject needs --reason");
+    let reject = deployment.run(
+        "og-carol",
+        &[
+            "approve",
+            "run",
+            &run,
+            "--reject",
+            "--reason",
+            "not during the freeze",
+        ],
+    );
+    assert_eq!(reject.status.code(), Some(0), "{}", text(&reject));
+    let finished = waiting.wait_with_output().expect("the waiting run");
+    let all = text(&finished);
+    assert_eq!(finished.status.code(), Some(4), "{all}");
+    assert!(
+        all.contains("rejected by `og-carol`: not during the freeze"),
+        "{all}"
+    );
+    assert!(!deployment.lab_file("lab1", "rotate.ran").exists());
+    let detail = show(&deployment, &run);
+    assert!(detail.contains("rejected by og-carol"), "{detail}");
+    // A finished run cannot be approved any more.
+    let late = deployment.run("og-alice", &["approve", "run", &run]);
+    assert_eq!(late.status.code(), Some(2), "{}", text(&late));
+}
+
+#[test]
+fn break_glass_is_for_l5_with_a_reason_and_is_recorded() {
+    let deployment = Deployment::start(1, Some("production"));
+    // A draft runbook in production: an L5 needs --reason; break-glass is recorded as such.
+    deployment.runbook("hotfix", &marker_runbook("hotfix", "maintenance", 3));
+    let bob = deployment.run(
+        "og-bob",
+        &["run", "hotfix", "--break-glass", "--reason", "x"],
+    );
+    assert_eq!(bob.status.code(), Some(3), "{}", text(&bob));
+    assert!(text(&bob).contains("break-glass"), "{}", text(&bob));
+    let no_reason = deployment.run("og-alice", &["run", "hotfix", "--break-glass"]);
+    assert_eq!(no_reason.status.code(), Some(3), "{}", text(&no_reason));
+    let alice = deployment.run(
+        "og-alice",
+        &[
+            "run",
+            "hotfix",
+            "--break-glass",
+            "--reason",
+            "site down, INC-42",
+        ],
+    );
+    let all = text(&alice);
+    assert_eq!(alice.status.code(), Some(0), "{all}");
+    assert!(all.contains("BREAK-GLASS"), "{all}");
+    assert!(deployment.lab_file("lab1", "hotfix.ran").exists());
+    let detail = show(&deployment, &last_run(&deployment));
+    assert!(
+        detail.contains("gate: break_glass") && detail.contains("INC-42"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn whoami_names_the_sudo_identity_and_an_unlisted_account_may_do_nothing_gated() {
+    let deployment = Deployment::start(1, None);
+    let carol = deployment.run("og-carol", &["whoami"]);
+    let all = text(&carol);
+    assert_eq!(carol.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains("operator: og-carol") && all.contains("level:    L3"),
+        "{all}"
+    );
+    assert!(
+        all.contains("SUDO_USER, set by sudo for OS account `og-svc`"),
+        "{all}"
+    );
+    deployment.policy("service_account: og-svc\noperators:\n  og-alice: { level: 5 }\n");
+    let runbook = deployment.runbook("noop", &marker_runbook("noop", "check", 1));
+    deployment.approve_runbook(&runbook);
+    let unlisted = deployment.run("og-carol", &["run", "noop"]);
+    assert_eq!(unlisted.status.code(), Some(3), "{}", text(&unlisted));
+    assert!(
+        text(&unlisted).contains("not-an-operator"),
+        "{}",
+        text(&unlisted)
+    );
+    // Without a policy file, a sudo identity is denied rather than running ungated.
+    std::fs::remove_file(deployment.path().join("policy/operators.yaml")).expect("remove");
+    let no_policy = deployment.run("og-alice", &["run", "noop"]);
+    assert_eq!(no_policy.status.code(), Some(3), "{}", text(&no_policy));
+    assert!(
+        text(&no_policy).contains("no-policy-under-sudo"),
+        "{}",
+        text(&no_policy)
+    );
+}
