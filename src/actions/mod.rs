@@ -167,6 +167,10 @@ pub async fn run<T: Transport>(
         Action::File(spec) => file::run(context, spec).await,
         Action::Assert(spec) => Ok(assert::run(spec)),
         Action::WaitFor(spec) => wait_for::run(context, spec).await,
+        // A gate waits for people, not for the host: the executor handles it before dispatch.
+        Action::Gate(_) => Ok(Outcome::failed(
+            "a `gate` step is handled by the executor, not run on a host",
+        )),
     }
 }
 

@@ -2,6 +2,9 @@
 //! `opsgate approve run RUN [--reject --reason TEXT]`: release or refuse another operator's
 //! pending run, and `opsgate pending`: the runs the caller may release (SPEC §4.3).
 //!
+//! A run waits for one approval at a time: of the run as a whole before it starts, or of a
+//! `gate` step its hosts reached; `approve run` answers the oldest open request.
+//!
 //! Run approvals: the approver must be a listed operator of at least the level the run waits
 //! for (the recorded request's level, raised to what the *current* policy asks for the
 //! requester), and never the requester (two-person rule); the run must be pending with its
@@ -87,10 +90,13 @@ enum RunDecision {
     Reject,
 }
 
-/// A run waiting for a run approval: who asked, and the level the approval needs.
+/// A run waiting for an approval — of the run as a whole, or of a `gate` step it reached —
+/// with who asked and the level the approval needs.
 pub(super) struct PendingRun {
     /// The run's index row.
     pub(super) summary: RunSummary,
+    /// What waits: the run, or one of its gate steps.
+    pub(super) target: ApprovalTarget,
     /// The lowest level that may approve: the recorded request's, raised to what the current
     /// policy asks for the requester (a policy may have been tightened since).
     pub(super) level: Level,
@@ -98,34 +104,28 @@ pub(super) struct PendingRun {
     pub(super) reason: String,
 }
 
-/// The pending run approval of `detail`, if the run is pending and its latest run approval
-/// request is still unanswered.
+/// The oldest unanswered approval request of a live run, if any.
 pub(super) fn pending_run(detail: RunDetail, policy: &Policy) -> Option<PendingRun> {
-    if detail.summary.status != RunStatus::Pending {
+    if !detail.summary.status.is_live() {
         return None;
     }
-    let mut request = None;
+    let mut open: Vec<(ApprovalTarget, u8, String)> = Vec::new();
     for event in &detail.events {
         match &event.record {
             Some(Record::ApprovalRequested {
-                target: ApprovalTarget::Run,
+                target,
                 approver_level,
                 message,
-            }) => request = Some((*approver_level, message.clone())),
+            }) if !open.iter().any(|(waiting, ..)| waiting == target) => {
+                open.push((target.clone(), *approver_level, message.clone()));
+            }
             Some(
-                Record::ApprovalGranted {
-                    target: ApprovalTarget::Run,
-                    ..
-                }
-                | Record::ApprovalRejected {
-                    target: ApprovalTarget::Run,
-                    ..
-                },
-            ) => request = None,
+                Record::ApprovalGranted { target, .. } | Record::ApprovalRejected { target, .. },
+            ) => open.retain(|(waiting, ..)| waiting != target),
             _ => {}
         }
     }
-    let (recorded, reason) = request?;
+    let (target, recorded, reason) = open.into_iter().next()?;
     let recorded = Level::new(recorded).unwrap_or(Level::L5);
     let for_requester = policy
         .operator(&detail.summary.operator)
@@ -133,9 +133,19 @@ pub(super) fn pending_run(detail: RunDetail, policy: &Policy) -> Option<PendingR
         .map_or(recorded, |level| approver_level(level, None));
     Some(PendingRun {
         summary: detail.summary,
+        target,
         level: recorded.max(for_requester),
         reason,
     })
+}
+
+/// "the run" or "gate step 3 \`confirm\`", for messages.
+fn target_text(target: &ApprovalTarget) -> String {
+    match target {
+        ApprovalTarget::Run => "the run".to_owned(),
+        ApprovalTarget::Gate { step, name } => format!("gate step {step} `{name}`"),
+        ApprovalTarget::Plan { plan } => format!("plan {plan}"),
+    }
 }
 
 fn approve_run(
@@ -168,14 +178,14 @@ fn approve_run(
         .map(str::to_owned);
     let record = match decision {
         RunDecision::Grant => Record::ApprovalGranted {
-            target: ApprovalTarget::Run,
+            target: pending.target.clone(),
             approver: operator.account.clone(),
             approver_level: level.get(),
             reason,
             signature: None,
         },
         RunDecision::Reject => Record::ApprovalRejected {
-            target: ApprovalTarget::Run,
+            target: pending.target.clone(),
             approver: operator.account.clone(),
             approver_level: level.get(),
             reason,
@@ -195,12 +205,15 @@ fn approve_run(
             "{}\n",
             serde_json::json!({
                 "run": run, "decision": verb, "runbook": pending.summary.runbook,
+                "target": target_text(&pending.target),
                 "requester": requester, "approver": operator.account, "approver_level": level.get(),
             })
         )
     } else {
         format!(
-            "{verb} run {run} (runbook `{}` on {} host(s), requested by `{requester}`) as {}\n",
+            "{verb} {} of run {run} (runbook `{}` on {} host(s), requested by `{requester}`) as \
+             {}\n",
+            target_text(&pending.target),
             pending.summary.runbook,
             pending.summary.host_count,
             operator.label()
@@ -245,6 +258,7 @@ pub(super) fn pending(
                     "hosts": pending.summary.host_count,
                     "check": pending.summary.check,
                     "approver_level": pending.level.get(),
+                    "waiting": target_text(&pending.target),
                     "reason": pending.reason,
                 })
             })
@@ -263,13 +277,17 @@ pub(super) fn pending(
         let summary = &pending.summary;
         let _ = writeln!(
             text,
-            "{:<4} {:20}  {:12}  {:18}  {:>5}  {:5}  {}",
+            "{:<4} {:20}  {:12}  {:18}  {:>5}  {:5}  {}  {}",
             summary.id,
             summary.requested_at.strftime("%Y-%m-%d %H:%M:%SZ"),
             summary.operator,
             summary.runbook,
             summary.host_count,
             pending.level.to_string(),
+            match &pending.target {
+                ApprovalTarget::Gate { step, .. } => format!("step {step}"),
+                _ => "run    ".to_owned(),
+            },
             pending.reason
         );
     }

@@ -1,7 +1,7 @@
 //! `opsgate run`: plan, then execute over SSH while rendering the event stream; Ctrl-C once
 //! stops starting steps, twice kills the running ones.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,17 +15,20 @@ use super::audit_error;
 use super::gate::{CatalogApproval, Gatekeeper, catalog_approvals, catalog_state};
 use super::record::Recorder;
 use super::render::{self, Format};
-use super::wait::{self, Verdict, Wait};
+use super::wait::{self, GateWatch, Verdict, Wait};
 use crate::actions::{DiffMode, RunMode};
 use crate::audit::{
     Actor, ApprovalTarget, AuditError, AuditStore, GateOutcome, Record, RunId, RunLock, RunStatus,
 };
 use crate::diagnostic::Style;
 use crate::error::{Error, Exit};
-use crate::executor::{self, Cancel, EventSender, Options, RunOutcome};
-use crate::gate::{Decision, Level, RunRequest, ask_for_approval, decide};
+use crate::executor::{
+    self, Cancel, EventSender, GateAnswers, GateMode, Gates, Options, RunOutcome,
+};
+use crate::gate::{Decision, Level, RunRequest, approver_level, ask_for_approval, decide};
 use crate::plan::Plan;
 use crate::project::Project;
+use crate::runbook::model::Action;
 use crate::template::Renderer;
 
 /// Limit for establishing one host's SSH connection.
@@ -81,6 +84,45 @@ pub(super) fn run(
         let _ = store.finish_run(lock, &actor, RunStatus::Failed, Some(error.to_string()));
         return Err(audit_error(&error));
     }
+    // Gate steps: open in single-operator mode and under break-glass, else answered by a
+    // watcher that polls the store for other operators' approvals.
+    let mut gate_watch = None;
+    let gates = if gatekeeper.single_operator() {
+        Gates::open("single-operator mode: there is no policy, so no one else to approve")
+    } else if request.break_glass {
+        Gates::open(format!(
+            "break-glass by `{}`: {}",
+            gatekeeper.account(),
+            request.reason.as_deref().unwrap_or_default()
+        ))
+    } else {
+        let (sender, answers) = watch::channel(GateAnswers::new());
+        if let Some(policy) = &gatekeeper.policy {
+            let watcher_store = match store.connect_again() {
+                Ok(watcher_store) => watcher_store,
+                Err(error) => {
+                    let _ =
+                        store.finish_run(lock, &actor, RunStatus::Failed, Some(error.to_string()));
+                    return Err(audit_error(&error));
+                }
+            };
+            gate_watch = Some((
+                GateWatch {
+                    store: watcher_store,
+                    run,
+                    policy: policy.clone(),
+                    requester: gatekeeper.account().to_owned(),
+                    levels: gate_levels(&plan, requester_level(&gatekeeper)),
+                },
+                sender,
+            ));
+        }
+        Gates {
+            mode: GateMode::Wait,
+            answers,
+            timeout: args.approval_timeout,
+        }
+    };
     // Control sockets live in a short private directory: their paths must fit in a sockaddr_un.
     let control_dir = tempfile::Builder::new()
         .prefix("opsgate-")
@@ -106,16 +148,20 @@ pub(super) fn run(
         connect_timeout: CONNECT_TIMEOUT,
         control_dir: control_dir.path().to_path_buf(),
         run_id: run.to_string(),
+        gates,
     };
     let format = if json {
         Format::Json
     } else {
         Format::Human(style)
     };
-    let mut recorder = Recorder::new(store, run, actor.clone(), &plan);
+    let mut recorder = Recorder::new(store, run, actor.clone(), &plan)
+        .requester_level(requester_level(&gatekeeper));
     let (outcome, consumed) = runtime.block_on(async {
         let (cancel_sender, cancel) = watch::channel(Cancel::Running);
         let interrupts = tokio::spawn(watch_interrupts(cancel_sender, format));
+        let gate_watcher =
+            gate_watch.map(|(watch, sender)| tokio::spawn(wait::watch_gates(watch, sender)));
         let (events, receiver) = EventSender::channel(1024);
         let hosts: Vec<String> = plan
             .hosts
@@ -132,6 +178,9 @@ pub(super) fn run(
         });
         let outcome = executor::execute(Arc::clone(&plan), options, renderer, events, cancel).await;
         interrupts.abort();
+        if let Some(watcher) = gate_watcher {
+            watcher.abort();
+        }
         (outcome, consumer.await)
     });
     // Closing every connection happened inside the executor; dropping the directory removes
@@ -204,6 +253,37 @@ fn requested(plan: &Plan, operator: &str, check: bool) -> Record {
             .collect(),
         check,
     }
+}
+
+/// The requester's level under the policy (`None` in single-operator mode or when unlisted).
+fn requester_level(gatekeeper: &Gatekeeper) -> Option<Level> {
+    gatekeeper
+        .policy
+        .as_ref()
+        .and_then(|policy| policy.operator(gatekeeper.account()))
+        .and_then(|operator| operator.level)
+}
+
+/// The level each `gate` step's approver needs, by step number (`on_failure` after the main
+/// steps): the step's `approver_level`, raised to what the requester's level calls for.
+fn gate_levels(plan: &Plan, requester: Option<Level>) -> BTreeMap<u32, Level> {
+    let runbook = &plan.runbook;
+    runbook
+        .steps
+        .iter()
+        .chain(&runbook.on_failure)
+        .enumerate()
+        .filter_map(|(index, step)| match &step.action {
+            Action::Gate(gate) => Some((
+                u32::try_from(index + 1).unwrap_or(u32::MAX),
+                approver_level(
+                    requester.unwrap_or(Level::L1),
+                    gate.approver_level.and_then(Level::new),
+                ),
+            )),
+            _ => None,
+        })
+        .collect()
 }
 
 /// What the gate judges about this run: the plan's runbook, hosts and flags, and the runbook's

@@ -1,4 +1,5 @@
-//! Waiting for a run approval (SPEC §4.3): the run is `pending` in the audit store, and another
+//! Waiting for approvals (SPEC §4.3): of a pending run here, of `gate` steps in
+//! [`watch_gates`] while the run executes. For a run approval: the run is `pending` in the audit store, and another
 //! operator's process appends `approval_granted` or `approval_rejected` to it with
 //! `opsgate approve run ID`. This side polls the store for those events, shows a countdown on
 //! stderr, and gives up after `--approval-timeout`, or at Ctrl-C.
@@ -8,10 +9,14 @@
 //! the run, so an event written into the store by other means (a forged row, a stale policy)
 //! is not enough on its own. A rejection needs no such check: refusing is always safe.
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
+use tokio::sync::watch;
+
 use crate::audit::{ApprovalTarget, AuditError, AuditStore, Record, RunId};
+use crate::executor::{GateAnswer, GateAnswers};
 use crate::gate::{Level, Policy, may_approve};
 
 /// How often the store is polled.
@@ -129,13 +134,102 @@ pub(super) async fn wait(store: &AuditStore, wait: &Wait<'_>) -> Result<Verdict,
 
 /// Whether an approval by `approver` may release the run under the waiting side's policy.
 fn admissible(wait: &Wait<'_>, approver: &str, signed: bool) -> Result<(), String> {
-    if wait.policy.signed_approvals() && !signed {
+    admissible_by(wait.policy, wait.requester, wait.level, approver, signed)
+}
+
+/// Whether an approval by `approver` of something `requester` asked for, needing `level`, may
+/// take effect under `policy`.
+fn admissible_by(
+    policy: &Policy,
+    requester: &str,
+    level: Level,
+    approver: &str,
+    signed: bool,
+) -> Result<(), String> {
+    if policy.signed_approvals() && !signed {
         return Err("the policy requires signed approvals and it is not signed".to_owned());
     }
-    let Some(operator) = wait.policy.operator(approver) else {
+    let Some(operator) = policy.operator(approver) else {
         return Err("not an operator in the policy".to_owned());
     };
-    may_approve(operator, wait.requester, wait.level).map_err(|denial| denial.to_string())
+    may_approve(operator, requester, level).map_err(|denial| denial.to_string())
+}
+
+/// What the gate-step watcher needs: the run, who asked, and the level each gate step's
+/// approver needs (by step number).
+pub(super) struct GateWatch {
+    /// Its own connection to the store ([`AuditStore::connect_again`]).
+    pub(super) store: AuditStore,
+    /// The running run.
+    pub(super) run: RunId,
+    /// The policy approvals are checked against.
+    pub(super) policy: Policy,
+    /// The requester's account.
+    pub(super) requester: String,
+    /// Step number → the level its approver needs.
+    pub(super) levels: BTreeMap<u32, Level>,
+}
+
+/// Polls the store for approvals and rejections of the run's `gate` steps and hands them to the
+/// executor through `answers`, until the executor drops its end. An approval that does not
+/// pass [`admissible_by`] is ignored with a warning.
+pub(super) async fn watch_gates(watch: GateWatch, answers: watch::Sender<GateAnswers>) {
+    let mut after_seq = 0;
+    while !answers.is_closed() {
+        let events = match watch.store.events(watch.run, after_seq) {
+            Ok(events) => events,
+            Err(error) => {
+                let _ = writeln!(
+                    std::io::stderr().lock(),
+                    "warning: cannot watch for gate approvals: {error}"
+                );
+                return;
+            }
+        };
+        for event in events {
+            after_seq = event.seq;
+            let answer = match event.record {
+                Some(Record::ApprovalGranted {
+                    target: ApprovalTarget::Gate { step, .. },
+                    approver,
+                    signature,
+                    ..
+                }) => {
+                    let level = watch.levels.get(&step).copied().unwrap_or(Level::L5);
+                    match admissible_by(
+                        &watch.policy,
+                        &watch.requester,
+                        level,
+                        &approver,
+                        signature.is_some(),
+                    ) {
+                        Ok(()) => Some((step, GateAnswer::Granted { approver })),
+                        Err(problem) => {
+                            let _ = writeln!(
+                                std::io::stderr().lock(),
+                                "warning: ignoring an approval of gate step {step} by \
+                                 `{approver}`: {problem}"
+                            );
+                            None
+                        }
+                    }
+                }
+                Some(Record::ApprovalRejected {
+                    target: ApprovalTarget::Gate { step, .. },
+                    approver,
+                    reason,
+                    ..
+                }) => Some((step, GateAnswer::Rejected { approver, reason })),
+                _ => None,
+            };
+            if let Some((step, answer)) = answer {
+                answers.send_modify(|answers| {
+                    answers.entry(step).or_insert(answer);
+                });
+            }
+        }
+        tokio::time::sleep(POLL).await;
+    }
 }
 
 fn show_countdown(run: RunId, left: Duration, terminal: bool) {

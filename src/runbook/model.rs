@@ -373,6 +373,18 @@ pub enum Action<F> {
     Assert(Assert<F>),
     /// `wait_for`.
     WaitFor(WaitFor<F>),
+    /// `gate`: pause the host until an operator allowed to approve approves (SPEC §2.1).
+    Gate(Gate<F>),
+}
+
+/// `gate: { approver_level, message }`.
+#[derive(Debug, Clone)]
+pub struct Gate<F> {
+    /// The lowest SFIA level that may approve (1..=5), if the step asks for one; the approver
+    /// also needs the level the requester's own level calls for (SPEC §4.3).
+    pub approver_level: Option<u8>,
+    /// What the approver is asked.
+    pub message: Option<F>,
 }
 
 impl<F> Action<F> {
@@ -388,6 +400,7 @@ impl<F> Action<F> {
             Action::File(_) => "file",
             Action::Assert(_) => "assert",
             Action::WaitFor(_) => "wait_for",
+            Action::Gate(_) => "gate",
         }
     }
 }
@@ -619,6 +632,10 @@ impl<F> Action<F> {
             Action::Assert(assert) => Action::Assert(Assert {
                 that: assert.that.iter().map(&mut *f).collect::<Result<_, E>>()?,
                 message: assert.message.as_ref().map(&mut *f).transpose()?,
+            }),
+            Action::Gate(gate) => Action::Gate(Gate {
+                approver_level: gate.approver_level,
+                message: gate.message.as_ref().map(&mut *f).transpose()?,
             }),
             Action::WaitFor(wait) => Action::WaitFor(WaitFor {
                 target: match &wait.target {

@@ -169,6 +169,8 @@ pub struct Step {
     pub assert_that: Option<Spanned<Assert>>,
     /// Action: wait for a port, path or command.
     pub wait_for: Option<Spanned<WaitFor>>,
+    /// Action: pause the host until an operator approves.
+    pub gate: Option<Spanned<Gate>>,
 }
 
 /// `expect_rc: 0` or `expect_rc: [0, 1]`.
@@ -281,4 +283,14 @@ pub struct WaitFor {
     pub command: Option<Text>,
     /// How long to wait.
     pub timeout: Option<Field>,
+}
+
+/// `gate: { approver_level, message }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gate {
+    /// The lowest SFIA level that may approve (1..=5); the requester's own rule may ask more.
+    pub approver_level: Option<Spanned<i64>>,
+    /// What the approver is asked.
+    pub message: Option<Text>,
 }

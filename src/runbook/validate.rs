@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::model::{
     Action, Amount, Assert, Attributes, Command, Content, Copy, Fetch, FieldType, FileKind,
-    FileState, Kind, ParamKind, ParamSpec, Rolling, Runbook, Script, Step, Text, WaitFor,
+    FileState, Gate, Kind, ParamKind, ParamSpec, Rolling, Runbook, Script, Step, Text, WaitFor,
     WaitTarget, backticked,
 };
 use super::schema;
@@ -50,9 +50,7 @@ pub const RUN_FIELDS: [&str; 2] = ["id", "operator"];
 
 /// Actions of the format that this release does not run yet; named in the error instead of
 /// calling them unknown keys.
-const LATER_ACTIONS: [&str; 7] = [
-    "user", "package", "service", "backup", "restore", "reboot", "gate",
-];
+const LATER_ACTIONS: [&str; 6] = ["user", "package", "service", "backup", "restore", "reboot"];
 
 /// Actions a `check` runbook may use (SPEC §4.3).
 const CHECK_ACTIONS: [&str; 4] = ["command", "assert", "wait_for", "fetch"];
@@ -113,7 +111,8 @@ struct Scope<'a> {
 impl Validator<'_> {
     fn action_names() -> Vec<String> {
         [
-            "command", "shell", "script", "copy", "template", "fetch", "file", "assert", "wait_for",
+            "command", "shell", "script", "copy", "template", "fetch", "file", "assert",
+            "wait_for", "gate",
         ]
         .map(String::from)
         .to_vec()
@@ -418,6 +417,7 @@ impl Validator<'_> {
             ("file", step.file.is_some()),
             ("assert", step.assert_that.is_some()),
             ("wait_for", step.wait_for.is_some()),
+            ("gate", step.gate.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, present)| present.then_some(name))
@@ -964,6 +964,32 @@ impl FieldChecker<'_, '_, '_> {
                         .timeout
                         .as_ref()
                         .map(|timeout| self.typed(timeout, FieldType::Duration)),
+                })
+            }
+            "gate" => {
+                let spanned = step.gate.as_ref()?;
+                let approver_level = match &spanned.value.approver_level {
+                    None => None,
+                    Some(level) if (1..=5).contains(&level.value) => u8::try_from(level.value).ok(),
+                    Some(level) => {
+                        self.validator
+                            .error(
+                                Span::from_location(level.referenced),
+                                format!(
+                                    "`approver_level` is {}, which is not an SFIA level",
+                                    level.value
+                                ),
+                            )
+                            .hints
+                            .push(
+                                "opsgate uses SFIA levels 1 (follow) to 5 (ensure, advise)".into(),
+                            );
+                        return None;
+                    }
+                };
+                Action::Gate(Gate {
+                    approver_level,
+                    message: data(self, &spanned.value.message),
                 })
             }
             _ => return None,

@@ -142,3 +142,24 @@ fn approving_into_the_catalog_needs_l4_for_min_level_3_and_l5_above() {
     let none = project.opsgate(&["approve", "runbook", "runbooks/hello.yaml"]);
     assert_eq!(none.status.code(), Some(3), "{}", text(&none));
 }
+
+#[test]
+fn a_gate_step_is_validated_and_planned() {
+    let project = Project::new();
+    project.runbook(
+        "bad-gate",
+        "runbook: bad-gate\nkind: maintenance\ntargets: lab\nsteps:\n  - name: confirm\n    gate: { approver_level: 7 }\n",
+    );
+    let output = project.opsgate(&["validate", "runbooks/bad-gate.yaml"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        text(&output).contains("`approver_level` is 7"),
+        "{}",
+        text(&output)
+    );
+    assert!(
+        text(&output).contains("bad-gate.yaml:6:"),
+        "{}",
+        text(&output)
+    );
+}

@@ -279,3 +279,111 @@ fn whoami_names_the_sudo_identity_and_an_unlisted_account_may_do_nothing_gated()
         text(&no_policy)
     );
 }
+
+#[test]
+fn a_gate_step_pauses_every_host_until_one_approval_releases_them_all() {
+    let deployment = Deployment::start(2, None);
+    let runbook = deployment.runbook(
+        "gated",
+        "runbook: gated\nkind: maintenance\nmin_level: 2\ntargets: lab\nsteps:\n  - name: count\n    \
+         command: echo 3\n    register: pending\n  - name: confirm\n    gate: { approver_level: 3, \
+         message: \"{{pending.stdout}} packages on {{host.name}}\" }\n  - name: after\n    \
+         command: echo done > {{vars.lab_root}}/gated.ran\n",
+    );
+    deployment.approve_runbook(&runbook);
+    let waiting = deployment.spawn("og-bob", &["run", "gated"]);
+    let run = deployment.pending_run("og-carol").to_string();
+    let listing = deployment.run("og-carol", &["pending"]);
+    assert!(stdout(&listing).contains("step 2"), "{}", text(&listing));
+    assert!(
+        !deployment.lab_file("lab1", "gated.ran").exists(),
+        "the hosts wait at the gate"
+    );
+    let own = deployment.run("og-bob", &["approve", "run", &run]);
+    assert_eq!(own.status.code(), Some(3), "{}", text(&own));
+    // Wait until both hosts reached the gate, so one approval has two hosts to release.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !show(&deployment, &run).contains("lab2\n    1  count") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "lab2 never reached the gate"
+        );
+        crate::common::pause(Duration::from_millis(100));
+    }
+    crate::common::pause(Duration::from_millis(300));
+    let approve = deployment.run("og-carol", &["approve", "run", &run]);
+    assert_eq!(approve.status.code(), Some(0), "{}", text(&approve));
+    assert!(
+        text(&approve).contains("gate step 2 `confirm`"),
+        "{}",
+        text(&approve)
+    );
+    let finished = waiting.wait_with_output().expect("the run");
+    let all = text(&finished);
+    assert_eq!(finished.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains("3 packages on lab1") && all.contains("3 packages on lab2"),
+        "{all}"
+    );
+    assert!(all.contains("opsgate approve run"), "{all}");
+    for host in ["lab1", "lab2"] {
+        assert!(
+            deployment.lab_file(host, "gated.ran").exists(),
+            "{host} went on"
+        );
+    }
+    let detail = show(&deployment, &run);
+    assert_eq!(
+        detail.matches("approval of gate step 2").count(),
+        1,
+        "one request: {detail}"
+    );
+    assert!(
+        detail.contains("gate step 2 `confirm` approved by og-carol"),
+        "{detail}"
+    );
+    let verify = deployment.run("og-alice", &["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify));
+}
+
+#[test]
+fn a_rejected_or_unanswered_gate_fails_its_hosts() {
+    let deployment = Deployment::start(1, None);
+    let runbook = deployment.runbook(
+        "gated",
+        "runbook: gated\nkind: maintenance\nmin_level: 2\ntargets: lab\nsteps:\n  - name: confirm\n    \
+         gate: { message: go? }\n  - name: after\n    command: echo done > {{vars.lab_root}}/gated.ran\n",
+    );
+    deployment.approve_runbook(&runbook);
+    let timed_out = deployment.run("og-bob", &["run", "gated", "--approval-timeout", "1s"]);
+    assert_eq!(timed_out.status.code(), Some(1), "{}", text(&timed_out));
+    assert!(
+        text(&timed_out).contains("no approval within"),
+        "{}",
+        text(&timed_out)
+    );
+
+    let waiting = deployment.spawn("og-bob", &["run", "gated"]);
+    let run = deployment.pending_run("og-carol").to_string();
+    let reject = deployment.run(
+        "og-carol",
+        &["approve", "run", &run, "--reject", "--reason", "no"],
+    );
+    assert_eq!(reject.status.code(), Some(0), "{}", text(&reject));
+    let finished = waiting.wait_with_output().expect("the run");
+    assert_eq!(finished.status.code(), Some(1), "{}", text(&finished));
+    assert!(
+        text(&finished).contains("rejected by `og-carol`: no"),
+        "{}",
+        text(&finished)
+    );
+    assert!(!deployment.lab_file("lab1", "gated.ran").exists());
+
+    // Break-glass passes gates without waiting, and says so.
+    let glass = deployment.run(
+        "og-alice",
+        &["run", "gated", "--break-glass", "--reason", "outage"],
+    );
+    assert_eq!(glass.status.code(), Some(0), "{}", text(&glass));
+    assert!(deployment.lab_file("lab1", "gated.ran").exists());
+}
