@@ -15,6 +15,7 @@ mod plan;
 mod record;
 mod render;
 mod run;
+mod trust;
 mod validate;
 mod wait;
 mod whoami;
@@ -64,6 +65,10 @@ pub fn main() -> ExitCode {
 }
 
 fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
+    // Under a sudo identity, the files that govern the gate are checked before they are read.
+    let process = crate::gate::ProcessIdentity::current()
+        .map_err(|error| Error::environment(error.to_string(), error.hints()))?;
+    trust::check_config(Path::new("."), &process)?;
     let project = Project::load(
         Path::new("."),
         Overrides {
@@ -72,6 +77,18 @@ fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
             state_dir: cli.state_dir.clone(),
         },
     )?;
+    trust::check_project(&project, &process)?;
+    if matches!(cli.command, Command::Lab(_)) && trust::acts_for_sudo_user(&process) {
+        return Err(Error::Denied {
+            message: format!(
+                "`opsgate lab` is refused under sudo (SUDO_USER `{}`): it would start servers as \
+                 `{}` (rule `lab-under-sudo`)",
+                process.sudo_user.as_deref().unwrap_or_default(),
+                process.account
+            ),
+            hints: vec!["run `opsgate lab` as yourself, without sudo".to_owned()],
+        });
+    }
     // Not locked: `run` writes from its renderer task on another thread.
     let mut stdout = std::io::stdout();
     match &cli.command {

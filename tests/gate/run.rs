@@ -387,3 +387,68 @@ fn a_rejected_or_unanswered_gate_fails_its_hosts() {
     assert_eq!(glass.status.code(), Some(0), "{}", text(&glass));
     assert!(deployment.lab_file("lab1", "gated.ran").exists());
 }
+
+#[test]
+fn under_sudo_files_others_can_write_are_refused_by_name() {
+    use std::os::unix::fs::PermissionsExt;
+    let deployment = Deployment::start(1, None);
+    let ok = deployment.run("og-bob", &["whoami"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+
+    let policy = deployment.path().join("policy/operators.yaml");
+    std::fs::set_permissions(&policy, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let writable = deployment.run("og-bob", &["whoami"]);
+    let all = text(&writable);
+    assert_eq!(writable.status.code(), Some(3), "{all}");
+    assert!(
+        all.contains("policy file") && all.contains("operators.yaml"),
+        "{all}"
+    );
+    assert!(all.contains("writable by group or others"), "{all}");
+    std::fs::set_permissions(&policy, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+
+    // An inventory the operator owns could point host names anywhere.
+    let inventory = deployment.path().join("inventory.yaml");
+    let chown = std::process::Command::new("chown")
+        .arg("og-bob")
+        .arg(&inventory)
+        .status()
+        .expect("chown");
+    assert!(chown.success());
+    let owned = deployment.run("og-bob", &["catalog"]);
+    let all = text(&owned);
+    assert_eq!(owned.status.code(), Some(3), "{all}");
+    assert!(
+        all.contains("inventory") && all.contains("is owned by `og-bob`"),
+        "{all}"
+    );
+
+    // `--state-dir` obeys the same rule: a directory under a group-writable parent is refused.
+    let parent = deployment.path().join("shared");
+    std::fs::create_dir(&parent).expect("dir");
+    std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o775)).expect("chmod");
+    let elsewhere = parent.join("state");
+    let state = std::process::Command::new("runuser")
+        .args(["-u", "og-alice", "--", "sudo", "-n", "-u", "og-svc", "--"])
+        .arg(env!("CARGO_BIN_EXE_opsgate"))
+        .arg("--state-dir")
+        .arg(&elsewhere)
+        .arg("history")
+        .current_dir(deployment.path())
+        .env_remove("SUDO_USER")
+        .output()
+        .expect("runuser");
+    let all = text(&state);
+    assert_eq!(state.status.code(), Some(3), "{all}");
+    assert!(all.contains("a parent of the state directory"), "{all}");
+
+    let lab = std::process::Command::new("runuser")
+        .args(["-u", "og-alice", "--", "sudo", "-n", "-u", "og-svc", "--"])
+        .arg(env!("CARGO_BIN_EXE_opsgate"))
+        .args(["lab", "status"])
+        .current_dir(deployment.path())
+        .env_remove("SUDO_USER")
+        .output()
+        .expect("runuser");
+    assert_eq!(lab.status.code(), Some(3), "{}", text(&lab));
+}
