@@ -3,7 +3,7 @@
 //! (`run`, `approve`, `pending`) or report (`whoami`, `catalog`). The judgement itself is the
 //! pure [`crate::gate::decide`]; this file only gathers its inputs.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use jiff::Timestamp;
 
@@ -12,8 +12,10 @@ use crate::audit::{AuditError, AuditStore, Record};
 use crate::diagnostic::Style;
 use crate::error::Error;
 use crate::gate::{
-    CatalogState, Identity, IdentitySource, Level, Operator, Policy, ProcessIdentity, identify,
+    CatalogState, Identity, IdentitySource, Level, Operator, Policy, ProcessIdentity, RunRequest,
+    identify,
 };
+use crate::plan::Plan;
 use crate::project::Project;
 
 /// The policy (if there is one) and who is asking under it.
@@ -107,6 +109,43 @@ impl Gatekeeper {
             }),
             _ => Ok(()),
         }
+    }
+}
+
+/// The `run` flags the gate judges.
+pub(super) struct RunFlags {
+    /// `--check`.
+    pub(super) check: bool,
+    /// `--break-glass`.
+    pub(super) break_glass: bool,
+    /// `--reason`.
+    pub(super) reason: Option<String>,
+}
+
+/// What the gate judges about a run of `plan`: the plan's runbook, hosts and flags, and the
+/// runbook's catalog state from the approvals.
+pub(super) fn run_request(
+    plan: &Plan,
+    approvals: &HashMap<String, Vec<CatalogApproval>>,
+    flags: RunFlags,
+) -> RunRequest {
+    let runbook = &plan.runbook;
+    let (catalog, _) = catalog_state(approvals.get(&runbook.id), &runbook.digest);
+    RunRequest {
+        runbook: runbook.id.clone(),
+        kind: runbook.kind,
+        // Validation keeps min_level in 1..=5; L5 is the safe reading should that ever change.
+        min_level: Level::new(runbook.min_level).unwrap_or(Level::L5),
+        catalog,
+        environments: plan
+            .hosts
+            .iter()
+            .filter_map(|host| host.host.environment.clone())
+            .collect::<BTreeSet<String>>(),
+        widened: plan.widened,
+        check: flags.check,
+        break_glass: flags.break_glass,
+        reason: flags.reason,
     }
 }
 

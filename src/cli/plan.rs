@@ -6,9 +6,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::args::{PlanArgs, Target};
-use super::{emit, warn};
+use super::{audit_error, emit, warn};
+use crate::audit::AuditStore;
 use crate::diagnostic::{Diagnostic, Diagnostics, Style, read_source};
 use crate::error::{Error, Exit};
+use crate::gate::{Decision, decide};
 use crate::inventory::Inventory;
 use crate::plan::{self, ParamInput, ParamSource, Plan};
 use crate::project::Project;
@@ -32,12 +34,81 @@ pub(super) fn run(
         style,
         gatekeeper.account(),
     )?;
+    let decision = gate_preview(&gatekeeper, project, &plan)?;
     if json {
-        emit(out, &format!("{}\n", plan_json(&plan)))?;
+        let mut value = plan_json(&plan);
+        if let Some(decision) = &decision {
+            value["gate"] = decision_json(decision);
+        }
+        emit(out, &format!("{value}\n"))?;
     } else {
-        emit(out, &plan::display(&plan, style))?;
+        let mut text = plan::display(&plan, style);
+        if let Some(decision) = &decision {
+            text.push_str(&decision_text(decision));
+        }
+        emit(out, &text)?;
     }
     Ok(Exit::Ok)
+}
+
+/// What the gate would decide for a plain `run` of this plan (SPEC §4.4), judged like `run`
+/// does but recorded nowhere; `None` in single-operator mode, where no gate applies.
+fn gate_preview(
+    gatekeeper: &super::gate::Gatekeeper,
+    project: &Project,
+    plan: &Plan,
+) -> Result<Option<Decision>, Error> {
+    if gatekeeper.single_operator() {
+        return Ok(None);
+    }
+    // A project that never recorded anything has no catalog approvals; `plan` does not create
+    // the state directory just to find that out.
+    let approvals = if project.state_dir.join("audit.db").exists() {
+        let store = AuditStore::open(&project.state_dir).map_err(|error| audit_error(&error))?;
+        super::gate::catalog_approvals(&store, gatekeeper.policy.as_ref())
+            .map_err(|error| audit_error(&error))?
+    } else {
+        std::collections::HashMap::new()
+    };
+    let flags = super::gate::RunFlags {
+        check: false,
+        break_glass: false,
+        reason: None,
+    };
+    let request = super::gate::run_request(plan, &approvals, flags);
+    Ok(Some(decide(
+        gatekeeper.policy.as_ref(),
+        &gatekeeper.identity,
+        &request,
+    )))
+}
+
+fn decision_text(decision: &Decision) -> String {
+    match decision {
+        Decision::Allow { .. } => "\ngate: `run` would be allowed\n".to_owned(),
+        Decision::NeedsApproval { by, reason, .. } => format!(
+            "\ngate: `run` would wait for an approval by another operator of level {}+: {reason}\n",
+            by.get()
+        ),
+        Decision::Deny(denial) => format!(
+            "\ngate: `run` would be denied: {denial}\nhint: {}\n",
+            denial.would_allow
+        ),
+    }
+}
+
+fn decision_json(decision: &Decision) -> serde_json::Value {
+    match decision {
+        Decision::Allow { notes } => serde_json::json!({ "decision": "allow", "notes": notes }),
+        Decision::NeedsApproval { by, reason, notes } => serde_json::json!({
+            "decision": "needs_approval", "approver_level": by.get(), "reason": reason,
+            "notes": notes,
+        }),
+        Decision::Deny(denial) => serde_json::json!({
+            "decision": "deny", "rule": denial.rule.as_str(), "reason": denial.reason,
+            "would_allow": denial.would_allow,
+        }),
+    }
 }
 
 /// Loads the runbook and inventory, resolves params and builds the plan, reporting every

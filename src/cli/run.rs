@@ -1,7 +1,7 @@
 //! `opsgate run`: plan, then execute over SSH while rendering the event stream; Ctrl-C once
 //! stops starting steps, twice kills the running ones.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::args::RunArgs;
 use super::audit_error;
-use super::gate::{CatalogApproval, Gatekeeper, catalog_approvals, catalog_state};
+use super::gate::{Gatekeeper, RunFlags, catalog_approvals, run_request};
 use super::record::Recorder;
 use super::render::{self, Format};
 use super::wait::{self, GateWatch, Verdict, Wait};
@@ -57,7 +57,15 @@ pub(super) fn run(
     let mut store = AuditStore::open(&project.state_dir).map_err(|error| audit_error(&error))?;
     let approvals = catalog_approvals(&store, gatekeeper.policy.as_ref())
         .map_err(|error| audit_error(&error))?;
-    let request = run_request(&plan, args, &approvals);
+    let request = run_request(
+        &plan,
+        &approvals,
+        RunFlags {
+            check: args.check,
+            break_glass: args.break_glass,
+            reason: args.reason.clone(),
+        },
+    );
     let decision = decide(gatekeeper.policy.as_ref(), &gatekeeper.identity, &request);
     let (run, lock) = store
         .begin_run(&actor, requested(&plan, gatekeeper.account(), args.check))
@@ -284,33 +292,6 @@ fn gate_levels(plan: &Plan, requester: Option<Level>) -> BTreeMap<u32, Level> {
             _ => None,
         })
         .collect()
-}
-
-/// What the gate judges about this run: the plan's runbook, hosts and flags, and the runbook's
-/// catalog state from the audit store.
-fn run_request(
-    plan: &Plan,
-    args: &RunArgs,
-    approvals: &HashMap<String, Vec<CatalogApproval>>,
-) -> RunRequest {
-    let runbook = &plan.runbook;
-    let (catalog, _) = catalog_state(approvals.get(&runbook.id), &runbook.digest);
-    RunRequest {
-        runbook: runbook.id.clone(),
-        kind: runbook.kind,
-        // Validation keeps min_level in 1..=5; L5 is the safe reading should that ever change.
-        min_level: Level::new(runbook.min_level).unwrap_or(Level::L5),
-        catalog,
-        environments: plan
-            .hosts
-            .iter()
-            .filter_map(|host| host.host.environment.clone())
-            .collect::<BTreeSet<String>>(),
-        widened: plan.widened,
-        check: args.check,
-        break_glass: args.break_glass,
-        reason: args.reason.clone(),
-    }
 }
 
 /// The gate of one run, between `run_requested` and `run_started`.

@@ -38,6 +38,18 @@ fn an_l1_operator_is_denied_a_patch_runbook_and_the_denial_is_audited() {
     let deployment = Deployment::start(1, None);
     let runbook = deployment.runbook("patch", &marker_runbook("patch", "patch", 2));
     deployment.approve_runbook(&runbook);
+    // `plan` judges like `run` (SPEC §4.4) and records nothing.
+    let plan = deployment.run("og-dave", &["plan", "patch"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    assert!(
+        stdout(&plan).contains("gate: `run` would be denied"),
+        "{}",
+        text(&plan)
+    );
+    assert!(stdout(&plan).contains("min-level"), "{}", text(&plan));
+    let bob_plan = deployment.run("og-bob", &["--json", "plan", "patch"]);
+    let json: serde_json::Value = serde_json::from_slice(&bob_plan.stdout).expect("plan --json");
+    assert_eq!(json["gate"]["decision"], "allow", "{json}");
     let denied = deployment.run("og-dave", &["run", "patch"]);
     let all = text(&denied);
     assert_eq!(denied.status.code(), Some(3), "{all}");
