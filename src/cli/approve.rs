@@ -51,6 +51,12 @@ pub(crate) enum ApproveCommand {
         #[arg(long, value_name = "TEXT")]
         reason: Option<String>,
     },
+    /// Approve a saved plan (`plan --save`), which its author may then run once with
+    /// `run --plan`; never your own.
+    Plan {
+        /// The plan id.
+        plan: String,
+    },
     /// Approve a runbook file's current content into the catalog (L5; L4 up to `min_level` 3).
     Runbook {
         /// The runbook file.
@@ -68,6 +74,7 @@ pub(super) fn run(
 ) -> Result<Exit, Error> {
     match &args.command {
         ApproveCommand::Runbook { file } => approve_runbook(file, project, json, style, out),
+        ApproveCommand::Plan { plan } => approve_plan(plan, project, json, style, out),
         ApproveCommand::Run {
             run,
             reject,
@@ -216,6 +223,66 @@ fn approve_run(
             target_text(&pending.target),
             pending.summary.runbook,
             pending.summary.host_count,
+            operator.label()
+        )
+    };
+    emit(out, &text)?;
+    Ok(Exit::Ok)
+}
+
+fn approve_plan(
+    id: &str,
+    project: &Project,
+    json: bool,
+    style: Style,
+    out: &mut dyn Write,
+) -> Result<Exit, Error> {
+    let gatekeeper = Gatekeeper::load(project, style)?;
+    let (policy, operator, level) = gatekeeper.require_operator("approve plans")?;
+    gatekeeper.refuse_unsigned("approve plans")?;
+    let saved = super::saved::load(&project.state_dir, id)?;
+    let author_level = policy
+        .operator(&saved.author)
+        .and_then(|author| author.level)
+        .unwrap_or(Level::L1);
+    may_approve(operator, &saved.author, approver_level(author_level, None))?;
+    let expired = saved
+        .created()
+        .is_none_or(|created| jiff::Timestamp::now() > created + super::saved::PLAN_TTL);
+    if expired {
+        return Err(Error::Denied {
+            message: format!(
+                "plan {id} was saved at {} and may no longer run (plans run within 24 hours; \
+                 rule `plan-expired`)",
+                saved.created_at
+            ),
+            hints: vec!["its author saves it again with `opsgate plan … --save`".to_owned()],
+        });
+    }
+    let mut store = AuditStore::open(&project.state_dir).map_err(|error| audit_error(&error))?;
+    let record = Record::ApprovalGranted {
+        target: ApprovalTarget::Plan {
+            plan: id.to_owned(),
+        },
+        approver: operator.account.clone(),
+        approver_level: level.get(),
+        reason: None,
+        signature: None,
+    };
+    store
+        .append_detached(&Actor::current(), &record)
+        .map_err(|error| audit_error(&error))?;
+    let text = if json {
+        format!(
+            "{}\n",
+            serde_json::json!({ "plan": id, "author": saved.author, "approver": operator.account })
+        )
+    } else {
+        format!(
+            "approved plan {id} (runbook `{}` on {} host(s), saved by `{}`) as {}\n",
+            saved.fingerprint.runbook_id,
+            saved.fingerprint.hosts.len(),
+            saved.author,
             operator.label()
         )
     };

@@ -76,7 +76,7 @@ pub(crate) struct ValidateArgs {
 #[derive(Debug, Args)]
 pub(crate) struct Target {
     /// A runbook path (contains `/` or ends in .yaml) or a catalog id.
-    pub(crate) runbook: String,
+    pub(crate) runbook: Option<String>,
     /// Narrow the runbook's targets to hosts matching PATTERN.
     #[arg(short = 'l', long, value_name = "PATTERN")]
     pub(crate) limit: Option<String>,
@@ -93,9 +93,27 @@ pub(crate) struct Target {
 
 /// `opsgate plan`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub(crate) struct PlanArgs {
+    /// Show a saved plan instead.
+    #[command(subcommand)]
+    pub(crate) command: Option<PlanCommand>,
     #[command(flatten)]
     pub(crate) target: Target,
+    /// Save the plan for review and approval; prints its id for `approve plan` and
+    /// `run --plan` (operators only).
+    #[arg(long)]
+    pub(crate) save: bool,
+}
+
+/// `plan` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum PlanCommand {
+    /// Show a saved plan, who saved it, and its approvals.
+    Show {
+        /// The plan id `plan --save` printed.
+        plan: String,
+    },
 }
 
 /// `opsgate run`.
@@ -122,6 +140,10 @@ pub(crate) struct RunArgs {
     /// Level 5 only, with --reason: skip waiting approvals; recorded as break-glass.
     #[arg(long)]
     pub(crate) break_glass: bool,
+    /// Run exactly a saved, approved plan (by its author, once, within 24 hours); secret
+    /// params are asked for again (-p NAME=@FILE, --params-file or a prompt).
+    #[arg(long, value_name = "PLAN", conflicts_with_all = ["runbook", "limit", "widen"])]
+    pub(crate) plan: Option<String>,
 }
 
 /// `--approval-timeout` values, in the runbook duration syntax.

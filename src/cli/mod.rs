@@ -15,6 +15,7 @@ mod plan;
 mod record;
 mod render;
 mod run;
+mod saved;
 mod trust;
 mod validate;
 mod wait;

@@ -15,6 +15,7 @@ use super::audit_error;
 use super::gate::{Gatekeeper, RunFlags, catalog_approvals, run_request};
 use super::record::Recorder;
 use super::render::{self, Format};
+use super::saved;
 use super::wait::{self, GateWatch, Verdict, Wait};
 use crate::actions::{DiffMode, RunMode};
 use crate::audit::{
@@ -44,19 +45,33 @@ pub(super) fn run(
 ) -> Result<Exit, Error> {
     let gatekeeper = Gatekeeper::load(project, style)?;
     let renderer = Arc::new(Renderer::new());
+    let saved = match &args.plan {
+        Some(id) => Some((id.clone(), saved::load(&project.state_dir, id)?)),
+        None => None,
+    };
+    let saved_target = saved
+        .as_ref()
+        .map(|(_, saved)| saved::target(saved, &args.target));
     let plan = Arc::new(super::plan::prepare(
-        &args.target,
+        saved_target.as_ref().unwrap_or(&args.target),
         project,
         &renderer,
         style,
         gatekeeper.account(),
     )?);
+    if let Some((id, saved)) = &saved {
+        saved::check_for_run(id, saved, &plan, &gatekeeper)?;
+    }
     let actor = Actor::current();
     // The run is on record before any host is touched: a store that cannot be opened or
     // written stops it here.
     let mut store = AuditStore::open(&project.state_dir).map_err(|error| audit_error(&error))?;
     let approvals = catalog_approvals(&store, gatekeeper.policy.as_ref())
         .map_err(|error| audit_error(&error))?;
+    let advance = match &saved {
+        Some((id, _)) => Some(saved::approval(&store, &project.state_dir, id)?),
+        None => None,
+    };
     let request = run_request(
         &plan,
         &approvals,
@@ -83,11 +98,30 @@ pub(super) fn run(
         actor: &actor,
         run,
         timeout: args.approval_timeout,
+        advance: advance.as_ref(),
     };
     let lock = match gate.pass(&mut store, lock, decision, &runtime)? {
         Passage::Through(lock) => lock,
         Passage::Stopped(exit) => return Ok(exit),
     };
+    // A saved plan runs once: the first run past the gate claims it.
+    if let Some((id, _)) = &saved {
+        match saved::mark_ran(&project.state_dir, id) {
+            Ok(true) => {}
+            Ok(false) => {
+                let message = format!("plan {id} has already run (rule `plan-used`)");
+                let _ = store.finish_run(lock, &actor, RunStatus::Denied, Some(message.clone()));
+                return Err(Error::Denied {
+                    message,
+                    hints: vec!["an approved plan runs once; save a new one".to_owned()],
+                });
+            }
+            Err(error) => {
+                let _ = store.finish_run(lock, &actor, RunStatus::Failed, Some(error.to_string()));
+                return Err(error);
+            }
+        }
+    }
     if let Err(error) = store.append(run, &actor, &Record::RunStarted) {
         let _ = store.finish_run(lock, &actor, RunStatus::Failed, Some(error.to_string()));
         return Err(audit_error(&error));
@@ -301,6 +335,8 @@ struct Gate<'a> {
     actor: &'a Actor,
     run: RunId,
     timeout: Duration,
+    /// The approval of the saved plan being run, which may stand in for a run approval.
+    advance: Option<&'a saved::PlanApproval>,
 }
 
 /// Whether the run goes on to its hosts.
@@ -351,6 +387,11 @@ impl Gate<'_> {
             }
             Decision::NeedsApproval { by, reason, notes } => {
                 show_notes(&notes);
+                if let Some(advance) = self.advance
+                    && advance.admissible(self.gatekeeper, by)
+                {
+                    return self.approved_in_advance(store, lock, by, &reason, advance);
+                }
                 self.wait_for_approval(store, lock, by, &reason, runtime)
             }
         }
@@ -462,6 +503,45 @@ impl Gate<'_> {
             }),
             None => Ok(Passage::Stopped(exit)),
         }
+    }
+
+    /// Records the saved plan's approval as this run's approval: the request, then the grant,
+    /// naming the plan and its approver.
+    fn approved_in_advance(
+        &self,
+        store: &mut AuditStore,
+        lock: RunLock,
+        by: Level,
+        reason: &str,
+        advance: &saved::PlanApproval,
+    ) -> Result<Passage, Error> {
+        let records = [
+            Record::ApprovalRequested {
+                target: ApprovalTarget::Run,
+                approver_level: by.get(),
+                message: reason.to_owned(),
+            },
+            Record::ApprovalGranted {
+                target: ApprovalTarget::Run,
+                approver: advance.approver.clone(),
+                approver_level: advance.level,
+                reason: Some(format!("approved plan {} in advance", advance.plan)),
+                signature: None,
+            },
+        ];
+        for record in &records {
+            if let Err(error) = store.append(self.run, self.actor, record) {
+                return Err(self.fail(store, lock, &error));
+            }
+        }
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "run {} approved in advance by `{}` (plan {})",
+            self.run,
+            advance.approver,
+            advance.plan
+        );
+        Ok(Passage::Through(lock))
     }
 
     fn fail(&self, store: &mut AuditStore, lock: RunLock, error: &AuditError) -> Error {

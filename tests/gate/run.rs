@@ -464,3 +464,94 @@ fn under_sudo_files_others_can_write_are_refused_by_name() {
         .expect("runuser");
     assert_eq!(lab.status.code(), Some(3), "{}", text(&lab));
 }
+
+#[test]
+fn a_saved_plan_runs_once_by_its_author_after_approval_and_refuses_drift() {
+    let deployment = Deployment::start(1, None);
+    let yaml = "runbook: deploy\nkind: maintenance\nmin_level: 1\ntargets: lab\nparams:\n  token: { type: string, secret: true, required: true }\n  greeting: { type: string, default: hi }\nsteps:\n  - name: mark\n    command: echo {{params.greeting}} > {{vars.lab_root}}/deploy.ran\n";
+    let runbook = deployment.runbook("deploy", yaml);
+    deployment.approve_runbook(&runbook);
+    let secret = "plan-secret-7f3a9c";
+    let secret_file = deployment.path().join("token");
+    std::fs::write(&secret_file, secret).expect("secret");
+    let wrong_file = deployment.path().join("wrong");
+    std::fs::write(&wrong_file, "not-it").expect("wrong secret");
+    let token = format!("token=@{}", secret_file.display());
+    let wrong = format!("token=@{}", wrong_file.display());
+
+    let save = deployment.run(
+        "og-dave",
+        &[
+            "--json",
+            "plan",
+            "deploy",
+            "-p",
+            &token,
+            "-p",
+            "greeting=hello",
+            "--save",
+        ],
+    );
+    assert_eq!(save.status.code(), Some(0), "{}", text(&save));
+    let saved: serde_json::Value =
+        serde_json::from_slice(&save.stdout).expect("plan --save --json");
+    let id = saved["plan"].as_str().expect("a plan id").to_owned();
+    let file = std::fs::read_to_string(
+        deployment
+            .path()
+            .join("state/plans")
+            .join(format!("{id}.json")),
+    )
+    .expect("the saved plan");
+    assert!(
+        !file.contains(secret),
+        "the secret is stored only as a salted HMAC"
+    );
+
+    let shown = deployment.run("og-carol", &["plan", "show", &id]);
+    assert!(stdout(&shown).contains("saved by og-dave") && stdout(&shown).contains("not approved"));
+    let early = deployment.run("og-dave", &["run", "--plan", &id, "-p", &token]);
+    assert_eq!(early.status.code(), Some(3), "{}", text(&early));
+    assert!(text(&early).contains("plan-unapproved"), "{}", text(&early));
+    let own = deployment.run("og-dave", &["approve", "plan", &id]);
+    assert_eq!(own.status.code(), Some(3), "{}", text(&own));
+    let approve = deployment.run("og-carol", &["approve", "plan", &id]);
+    assert_eq!(approve.status.code(), Some(0), "{}", text(&approve));
+
+    let not_author = deployment.run("og-carol", &["run", "--plan", &id, "-p", &token]);
+    assert_eq!(not_author.status.code(), Some(3), "{}", text(&not_author));
+    assert!(
+        text(&not_author).contains("plan-author"),
+        "{}",
+        text(&not_author)
+    );
+    let bad_secret = deployment.run("og-dave", &["run", "--plan", &id, "-p", &wrong]);
+    assert_eq!(bad_secret.status.code(), Some(2), "{}", text(&bad_secret));
+
+    deployment.runbook("deploy", &format!("{yaml}# edited\n"));
+    let drifted = deployment.run("og-dave", &["run", "--plan", &id, "-p", &token]);
+    assert_eq!(drifted.status.code(), Some(3), "{}", text(&drifted));
+    assert!(
+        text(&drifted).contains("drifted: the runbook"),
+        "{}",
+        text(&drifted)
+    );
+    assert!(
+        !deployment.lab_file("lab1", "deploy.ran").exists(),
+        "nothing ran"
+    );
+
+    deployment.runbook("deploy", yaml);
+    let ran = deployment.run("og-dave", &["run", "--plan", &id, "-p", &token]);
+    assert_eq!(ran.status.code(), Some(0), "{}", text(&ran));
+    let marker = std::fs::read_to_string(deployment.lab_file("lab1", "deploy.ran")).expect("ran");
+    assert_eq!(marker.trim(), "hello", "exactly the saved params");
+    let detail = show(&deployment, &last_run(&deployment));
+    assert!(
+        detail.contains(&format!("approved plan {id} in advance")),
+        "{detail}"
+    );
+    let again = deployment.run("og-dave", &["run", "--plan", &id, "-p", &token]);
+    assert_eq!(again.status.code(), Some(3), "{}", text(&again));
+    assert!(text(&again).contains("plan-used"), "{}", text(&again));
+}
