@@ -97,6 +97,8 @@ fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
         Command::Plan(args) => plan::run(args, &project, cli.json, style, &mut stdout),
         Command::Run(args) => run::run(args, &project, cli.json, style),
         Command::History(args) => {
+            let restricted = own_history(args, &project, style)?;
+            let args = restricted.as_ref().unwrap_or(args);
             match history::run(args, &project.state_dir, cli.json, &mut stdout) {
                 Ok(()) => Ok(Exit::Ok),
                 Err(error) if reader_left(&error) => Ok(Exit::Ok),
@@ -134,6 +136,43 @@ fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
             }
         }
     }
+}
+
+/// `history` for an account the policy does not list (SPEC §4.1): its own runs only. Returns
+/// the arguments narrowed to the caller's runs, or `None` for operators and single-operator
+/// mode; another operator's run or `--operator` is denied (exit 3).
+fn own_history(
+    args: &history::HistoryArgs,
+    project: &Project,
+    style: Style,
+) -> Result<Option<history::HistoryArgs>, Error> {
+    let gatekeeper = gate::Gatekeeper::load(project, style)?;
+    if gatekeeper.single_operator() || gatekeeper.identity.operator.level.is_some() {
+        return Ok(None);
+    }
+    let account = gatekeeper.account().to_owned();
+    let deny = |what: String| Error::Denied {
+        message: format!(
+            "account `{account}` is not an operator and may see only its own runs, not {what} \
+             (rule `not-an-operator`)"
+        ),
+        hints: vec![format!("`opsgate history` lists the runs of `{account}`")],
+    };
+    if let Some(history::HistoryCommand::Show { run }) = &args.command {
+        let store = crate::audit::AuditStore::open(&project.state_dir)
+            .map_err(|error| audit_error(&error))?;
+        let detail = store.run(*run).map_err(|error| audit_error(&error))?;
+        if detail.summary.operator != account {
+            return Err(deny(format!("run {run}")));
+        }
+        return Ok(None);
+    }
+    if let Some(other) = args.operator.as_ref().filter(|other| **other != account) {
+        return Err(deny(format!("the runs of `{other}`")));
+    }
+    let mut narrowed = args.clone();
+    narrowed.operator = Some(account);
+    Ok(Some(narrowed))
 }
 
 /// An audit store problem, with its hints, for the renderer.

@@ -281,6 +281,18 @@ fn whoami_names_the_sudo_identity_and_an_unlisted_account_may_do_nothing_gated()
         "{}",
         text(&unlisted)
     );
+    // An unlisted account sees its own runs in the history, and nobody else's.
+    let alice = deployment.run("og-alice", &["run", "noop"]);
+    assert_eq!(alice.status.code(), Some(0), "{}", text(&alice));
+    let alice_run = last_run(&deployment);
+    let own = deployment.run("og-carol", &["history"]);
+    assert_eq!(own.status.code(), Some(0), "{}", text(&own));
+    assert!(stdout(&own).contains("og-carol"), "{}", text(&own));
+    assert!(!stdout(&own).contains("og-alice"), "{}", text(&own));
+    let other = deployment.run("og-carol", &["history", "show", &alice_run]);
+    assert_eq!(other.status.code(), Some(3), "{}", text(&other));
+    let filtered = deployment.run("og-carol", &["history", "--operator", "og-alice"]);
+    assert_eq!(filtered.status.code(), Some(3), "{}", text(&filtered));
     // Without a policy file, a sudo identity is denied rather than running ungated.
     std::fs::remove_file(deployment.path().join("policy/operators.yaml")).expect("remove");
     let no_policy = deployment.run("og-alice", &["run", "noop"]);
