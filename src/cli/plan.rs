@@ -42,7 +42,7 @@ pub(super) fn run(
         style,
         gatekeeper.account(),
     )?;
-    let decision = gate_preview(&gatekeeper, project, &plan)?;
+    let decision = gate_preview(&gatekeeper, project, &plan);
     if args.save {
         let saved = SavedPlan {
             version: 1,
@@ -173,16 +173,17 @@ fn gate_preview(
     gatekeeper: &super::gate::Gatekeeper,
     project: &Project,
     plan: &Plan,
-) -> Result<Option<Decision>, Error> {
+) -> Option<Decision> {
     if gatekeeper.single_operator() {
-        return Ok(None);
+        return None;
     }
     // A project that never recorded anything has no catalog approvals; `plan` does not create
     // the state directory just to find that out.
+    // `plan` is ungated: an account that cannot open the store (it belongs to the service
+    // account) still gets its plan, only without the preview.
     let approvals = if project.state_dir.join("audit.db").exists() {
-        let store = AuditStore::open(&project.state_dir).map_err(|error| audit_error(&error))?;
-        super::gate::catalog_approvals(&store, gatekeeper.policy.as_ref())
-            .map_err(|error| audit_error(&error))?
+        let store = AuditStore::open(&project.state_dir).ok()?;
+        super::gate::catalog_approvals(&store, gatekeeper.policy.as_ref()).ok()?
     } else {
         std::collections::HashMap::new()
     };
@@ -192,11 +193,11 @@ fn gate_preview(
         reason: None,
     };
     let request = super::gate::run_request(plan, &approvals, flags);
-    Ok(Some(decide(
+    Some(decide(
         gatekeeper.policy.as_ref(),
         &gatekeeper.identity,
         &request,
-    )))
+    ))
 }
 
 fn decision_text(decision: &Decision) -> String {
