@@ -20,6 +20,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::gate::{Gatekeeper, catalog_approvals, catalog_state};
+use super::signed;
 use super::{audit_error, emit, warn};
 use crate::audit::{
     Actor, ApprovalTarget, AuditStore, Record, RunDetail, RunFilter, RunId, RunStatus, RunSummary,
@@ -32,9 +33,15 @@ use crate::runbook;
 
 /// `opsgate approve`.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub(crate) struct ApproveArgs {
     #[command(subcommand)]
-    pub(crate) command: ApproveCommand,
+    pub(crate) command: Option<ApproveCommand>,
+    /// Apply a signed approval (made with `approve … --sign KEY`) read from FILE, or `-` for
+    /// stdin: `opsgate approve run 42 --sign ~/.ssh/id_ed25519 | sudo -u opsgate opsgate
+    /// approve --signed -`.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) signed: Option<PathBuf>,
 }
 
 /// What to approve.
@@ -50,18 +57,154 @@ pub(crate) enum ApproveCommand {
         /// Why: recorded with the approval; required with --reject.
         #[arg(long, value_name = "TEXT")]
         reason: Option<String>,
+        /// Answer this gate step's request (default: the run's oldest open request; a signed
+        /// approval names exactly one: the run itself unless this is given).
+        #[arg(long, value_name = "N")]
+        gate_step: Option<u32>,
+        /// Do not apply: sign the approval with this SSH key (or the agent's key for this
+        /// public key) as yourself and print it for `approve --signed -`.
+        #[arg(long, value_name = "KEY")]
+        sign: Option<PathBuf>,
     },
     /// Approve a saved plan (`plan --save`), which its author may then run once with
     /// `run --plan`; never your own.
     Plan {
         /// The plan id.
         plan: String,
+        /// Do not apply: sign the approval with this SSH key and print it (see `approve run`).
+        #[arg(long, value_name = "KEY")]
+        sign: Option<PathBuf>,
     },
     /// Approve a runbook file's current content into the catalog (L5; L4 up to `min_level` 3).
     Runbook {
         /// The runbook file.
         file: PathBuf,
+        /// Do not apply: sign the approval with this SSH key and print it (see `approve run`).
+        #[arg(long, value_name = "KEY")]
+        sign: Option<PathBuf>,
     },
+}
+
+/// How an approval is authenticated.
+enum Signing {
+    /// Applied directly; refused under `signed_approvals: true`.
+    Unsigned,
+    /// Signed with this key and printed, not applied.
+    Sign(PathBuf),
+    /// Applied from a signed document: the approval it carries, already verified, and its
+    /// signature.
+    Signed(Box<signed::Approval>, String),
+}
+
+/// What an approval command goes on with once the signing question is settled.
+enum Authorized {
+    /// The signed document was printed; nothing more to do.
+    Printed,
+    /// Apply it, recording this signature.
+    Apply(Option<String>),
+}
+
+/// Settles how `approval` is authenticated: prints a signed document (`--sign`), checks a
+/// signed one matches what the command would approve, or refuses an unsigned one where the
+/// policy wants signatures.
+fn authorize(
+    gatekeeper: &Gatekeeper,
+    approval: &signed::Approval,
+    signing: &Signing,
+    action: &str,
+    out: &mut dyn Write,
+) -> Result<Authorized, Error> {
+    match signing {
+        Signing::Unsigned => {
+            gatekeeper.refuse_unsigned(action)?;
+            Ok(Authorized::Apply(None))
+        }
+        Signing::Sign(key) => {
+            emit(out, &signed::sign(approval, key)?)?;
+            Ok(Authorized::Printed)
+        }
+        Signing::Signed(carried, signature) => {
+            if **carried != *approval {
+                return Err(Error::Denied {
+                    message: format!(
+                        "the signed approval does not match what it would approve now: it says \
+                         `{}`, the store says `{}` (rule `signed-approvals`)",
+                        carried.payload().replace('\n', "; "),
+                        approval.payload().replace('\n', "; ")
+                    ),
+                    hints: vec!["sign a new approval for the current request".to_owned()],
+                });
+            }
+            Ok(Authorized::Apply(Some(signature.clone())))
+        }
+    }
+}
+
+/// `approve --signed FILE`: reads, verifies and applies a signed approval.
+fn apply_signed(
+    file: &Path,
+    project: &Project,
+    json: bool,
+    style: Style,
+    out: &mut dyn Write,
+) -> Result<Exit, Error> {
+    let document = if file == Path::new("-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|error| Error::environment(format!("cannot read stdin: {error}"), vec![]))?;
+        text
+    } else {
+        std::fs::read_to_string(file).map_err(|error| {
+            Error::environment(format!("cannot read `{}`: {error}", file.display()), vec![])
+        })?
+    };
+    let (approval, signature) = signed::parse_document(&document)?;
+    let gatekeeper = Gatekeeper::load(project, style)?;
+    let (policy, _, _) = gatekeeper.require_operator("apply signed approvals")?;
+    if approval.approver != gatekeeper.account() {
+        return Err(Error::Denied {
+            message: format!(
+                "the signed approval is `{}`'s; `{}` may not hand it in (rule `signed-approvals`)",
+                approval.approver,
+                gatekeeper.account()
+            ),
+            hints: vec!["the approver hands in their own signed approval".to_owned()],
+        });
+    }
+    signed::verify(policy, &approval, &signature).map_err(|problem| Error::Denied {
+        message: format!(
+            "signed approval by `{}` refused: {problem}",
+            approval.approver
+        ),
+        hints: vec![
+            "sign with the key registered for you under `operators:` in the policy".to_owned(),
+        ],
+    })?;
+    let reject = approval.verdict == signed::Verdict::Reject;
+    let reason = approval.reason.clone();
+    let subject = approval.subject.clone();
+    let signing = Signing::Signed(Box::new(approval), signature);
+    match subject {
+        signed::Subject::Runbook { id, .. } => {
+            let file = project.runbook_path(&id)?;
+            approve_runbook(&file, project, json, style, out, &signing)
+        }
+        signed::Subject::Run { run, gate_step } => {
+            let decision = if reject {
+                RunDecision::Reject
+            } else {
+                RunDecision::Grant
+            };
+            let request = RunApproval {
+                run,
+                decision,
+                reason: reason.as_deref(),
+                gate_step,
+            };
+            approve_run(&request, project, json, style, out, &signing)
+        }
+        signed::Subject::Plan { id } => approve_plan(&id, project, json, style, out, &signing),
+    }
 }
 
 /// Runs `approve`.
@@ -72,20 +215,45 @@ pub(super) fn run(
     style: Style,
     out: &mut dyn Write,
 ) -> Result<Exit, Error> {
+    let signing = |key: &Option<PathBuf>| match key {
+        Some(key) => Signing::Sign(key.clone()),
+        None => Signing::Unsigned,
+    };
     match &args.command {
-        ApproveCommand::Runbook { file } => approve_runbook(file, project, json, style, out),
-        ApproveCommand::Plan { plan } => approve_plan(plan, project, json, style, out),
-        ApproveCommand::Run {
+        None => match &args.signed {
+            Some(file) => apply_signed(file, project, json, style, out),
+            None => Err(Diagnostic::error("nothing to approve")
+                .hint(
+                    "`opsgate approve run ID`, `approve runbook FILE`, `approve plan PLAN`, or \
+                       `approve --signed FILE`",
+                )
+                .into()),
+        },
+        Some(ApproveCommand::Runbook { file, sign }) => {
+            approve_runbook(file, project, json, style, out, &signing(sign))
+        }
+        Some(ApproveCommand::Plan { plan, sign }) => {
+            approve_plan(plan, project, json, style, out, &signing(sign))
+        }
+        Some(ApproveCommand::Run {
             run,
             reject,
             reason,
-        } => {
+            gate_step,
+            sign,
+        }) => {
             let decision = if *reject {
                 RunDecision::Reject
             } else {
                 RunDecision::Grant
             };
-            approve_run(*run, decision, reason.as_deref(), project, json, style, out)
+            let request = RunApproval {
+                run: *run,
+                decision,
+                reason: reason.as_deref(),
+                gate_step: *gate_step,
+            };
+            approve_run(&request, project, json, style, out, &signing(sign))
         }
     }
 }
@@ -112,7 +280,12 @@ pub(super) struct PendingRun {
 }
 
 /// The oldest unanswered approval request of a live run, if any.
-pub(super) fn pending_run(detail: RunDetail, policy: &Policy) -> Option<PendingRun> {
+/// With `gate_step`, only that gate step's request counts.
+pub(super) fn pending_run(
+    detail: RunDetail,
+    policy: &Policy,
+    gate_step: Option<u32>,
+) -> Option<PendingRun> {
     if !detail.summary.status.is_live() {
         return None;
     }
@@ -132,7 +305,10 @@ pub(super) fn pending_run(detail: RunDetail, policy: &Policy) -> Option<PendingR
             _ => {}
         }
     }
-    let (target, recorded, reason) = open.into_iter().next()?;
+    let (target, recorded, reason) = open.into_iter().find(|(target, ..)| match gate_step {
+        None => true,
+        Some(wanted) => matches!(target, ApprovalTarget::Gate { step, .. } if *step == wanted),
+    })?;
     let recorded = Level::new(recorded).unwrap_or(Level::L5);
     let for_requester = policy
         .operator(&detail.summary.operator)
@@ -155,41 +331,83 @@ fn target_text(target: &ApprovalTarget) -> String {
     }
 }
 
-fn approve_run(
+/// What `approve run` was asked.
+struct RunApproval<'a> {
     run: RunId,
     decision: RunDecision,
-    reason: Option<&str>,
+    reason: Option<&'a str>,
+    gate_step: Option<u32>,
+}
+
+fn approve_run(
+    request: &RunApproval<'_>,
     project: &Project,
     json: bool,
     style: Style,
     out: &mut dyn Write,
+    signing: &Signing,
 ) -> Result<Exit, Error> {
+    let RunApproval {
+        run,
+        decision,
+        reason,
+        gate_step,
+    } = *request;
     let gatekeeper = Gatekeeper::load(project, style)?;
     let (policy, operator, level) = gatekeeper.require_operator("approve runs")?;
-    gatekeeper.refuse_unsigned("approve runs")?;
+    let reason = reason
+        .map(str::trim)
+        .filter(|reason| !reason.is_empty())
+        .map(str::to_owned);
+    let verdict = match decision {
+        RunDecision::Grant => signed::Verdict::Grant,
+        RunDecision::Reject => signed::Verdict::Reject,
+    };
+    // Signing happens as the approver, who cannot read the store: the approval names the run
+    // and, for a gate, the step; the service side checks it against the open request.
+    if let Signing::Sign(_) = signing {
+        let approval = signed::Approval {
+            approver: operator.account.clone(),
+            verdict,
+            subject: signed::Subject::Run { run, gate_step },
+            reason: reason.clone(),
+        };
+        authorize(&gatekeeper, &approval, signing, "approve runs", out)?;
+        return Ok(Exit::Ok);
+    }
     let mut store = AuditStore::open(&project.state_dir).map_err(|error| audit_error(&error))?;
     let detail = store.run(run).map_err(|error| audit_error(&error))?;
     let status = detail.summary.status;
-    let Some(pending) = pending_run(detail, policy) else {
+    let Some(pending) = pending_run(detail, policy, gate_step) else {
         return Err(Diagnostic::error(format!(
-            "run {run} is not waiting for an approval (it is {status})"
+            "run {run} is not waiting for an approval{} (it is {status})",
+            gate_step
+                .map(|step| format!(" at gate step {step}"))
+                .unwrap_or_default()
         ))
         .hint("`opsgate pending` lists the runs you may approve")
         .into());
     };
     let requester = &pending.summary.operator;
     may_approve(operator, requester, pending.level)?;
-    let reason = reason
-        .map(str::trim)
-        .filter(|reason| !reason.is_empty())
-        .map(str::to_owned);
+    let approval = signed::Approval {
+        approver: operator.account.clone(),
+        verdict,
+        subject: signed::Subject::of_run(run, &pending.target),
+        reason: reason.clone(),
+    };
+    let Authorized::Apply(signature) =
+        authorize(&gatekeeper, &approval, signing, "approve runs", out)?
+    else {
+        return Ok(Exit::Ok);
+    };
     let record = match decision {
         RunDecision::Grant => Record::ApprovalGranted {
             target: pending.target.clone(),
             approver: operator.account.clone(),
             approver_level: level.get(),
             reason,
-            signature: None,
+            signature,
         },
         RunDecision::Reject => Record::ApprovalRejected {
             target: pending.target.clone(),
@@ -236,10 +454,21 @@ fn approve_plan(
     json: bool,
     style: Style,
     out: &mut dyn Write,
+    signing: &Signing,
 ) -> Result<Exit, Error> {
     let gatekeeper = Gatekeeper::load(project, style)?;
     let (policy, operator, level) = gatekeeper.require_operator("approve plans")?;
-    gatekeeper.refuse_unsigned("approve plans")?;
+    let approval = signed::Approval {
+        approver: operator.account.clone(),
+        verdict: signed::Verdict::Grant,
+        subject: signed::Subject::Plan { id: id.to_owned() },
+        reason: None,
+    };
+    // Signed as the approver, before (and without) reading the service account's state.
+    if let Signing::Sign(_) = signing {
+        authorize(&gatekeeper, &approval, signing, "approve plans", out)?;
+        return Ok(Exit::Ok);
+    }
     let saved = super::saved::load(&project.state_dir, id)?;
     let author_level = policy
         .operator(&saved.author)
@@ -259,6 +488,11 @@ fn approve_plan(
             hints: vec!["its author saves it again with `opsgate plan … --save`".to_owned()],
         });
     }
+    let Authorized::Apply(signature) =
+        authorize(&gatekeeper, &approval, signing, "approve plans", out)?
+    else {
+        return Ok(Exit::Ok);
+    };
     let mut store = AuditStore::open(&project.state_dir).map_err(|error| audit_error(&error))?;
     let record = Record::ApprovalGranted {
         target: ApprovalTarget::Plan {
@@ -267,7 +501,7 @@ fn approve_plan(
         approver: operator.account.clone(),
         approver_level: level.get(),
         reason: None,
-        signature: None,
+        signature,
     };
     store
         .append_detached(&Actor::current(), &record)
@@ -307,7 +541,7 @@ pub(super) fn pending(
     let mut runs = Vec::new();
     for summary in store.runs(&filter).map_err(|error| audit_error(&error))? {
         let detail = store.run(summary.id).map_err(|error| audit_error(&error))?;
-        if let Some(pending) = pending_run(detail, policy)
+        if let Some(pending) = pending_run(detail, policy, None)
             && may_approve(operator, &pending.summary.operator, pending.level).is_ok()
         {
             runs.push(pending);
@@ -369,13 +603,13 @@ fn approve_runbook(
     json: bool,
     style: Style,
     out: &mut dyn Write,
+    signing: &Signing,
 ) -> Result<Exit, Error> {
     let gatekeeper = Gatekeeper::load(project, style)?;
     let (runbook, warnings) = runbook::load(file)?;
     warn(&warnings, style);
     let (policy, operator, level) =
         gatekeeper.require_operator("approve runbooks into the catalog")?;
-    gatekeeper.refuse_unsigned("approve runbooks into the catalog")?;
     // Validation keeps min_level in 1..=5; L5 is the safe reading should that ever change.
     let own = Level::new(runbook.min_level).unwrap_or(Level::L5);
     let min_level = policy.catalog_min_level(&runbook.id, runbook.kind, own);
@@ -395,6 +629,25 @@ fn approve_runbook(
             )],
         });
     }
+    let approval = signed::Approval {
+        approver: operator.account.clone(),
+        verdict: signed::Verdict::Grant,
+        subject: signed::Subject::Runbook {
+            id: runbook.id.clone(),
+            digest: runbook.digest.clone(),
+        },
+        reason: None,
+    };
+    let Authorized::Apply(signature) = authorize(
+        &gatekeeper,
+        &approval,
+        signing,
+        "approve runbooks into the catalog",
+        out,
+    )?
+    else {
+        return Ok(Exit::Ok);
+    };
     let mut store = AuditStore::open(&project.state_dir).map_err(|error| audit_error(&error))?;
     let approvals = catalog_approvals(&store, Some(policy)).map_err(|error| audit_error(&error))?;
     let (state, previous) = catalog_state(approvals.get(&runbook.id), &runbook.digest);
@@ -425,7 +678,7 @@ fn approve_runbook(
         min_level: runbook.min_level,
         approver: operator.account.clone(),
         approver_level: level.get(),
-        signature: None,
+        signature,
     };
     let seq = store
         .append_detached(&Actor::current(), &record)

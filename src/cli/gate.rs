@@ -92,18 +92,18 @@ impl Gatekeeper {
         Ok((policy, operator, level))
     }
 
-    /// Refuses approvals under `signed_approvals: true`, which this opsgate cannot produce or
-    /// verify yet; recording an unsigned approval there would defeat the policy.
+    /// Refuses unsigned approvals under `signed_approvals: true`.
     pub(super) fn refuse_unsigned(&self, action: &str) -> Result<(), Error> {
         match &self.policy {
             Some(policy) if policy.signed_approvals() => Err(Error::Denied {
                 message: format!(
-                    "may not {action}: policy `{}` requires signed approvals, which this opsgate \
-                     cannot make or verify yet (rule `signed-approvals`)",
+                    "may not {action} unsigned: policy `{}` requires signed approvals (rule \
+                     `signed-approvals`)",
                     policy.path().display()
                 ),
                 hints: vec![
-                    "set `signed_approvals: false` in the policy to use unsigned approvals"
+                    "sign it as yourself and hand it in: `opsgate approve … --sign \
+                     ~/.ssh/id_ed25519 | sudo -u <service account> opsgate approve --signed -`"
                         .to_owned(),
                 ],
             }),
@@ -175,8 +175,9 @@ impl CatalogApproval {
 }
 
 /// Every catalog approval, by runbook id, oldest first. Under a policy with
-/// `signed_approvals: true` none counts: this opsgate cannot verify SSH signatures yet, and an
-/// unverified approval is exactly what write access to the state directory could forge (§4.2).
+/// `signed_approvals: true` only approvals whose SSH signature verifies against the approver's
+/// registered key count: an unverified one is exactly what write access to the state directory
+/// could forge (§4.2).
 pub(super) fn catalog_approvals(
     store: &AuditStore,
     policy: Option<&Policy>,
@@ -189,11 +190,26 @@ pub(super) fn catalog_approvals(
             digest,
             approver,
             approver_level,
+            signature,
             ..
         }) = event.record
         {
-            if signed_only {
-                continue;
+            if let (true, Some(policy)) = (signed_only, policy) {
+                let approval = super::signed::Approval {
+                    approver: approver.clone(),
+                    verdict: super::signed::Verdict::Grant,
+                    subject: super::signed::Subject::Runbook {
+                        id: runbook.clone(),
+                        digest: digest.clone(),
+                    },
+                    reason: None,
+                };
+                let verified = signature.as_deref().is_some_and(|signature| {
+                    super::signed::verify(policy, &approval, signature).is_ok()
+                });
+                if !verified {
+                    continue;
+                }
             }
             approvals.entry(runbook).or_default().push(CatalogApproval {
                 digest,

@@ -16,6 +16,7 @@ mod record;
 mod render;
 mod run;
 mod saved;
+mod signed;
 mod trust;
 mod validate;
 mod wait;

@@ -397,6 +397,8 @@ pub(super) struct PlanApproval {
     pub(super) level: u8,
     /// The plan's author.
     author: String,
+    /// The approval's SSH signature, if signed.
+    signature: Option<String>,
 }
 
 impl PlanApproval {
@@ -404,9 +406,22 @@ impl PlanApproval {
     /// current policy (the approver still an operator of that level, and not the author).
     pub(super) fn admissible(&self, gatekeeper: &Gatekeeper, by: crate::gate::Level) -> bool {
         gatekeeper.policy.as_ref().is_some_and(|policy| {
-            policy.operator(&self.approver).is_some_and(|operator| {
-                crate::gate::may_approve(operator, &self.author, by).is_ok()
-            })
+            let signed_if_needed = !policy.signed_approvals()
+                || self.signature.as_deref().is_some_and(|signature| {
+                    let approval = super::signed::Approval {
+                        approver: self.approver.clone(),
+                        verdict: super::signed::Verdict::Grant,
+                        subject: super::signed::Subject::Plan {
+                            id: self.plan.clone(),
+                        },
+                        reason: None,
+                    };
+                    super::signed::verify(policy, &approval, signature).is_ok()
+                });
+            signed_if_needed
+                && policy.operator(&self.approver).is_some_and(|operator| {
+                    crate::gate::may_approve(operator, &self.author, by).is_ok()
+                })
         })
     }
 }
@@ -424,6 +439,7 @@ pub(super) fn approval(
         Some(Record::ApprovalGranted {
             approver,
             approver_level,
+            signature,
             ..
         }) => {
             let saved = load(state_dir, id)?;
@@ -432,6 +448,7 @@ pub(super) fn approval(
                 approver,
                 level: approver_level,
                 author: saved.author,
+                signature,
             })
         }
         _ => Err(Error::Denied {

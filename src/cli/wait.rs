@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+use super::signed;
 use crate::audit::{ApprovalTarget, AuditError, AuditStore, Record, RunId};
 use crate::executor::{GateAnswer, GateAnswers};
 use crate::gate::{Level, Policy, may_approve};
@@ -82,7 +83,7 @@ pub(super) async fn wait(store: &AuditStore, wait: &Wait<'_>) -> Result<Verdict,
                     reason,
                     signature,
                     ..
-                }) => match admissible(wait, &approver, signature.is_some()) {
+                }) => match admissible(wait, &approver, reason.as_deref(), signature.as_deref()) {
                     Ok(()) => {
                         end_countdown(terminal);
                         return Ok(Verdict::Granted { approver, reason });
@@ -133,8 +134,25 @@ pub(super) async fn wait(store: &AuditStore, wait: &Wait<'_>) -> Result<Verdict,
 }
 
 /// Whether an approval by `approver` may release the run under the waiting side's policy.
-fn admissible(wait: &Wait<'_>, approver: &str, signed: bool) -> Result<(), String> {
-    admissible_by(wait.policy, wait.requester, wait.level, approver, signed)
+fn admissible(
+    wait: &Wait<'_>,
+    approver: &str,
+    reason: Option<&str>,
+    signature: Option<&str>,
+) -> Result<(), String> {
+    let approval = signed::Approval {
+        approver: approver.to_owned(),
+        verdict: signed::Verdict::Grant,
+        subject: signed::Subject::of_run(wait.run, &ApprovalTarget::Run),
+        reason: reason.map(str::to_owned),
+    };
+    admissible_by(
+        wait.policy,
+        wait.requester,
+        wait.level,
+        &approval,
+        signature,
+    )
 }
 
 /// Whether an approval by `approver` of something `requester` asked for, needing `level`, may
@@ -143,12 +161,16 @@ fn admissible_by(
     policy: &Policy,
     requester: &str,
     level: Level,
-    approver: &str,
-    signed: bool,
+    approval: &signed::Approval,
+    signature: Option<&str>,
 ) -> Result<(), String> {
-    if policy.signed_approvals() && !signed {
-        return Err("the policy requires signed approvals and it is not signed".to_owned());
+    if policy.signed_approvals() {
+        let Some(signature) = signature else {
+            return Err("the policy requires signed approvals and it is not signed".to_owned());
+        };
+        signed::verify(policy, approval, signature)?;
     }
+    let approver = approval.approver.as_str();
     let Some(operator) = policy.operator(approver) else {
         return Err("not an operator in the policy".to_owned());
     };
@@ -190,18 +212,28 @@ pub(super) async fn watch_gates(watch: GateWatch, answers: watch::Sender<GateAns
             after_seq = event.seq;
             let answer = match event.record {
                 Some(Record::ApprovalGranted {
-                    target: ApprovalTarget::Gate { step, .. },
+                    target: target @ ApprovalTarget::Gate { .. },
                     approver,
+                    reason,
                     signature,
                     ..
                 }) => {
+                    let ApprovalTarget::Gate { step, .. } = target else {
+                        continue;
+                    };
                     let level = watch.levels.get(&step).copied().unwrap_or(Level::L5);
+                    let approval = signed::Approval {
+                        approver: approver.clone(),
+                        verdict: signed::Verdict::Grant,
+                        subject: signed::Subject::of_run(watch.run, &target),
+                        reason,
+                    };
                     match admissible_by(
                         &watch.policy,
                         &watch.requester,
                         level,
-                        &approver,
-                        signature.is_some(),
+                        &approval,
+                        signature.as_deref(),
                     ) {
                         Ok(()) => Some((step, GateAnswer::Granted { approver })),
                         Err(problem) => {

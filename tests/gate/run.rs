@@ -567,3 +567,118 @@ fn a_saved_plan_runs_once_by_its_author_after_approval_and_refuses_drift() {
     assert_eq!(again.status.code(), Some(3), "{}", text(&again));
     assert!(text(&again).contains("plan-used"), "{}", text(&again));
 }
+
+/// An ed25519 key of `account`, in a directory only it can read; returns the private key path.
+fn key_of(deployment: &Deployment, account: &str) -> std::path::PathBuf {
+    let directory = deployment.path().join(format!("keys-{account}"));
+    std::fs::create_dir(&directory).expect("key dir");
+    let key = directory.join("id");
+    let generated = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", account, "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen");
+    assert!(generated.success());
+    let owned = std::process::Command::new("chown")
+        .args(["-R", account])
+        .arg(&directory)
+        .status()
+        .expect("chown");
+    assert!(owned.success());
+    key
+}
+
+/// `opsgate ARGS` as `account` itself, without sudo (where its SSH key is).
+fn as_self(deployment: &Deployment, account: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("runuser")
+        .args(["-u", account, "--"])
+        .arg(env!("CARGO_BIN_EXE_opsgate"))
+        .args(args)
+        .current_dir(deployment.path())
+        .env_remove("SUDO_USER")
+        .output()
+        .expect("runuser")
+}
+
+/// Hands a signed approval to the service account: `approve --signed -` through sudo.
+fn hand_in(deployment: &Deployment, account: &str, document: &[u8]) -> std::process::Output {
+    use std::io::Write as _;
+    let mut child = deployment
+        .command(account, &["approve", "--signed", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("runuser");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(document)
+        .expect("write the document");
+    child.wait_with_output().expect("approve --signed")
+}
+
+#[test]
+fn signed_approvals_are_made_as_the_approver_and_verified_against_registered_keys() {
+    let deployment = Deployment::start(1, None);
+    let alice_key = key_of(&deployment, "og-alice");
+    let carol_key = key_of(&deployment, "og-carol");
+    let public = |key: &std::path::Path| {
+        std::fs::read_to_string(key.with_extension("pub"))
+            .expect("public key")
+            .trim()
+            .to_owned()
+    };
+    deployment.policy(&format!(
+        "service_account: og-svc\nsigned_approvals: true\noperators:\n  og-alice: {{ level: 5, key: \"{}\" }}\n  og-carol: {{ level: 3, key: \"{}\" }}\n  og-dave: {{ level: 1 }}\n",
+        public(&alice_key),
+        public(&carol_key)
+    ));
+    let runbook = deployment.runbook("signed", &marker_runbook("signed", "maintenance", 1));
+
+    let unsigned = deployment.run("og-alice", &["approve", "runbook", &runbook]);
+    assert_eq!(unsigned.status.code(), Some(3), "{}", text(&unsigned));
+    let key = alice_key.to_str().expect("utf-8");
+    let document = as_self(
+        &deployment,
+        "og-alice",
+        &["approve", "runbook", &runbook, "--sign", key],
+    );
+    assert_eq!(document.status.code(), Some(0), "{}", text(&document));
+    // Anyone else handing it in, or a tampered document, is refused.
+    let stranger = hand_in(&deployment, "og-carol", &document.stdout);
+    assert_eq!(stranger.status.code(), Some(3), "{}", text(&stranger));
+    let tampered = String::from_utf8_lossy(&document.stdout)
+        .replace("approver: og-alice", "approver: og-carol");
+    let forged = hand_in(&deployment, "og-carol", tampered.as_bytes());
+    assert_eq!(forged.status.code(), Some(3), "{}", text(&forged));
+    assert!(
+        text(&forged).contains("does not verify"),
+        "{}",
+        text(&forged)
+    );
+    let handed = hand_in(&deployment, "og-alice", &document.stdout);
+    assert_eq!(handed.status.code(), Some(0), "{}", text(&handed));
+    let catalog = deployment.run("og-dave", &["catalog"]);
+    assert!(stdout(&catalog).contains("approved"), "{}", text(&catalog));
+
+    // A run approval, signed by the approver as herself and handed in through sudo.
+    let waiting = deployment.spawn("og-dave", &["run", "signed"]);
+    let run = deployment.pending_run("og-carol").to_string();
+    let carol = carol_key.to_str().expect("utf-8");
+    let signed_run = as_self(
+        &deployment,
+        "og-carol",
+        &["approve", "run", &run, "--sign", carol],
+    );
+    assert_eq!(signed_run.status.code(), Some(0), "{}", text(&signed_run));
+    let handed = hand_in(&deployment, "og-carol", &signed_run.stdout);
+    assert_eq!(handed.status.code(), Some(0), "{}", text(&handed));
+    let finished = waiting.wait_with_output().expect("the run");
+    assert_eq!(finished.status.code(), Some(0), "{}", text(&finished));
+    assert!(deployment.lab_file("lab1", "signed.ran").exists());
+    let detail = show(&deployment, &run);
+    assert!(
+        detail.contains("approved by og-carol (level 3, signed)"),
+        "{detail}"
+    );
+}
