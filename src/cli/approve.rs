@@ -475,15 +475,14 @@ fn approve_plan(
         .and_then(|author| author.level)
         .unwrap_or(Level::L1);
     may_approve(operator, &saved.author, approver_level(author_level, None))?;
-    let expired = saved
-        .created()
-        .is_none_or(|created| jiff::Timestamp::now() > created + super::saved::PLAN_TTL);
-    if expired {
+    let ttl = super::saved::plan_ttl(Some(policy));
+    if super::saved::expired(&saved, ttl) {
         return Err(Error::Denied {
             message: format!(
-                "plan {id} was saved at {} and may no longer run (plans run within 24 hours; \
-                 rule `plan-expired`)",
-                saved.created_at
+                "plan {id} was saved at {} and may no longer run (plans run within {} of being \
+                 saved; rule `plan-expired`)",
+                saved.created_at,
+                super::saved::ttl_text(ttl)
             ),
             hints: vec!["its author saves it again with `opsgate plan … --save`".to_owned()],
         });

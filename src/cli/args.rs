@@ -140,7 +140,7 @@ pub(crate) struct RunArgs {
     /// Level 5 only, with --reason: skip waiting approvals; recorded as break-glass.
     #[arg(long)]
     pub(crate) break_glass: bool,
-    /// Run exactly a saved, approved plan (by its author, once, within 24 hours); secret
+    /// Run exactly a saved, approved plan (by its author, once, within the policy's `plan_ttl`, default 24h); secret
     /// params are asked for again (-p NAME=@FILE, --params-file or a prompt).
     #[arg(long, value_name = "PLAN", conflicts_with_all = ["runbook", "limit", "widen"])]
     pub(crate) plan: Option<String>,

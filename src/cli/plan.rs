@@ -69,7 +69,7 @@ pub(super) fn run(
             format!(
                 "{}{}\nsaved plan {id}; an approver reviews it with `opsgate plan show {id}` and \
                  approves it with `opsgate approve plan {id}`; then run it with `opsgate run \
-                 --plan {id}` (once, within 24 hours)\n",
+                 --plan {id}` (once, within the policy's `plan_ttl`, default 24h)\n",
                 plan::display(&plan, style),
                 decision.as_ref().map(decision_text).unwrap_or_default()
             )

@@ -1,6 +1,7 @@
 //! Saved plans (SPEC §4.5): `plan … --save` stores the rendered plan under an id, an approver
 //! reviews it with `plan show` and approves it with `approve plan`, and `run --plan` executes
-//! exactly that plan — once, by its author, within 24 hours — or refuses it as drifted.
+//! exactly that plan — once, by its author, within the policy's `plan_ttl` (24 hours by
+//! default) — or refuses it as drifted.
 //!
 //! A saved plan is a JSON file `plans/<id>.json` in the state directory (which belongs to the
 //! service account in production); the id is the first 16 hex digits of the SHA-256 of the
@@ -14,8 +15,8 @@
 //! of target `plan`) stands in for the run approval the gate may ask for, if the approver is
 //! allowed to give that one (level and two-person rule, under the current policy); it is copied
 //! into the run's history as the run's approval, naming the plan. "Runs once" is enforced by a
-//! `plans/<id>.ran` file created exclusively before the run starts. The 24-hour limit is fixed
-//! (no `plan_ttl` setting yet). A drifted plan is a denial (exit 3); a secret that does not
+//! `plans/<id>.ran` file created exclusively before the run starts. `plan_ttl` is read from the
+//! policy in force when the plan is approved or run. A drifted plan is a denial (exit 3); a secret that does not
 //! match is invalid input (exit 2).
 
 use std::io::Write as _;
@@ -31,8 +32,35 @@ use crate::audit::{AuditStore, Record};
 use crate::error::Error;
 use crate::plan::Plan;
 
-/// How long an approved plan may be run after it was saved.
-pub(super) const PLAN_TTL: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+/// How long an approved plan may be run after it was saved: the policy's `plan_ttl`, 24 hours
+/// without one.
+pub(super) fn plan_ttl(policy: Option<&crate::gate::Policy>) -> std::time::Duration {
+    policy.map_or(
+        std::time::Duration::from_secs(24 * 3600),
+        crate::gate::Policy::plan_ttl,
+    )
+}
+
+/// Whether a plan saved at `created_at` is past `ttl`.
+pub(super) fn expired(saved: &SavedPlan, ttl: std::time::Duration) -> bool {
+    let ttl = jiff::SignedDuration::try_from(ttl).unwrap_or(jiff::SignedDuration::MAX);
+    saved
+        .created()
+        .and_then(|created| created.checked_add(ttl).ok())
+        .is_none_or(|deadline| Timestamp::now() > deadline)
+}
+
+/// `24h`, `30m`, `90s`, for messages.
+pub(super) fn ttl_text(ttl: std::time::Duration) -> String {
+    let seconds = ttl.as_secs();
+    if seconds % 3600 == 0 {
+        format!("{}h", seconds / 3600)
+    } else if seconds % 60 == 0 {
+        format!("{}m", seconds / 60)
+    } else {
+        format!("{seconds}s")
+    }
+}
 
 /// The directory of saved plans inside the state directory.
 const PLANS: &str = "plans";
@@ -320,15 +348,14 @@ pub(super) fn check_for_run(
             hints: vec!["save your own plan with `opsgate plan … --save`".to_owned()],
         });
     }
-    if saved
-        .created()
-        .is_none_or(|created| Timestamp::now() > created + PLAN_TTL)
-    {
+    let ttl = plan_ttl(gatekeeper.policy.as_ref());
+    if expired(saved, ttl) {
         return Err(Error::Denied {
             message: format!(
-                "plan {id} was saved at {} and may no longer run (plans run within 24 hours; \
-                 rule `plan-expired`)",
-                saved.created_at
+                "plan {id} was saved at {} and may no longer run (plans run within {} of being \
+                 saved; rule `plan-expired`)",
+                saved.created_at,
+                ttl_text(ttl)
             ),
             hints: vec!["save it again and have it approved again".to_owned()],
         });

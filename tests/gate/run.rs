@@ -682,3 +682,26 @@ fn signed_approvals_are_made_as_the_approver_and_verified_against_registered_key
         "{detail}"
     );
 }
+
+#[test]
+fn a_saved_plan_expires_after_the_policy_plan_ttl() {
+    let deployment = Deployment::start(1, None);
+    deployment.policy(&format!("plan_ttl: 2s\n{}", Deployment::POLICY));
+    let runbook = deployment.runbook("brief", &marker_runbook("brief", "maintenance", 1));
+    deployment.approve_runbook(&runbook);
+    let save = deployment.run("og-dave", &["--json", "plan", "brief", "--save"]);
+    assert_eq!(save.status.code(), Some(0), "{}", text(&save));
+    let saved: serde_json::Value = serde_json::from_slice(&save.stdout).expect("json");
+    let id = saved["plan"].as_str().expect("id").to_owned();
+    let approve = deployment.run("og-carol", &["approve", "plan", &id]);
+    assert_eq!(approve.status.code(), Some(0), "{}", text(&approve));
+    crate::common::pause(Duration::from_millis(2500));
+    let late = deployment.run("og-dave", &["run", "--plan", &id]);
+    assert_eq!(late.status.code(), Some(3), "{}", text(&late));
+    assert!(
+        text(&late).contains("plan-expired") && text(&late).contains("within 2s"),
+        "{}",
+        text(&late)
+    );
+    assert!(!deployment.lab_file("lab1", "brief.ran").exists());
+}
