@@ -80,6 +80,16 @@ fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
         },
     )?;
     trust::check_project(&project, &process)?;
+    if matches!(cli.command, Command::Lab(_)) && trust::is_service_account(&project, &process) {
+        return Err(Error::Denied {
+            message: format!(
+                "`opsgate lab` is refused to the service account `{}`: its SSH keys reach real \
+                 hosts (rule `lab-as-service-account`)",
+                process.account
+            ),
+            hints: vec!["run `opsgate lab` as yourself".to_owned()],
+        });
+    }
     if matches!(cli.command, Command::Lab(_)) && trust::acts_for_sudo_user(&process) {
         return Err(Error::Denied {
             message: format!(

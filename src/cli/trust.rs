@@ -14,7 +14,8 @@
 //! - The policy file is checked before it is read, against root and the account opsgate runs
 //!   as; only once it passes does its `service_account` become a trusted owner of the other
 //!   paths. So under `sudo opsgate` (running as root) the policy itself must be root's.
-//! - `lab` is refused under a sudo identity (it starts servers as the service account).
+//! - `lab` is refused under a sudo identity and to the service account itself (it would start
+//!   servers with the keys that reach real hosts).
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
@@ -68,6 +69,15 @@ pub(super) fn acts_for_sudo_user(process: &ProcessIdentity) -> bool {
         .sudo_user
         .as_deref()
         .is_some_and(|user| !user.is_empty() && user != process.account)
+}
+
+/// Whether this process runs as the policy's `service_account` (a policy that cannot be read
+/// names none).
+pub(super) fn is_service_account(project: &Project, process: &ProcessIdentity) -> bool {
+    Policy::load_optional(&project.policy)
+        .ok()
+        .flatten()
+        .is_some_and(|(policy, _)| policy.service_account() == Some(process.account.as_str()))
 }
 
 /// Checks `opsgate.yaml` in `directory` before it is read, when this process may act for a

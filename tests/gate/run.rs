@@ -475,6 +475,21 @@ fn under_sudo_files_others_can_write_are_refused_by_name() {
         .output()
         .expect("runuser");
     assert_eq!(lab.status.code(), Some(3), "{}", text(&lab));
+    // Nor may the service account run a lab directly.
+    let service_lab = std::process::Command::new("runuser")
+        .args(["-u", "og-svc", "--"])
+        .arg(env!("CARGO_BIN_EXE_opsgate"))
+        .args(["lab", "status"])
+        .current_dir(deployment.path())
+        .env_remove("SUDO_USER")
+        .output()
+        .expect("runuser");
+    assert_eq!(service_lab.status.code(), Some(3), "{}", text(&service_lab));
+    assert!(
+        text(&service_lab).contains("lab-as-service-account"),
+        "{}",
+        text(&service_lab)
+    );
 }
 
 #[test]
