@@ -410,6 +410,20 @@ impl Gate<'_> {
             approver_level: by.get(),
             message: reason.to_owned(),
         };
+        // Ctrl-C is caught from before the run is pending, so it always ends as `cancelled`.
+        let interrupts = {
+            let _context = runtime.enter();
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        };
+        let interrupts = match interrupts {
+            Ok(interrupts) => interrupts,
+            Err(error) => {
+                let message = format!("cannot catch Ctrl-C while waiting: {error}");
+                let _ =
+                    store.finish_run(lock, self.actor, RunStatus::Failed, Some(message.clone()));
+                return Err(Error::environment(message, vec![]));
+            }
+        };
         let after_seq = match store.append(self.run, self.actor, &requested) {
             Ok(seq) => seq,
             Err(error) => {
@@ -440,7 +454,7 @@ impl Gate<'_> {
             policy,
             timeout: self.timeout,
         };
-        let verdict = runtime.block_on(wait::wait(store, &wait));
+        let verdict = runtime.block_on(wait::wait(store, &wait, interrupts));
         let verdict = match verdict {
             Ok(verdict) => verdict,
             Err(error) => return Err(self.fail(store, lock, &error)),

@@ -64,15 +64,19 @@ pub(super) struct Wait<'a> {
     pub(super) timeout: Duration,
 }
 
-/// Polls the store until the run is approved or rejected, the timeout passes, or Ctrl-C.
-pub(super) async fn wait(store: &AuditStore, wait: &Wait<'_>) -> Result<Verdict, AuditError> {
+/// Polls the store until the run is approved or rejected, the timeout passes, or Ctrl-C
+/// (`interrupts`, registered by the caller before the run became pending, so that no Ctrl-C
+/// can fall between the two and kill the process unrecorded).
+pub(super) async fn wait(
+    store: &AuditStore,
+    wait: &Wait<'_>,
+    mut interrupts: tokio::signal::unix::Signal,
+) -> Result<Verdict, AuditError> {
     let started = Instant::now();
     let deadline = started + wait.timeout;
     let terminal = std::io::stderr().is_terminal();
     let mut after_seq = wait.after_seq;
     let mut last_shown: Option<Instant> = None;
-    let interrupt = tokio::signal::ctrl_c();
-    tokio::pin!(interrupt);
     loop {
         for event in store.events(wait.run, after_seq)? {
             after_seq = event.seq;
@@ -124,7 +128,7 @@ pub(super) async fn wait(store: &AuditStore, wait: &Wait<'_>) -> Result<Verdict,
             show_countdown(wait.run, deadline - now, terminal);
         }
         tokio::select! {
-            _ = &mut interrupt => {
+            _ = interrupts.recv() => {
                 end_countdown(terminal);
                 return Ok(Verdict::Cancelled);
             }

@@ -163,3 +163,67 @@ fn a_gate_step_is_validated_and_planned() {
         text(&output)
     );
 }
+
+#[test]
+fn ctrl_c_while_waiting_for_an_approval_cancels_the_run() {
+    let lab = crate::common::TestLab::start(1);
+    let policy = lab.workspace().join("policy");
+    std::fs::create_dir_all(&policy).expect("policy dir");
+    std::fs::write(
+        policy.join("operators.yaml"),
+        "operators:\n  og-dave: { level: 1 }\n  og-alice: { level: 5 }\n",
+    )
+    .expect("policy");
+    let runbook = lab.workspace().join("wait.yaml");
+    std::fs::write(&runbook, RUNBOOK.replace("min_level: 2", "min_level: 1")).expect("runbook");
+    let runbook = runbook.to_str().expect("utf-8");
+    let inventory = lab.inventory().to_str().expect("utf-8").to_owned();
+    // Root trusts SUDO_USER (SPEC §4.1): these personas need no OS accounts.
+    let approve = lab
+        .opsgate()
+        .env("SUDO_USER", "og-alice")
+        .args(["approve", "runbook", runbook])
+        .output();
+    assert_eq!(approve.status.code(), Some(0), "{}", text(&approve));
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_opsgate"))
+        .args(["-i", &inventory, "run", runbook])
+        .current_dir(lab.workspace())
+        .env("OPSGATE_STATE_DIR", lab.state_dir())
+        .env("SUDO_USER", "og-dave")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("opsgate run");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let pending = lab
+            .opsgate()
+            .env("SUDO_USER", "og-alice")
+            .args(["--json", "pending"])
+            .output();
+        if String::from_utf8_lossy(&pending.stdout).contains("\"run\"") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never became pending"
+        );
+        crate::common::pause(std::time::Duration::from_millis(100));
+    }
+    let interrupt = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(interrupt.success());
+    let finished = child.wait_with_output().expect("the run");
+    assert_eq!(finished.status.code(), Some(130), "{}", text(&finished));
+    let history = lab
+        .opsgate()
+        .env("SUDO_USER", "og-alice")
+        .args(["--json", "history"])
+        .output();
+    let runs: serde_json::Value = serde_json::from_slice(&history.stdout).expect("history");
+    assert_eq!(runs[0]["status"], "cancelled", "{runs}");
+}
