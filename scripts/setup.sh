@@ -10,6 +10,9 @@ command -v ssh-keygen >/dev/null 2>&1 || need_packages+=(openssh-client)
 command -v sha256sum >/dev/null 2>&1 || need_packages+=(coreutils)
 command -v sqlite3 >/dev/null 2>&1 || need_packages+=(sqlite3)
 command -v sudo >/dev/null 2>&1 || need_packages+=(sudo)
+# The gate tests run opsgate as real OS accounts: useradd creates them, runuser and sudo switch.
+command -v useradd >/dev/null 2>&1 || need_packages+=(passwd)
+command -v runuser >/dev/null 2>&1 || need_packages+=(util-linux)
 
 if [ ${#need_packages[@]} -gt 0 ]; then
   echo "setup: installing ${need_packages[*]}" >&2

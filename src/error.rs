@@ -55,6 +55,15 @@ pub enum Error {
     /// One problem without a file location (a bad flag combination, a missing file).
     #[error("{}", .0.message)]
     Usage(Box<Diagnostic>),
+    /// The gate refused (exit 3): the message names the rule and the operator's level, the
+    /// hints what would allow it.
+    #[error("{message}")]
+    Denied {
+        /// What was refused, and by which rule.
+        message: String,
+        /// What level, approval or change would allow it.
+        hints: Vec<String>,
+    },
     /// A verification failed or an approval was refused (exit 4).
     #[error("{message}")]
     Rejected {
@@ -79,6 +88,15 @@ impl From<Diagnostic> for Error {
     }
 }
 
+impl From<crate::gate::Denial> for Error {
+    fn from(denial: crate::gate::Denial) -> Self {
+        Error::Denied {
+            hints: denial.hints(),
+            message: denial.to_string(),
+        }
+    }
+}
+
 impl Error {
     /// An environment error with hints.
     #[must_use]
@@ -95,6 +113,7 @@ impl Error {
         match self {
             Error::Invalid(_) | Error::Usage(_) => Exit::Invalid,
             Error::Environment { .. } => Exit::Failed,
+            Error::Denied { .. } => Exit::Denied,
             Error::Rejected { .. } => Exit::Rejected,
         }
     }
@@ -117,7 +136,9 @@ impl Error {
                 out.join("\n")
             }
             Error::Usage(diagnostic) => diagnostic.render(style),
-            Error::Environment { message, hints } | Error::Rejected { message, hints } => {
+            Error::Environment { message, hints }
+            | Error::Denied { message, hints }
+            | Error::Rejected { message, hints } => {
                 let mut diagnostic = Diagnostic::error(message.clone());
                 diagnostic.hints.clone_from(hints);
                 diagnostic.render(style)

@@ -27,7 +27,9 @@
 //! - [`executor`]: drives a plan over many hosts and emits an event stream.
 //! - [`lab`]: throwaway local `sshd` hosts for trying opsgate and for the test suite.
 //! - [`audit`]: the append-only, hash-chained history of every run.
-//! - [`cli`]: argument parsing, subcommands, human and JSON output.
+//! - [`cli`]: argument parsing, subcommands, human and JSON output, and the gate's edge: the
+//!   policy, identity and catalog state fed to [`gate::decide`], the decision recorded before any
+//!   host is contacted, approvals from other operators' processes polled from the audit store.
 //!
 //! Shared by several stages: [`project`] (where a project keeps its files), [`quote`] (the one
 //! shell-quoting rule), [`os_account`] (uids, account names, `SUDO_USER`) and `suggest`

@@ -5,6 +5,7 @@
 pub mod common;
 
 mod audit;
+mod gate;
 mod lab;
 mod plan;
 mod run;

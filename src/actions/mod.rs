@@ -178,6 +178,10 @@ pub async fn run<T: Transport>(
         Action::WaitFor(spec) => wait_for::run(context, spec).await,
         Action::Backup(spec) => backup::run(context, spec).await,
         Action::Restore(spec) => restore::run(context, spec).await,
+        // A gate waits for people, not for the host: the executor handles it before dispatch.
+        Action::Gate(_) => Ok(Outcome::failed(
+            "a `gate` step is handled by the executor, not run on a host",
+        )),
     }
 }
 

@@ -420,6 +420,54 @@ impl AuditStore {
         entries.into_iter().map(StoredEntry::into_event).collect()
     }
 
+    /// Every `runbook_approved` event, in chain order: the catalog's approvals (SPEC §4.2),
+    /// which belong to no run. A catalog is small and approvals are rare, so reading them all
+    /// is what `catalog` and every gated `run` do.
+    pub fn runbook_approvals(&self) -> Result<Vec<Event>, AuditError> {
+        let mut statement = self
+            .connection
+            .prepare_cached(&StoredEntry::select(
+                "WHERE run_id IS NULL AND kind = 'runbook_approved' ORDER BY seq",
+            ))
+            .in_store(&self.path)?;
+        let entries: Vec<StoredEntry> = statement
+            .query_map([], StoredEntry::from_row)
+            .and_then(Iterator::collect)
+            .in_store(&self.path)?;
+        entries.into_iter().map(StoredEntry::into_event).collect()
+    }
+
+    /// The approvals and rejections of saved plan `plan` (events of no run), in chain order.
+    pub fn plan_approvals(&self, plan: &str) -> Result<Vec<Event>, AuditError> {
+        let mut statement = self
+            .connection
+            .prepare_cached(&StoredEntry::select(
+                "WHERE run_id IS NULL AND kind IN ('approval_granted', 'approval_rejected') \
+                 ORDER BY seq",
+            ))
+            .in_store(&self.path)?;
+        let entries: Vec<StoredEntry> = statement
+            .query_map([], StoredEntry::from_row)
+            .and_then(Iterator::collect)
+            .in_store(&self.path)?;
+        let events: Vec<Event> = entries
+            .into_iter()
+            .map(StoredEntry::into_event)
+            .collect::<Result<_, _>>()?;
+        Ok(events
+            .into_iter()
+            .filter(|event| {
+                matches!(
+                    &event.record,
+                    Some(
+                        Record::ApprovalGranted { target: crate::audit::record::ApprovalTarget::Plan { plan: id }, .. }
+                            | Record::ApprovalRejected { target: crate::audit::record::ApprovalTarget::Plan { plan: id }, .. }
+                    ) if id == plan
+                )
+            })
+            .collect())
+    }
+
     /// Writes every event (or those appended at or after `since`) as JSON Lines, in chain
     /// order; returns how many were written. Format in the module docs.
     pub fn export_jsonl(

@@ -152,6 +152,36 @@ impl AuditStore {
         Ok(store)
     }
 
+    /// A second connection to the same database, for another task of this process (a watcher
+    /// polling for approvals while the run records its steps).
+    ///
+    /// Never call [`AuditStore::open`] twice in one process while a store is open: it reads the
+    /// file's header through its own file descriptor, and closing any descriptor of a file drops
+    /// every POSIX lock the process holds on it, including `SQLite`'s. Other processes then take
+    /// this process for gone, may checkpoint and delete the WAL under it, and commits are lost
+    /// (observed: an approval appended by another process overwritten by a later event). This
+    /// opens the connection through `SQLite` alone, which shares its locks per file.
+    pub fn connect_again(&self) -> Result<AuditStore, AuditError> {
+        let path = self.path.clone();
+        let connection = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .in_store(&path)?;
+        connection
+            .busy_handler(Some(wait_for_writer))
+            .in_store(&path)?;
+        connection
+            .pragma_update(None, "synchronous", "FULL")
+            .in_store(&path)?;
+        Ok(AuditStore {
+            connection,
+            state_dir: self.state_dir.clone(),
+            path,
+            interrupted: Vec::new(),
+        })
+    }
+
     /// The runs this open recorded as `interrupted` (their process had died), so the command
     /// can tell the operator.
     #[must_use]

@@ -2,6 +2,7 @@
 //! subcommands, which turn them into the plain data the pipeline takes.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -50,6 +51,14 @@ pub(crate) enum Command {
     History(super::history::HistoryArgs),
     /// Verify the audit history's hash chain, write a checkpoint, or export every event.
     Audit(super::audit::AuditArgs),
+    /// List the catalog's runbooks as approved, changed or draft, with their last approval.
+    Catalog,
+    /// Approve a runbook into the catalog, or another operator's pending run.
+    Approve(super::approve::ApproveArgs),
+    /// List the runs waiting for an approval that you may give.
+    Pending,
+    /// Show who opsgate takes you for, your SFIA level and what it allows.
+    Whoami,
     /// Start, inspect or stop a local lab of OpenSSH hosts on 127.0.0.x.
     Lab(super::lab::LabArgs),
     /// List the inventory's hosts, show its group graph, or import an Ansible inventory.
@@ -67,7 +76,7 @@ pub(crate) struct ValidateArgs {
 #[derive(Debug, Args)]
 pub(crate) struct Target {
     /// A runbook path (contains `/` or ends in .yaml) or a catalog id.
-    pub(crate) runbook: String,
+    pub(crate) runbook: Option<String>,
     /// Narrow the runbook's targets to hosts matching PATTERN.
     #[arg(short = 'l', long, value_name = "PATTERN")]
     pub(crate) limit: Option<String>,
@@ -84,9 +93,27 @@ pub(crate) struct Target {
 
 /// `opsgate plan`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub(crate) struct PlanArgs {
+    /// Show a saved plan instead.
+    #[command(subcommand)]
+    pub(crate) command: Option<PlanCommand>,
     #[command(flatten)]
     pub(crate) target: Target,
+    /// Save the plan for review and approval; prints its id for `approve plan` and
+    /// `run --plan` (operators only).
+    #[arg(long)]
+    pub(crate) save: bool,
+}
+
+/// `plan` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum PlanCommand {
+    /// Show a saved plan, who saved it, and its approvals.
+    Show {
+        /// The plan id `plan --save` printed.
+        plan: String,
+    },
 }
 
 /// `opsgate run`.
@@ -103,4 +130,23 @@ pub(crate) struct RunArgs {
     /// Hosts worked on at once.
     #[arg(long, default_value_t = 50, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub(crate) forks: u16,
+    /// How long a run that needs an approval waits for one (500ms, 30s, 15m, 1h).
+    #[arg(long, default_value = "30m", value_name = "DUR", value_parser = parse_duration)]
+    pub(crate) approval_timeout: Duration,
+    /// Why you run it: recorded; required by --break-glass and by L5 runs of unapproved
+    /// runbooks in production.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) reason: Option<String>,
+    /// Level 5 only, with --reason: skip waiting approvals; recorded as break-glass.
+    #[arg(long)]
+    pub(crate) break_glass: bool,
+    /// Run exactly a saved, approved plan (by its author, once, within the policy's `plan_ttl`, default 24h); secret
+    /// params are asked for again (-p NAME=@FILE, --params-file or a prompt).
+    #[arg(long, value_name = "PLAN", conflicts_with_all = ["runbook", "limit", "widen"])]
+    pub(crate) plan: Option<String>,
+}
+
+/// `--approval-timeout` values, in the runbook duration syntax.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    crate::runbook::model::parse_duration(text)
 }

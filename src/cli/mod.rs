@@ -3,8 +3,11 @@
 //! This is the edge of the program: the only place that reads the process environment, talks to
 //! the terminal, builds the tokio runtime and decides exit codes (see [`crate::error`]).
 
+mod approve;
 mod args;
 mod audit;
+mod catalog;
+mod gate;
 mod history;
 mod inventory;
 mod lab;
@@ -12,7 +15,12 @@ mod plan;
 mod record;
 mod render;
 mod run;
+mod saved;
+mod signed;
+mod trust;
 mod validate;
+mod wait;
+mod whoami;
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -59,6 +67,10 @@ pub fn main() -> ExitCode {
 }
 
 fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
+    // Under a sudo identity, the files that govern the gate are checked before they are read.
+    let process = crate::gate::ProcessIdentity::current()
+        .map_err(|error| Error::environment(error.to_string(), error.hints()))?;
+    trust::check_config(Path::new("."), &process)?;
     let project = Project::load(
         Path::new("."),
         Overrides {
@@ -67,6 +79,28 @@ fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
             state_dir: cli.state_dir.clone(),
         },
     )?;
+    trust::check_project(&project, &process)?;
+    if matches!(cli.command, Command::Lab(_)) && trust::is_service_account(&project, &process) {
+        return Err(Error::Denied {
+            message: format!(
+                "`opsgate lab` is refused to the service account `{}`: its SSH keys reach real \
+                 hosts (rule `lab-as-service-account`)",
+                process.account
+            ),
+            hints: vec!["run `opsgate lab` as yourself".to_owned()],
+        });
+    }
+    if matches!(cli.command, Command::Lab(_)) && trust::acts_for_sudo_user(&process) {
+        return Err(Error::Denied {
+            message: format!(
+                "`opsgate lab` is refused under sudo (SUDO_USER `{}`): it would start servers as \
+                 `{}` (rule `lab-under-sudo`)",
+                process.sudo_user.as_deref().unwrap_or_default(),
+                process.account
+            ),
+            hints: vec!["run `opsgate lab` as yourself, without sudo".to_owned()],
+        });
+    }
     // Not locked: `run` writes from its renderer task on another thread.
     let mut stdout = std::io::stdout();
     match &cli.command {
@@ -74,6 +108,8 @@ fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
         Command::Plan(args) => plan::run(args, &project, cli.json, style, &mut stdout),
         Command::Run(args) => run::run(args, &project, cli.json, style),
         Command::History(args) => {
+            let restricted = own_history(args, &project, style)?;
+            let args = restricted.as_ref().unwrap_or(args);
             match history::run(args, &project.state_dir, cli.json, &mut stdout) {
                 Ok(()) => Ok(Exit::Ok),
                 Err(error) if reader_left(&error) => Ok(Exit::Ok),
@@ -91,6 +127,10 @@ fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
             }),
             Err(error) => Err(audit_error(&error)),
         },
+        Command::Approve(args) => approve::run(args, &project, cli.json, style, &mut stdout),
+        Command::Pending => approve::pending(&project, cli.json, style, &mut stdout),
+        Command::Catalog => catalog::run(&project, cli.json, style, &mut stdout),
+        Command::Whoami => whoami::run(&project, cli.json, style, &mut stdout),
         Command::Lab(args) => lab::run(args, &mut stdout)
             .map(|()| Exit::Ok)
             .map_err(|error| Error::environment(error.to_string(), error.hints())),
@@ -107,6 +147,43 @@ fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
             }
         }
     }
+}
+
+/// `history` for an account the policy does not list (SPEC §4.1): its own runs only. Returns
+/// the arguments narrowed to the caller's runs, or `None` for operators and single-operator
+/// mode; another operator's run or `--operator` is denied (exit 3).
+fn own_history(
+    args: &history::HistoryArgs,
+    project: &Project,
+    style: Style,
+) -> Result<Option<history::HistoryArgs>, Error> {
+    let gatekeeper = gate::Gatekeeper::load(project, style)?;
+    if gatekeeper.single_operator() || gatekeeper.identity.operator.level.is_some() {
+        return Ok(None);
+    }
+    let account = gatekeeper.account().to_owned();
+    let deny = |what: String| Error::Denied {
+        message: format!(
+            "account `{account}` is not an operator and may see only its own runs, not {what} \
+             (rule `not-an-operator`)"
+        ),
+        hints: vec![format!("`opsgate history` lists the runs of `{account}`")],
+    };
+    if let Some(history::HistoryCommand::Show { run }) = &args.command {
+        let store = crate::audit::AuditStore::open(&project.state_dir)
+            .map_err(|error| audit_error(&error))?;
+        let detail = store.run(*run).map_err(|error| audit_error(&error))?;
+        if detail.summary.operator != account {
+            return Err(deny(format!("run {run}")));
+        }
+        return Ok(None);
+    }
+    if let Some(other) = args.operator.as_ref().filter(|other| **other != account) {
+        return Err(deny(format!("the runs of `{other}`")));
+    }
+    let mut narrowed = args.clone();
+    narrowed.operator = Some(account);
+    Ok(Some(narrowed))
 }
 
 /// An audit store problem, with its hints, for the renderer.

@@ -3,8 +3,13 @@
 //! Everything here is already masked: the executor redacts secrets before an event leaves it,
 //! and params are masked when the `run_requested` record is built.
 
-use crate::audit::{Actor, AuditError, AuditStore, Output, Record, RunId, StepStatus};
+use std::collections::BTreeSet;
+
+use crate::audit::{
+    Actor, ApprovalTarget, AuditError, AuditStore, Output, Record, RunId, StepStatus,
+};
 use crate::executor::event::{Event, Phase, Status};
+use crate::gate::{Level, approver_level};
 use crate::plan::Plan;
 
 /// Appends one run's events to the store; remembers the first failure.
@@ -16,6 +21,11 @@ pub(super) struct Recorder {
     main_steps: usize,
     /// The first append that failed: the run stops starting steps once this is set.
     pub(super) failure: Option<AuditError>,
+    /// The requester's level, for the level a `gate` step's approver needs.
+    requester_level: Level,
+    /// Gate steps whose approval is already requested: one request (and one approval) per
+    /// step, however many hosts reach it.
+    gates_requested: BTreeSet<u32>,
 }
 
 impl Recorder {
@@ -28,11 +38,40 @@ impl Recorder {
             actor,
             main_steps,
             failure: None,
+            requester_level: Level::L1,
+            gates_requested: BTreeSet::new(),
         }
+    }
+
+    /// Sets the requester's level (L1 when unknown: the strictest approver requirement).
+    pub(super) fn requester_level(mut self, level: Option<Level>) -> Self {
+        self.requester_level = level.unwrap_or(Level::L1);
+        self
     }
 
     /// Appends what `event` means for the history; `false` when it could not be recorded.
     pub(super) fn record(&mut self, event: &Event) -> bool {
+        if let Event::GateWaiting {
+            step,
+            name,
+            approver_level: gate_level,
+            message,
+            ..
+        } = event
+        {
+            if !self.gates_requested.insert(*step) {
+                return true;
+            }
+            let needed = approver_level(self.requester_level, gate_level.and_then(Level::new));
+            return self.append(&Record::ApprovalRequested {
+                target: ApprovalTarget::Gate {
+                    step: *step,
+                    name: name.clone(),
+                },
+                approver_level: needed.get(),
+                message: message.clone(),
+            });
+        }
         let Some(record) = self.translate(event) else {
             return true;
         };
@@ -114,6 +153,7 @@ impl Recorder {
             // The run's start and end are appended by the caller around the executor; host and
             // batch ends are derivable from the step events.
             Event::RunStarted { .. }
+            | Event::GateWaiting { .. }
             | Event::RunFinished { .. }
             | Event::HostFinished { .. }
             | Event::BatchSkipped { .. } => return None,

@@ -183,6 +183,24 @@ fn human(event: &Event, style: Style, width: usize) -> String {
                 }
             }
         }
+        Event::GateWaiting {
+            host,
+            run,
+            step,
+            name,
+            approver_level,
+            message,
+        } => {
+            let level = approver_level
+                .map(|level| format!(" (level {level}+)"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "{} {host:<width$}  {step}. {name}: {message}; waiting for an approval{level}: \
+                 opsgate approve run {run}",
+                style.paint(&format!("{:<11}", "gate"), Paint::Yellow),
+            );
+        }
         Event::HostUnreachable { host, message } => {
             let _ = writeln!(
                 out,

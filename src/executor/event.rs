@@ -143,6 +143,22 @@ pub enum Event {
         /// What it did.
         report: StepReport,
     },
+    /// A host reached a `gate` step and is about to wait for an approval (durable before it
+    /// does: the approval request is on record before anyone is asked).
+    GateWaiting {
+        /// Inventory host.
+        host: String,
+        /// The run id, for the `opsgate approve run` command to show.
+        run: String,
+        /// 1-based step number (`on_failure` steps after the main ones).
+        step: u32,
+        /// Step name.
+        name: String,
+        /// The step's `approver_level`, if it sets one.
+        approver_level: Option<u8>,
+        /// The rendered `message` (masked).
+        message: String,
+    },
     /// A host could not be reached; its steps do not run.
     HostUnreachable {
         /// Inventory host.

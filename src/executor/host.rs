@@ -10,10 +10,11 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use super::event::{Event, HostOutcome, Phase, Status, StepReport};
+use super::gate::{GateAnswer, GateMode};
 use super::{Cancel, Shared, facts};
 use crate::actions::{self, Context, Outcome, RunMode};
 use crate::plan::{Field, redact};
-use crate::runbook::model::{Step, parse_bool, parse_condition, parse_duration};
+use crate::runbook::model::{Action, Step, parse_bool, parse_condition, parse_duration};
 use crate::template;
 use crate::transport::{Connection, TransportError};
 
@@ -119,7 +120,7 @@ enum Flow {
 
 impl HostRunner<'_> {
     async fn run_all(&mut self, steps: &[Step<Field>], on_failure: &[Step<Field>]) -> HostOutcome {
-        match self.run_list(steps, Phase::Main).await {
+        match self.run_list(steps, Phase::Main, 0).await {
             (Flow::Continue, _) => HostOutcome::Ok,
             (Flow::Cancelled, _) => HostOutcome::Cancelled,
             (Flow::Unreachable, _) => HostOutcome::Unreachable,
@@ -128,14 +129,22 @@ impl HostRunner<'_> {
                 for step in &steps[failed_at + 1..] {
                     self.register(step, &skipped_result());
                 }
-                let _ = self.run_list(on_failure, Phase::OnFailure).await;
+                let _ = self
+                    .run_list(on_failure, Phase::OnFailure, steps.len())
+                    .await;
                 HostOutcome::Failed
             }
         }
     }
 
-    /// Runs a list until a step stops the host; returns why it stopped and where.
-    async fn run_list(&mut self, steps: &[Step<Field>], phase: Phase) -> (Flow, usize) {
+    /// Runs a list until a step stops the host; returns why it stopped and where. Step numbers
+    /// (for gates) start after `offset`.
+    async fn run_list(
+        &mut self,
+        steps: &[Step<Field>],
+        phase: Phase,
+        offset: usize,
+    ) -> (Flow, usize) {
         for (index, step) in steps.iter().enumerate() {
             if *self.cancel.borrow() != Cancel::Running {
                 return (Flow::Cancelled, index);
@@ -150,7 +159,8 @@ impl HostRunner<'_> {
                 // Nothing runs that could not be recorded.
                 return (Flow::Failed, index);
             }
-            let report = self.run_step(step).await;
+            let number = u32::try_from(offset + index + 1).unwrap_or(u32::MAX);
+            let report = self.run_step(step, number).await;
             let flow = match report.status {
                 Status::Failed if !report.ignored => Flow::Failed,
                 Status::Unreachable => Flow::Unreachable,
@@ -171,7 +181,7 @@ impl HostRunner<'_> {
         (Flow::Continue, steps.len())
     }
 
-    async fn run_step(&mut self, step: &Step<Field>) -> StepReport {
+    async fn run_step(&mut self, step: &Step<Field>, number: u32) -> StepReport {
         let started = Instant::now();
         let checking = self.shared.options.mode == RunMode::Check && !step.check_mode;
         let unrun = if checking {
@@ -187,6 +197,9 @@ impl HostRunner<'_> {
             match self.resolve(step).await {
                 Err(message) => (Outcome::failed(message), 0),
                 Ok(None) => (Outcome::skipped("`when` is false"), 0),
+                Ok(Some(resolved)) if matches!(resolved.action, Action::Gate(_)) => {
+                    (self.pass_gate(number, &resolved, checking).await, 1)
+                }
                 Ok(Some(resolved)) => {
                     ignore = resolved
                         .ignore_errors
@@ -241,6 +254,78 @@ impl HostRunner<'_> {
             diff: outcome.diff.map(|diff| self.redact(&diff)),
             ignored,
             attempts,
+        }
+    }
+
+    /// Waits at a `gate` step until the CLI hands over an approval or a rejection, the
+    /// approval timeout passes, or Ctrl-C.
+    async fn pass_gate(&mut self, number: u32, step: &Step<String>, checking: bool) -> Outcome {
+        let Action::Gate(gate) = &step.action else {
+            return Outcome::failed("internal error: not a gate step".to_owned());
+        };
+        let gates = &self.shared.options.gates;
+        if checking {
+            return Outcome::skipped("check mode: a real run waits here for an approval");
+        }
+        if let GateMode::Open(reason) = &gates.mode {
+            return Outcome {
+                status: Status::Ok,
+                message: Some(format!("gate passed without an approval: {reason}")),
+                ..Outcome::failed(String::new())
+            };
+        }
+        let waiting = Event::GateWaiting {
+            host: self.host.to_owned(),
+            run: self.shared.options.run_id.clone(),
+            step: number,
+            name: step.name.clone(),
+            approver_level: gate.approver_level,
+            message: self.redact(gate.message.as_deref().unwrap_or(&step.name)),
+        };
+        if self.shared.events.announce(waiting).await.is_err() {
+            return Outcome::failed("the approval request could not be recorded".to_owned());
+        }
+        let mut answers = gates.answers.clone();
+        let deadline = tokio::time::sleep(gates.timeout);
+        tokio::pin!(deadline);
+        loop {
+            let answer = answers.borrow_and_update().get(&number).cloned();
+            match answer {
+                Some(GateAnswer::Granted { approver }) => {
+                    return Outcome {
+                        status: Status::Ok,
+                        message: Some(format!("approved by `{approver}`")),
+                        ..Outcome::failed(String::new())
+                    };
+                }
+                Some(GateAnswer::Rejected { approver, reason }) => {
+                    let reason = reason
+                        .map(|reason| format!(": {reason}"))
+                        .unwrap_or_default();
+                    return Outcome::failed(format!("rejected by `{approver}`{reason}"));
+                }
+                None => {}
+            }
+            tokio::select! {
+                changed = answers.changed() => {
+                    if changed.is_err() {
+                        return Outcome::failed(
+                            "no approval can arrive any more (the approval watcher stopped)".to_owned(),
+                        );
+                    }
+                }
+                () = &mut deadline => {
+                    return Outcome::failed(format!(
+                        "no approval within {}s",
+                        gates.timeout.as_secs()
+                    ));
+                }
+                _ = self.cancel.changed() => {
+                    if *self.cancel.borrow() != Cancel::Running {
+                        return Outcome::skipped("cancelled while waiting for an approval");
+                    }
+                }
+            }
         }
     }
 

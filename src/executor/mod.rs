@@ -13,6 +13,7 @@
 
 pub mod event;
 mod facts;
+pub mod gate;
 mod host;
 
 use std::path::PathBuf;
@@ -23,6 +24,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 pub use event::{Event, EventSender, HostOutcome, RunOutcome, Status};
+pub use gate::{GateAnswer, GateAnswers, GateMode, Gates};
 
 use crate::actions::{DiffMode, RunMode};
 use crate::plan::Plan;
@@ -43,6 +45,8 @@ pub struct Options {
     pub control_dir: PathBuf,
     /// `run.id` in templates.
     pub run_id: String,
+    /// How `gate` steps wait for approvals.
+    pub gates: Gates,
 }
 
 /// How far Ctrl-C has gone.

@@ -53,6 +53,7 @@ mod schema {
     pub(super) struct PolicyFile {
         pub(super) service_account: Option<Spanned<String>>,
         pub(super) signed_approvals: Option<Spanned<bool>>,
+        pub(super) plan_ttl: Option<Spanned<String>>,
         pub(super) operators: Option<IndexMap<Spanned<String>, Option<Spanned<OperatorEntry>>>>,
         pub(super) rules: Option<Vec<Spanned<RuleEntry>>>,
     }
@@ -86,6 +87,7 @@ pub struct Policy {
     source: Arc<SourceFile>,
     service_account: Option<String>,
     signed_approvals: bool,
+    plan_ttl: std::time::Duration,
     operators: BTreeMap<String, Operator>,
     rules: Vec<PolicyRule>,
 }
@@ -201,6 +203,13 @@ impl Policy {
         self.signed_approvals
     }
 
+    /// How long an approved saved plan may be run after it was saved (`plan_ttl`, §4.5;
+    /// default 24 hours).
+    #[must_use]
+    pub fn plan_ttl(&self) -> std::time::Duration {
+        self.plan_ttl
+    }
+
     /// The tightening rules, in file order.
     #[must_use]
     pub fn rules(&self) -> &[PolicyRule] {
@@ -239,6 +248,9 @@ struct Validator {
     file: Arc<SourceFile>,
     diagnostics: Diagnostics,
 }
+
+/// How long an approved saved plan may run without a `plan_ttl` (SPEC §4.5).
+const DEFAULT_PLAN_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 const LEVEL_HINT: &str = "opsgate uses SFIA levels 1 (follow) to 5 (ensure, advise)";
 
@@ -297,6 +309,28 @@ impl Validator {
         if signed_approvals {
             self.check_approver_keys(&operators);
         }
+        let plan_ttl = match &schema.plan_ttl {
+            None => DEFAULT_PLAN_TTL,
+            Some(ttl) => match crate::runbook::model::parse_duration(&ttl.value) {
+                Ok(duration) if !duration.is_zero() => duration,
+                Ok(_) => {
+                    self.error(
+                        "`plan_ttl` is zero: no saved plan could ever run".to_owned(),
+                        self.span(ttl),
+                        &["write a duration such as `24h` or `30m`"],
+                    );
+                    DEFAULT_PLAN_TTL
+                }
+                Err(problem) => {
+                    self.error(
+                        format!("`plan_ttl`: {problem}"),
+                        self.span(ttl),
+                        &["write a duration such as `24h` or `30m`"],
+                    );
+                    DEFAULT_PLAN_TTL
+                }
+            },
+        };
         if let (Some(account), Some(written)) = (&service_account, &schema.service_account)
             && operators.contains_key(account)
         {
@@ -319,6 +353,7 @@ impl Validator {
             source: Arc::clone(&self.file),
             service_account,
             signed_approvals,
+            plan_ttl,
             operators,
             rules,
         };

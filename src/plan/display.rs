@@ -137,6 +137,16 @@ fn summary(step: &Step<Field>) -> String {
             let that: Vec<String> = assert.that.iter().map(show).collect();
             format!("assert: {}", that.join(" and "))
         }
+        Action::Gate(gate) => format!(
+            "gate: wait for an approval{}{}",
+            gate.approver_level
+                .map(|level| format!(" of level {level}+"))
+                .unwrap_or_default(),
+            gate.message
+                .as_ref()
+                .map(|message| format!(": {}", show(message)))
+                .unwrap_or_default()
+        ),
         Action::WaitFor(wait) => match &wait.target {
             WaitTarget::Port { port, host } => format!(
                 "wait_for: port {} on {}",

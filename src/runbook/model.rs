@@ -380,6 +380,18 @@ pub enum Action<F> {
     Backup(Backup<F>),
     /// `restore`.
     Restore(Restore<F>),
+    /// `gate`: pause the host until an operator allowed to approve approves (SPEC §2.1).
+    Gate(Gate<F>),
+}
+
+/// `gate: { approver_level, message }`.
+#[derive(Debug, Clone)]
+pub struct Gate<F> {
+    /// The lowest SFIA level that may approve (1..=5), if the step asks for one; the approver
+    /// also needs the level the requester's own level calls for (SPEC §4.3).
+    pub approver_level: Option<u8>,
+    /// What the approver is asked.
+    pub message: Option<F>,
 }
 
 impl<F> Action<F> {
@@ -397,6 +409,7 @@ impl<F> Action<F> {
             Action::WaitFor(_) => "wait_for",
             Action::Backup(_) => "backup",
             Action::Restore(_) => "restore",
+            Action::Gate(_) => "gate",
         }
     }
 }
@@ -674,6 +687,10 @@ impl<F> Action<F> {
             Action::Assert(assert) => Action::Assert(Assert {
                 that: assert.that.iter().map(&mut *f).collect::<Result<_, E>>()?,
                 message: assert.message.as_ref().map(&mut *f).transpose()?,
+            }),
+            Action::Gate(gate) => Action::Gate(Gate {
+                approver_level: gate.approver_level,
+                message: gate.message.as_ref().map(&mut *f).transpose()?,
             }),
             Action::WaitFor(wait) => Action::WaitFor(WaitFor {
                 target: match &wait.target {

@@ -173,6 +173,8 @@ pub struct Step {
     pub backup: Option<Spanned<Backup>>,
     /// Action: put a backup back.
     pub restore: Option<Spanned<Restore>>,
+    /// Action: pause the host until an operator approves.
+    pub gate: Option<Spanned<Gate>>,
 }
 
 /// `expect_rc: 0` or `expect_rc: [0, 1]`.
@@ -315,4 +317,14 @@ pub struct Restore {
     pub target: Option<Text>,
     /// A command fed the backup on its standard input.
     pub load: Option<Text>,
+}
+
+/// `gate: { approver_level, message }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gate {
+    /// The lowest SFIA level that may approve (1..=5); the requester's own rule may ask more.
+    pub approver_level: Option<Spanned<i64>>,
+    /// What the approver is asked.
+    pub message: Option<Text>,
 }

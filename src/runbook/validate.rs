@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256};
 
 use super::model::{
     Action, Amount, Assert, Attributes, Backup, BackupSource, Command, Content, Copy, Fetch,
-    FieldType, FileKind, FileState, Kind, ParamKind, ParamSpec, Restore, RestoreInto, Rolling,
-    Runbook, Script, Step, Text, WaitFor, WaitTarget, backticked,
+    FieldType, FileKind, FileState, Gate, Kind, ParamKind, ParamSpec, Restore, RestoreInto,
+    Rolling, Runbook, Script, Step, Text, WaitFor, WaitTarget, backticked,
 };
 use super::schema;
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile, Span, closest};
@@ -50,7 +50,7 @@ pub const RUN_FIELDS: [&str; 2] = ["id", "operator"];
 
 /// Actions of the format that this release does not run yet; named in the error instead of
 /// calling them unknown keys.
-const LATER_ACTIONS: [&str; 5] = ["user", "package", "service", "reboot", "gate"];
+const LATER_ACTIONS: [&str; 4] = ["user", "package", "service", "reboot"];
 
 /// Fields a `backup` or `restore` step registers besides [`REGISTERED_FIELDS`]: the backup's
 /// id (file name without extension), path, size in bytes and SHA-256.
@@ -120,7 +120,7 @@ impl Validator<'_> {
     fn action_names() -> Vec<String> {
         [
             "command", "shell", "script", "copy", "template", "fetch", "file", "assert",
-            "wait_for", "backup", "restore",
+            "wait_for", "backup", "restore", "gate",
         ]
         .map(String::from)
         .to_vec()
@@ -445,6 +445,7 @@ impl Validator<'_> {
             ("wait_for", step.wait_for.is_some()),
             ("backup", step.backup.is_some()),
             ("restore", step.restore.is_some()),
+            ("gate", step.gate.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, present)| present.then_some(name))
@@ -1025,6 +1026,32 @@ impl FieldChecker<'_, '_, '_> {
             "restore" => {
                 let spanned = step.restore.as_ref()?;
                 self.restore(spanned)?
+            }
+            "gate" => {
+                let spanned = step.gate.as_ref()?;
+                let approver_level = match &spanned.value.approver_level {
+                    None => None,
+                    Some(level) if (1..=5).contains(&level.value) => u8::try_from(level.value).ok(),
+                    Some(level) => {
+                        self.validator
+                            .error(
+                                Span::from_location(level.referenced),
+                                format!(
+                                    "`approver_level` is {}, which is not an SFIA level",
+                                    level.value
+                                ),
+                            )
+                            .hints
+                            .push(
+                                "opsgate uses SFIA levels 1 (follow) to 5 (ensure, advise)".into(),
+                            );
+                        return None;
+                    }
+                };
+                Action::Gate(Gate {
+                    approver_level,
+                    message: data(self, &spanned.value.message),
+                })
             }
             _ => return None,
         })

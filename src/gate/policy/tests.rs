@@ -340,3 +340,17 @@ fn carets_underline_whole_tokens_in_flow_mappings() {
         rendered.join("\n")
     );
 }
+
+#[test]
+fn plan_ttl_defaults_to_a_day_and_must_be_a_positive_duration() {
+    let (policy, _) = parse("operators:\n  alice: { level: 5 }\n").expect("valid");
+    assert_eq!(policy.plan_ttl(), std::time::Duration::from_secs(24 * 3600));
+    let (policy, _) = parse("plan_ttl: 30m\noperators:\n  alice: { level: 5 }\n").expect("valid");
+    assert_eq!(policy.plan_ttl(), std::time::Duration::from_secs(30 * 60));
+    let errors = errors_of("plan_ttl: soon\noperators:\n  alice: { level: 5 }\n");
+    assert_eq!(places(&errors)[0].0, 1, "{errors:?}");
+    assert_eq!(
+        errors_of("plan_ttl: 0s\noperators:\n  alice: { level: 5 }\n").len(),
+        1
+    );
+}

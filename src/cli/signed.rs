@@ -1,0 +1,310 @@
+//! Signed approvals (SPEC §4.2, §4.6): with `signed_approvals: true` in the policy, an approval
+//! counts only with an SSH signature (`ssh-keygen -Y sign`, namespace `opsgate`) that verifies
+//! against the approver's `key:` in the policy, so write access to the state directory is not
+//! enough to forge one.
+//!
+//! The approver signs as themself, where their key or agent is (`opsgate approve … --sign KEY`
+//! prints a signed approval), and hands the document to the service account
+//! (`… | sudo -u opsgate opsgate approve --signed -`), so the agent never crosses sudo. The
+//! signed text is a canonical payload rebuilt from the recorded event's own fields, so every
+//! consumer (the waiting run, the gate watcher, the catalog) verifies it again.
+//!
+//! Payload, version 1 (one field per line, in this order; `reason` empty when none):
+//! ```text
+//! opsgate approval v1
+//! approver: alice
+//! decision: grant
+//! subject: runbook patch-debian 3f5a…   |  run 42  |  run 42 gate-step 3  |  plan 0123456789abcdef
+//! reason: checked the diff
+//! ```
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::audit::{ApprovalTarget, RunId};
+use crate::error::Error;
+use crate::gate::Policy;
+
+/// What an approval is about, as signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Subject {
+    /// A runbook's catalog digest.
+    Runbook {
+        /// Runbook id.
+        id: String,
+        /// Catalog digest.
+        digest: String,
+    },
+    /// A run, or one of its gate steps.
+    Run {
+        /// The run.
+        run: RunId,
+        /// The gate step number, for a gate approval.
+        gate_step: Option<u32>,
+    },
+    /// A saved plan.
+    Plan {
+        /// The plan id.
+        id: String,
+    },
+}
+
+impl Subject {
+    /// The subject of an approval of `target` in `run`.
+    pub(super) fn of_run(run: RunId, target: &ApprovalTarget) -> Subject {
+        match target {
+            ApprovalTarget::Gate { step, .. } => Subject::Run {
+                run,
+                gate_step: Some(*step),
+            },
+            ApprovalTarget::Plan { plan } => Subject::Plan { id: plan.clone() },
+            ApprovalTarget::Run => Subject::Run {
+                run,
+                gate_step: None,
+            },
+        }
+    }
+
+    fn text(&self) -> String {
+        match self {
+            Subject::Runbook { id, digest } => format!("runbook {id} {digest}"),
+            Subject::Run {
+                run,
+                gate_step: None,
+            } => format!("run {run}"),
+            Subject::Run {
+                run,
+                gate_step: Some(step),
+            } => format!("run {run} gate-step {step}"),
+            Subject::Plan { id } => format!("plan {id}"),
+        }
+    }
+
+    fn parse(text: &str) -> Option<Subject> {
+        let words: Vec<&str> = text.split(' ').collect();
+        match words.as_slice() {
+            ["runbook", id, digest] => Some(Subject::Runbook {
+                id: (*id).to_owned(),
+                digest: (*digest).to_owned(),
+            }),
+            ["run", run] => Some(Subject::Run {
+                run: run.parse().ok()?,
+                gate_step: None,
+            }),
+            ["run", run, "gate-step", step] => Some(Subject::Run {
+                run: run.parse().ok()?,
+                gate_step: Some(step.parse().ok()?),
+            }),
+            ["plan", id] => Some(Subject::Plan {
+                id: (*id).to_owned(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Grant or reject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Verdict {
+    /// Approve.
+    Grant,
+    /// Refuse.
+    Reject,
+}
+
+/// An approval as signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Approval {
+    /// Who approves.
+    pub(super) approver: String,
+    /// Grant or reject.
+    pub(super) verdict: Verdict,
+    /// What.
+    pub(super) subject: Subject,
+    /// Why (empty lines and line breaks are not allowed in a reason).
+    pub(super) reason: Option<String>,
+}
+
+impl Approval {
+    /// The canonical text that is signed.
+    pub(super) fn payload(&self) -> String {
+        format!(
+            "opsgate approval v1\napprover: {}\ndecision: {}\nsubject: {}\nreason: {}\n",
+            self.approver,
+            match self.verdict {
+                Verdict::Grant => "grant",
+                Verdict::Reject => "reject",
+            },
+            self.subject.text(),
+            self.reason
+                .as_deref()
+                .unwrap_or_default()
+                .replace('\n', " ")
+        )
+    }
+
+    fn parse(payload: &str) -> Option<Approval> {
+        let mut lines = payload.lines();
+        if lines.next()? != "opsgate approval v1" {
+            return None;
+        }
+        let approver = lines.next()?.strip_prefix("approver: ")?.to_owned();
+        let verdict = match lines.next()?.strip_prefix("decision: ")? {
+            "grant" => Verdict::Grant,
+            "reject" => Verdict::Reject,
+            _ => return None,
+        };
+        let subject = Subject::parse(lines.next()?.strip_prefix("subject: ")?)?;
+        let reason = lines.next()?.strip_prefix("reason:")?.trim().to_owned();
+        Some(Approval {
+            approver,
+            verdict,
+            subject,
+            reason: (!reason.is_empty()).then_some(reason),
+        })
+    }
+}
+
+const BEGIN: &str = "-----BEGIN OPSGATE APPROVAL-----\n";
+const END: &str = "-----END OPSGATE APPROVAL-----\n";
+
+/// Signs `approval` with the private key (or the agent's key for the public key) at `key`;
+/// returns the document to hand to `approve --signed -`.
+pub(super) fn sign(approval: &Approval, key: &Path) -> Result<String, Error> {
+    let payload = approval.payload();
+    let signature = ssh_keygen(
+        &[
+            "-Y",
+            "sign",
+            "-n",
+            "opsgate",
+            "-f",
+            &key.display().to_string(),
+        ],
+        &payload,
+    )
+    .map_err(|message| {
+        Error::environment(
+            format!("cannot sign the approval: {message}"),
+            vec![
+        "give your SSH private key (or the public key of a key in your agent) with `--sign KEY`"
+            .to_owned(),
+    ],
+        )
+    })?;
+    Ok(format!("{BEGIN}{payload}{END}{signature}"))
+}
+
+/// Reads a signed approval document: the approval and its armored signature.
+pub(super) fn parse_document(document: &str) -> Result<(Approval, String), Error> {
+    let invalid = || {
+        Error::from(
+            crate::diagnostic::Diagnostic::error("not a signed opsgate approval")
+                .hint("make one with `opsgate approve … --sign KEY` as the approver"),
+        )
+    };
+    let body = document.strip_prefix(BEGIN).ok_or_else(invalid)?;
+    let (payload, signature) = body.split_once(END).ok_or_else(invalid)?;
+    let approval = Approval::parse(payload).ok_or_else(invalid)?;
+    if approval.payload() != payload || !signature.contains("BEGIN SSH SIGNATURE") {
+        return Err(invalid());
+    }
+    Ok((approval, signature.to_owned()))
+}
+
+/// Whether `signature` is `approval`'s, made by the key `policy` registers for its approver.
+pub(super) fn verify(policy: &Policy, approval: &Approval, signature: &str) -> Result<(), String> {
+    let key = policy
+        .operator(&approval.approver)
+        .and_then(|operator| operator.key.as_ref())
+        .ok_or_else(|| format!("operator `{}` has no registered `key`", approval.approver))?;
+    let key = key
+        .to_openssh()
+        .map_err(|error| format!("the registered key cannot be written: {error}"))?;
+    let directory = tempfile::tempdir().map_err(|error| error.to_string())?;
+    let allowed = directory.path().join("allowed_signers");
+    let signature_path = directory.path().join("approval.sig");
+    std::fs::write(
+        &allowed,
+        format!("{} namespaces=\"opsgate\" {key}\n", approval.approver),
+    )
+    .map_err(|error| error.to_string())?;
+    std::fs::write(&signature_path, signature).map_err(|error| error.to_string())?;
+    ssh_keygen(
+        &[
+            "-Y",
+            "verify",
+            "-f",
+            &allowed.display().to_string(),
+            "-I",
+            &approval.approver,
+            "-n",
+            "opsgate",
+            "-s",
+            &signature_path.display().to_string(),
+        ],
+        &approval.payload(),
+    )
+    .map(|_| ())
+    .map_err(|message| format!("the signature does not verify: {message}"))
+}
+
+/// Runs `ssh-keygen ARGS` with `input` on stdin; its stdout, or its stderr as the error.
+fn ssh_keygen(args: &[&str], input: &str) -> Result<String, String> {
+    let mut child = Command::new("ssh-keygen")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|error| format!("cannot run ssh-keygen: {error}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(input.as_bytes())
+            .map_err(|error| format!("cannot write to ssh-keygen: {error}"))?;
+    }
+    let output = child
+        .wait_with_output()
+        .map_err(|error| format!("ssh-keygen failed: {error}"))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).trim().to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Approval, Subject, Verdict};
+    use crate::audit::RunId;
+
+    #[test]
+    fn payloads_round_trip() {
+        for subject in [
+            Subject::Runbook {
+                id: "patch".into(),
+                digest: "ab12".into(),
+            },
+            Subject::Run {
+                run: RunId::new(42),
+                gate_step: Some(3),
+            },
+            Subject::Run {
+                run: RunId::new(7),
+                gate_step: None,
+            },
+            Subject::Plan {
+                id: "0123456789abcdef".into(),
+            },
+        ] {
+            let approval = Approval {
+                approver: "alice".into(),
+                verdict: Verdict::Reject,
+                subject,
+                reason: Some("not now".into()),
+            };
+            assert_eq!(Approval::parse(&approval.payload()), Some(approval));
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! `opsgate whoami`: who opsgate thinks you are, at which level, how it knows, and what that
+//! level may do (SPEC §4.1).
+//!
+//! Ungated, but its exit code answers "may I use the gated commands?": 0 for a listed operator
+//! or single-operator mode, 3 (denied by policy) for an account the policy does not list or a
+//! sudo identity without a policy file, so scripts can check before they try.
+
+use std::fmt::Write as _;
+use std::io::Write;
+
+use super::emit;
+use super::gate::Gatekeeper;
+use crate::diagnostic::Style;
+use crate::error::{Error, Exit};
+use crate::gate::IdentitySource;
+use crate::project::Project;
+
+/// Prints the identity report.
+pub(super) fn run(
+    project: &Project,
+    json: bool,
+    style: Style,
+    out: &mut dyn Write,
+) -> Result<Exit, Error> {
+    let gatekeeper = Gatekeeper::load(project, style)?;
+    let identity = &gatekeeper.identity;
+    let operator = &identity.operator;
+    let process = &identity.process;
+    let source = match identity.source {
+        IdentitySource::Process => format!("the OS account running opsgate (uid {})", process.uid),
+        IdentitySource::SudoUser => format!(
+            "SUDO_USER, set by sudo for OS account `{}` (uid {})",
+            process.account, process.uid
+        ),
+    };
+    let mode = if gatekeeper.single_operator() {
+        Mode::SingleOperator
+    } else if gatekeeper.policy.is_none() {
+        Mode::NoPolicyUnderSudo
+    } else {
+        Mode::Policy
+    };
+    let rules = gatekeeper
+        .policy
+        .as_ref()
+        .map_or(0, |policy| policy.rules().len());
+    let (summary, note, exit) = match (operator.level, mode) {
+        (_, Mode::SingleOperator) => (
+            "may run anything: no gate applies".to_owned(),
+            format!(
+                "single-operator mode: there is no policy file at `{}`, so no gates apply; every \
+                 run is still recorded",
+                project.policy.display()
+            ),
+            Exit::Ok,
+        ),
+        (_, Mode::NoPolicyUnderSudo) => (
+            "may use only the ungated commands".to_owned(),
+            format!(
+                "you run opsgate through sudo and there is no policy file at `{}`: every gated \
+                 command is denied",
+                project.policy.display()
+            ),
+            Exit::Denied,
+        ),
+        (Some(level), _) => (
+            level.summary().to_owned(),
+            if rules == 0 {
+                "under the default gate matrix (SPEC §4.3); the policy has no tightening rules"
+                    .to_owned()
+            } else {
+                format!(
+                    "the policy's {rules} rule(s) may tighten this for some runbooks, kinds or \
+                     environments"
+                )
+            },
+            Exit::Ok,
+        ),
+        (None, _) => (
+            "may use only the ungated commands (validate, plan, catalog, inventory, whoami, lab, \
+             audit verify|export, history)"
+                .to_owned(),
+            format!(
+                "account `{}` is not listed under `operators:` in `{}`",
+                operator.account,
+                project.policy.display()
+            ),
+            Exit::Denied,
+        ),
+    };
+    if json {
+        let value = serde_json::json!({
+            "operator": operator.account,
+            "name": operator.display_name,
+            "level": operator.level.map(crate::gate::Level::get),
+            "source": match identity.source {
+                IdentitySource::Process => "process",
+                IdentitySource::SudoUser => "sudo_user",
+            },
+            "uid": process.uid,
+            "account": process.account,
+            "login_uid": process.login_uid,
+            "mode": mode.as_str(),
+            "policy": gatekeeper.policy.as_ref().map(|policy| policy.path().display().to_string()),
+            "summary": summary,
+            "note": note,
+        });
+        emit(out, &format!("{value}\n"))?;
+        return Ok(exit);
+    }
+    let name = operator
+        .display_name
+        .as_deref()
+        .map(|name| format!(" ({name})"))
+        .unwrap_or_default();
+    let level = operator
+        .level
+        .map_or_else(|| "none".to_owned(), |level| level.to_string());
+    let policy = gatekeeper.policy.as_ref().map_or_else(
+        || format!("none (`{}` does not exist)", project.policy.display()),
+        |policy| format!("`{}`", policy.path().display()),
+    );
+    let mut text = format!(
+        "operator: {}{name}\nlevel:    {level}\nidentity: {source}\npolicy:   {policy}\nmay:      \
+         {summary}\nnote:     {note}\n",
+        operator.account
+    );
+    if let Some(login_uid) = process.login_uid {
+        let _ = writeln!(text, "login:    uid {login_uid}");
+    }
+    emit(out, &text)?;
+    Ok(exit)
+}
+
+/// Under what regime the identity acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// No policy file and no sudo identity (SPEC §4.1).
+    SingleOperator,
+    /// A sudo identity without a policy file: every gated command is denied.
+    NoPolicyUnderSudo,
+    /// A policy file applies.
+    Policy,
+}
+
+impl Mode {
+    fn as_str(self) -> &'static str {
+        match self {
+            Mode::SingleOperator => "single-operator",
+            Mode::NoPolicyUnderSudo => "no-policy-under-sudo",
+            Mode::Policy => "policy",
+        }
+    }
+}
