@@ -67,7 +67,7 @@ fn the_example_inventory_loads_without_warnings() {
     );
     assert_eq!(
         serde_json::Value::Object(web2.vars.clone()),
-        json!({ "backup_root": "/var/backups", "http_port": 8080 })
+        json!({ "backup_root": "/var/backups/app", "app_root": "/srv/app", "http_port": 8080 })
     );
 
     let db1 = host(&inventory, "db1");
