@@ -437,6 +437,23 @@ impl AuditStore {
         entries.into_iter().map(StoredEntry::into_event).collect()
     }
 
+    /// Every approval event — `approval_granted`, `approval_rejected`, `runbook_approved` —
+    /// in chain order: what `audit verify` checks signatures of under `signed_approvals`.
+    pub fn approvals(&self) -> Result<Vec<Event>, AuditError> {
+        let mut statement = self
+            .connection
+            .prepare_cached(&StoredEntry::select(
+                "WHERE kind IN ('approval_granted', 'approval_rejected', 'runbook_approved') \
+                 ORDER BY seq",
+            ))
+            .in_store(&self.path)?;
+        let entries: Vec<StoredEntry> = statement
+            .query_map([], StoredEntry::from_row)
+            .and_then(Iterator::collect)
+            .in_store(&self.path)?;
+        entries.into_iter().map(StoredEntry::into_event).collect()
+    }
+
     /// The approvals and rejections of saved plan `plan` (events of no run), in chain order.
     pub fn plan_approvals(&self, plan: &str) -> Result<Vec<Event>, AuditError> {
         let mut statement = self

@@ -14,6 +14,7 @@ use jiff::Timestamp;
 use crate::audit::{AuditError, AuditStore, Checkpoint, CheckpointFinding, VerifyReport};
 use crate::cli::history::{parse_time, write_json};
 use crate::error::Exit;
+use crate::gate::Policy;
 
 /// `opsgate audit …`.
 #[derive(Debug, Clone, clap::Args)]
@@ -64,6 +65,35 @@ pub(crate) enum AuditCommand {
     },
 }
 
+/// Under `signed_approvals: true`, every recorded approval that does not carry a valid signature
+/// by the approver's registered key: a row written into the store without the key, even with a
+/// correctly recomputed chain, is named here (the gate ignores such rows too).
+fn unproven_approvals(
+    store: &AuditStore,
+    policy: Option<&Policy>,
+) -> Result<Vec<String>, AuditError> {
+    let Some(policy) = policy.filter(|policy| policy.signed_approvals()) else {
+        return Ok(Vec::new());
+    };
+    let mut problems = Vec::new();
+    for event in store.approvals()? {
+        let Some((approval, signature)) = super::signed::recorded(&event) else {
+            continue;
+        };
+        let verdict = match signature {
+            None => Err("is not signed".to_owned()),
+            Some(signature) => super::signed::verify(policy, &approval, signature),
+        };
+        if let Err(problem) = verdict {
+            problems.push(format!(
+                "at seq {} by `{}` {problem}",
+                event.seq, approval.approver
+            ));
+        }
+    }
+    Ok(problems)
+}
+
 /// How an `audit` command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {
@@ -85,9 +115,12 @@ impl Verdict {
 }
 
 /// Runs `audit`. Store and I/O failures are errors; a broken history is [`Verdict::Broken`].
+/// `policy` is the operators policy when there is one: `verify` checks approval signatures
+/// against it when it asks for signed approvals.
 pub(crate) fn run(
     args: &AuditArgs,
     state_dir: &Path,
+    policy: Option<&Policy>,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<Verdict, AuditError> {
@@ -122,15 +155,21 @@ pub(crate) fn run(
             let store = AuditStore::open(state_dir)?;
             let report = store.verify(&checkpoints)?;
             let signatures_hold = signers.iter().flatten().all(Result::is_ok);
-            let verdict = if report.is_intact() && signatures_hold {
+            let unproven = unproven_approvals(&store, policy)?;
+            let verdict = if report.is_intact() && signatures_hold && unproven.is_empty() {
                 Verdict::Success
             } else {
                 Verdict::Broken
             };
             if json {
-                write_json(out, &verify_json(&report, &signers, verdict))?;
+                let mut json = verify_json(&report, &signers, verdict);
+                json["unproven_approvals"] = serde_json::json!(unproven);
+                write_json(out, &json)?;
             } else {
                 render_verify(&report, &signers, verdict, out).map_err(AuditError::Output)?;
+                for problem in &unproven {
+                    writeln!(out, "  approval {problem}").map_err(AuditError::Output)?;
+                }
             }
             Ok(verdict)
         }
@@ -284,7 +323,7 @@ mod tests {
             .expect("arguments parse")
             .audit;
         let mut out = Vec::new();
-        let verdict = run(&args, state_dir, json, &mut out).expect("audit runs");
+        let verdict = run(&args, state_dir, None, json, &mut out).expect("audit runs");
         (verdict, String::from_utf8(out).expect("utf-8"))
     }
 

@@ -116,17 +116,27 @@ fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
                 Err(error) => Err(audit_error(&error)),
             }
         }
-        Command::Audit(args) => match audit::run(args, &project.state_dir, cli.json, &mut stdout) {
-            Ok(verdict) => Ok(verdict.exit()),
-            Err(error) if reader_left(&error) => Ok(Exit::Ok),
-            // A store that cannot even be opened cannot be verified: that is a failed
-            // verification (exit 4), not a crash.
-            Err(error) if args.is_verify() => Err(Error::Rejected {
-                message: error.to_string(),
-                hints: error.hints(),
-            }),
-            Err(error) => Err(audit_error(&error)),
-        },
+        Command::Audit(args) => {
+            let policy =
+                crate::gate::Policy::load_optional(&project.policy)?.map(|(policy, _)| policy);
+            match audit::run(
+                args,
+                &project.state_dir,
+                policy.as_ref(),
+                cli.json,
+                &mut stdout,
+            ) {
+                Ok(verdict) => Ok(verdict.exit()),
+                Err(error) if reader_left(&error) => Ok(Exit::Ok),
+                // A store that cannot even be opened cannot be verified: that is a failed
+                // verification (exit 4), not a crash.
+                Err(error) if args.is_verify() => Err(Error::Rejected {
+                    message: error.to_string(),
+                    hints: error.hints(),
+                }),
+                Err(error) => Err(audit_error(&error)),
+            }
+        }
         Command::Approve(args) => approve::run(args, &project, cli.json, style, &mut stdout),
         Command::Pending => approve::pending(&project, cli.json, style, &mut stdout),
         Command::Catalog => catalog::run(&project, cli.json, style, &mut stdout),

@@ -213,6 +213,52 @@ pub(super) fn parse_document(document: &str) -> Result<(Approval, String), Error
     Ok((approval, signature.to_owned()))
 }
 
+/// The approval a recorded event states, and its signature if it carries one; `None` for any
+/// other event.
+pub(super) fn recorded(event: &crate::audit::Event) -> Option<(Approval, Option<&str>)> {
+    let (approver, verdict, subject, reason, signature) = match event.record.as_ref()? {
+        crate::audit::Record::RunbookApproved {
+            runbook,
+            digest,
+            approver,
+            signature,
+            ..
+        } => (
+            approver,
+            Verdict::Grant,
+            Subject::Runbook {
+                id: runbook.clone(),
+                digest: digest.clone(),
+            },
+            None,
+            signature,
+        ),
+        crate::audit::Record::ApprovalGranted {
+            target,
+            approver,
+            reason,
+            signature,
+            ..
+        } => {
+            let subject = match (event.run, target) {
+                (_, ApprovalTarget::Plan { plan }) => Subject::Plan { id: plan.clone() },
+                (Some(run), target) => Subject::of_run(run, target),
+                (None, _) => return None,
+            };
+            (approver, Verdict::Grant, subject, reason.clone(), signature)
+        }
+        // Rejections carry no signature: refusing needs no proof, it only stops a run.
+        _ => return None,
+    };
+    let approval = Approval {
+        approver: approver.clone(),
+        verdict,
+        subject,
+        reason,
+    };
+    Some((approval, signature.as_deref()))
+}
+
 /// Whether `signature` is `approval`'s, made by the key `policy` registers for its approver.
 pub(super) fn verify(policy: &Policy, approval: &Approval, signature: &str) -> Result<(), String> {
     let key = policy

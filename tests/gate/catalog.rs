@@ -227,3 +227,46 @@ fn ctrl_c_while_waiting_for_an_approval_cancels_the_run() {
     let runs: serde_json::Value = serde_json::from_slice(&history.stdout).expect("history");
     assert_eq!(runs[0]["status"], "cancelled", "{runs}");
 }
+
+#[test]
+fn an_unsigned_approval_row_is_ignored_by_the_gate_and_named_by_audit_verify() {
+    let project = Project::new();
+    let key = project.path().join("root_key");
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen");
+    assert!(made.success());
+    let public = std::fs::read_to_string(key.with_extension("pub")).expect("public key");
+    let operators = format!(
+        "operators:\n  root: {{ level: 5, key: \"{}\" }}\n",
+        public.trim()
+    );
+    project.runbook("hello", RUNBOOK);
+    // While the policy does not ask for signatures, an approval is recorded without one: to a
+    // policy that does, it is exactly a row written into the store without the approver's key.
+    project.policy(&format!("signed_approvals: false\n{operators}"));
+    let approve = project.opsgate(&["approve", "runbook", "runbooks/hello.yaml"]);
+    assert_eq!(approve.status.code(), Some(0), "{}", text(&approve));
+    assert_eq!(project.opsgate(&["audit", "verify"]).status.code(), Some(0));
+
+    project.policy(&format!("signed_approvals: true\n{operators}"));
+    let catalog = project.opsgate(&["catalog"]);
+    let listing = text(&catalog);
+    let line = listing
+        .lines()
+        .find(|line| line.starts_with("hello"))
+        .expect("hello listed");
+    assert!(
+        line.contains("draft"),
+        "the gate ignores the unsigned approval: {listing}"
+    );
+    let verify = project.opsgate(&["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(4), "{}", text(&verify));
+    assert!(
+        text(&verify).contains("by `root` is not signed"),
+        "{}",
+        text(&verify)
+    );
+}
