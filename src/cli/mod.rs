@@ -47,9 +47,12 @@ pub fn main() -> ExitCode {
             });
         }
     };
+    // One style for both streams: colour only when both reach a terminal, so `opsgate run |
+    // tee run.log` and `2> errors.log` never capture escape codes.
     let style = if cli.no_color
         || std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty())
         || !std::io::stderr().is_terminal()
+        || !std::io::stdout().is_terminal()
     {
         Style::Plain
     } else {

@@ -82,15 +82,27 @@ pub(super) fn run(
         },
     );
     let decision = decide(gatekeeper.policy.as_ref(), &gatekeeper.identity, &request);
-    let (run, lock) = store
-        .begin_run(&actor, requested(&plan, gatekeeper.account(), args.check))
-        .map_err(|error| audit_error(&error))?;
+    // What can fail before a host is touched is set up before the run is on record, so no
+    // recorded run is left open by it.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|error| {
             Error::environment(format!("cannot start the async runtime: {error}"), vec![])
         })?;
+    // Control sockets live in a short private directory: their paths must fit in a sockaddr_un.
+    let control_dir = tempfile::Builder::new()
+        .prefix("opsgate-")
+        .tempdir_in(std::env::temp_dir())
+        .map_err(|error| {
+            Error::environment(
+                format!("cannot create a directory for SSH control sockets: {error}"),
+                vec![],
+            )
+        })?;
+    let (run, lock) = store
+        .begin_run(&actor, requested(&plan, gatekeeper.account(), args.check))
+        .map_err(|error| audit_error(&error))?;
     // Every decision is on record before any host is contacted, denials included.
     let gate = Gate {
         gatekeeper: &gatekeeper,
@@ -165,16 +177,6 @@ pub(super) fn run(
             timeout: args.approval_timeout,
         }
     };
-    // Control sockets live in a short private directory: their paths must fit in a sockaddr_un.
-    let control_dir = tempfile::Builder::new()
-        .prefix("opsgate-")
-        .tempdir_in(std::env::temp_dir())
-        .map_err(|error| {
-            Error::environment(
-                format!("cannot create a directory for SSH control sockets: {error}"),
-                vec![],
-            )
-        })?;
     let options = Options {
         mode: if args.check {
             RunMode::Check
