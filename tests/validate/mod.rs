@@ -117,3 +117,14 @@ mod insta_like {
 }
 
 pub(crate) use insta_like::assert_golden;
+
+#[test]
+fn the_example_policy_loads() {
+    let output = Opsgate::new()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["--policy", "policy/operators.example.yaml", "--json", "whoami"])
+        .output();
+    // Whoever runs the suite is not one of the example's operators (exit 3), but the file must
+    // load: an invalid policy would exit 2.
+    assert_eq!(output.status.code(), Some(3), "{}", String::from_utf8_lossy(&output.stderr));
+}
