@@ -403,74 +403,60 @@ impl AuditStore {
         Ok(assemble(summary, &hosts, events))
     }
 
+    /// The events a `WHERE … ORDER BY …` clause selects, decoded.
+    fn select_events(
+        &self,
+        clause: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<Event>, AuditError> {
+        let mut statement = self
+            .connection
+            .prepare_cached(&StoredEntry::select(clause))
+            .in_store(&self.path)?;
+        let entries: Vec<StoredEntry> = statement
+            .query_map(params, StoredEntry::from_row)
+            .and_then(Iterator::collect)
+            .in_store(&self.path)?;
+        entries.into_iter().map(StoredEntry::into_event).collect()
+    }
+
     /// The events of `run` after `after_seq` (0 for all), in order: what a run waiting for an
     /// approval polls, without re-reading the whole run.
     pub fn events(&self, run: RunId, after_seq: u64) -> Result<Vec<Event>, AuditError> {
         let after_seq = i64::try_from(after_seq).unwrap_or(i64::MAX);
-        let mut statement = self
-            .connection
-            .prepare_cached(&StoredEntry::select(
-                "WHERE run_id = ?1 AND seq > ?2 ORDER BY seq",
-            ))
-            .in_store(&self.path)?;
-        let entries: Vec<StoredEntry> = statement
-            .query_map([run.get(), after_seq], StoredEntry::from_row)
-            .and_then(Iterator::collect)
-            .in_store(&self.path)?;
-        entries.into_iter().map(StoredEntry::into_event).collect()
+        self.select_events(
+            "WHERE run_id = ?1 AND seq > ?2 ORDER BY seq",
+            [run.get(), after_seq],
+        )
     }
 
     /// Every `runbook_approved` event, in chain order: the catalog's approvals (SPEC §4.2),
     /// which belong to no run. A catalog is small and approvals are rare, so reading them all
     /// is what `catalog` and every gated `run` do.
     pub fn runbook_approvals(&self) -> Result<Vec<Event>, AuditError> {
-        let mut statement = self
-            .connection
-            .prepare_cached(&StoredEntry::select(
-                "WHERE run_id IS NULL AND kind = 'runbook_approved' ORDER BY seq",
-            ))
-            .in_store(&self.path)?;
-        let entries: Vec<StoredEntry> = statement
-            .query_map([], StoredEntry::from_row)
-            .and_then(Iterator::collect)
-            .in_store(&self.path)?;
-        entries.into_iter().map(StoredEntry::into_event).collect()
+        self.select_events(
+            "WHERE run_id IS NULL AND kind = 'runbook_approved' ORDER BY seq",
+            [],
+        )
     }
 
     /// Every approval event — `approval_granted`, `approval_rejected`, `runbook_approved` —
     /// in chain order: what `audit verify` checks signatures of under `signed_approvals`.
     pub fn approvals(&self) -> Result<Vec<Event>, AuditError> {
-        let mut statement = self
-            .connection
-            .prepare_cached(&StoredEntry::select(
-                "WHERE kind IN ('approval_granted', 'approval_rejected', 'runbook_approved') \
-                 ORDER BY seq",
-            ))
-            .in_store(&self.path)?;
-        let entries: Vec<StoredEntry> = statement
-            .query_map([], StoredEntry::from_row)
-            .and_then(Iterator::collect)
-            .in_store(&self.path)?;
-        entries.into_iter().map(StoredEntry::into_event).collect()
+        self.select_events(
+            "WHERE kind IN ('approval_granted', 'approval_rejected', 'runbook_approved') \
+             ORDER BY seq",
+            [],
+        )
     }
 
     /// The approvals and rejections of saved plan `plan` (events of no run), in chain order.
     pub fn plan_approvals(&self, plan: &str) -> Result<Vec<Event>, AuditError> {
-        let mut statement = self
-            .connection
-            .prepare_cached(&StoredEntry::select(
-                "WHERE run_id IS NULL AND kind IN ('approval_granted', 'approval_rejected') \
-                 ORDER BY seq",
-            ))
-            .in_store(&self.path)?;
-        let entries: Vec<StoredEntry> = statement
-            .query_map([], StoredEntry::from_row)
-            .and_then(Iterator::collect)
-            .in_store(&self.path)?;
-        let events: Vec<Event> = entries
-            .into_iter()
-            .map(StoredEntry::into_event)
-            .collect::<Result<_, _>>()?;
+        let events = self.select_events(
+            "WHERE run_id IS NULL AND kind IN ('approval_granted', 'approval_rejected') \
+             ORDER BY seq",
+            [],
+        )?;
         Ok(events
             .into_iter()
             .filter(|event| {

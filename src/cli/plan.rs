@@ -397,6 +397,7 @@ pub(super) fn plan_json(plan: &Plan) -> serde_json::Value {
         "digest": plan.runbook.digest,
         "kind": plan.runbook.kind.as_str(),
         "pattern": plan.pattern,
+        // Unlike `Plan::masked_params`, values keep their JSON type (ints stay numbers).
         "params": plan.params.iter().map(|(name, value)| {
             let secret = plan.runbook.param(name).is_some_and(|spec| spec.secret);
             (name.clone(), if secret { "***".into() } else { value.to_json() })

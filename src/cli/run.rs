@@ -269,21 +269,7 @@ pub(super) fn run(
 
 /// The `run_requested` record: who asked for what, with secret params masked.
 fn requested(plan: &Plan, operator: &str, check: bool) -> Record {
-    let params = plan
-        .params
-        .iter()
-        .map(|(name, value)| {
-            let secret = plan.runbook.param(name).is_some_and(|spec| spec.secret);
-            (
-                name.clone(),
-                if secret {
-                    "***".to_owned()
-                } else {
-                    value.to_text()
-                },
-            )
-        })
-        .collect();
+    let params = plan.masked_params();
     Record::RunRequested {
         operator: operator.to_owned(),
         runbook: plan.runbook.id.clone(),

@@ -136,19 +136,7 @@ pub(super) fn fingerprint(
         runbook_digest: plan.runbook.digest.clone(),
         inventory_digest: plan.inventory_digest.clone(),
         policy_digest,
-        params: plan
-            .params
-            .iter()
-            .map(|(name, value)| {
-                let secret = plan.runbook.param(name).is_some_and(|spec| spec.secret);
-                let text = if secret {
-                    "***".to_owned()
-                } else {
-                    value.to_text()
-                };
-                (name.clone(), text)
-            })
-            .collect(),
+        params: plan.masked_params(),
         hosts: plan
             .hosts
             .iter()

@@ -27,19 +27,9 @@ pub fn render(plan: &Plan, style: Style) -> String {
         &runbook.digest[..16]
     );
     let params: Vec<String> = plan
-        .params
-        .iter()
-        .map(|(name, value)| {
-            let secret = runbook.param(name).is_some_and(|spec| spec.secret);
-            format!(
-                "{name}={}",
-                if secret {
-                    "***".to_owned()
-                } else {
-                    value.to_text()
-                }
-            )
-        })
+        .masked_params()
+        .into_iter()
+        .map(|(name, value)| format!("{name}={value}"))
         .collect();
     if !params.is_empty() {
         let _ = writeln!(out, "params: {}", params.join(" "));

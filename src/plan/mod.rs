@@ -93,6 +93,26 @@ pub struct HostPlan {
 }
 
 impl Plan {
+    /// Params in declaration order as text, secret ones as `***`: what the plan display, JSON
+    /// output, saved plans and the audit record show.
+    #[must_use]
+    pub fn masked_params(&self) -> Vec<(String, String)> {
+        self.params
+            .iter()
+            .map(|(name, value)| {
+                let secret = self.runbook.param(name).is_some_and(|spec| spec.secret);
+                (
+                    name.clone(),
+                    if secret {
+                        "***".to_owned()
+                    } else {
+                        value.to_text()
+                    },
+                )
+            })
+            .collect()
+    }
+
     /// The value with every secret replaced by `***`.
     #[must_use]
     pub fn redact(&self, text: &str) -> String {

@@ -122,9 +122,19 @@ pub(crate) use insta_like::assert_golden;
 fn the_example_policy_loads() {
     let output = Opsgate::new()
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["--policy", "policy/operators.example.yaml", "--json", "whoami"])
+        .args([
+            "--policy",
+            "policy/operators.example.yaml",
+            "--json",
+            "whoami",
+        ])
         .output();
     // Whoever runs the suite is not one of the example's operators (exit 3), but the file must
     // load: an invalid policy would exit 2.
-    assert_eq!(output.status.code(), Some(3), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
