@@ -76,77 +76,57 @@ fn check_name(name: &str) -> Result<(), NameError> {
     }
 }
 
-/// The name of a host of the inventory (the key under `hosts:`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct HostName(String);
+/// Hosts and groups follow one naming rule and behave alike as names; one definition keeps the
+/// two newtypes from drifting apart.
+macro_rules! inventory_name {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
 
-impl HostName {
-    /// Checks `name` against the naming rules shared by hosts and groups.
-    pub fn new(name: &str) -> Result<Self, NameError> {
-        check_name(name).map(|()| Self(name.to_owned()))
-    }
+        impl $name {
+            /// Checks `name` against the naming rules shared by hosts and groups.
+            pub fn new(name: &str) -> Result<Self, NameError> {
+                check_name(name).map(|()| Self(name.to_owned()))
+            }
 
-    /// Wraps a name whose check already ran during validation: a failed check is reported there
-    /// and discards the inventory being built, so this never lets a bad name escape.
-    pub(super) fn unchecked(name: &str) -> Self {
-        Self(name.to_owned())
-    }
+            /// Wraps a name whose check already ran during validation: a failed check is
+            /// reported there and discards the inventory being built, so this never lets a bad
+            /// name escape.
+            pub(super) fn unchecked(name: &str) -> Self {
+                Self(name.to_owned())
+            }
 
-    /// The name as written in the inventory.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+            /// The name as written in the inventory.
+            #[must_use]
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
 }
 
-impl fmt::Display for HostName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl AsRef<str> for HostName {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-/// The name of a group of the inventory (the key under `groups:`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct GroupName(String);
-
-impl GroupName {
-    /// Checks `name` against the naming rules shared by hosts and groups.
-    pub fn new(name: &str) -> Result<Self, NameError> {
-        check_name(name).map(|()| Self(name.to_owned()))
-    }
-
-    /// Wraps a name whose check already ran during validation: a failed check is reported there
-    /// and discards the inventory being built, so this never lets a bad name escape.
-    pub(super) fn unchecked(name: &str) -> Self {
-        Self(name.to_owned())
-    }
-
-    /// The name as written in the inventory.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for GroupName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl AsRef<str> for GroupName {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
+inventory_name!(
+    /// The name of a host of the inventory (the key under `hosts:`).
+    HostName
+);
+inventory_name!(
+    /// The name of a group of the inventory (the key under `groups:`).
+    GroupName
+);
 
 /// One host with every setting resolved: defaults, then its groups in inventory order, then the
 /// host's own keys (the later layer wins).
