@@ -73,6 +73,34 @@ pub fn account_name(uid: u32) -> Option<String> {
     }
 }
 
+/// The uid of the account called `name`, through the C library.
+#[must_use]
+pub fn uid_of(name: &str) -> Option<u32> {
+    let name = std::ffi::CString::new(name).ok()?;
+    let mut buffer = vec![0_u8; 4096];
+    loop {
+        // SAFETY: an all-zero passwd (null pointers, zero ids) is a valid value to overwrite.
+        let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: every pointer is valid for the duration of the call, `name` is NUL-terminated
+        // and the buffer length is its real length.
+        let code = unsafe {
+            libc::getpwnam_r(
+                name.as_ptr(),
+                &raw mut entry,
+                buffer.as_mut_ptr().cast(),
+                buffer.len(),
+                &raw mut found,
+            )
+        };
+        if code == libc::ERANGE && buffer.len() < 1 << 20 {
+            buffer.resize(buffer.len() * 4, 0);
+            continue;
+        }
+        return (code == 0 && !found.is_null()).then_some(entry.pw_uid);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -84,6 +112,12 @@ mod tests {
             .output()
             .expect("id");
         assert_eq!(name, String::from_utf8_lossy(&id.stdout).trim());
+    }
+
+    #[test]
+    fn names_resolve_to_uids() {
+        assert_eq!(super::uid_of("root"), Some(0));
+        assert_eq!(super::uid_of("no-such-account-opsgate"), None);
     }
 
     #[test]

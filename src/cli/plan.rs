@@ -299,6 +299,7 @@ fn param_inputs(target: &Target, runbook: &runbook::Runbook) -> Result<Vec<Param
         };
         let input = match value.strip_prefix('@') {
             Some(file) => {
+                operator_owns(Path::new(file))?;
                 let text = std::fs::read_to_string(file).map_err(|error| {
                     Error::from(Diagnostic::error(format!(
                         "param `{name}`: cannot read `{file}`: {error}"
@@ -356,6 +357,7 @@ fn params_file(path: &Path) -> Result<Vec<ParamInput>, Error> {
             path.display()
         )))
     })?;
+    operator_owns(path)?;
     let mode = metadata.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(Diagnostic::error(format!(
@@ -366,9 +368,21 @@ fn params_file(path: &Path) -> Result<Vec<ParamInput>, Error> {
         .into());
     }
     let file = read_source(path)?;
+    // The file holds secrets: an error names the place, never quotes the line.
     let values: indexmap::IndexMap<String, runbook::schema::Scalar> =
-        serde_saphyr::from_str(&file.text)
-            .map_err(|error| Diagnostics::from(Diagnostic::from_yaml(&file, &error)))?;
+        serde_saphyr::from_str(&file.text).map_err(|error| {
+            let place = error
+                .location()
+                .map(|location| format!(" at line {}", location.line()))
+                .unwrap_or_default();
+            Error::from(
+                Diagnostic::error(format!(
+                    "params file `{}` is not a mapping of param names to values{place}",
+                    path.display()
+                ))
+                .hint("write one `name: value` per line"),
+            )
+        })?;
     Ok(values
         .into_iter()
         .map(|(name, value)| ParamInput {
@@ -377,6 +391,29 @@ fn params_file(path: &Path) -> Result<Vec<ParamInput>, Error> {
             source: ParamSource::ParamsFile,
         })
         .collect())
+}
+
+/// Under a sudo identity opsgate reads files with the service account's rights: a file named
+/// for a param must belong to the operator, or `-p x=@/path/to/the/service/key` would hand the
+/// operator what only the service account may read (SPEC §4.6).
+fn operator_owns(path: &Path) -> Result<(), Error> {
+    let Ok(process) = crate::gate::ProcessIdentity::current() else {
+        return Ok(());
+    };
+    if !super::trust::acts_for_sudo_user(&process) {
+        return Ok(());
+    }
+    let operator = process.sudo_user.as_deref().unwrap_or_default();
+    let owner =
+        std::fs::metadata(path).map(|metadata| std::os::unix::fs::MetadataExt::uid(&metadata));
+    let expected = crate::os_account::uid_of(operator);
+    match (owner, expected) {
+        (Ok(owner), Some(expected)) if owner == expected => Ok(()),
+        _ => Err(Error::Denied {
+            message: format!("under sudo, `{}` must be a file `{operator}` owns", path.display()),
+            hints: vec!["opsgate reads it with the service account's rights; use a file of your own, or the no-echo prompt".to_owned()],
+        }),
+    }
 }
 
 /// The plan as one JSON object (secrets masked).

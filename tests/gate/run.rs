@@ -503,6 +503,15 @@ fn a_saved_plan_runs_once_by_its_author_after_approval_and_refuses_drift() {
     std::fs::write(&secret_file, secret).expect("secret");
     let wrong_file = deployment.path().join("wrong");
     std::fs::write(&wrong_file, "not-it").expect("wrong secret");
+    // Under sudo a param file must be the operator's own (readable by the service account too).
+    for file in [&secret_file, &wrong_file] {
+        let chowned = std::process::Command::new("chown")
+            .arg("og-dave")
+            .arg(file)
+            .status()
+            .expect("chown");
+        assert!(chowned.success());
+    }
     let token = format!("token=@{}", secret_file.display());
     let wrong = format!("token=@{}", wrong_file.display());
 
@@ -545,7 +554,16 @@ fn a_saved_plan_runs_once_by_its_author_after_approval_and_refuses_drift() {
     let approve = deployment.run("og-carol", &["approve", "plan", &id]);
     assert_eq!(approve.status.code(), Some(0), "{}", text(&approve));
 
-    let not_author = deployment.run("og-carol", &["run", "--plan", &id, "-p", &token]);
+    let carol_file = deployment.path().join("carol-token");
+    std::fs::write(&carol_file, secret).expect("carol's copy");
+    let chowned = std::process::Command::new("chown")
+        .arg("og-carol")
+        .arg(&carol_file)
+        .status()
+        .expect("chown");
+    assert!(chowned.success());
+    let carol_token = format!("token=@{}", carol_file.display());
+    let not_author = deployment.run("og-carol", &["run", "--plan", &id, "-p", &carol_token]);
     assert_eq!(not_author.status.code(), Some(3), "{}", text(&not_author));
     assert!(
         text(&not_author).contains("plan-author"),
@@ -719,4 +737,41 @@ fn a_saved_plan_expires_after_the_policy_plan_ttl() {
         text(&late)
     );
     assert!(!deployment.lab_file("lab1", "brief.ran").exists());
+}
+
+#[test]
+fn under_sudo_a_param_file_must_belong_to_the_operator() {
+    let deployment = Deployment::start(1, None);
+    let runbook = deployment.runbook(
+        "echo",
+        "runbook: echo\nkind: maintenance\nmin_level: 2\ntargets: lab\nparams:\n  word: { type: string, required: true }\nsteps:\n  - command: echo {{params.word}}\n",
+    );
+    // A file only the service account may read: the operator must not get it through `-p @`.
+    let secret = deployment.path().join("keys/service-only");
+    std::fs::write(&secret, "service-account-secret").expect("secret file");
+    let chowned = std::process::Command::new("chown")
+        .args(["og-svc", secret.to_str().expect("utf-8")])
+        .status()
+        .expect("chown");
+    assert!(chowned.success());
+    let plan = deployment.run(
+        "og-bob",
+        &[
+            "plan",
+            &runbook,
+            "-p",
+            &format!("word=@{}", secret.display()),
+        ],
+    );
+    assert_eq!(plan.status.code(), Some(3), "{}", text(&plan));
+    assert!(
+        text(&plan).contains("must be a file `og-bob` owns"),
+        "{}",
+        text(&plan)
+    );
+    assert!(
+        !text(&plan).contains("service-account-secret"),
+        "{}",
+        text(&plan)
+    );
 }
