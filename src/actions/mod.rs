@@ -6,7 +6,7 @@
 //! that shape. Actions receive fully rendered fields (`Action<String>`); they never render
 //! templates, never print, and talk to the host only through [`Transport`].
 //!
-//! Remote commands are built with [`shell_quote`] around every value, so a path or content with
+//! Remote commands are built with [`crate::quote::shell_quote`] around every value, so a path or content with
 //! spaces, quotes or `;` stays one word.
 
 mod assert;
@@ -22,7 +22,8 @@ mod wait_for;
 use std::time::Duration;
 
 use crate::executor::event::Status;
-use crate::quote::shell_quote;
+// Every action quotes values with the one shell-quoting rule, as `quote`.
+use crate::quote::shell_quote as quote;
 use crate::runbook::model::Action;
 use crate::transport::{CommandOutput, Program, RemoteCommand, Transport, TransportError};
 
@@ -183,9 +184,4 @@ pub async fn run<T: Transport>(
             "a `gate` step is handled by the executor, not run on a host",
         )),
     }
-}
-
-/// Quotes a value for a remote shell; re-exported so actions read uniformly.
-fn quote(value: &str) -> String {
-    shell_quote(value)
 }

@@ -4,7 +4,7 @@
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{TestLab, pause};
+use crate::common::{BackgroundRun, TestLab, pause};
 use crate::run::{opsgate, text, write_runbook};
 
 fn database(lab: &TestLab) -> std::path::PathBuf {
@@ -206,27 +206,7 @@ fn a_killed_run_is_marked_interrupted_by_the_next_command() {
         "slow",
         "runbook: slow\nkind: maintenance\ntargets: lab\nsteps:\n  - command: sleep 30\n    timeout: 40s\n",
     );
-    // A private TMPDIR holds this run's control sockets, so the ssh masters a SIGKILLed opsgate
-    // leaves behind can be found, and stopped, afterwards.
-    let tmp = tempfile::Builder::new()
-        .prefix("og")
-        .tempdir_in("/tmp")
-        .expect("tmp dir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_opsgate"))
-        .current_dir(lab.workspace())
-        .env("OPSGATE_STATE_DIR", lab.state_dir())
-        .env("NO_COLOR", "1")
-        .env("TMPDIR", tmp.path())
-        .args([
-            "-i",
-            lab.inventory().to_str().expect("utf-8"),
-            "run",
-            runbook.to_str().expect("utf-8"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let mut run = BackgroundRun::start(&lab, &runbook);
     // Wait until every host's step is announced (durable) in the store.
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(20) {
@@ -239,17 +219,11 @@ fn a_killed_run_is_marked_interrupted_by_the_next_command() {
         }
         pause(Duration::from_millis(100));
     }
-    child.kill().expect("SIGKILL");
-    child.wait().expect("reap");
+    run.child.kill().expect("SIGKILL");
+    run.child.wait().expect("reap");
     // The masters outlive a SIGKILLed opsgate (nothing is left to close them): stop exactly
-    // those, by PID, so they do not hold lab sessions open after the test.
-    let masters = Command::new("pgrep")
-        .args(["-f", &format!("ssh .*{}", tmp.path().display())])
-        .output()
-        .expect("pgrep");
-    for pid in String::from_utf8_lossy(&masters.stdout).split_whitespace() {
-        let _ = Command::new("kill").arg(pid).status();
-    }
+    // those, so they do not hold lab sessions open after the test.
+    run.stop_ssh_processes();
     let history = opsgate(&lab, &["history"]);
     assert!(
         stdout(&history).contains("interrupted"),

@@ -1,67 +1,37 @@
 //! Run control: Ctrl-C, `--json`, and cleanup of SSH masters.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::{opsgate, text, write_runbook};
-use crate::common::TestLab;
-
-/// ssh processes whose command line mentions `dir` (opsgate puts its control sockets there).
-fn ssh_processes_under(dir: &std::path::Path) -> Vec<String> {
-    let output = Command::new("pgrep")
-        .args(["-a", "-f", &format!("ssh.*{}", dir.display())])
-        .output()
-        .expect("pgrep");
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter(|line| !line.contains("pgrep"))
-        .map(ToOwned::to_owned)
-        .collect()
-}
+use crate::common::background::ssh_processes_under;
+use crate::common::{BackgroundRun, TestLab};
 
 #[test]
 fn ctrl_c_lets_running_steps_finish_then_exits_130_without_leftover_masters() {
     let lab = TestLab::start(3);
     let work = tempfile::tempdir().expect("temp dir");
-    // A private TMPDIR makes this run's control sockets, and so its ssh masters, identifiable.
-    let tmp = tempfile::Builder::new()
-        .prefix("og")
-        .tempdir_in("/tmp")
-        .expect("tmp dir");
     let runbook = write_runbook(
         work.path(),
         "slow",
         "runbook: slow\nkind: maintenance\ntargets: lab\nsteps:\n  - command: sleep 2; touch {{vars.lab_root}}/first\n  - command: touch {{vars.lab_root}}/second\n",
     );
-    let child = Command::new(env!("CARGO_BIN_EXE_opsgate"))
-        .current_dir(lab.dir())
-        .env("NO_COLOR", "1")
-        .env("TMPDIR", tmp.path())
-        .args([
-            "-i",
-            lab.inventory().to_str().expect("utf-8"),
-            "run",
-            runbook.to_str().expect("utf-8"),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn opsgate");
+    let run = BackgroundRun::start(&lab, &runbook);
     // Wait until every host has its master (the first step is then starting), then interrupt.
     let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(10) && ssh_processes_under(tmp.path()).len() < 3 {
+    while started.elapsed() < Duration::from_secs(10) && run.ssh_processes().len() < 3 {
         crate::common::pause(Duration::from_millis(50));
     }
     crate::common::pause(Duration::from_millis(700));
     // kill(1) delivers SIGINT exactly as a terminal's Ctrl-C would.
     assert!(
         Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
+            .args(["-INT", &run.child.id().to_string()])
             .status()
             .expect("kill")
             .success()
     );
-    let output = child.wait_with_output().expect("wait");
+    let output = run.child.wait_with_output().expect("wait");
     assert_eq!(output.status.code(), Some(130), "{}", text(&output));
     for host in lab.hosts() {
         assert!(
@@ -76,7 +46,7 @@ fn ctrl_c_lets_running_steps_finish_then_exits_130_without_leftover_masters() {
         );
     }
     crate::common::pause(Duration::from_millis(300));
-    let leftovers = ssh_processes_under(tmp.path());
+    let leftovers = ssh_processes_under(run.tmp.path());
     assert!(leftovers.is_empty(), "leftover ssh masters: {leftovers:?}");
 }
 
