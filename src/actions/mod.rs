@@ -15,8 +15,11 @@ mod command;
 mod copy;
 mod fetch;
 mod file;
+mod package;
 mod restore;
 mod script;
+mod service;
+mod user;
 mod wait_for;
 
 use std::time::Duration;
@@ -63,9 +66,17 @@ pub struct Context<'a, T> {
     pub env: Vec<(String, String)>,
     /// The step's timeout for each remote command.
     pub timeout: Option<Duration>,
+    /// The host's `facts.*` (SPEC §2), gathered before any action that needs them (`package`
+    /// reads `pkg_manager`); `Value::Null` when nothing needed them yet.
+    pub facts: &'a serde_json::Value,
 }
 
 impl<T: Transport> Context<'_, T> {
+    /// One gathered fact, such as `pkg_manager`.
+    fn fact(&self, name: &str) -> Option<&str> {
+        self.facts.get(name).and_then(serde_json::Value::as_str)
+    }
+
     /// Runs shell text on the host with the step's become, env and timeout.
     async fn shell(&self, script: String) -> Result<CommandOutput, TransportError> {
         self.shell_with(script, None, None).await
@@ -179,9 +190,14 @@ pub async fn run<T: Transport>(
         Action::WaitFor(spec) => wait_for::run(context, spec).await,
         Action::Backup(spec) => backup::run(context, spec).await,
         Action::Restore(spec) => restore::run(context, spec).await,
-        // A gate waits for people, not for the host: the executor handles it before dispatch.
-        Action::Gate(_) => Ok(Outcome::failed(
-            "a `gate` step is handled by the executor, not run on a host",
-        )),
+        Action::User(spec) => user::run(context, spec).await,
+        Action::Package(spec) => package::run(context, spec).await,
+        Action::Service(spec) => service::run(context, spec).await,
+        // A gate waits for people and a reboot replaces the host's connection: the executor
+        // handles both before dispatch.
+        Action::Gate(_) | Action::Reboot(_) => Ok(Outcome::failed(format!(
+            "a `{}` step is handled by the executor, not run as an action",
+            action.keyword()
+        ))),
     }
 }

@@ -75,7 +75,7 @@ pub(super) async fn run(
     let mut runner = HostRunner {
         shared,
         host: &name,
-        connection: &connection,
+        connection,
         context,
         secrets: shared.plan.secrets.clone(),
         cancel,
@@ -85,7 +85,7 @@ pub(super) async fn run(
     let outcome = runner
         .run_all(&host_plan.steps, &host_plan.on_failure)
         .await;
-    let _ = connection.close().await;
+    let _ = runner.connection.close().await;
     let _ = shared
         .events
         .send(Event::HostFinished {
@@ -99,7 +99,8 @@ pub(super) async fn run(
 struct HostRunner<'a> {
     shared: &'a Shared,
     host: &'a str,
-    connection: &'a Connection,
+    /// Owned, because a `reboot` step replaces it with a new one.
+    connection: Connection,
     /// Plan-time context plus `run.id`, `facts` and registered results as they appear.
     context: Value,
     /// Values never shown: secret params and what `secret: true` steps registered.
@@ -370,16 +371,21 @@ impl HostRunner<'_> {
 
     /// Gathers `facts.*` once per host, the first time a template reads them.
     async fn gather_facts_for(&mut self, text: &crate::runbook::model::Text) -> Result<(), String> {
-        if self.facts_gathered {
-            return Ok(());
-        }
         let reads_facts = template::references(&text.source).is_ok_and(|references| {
             references
                 .iter()
                 .any(|reference| reference.path.first().is_some_and(|root| root == "facts"))
         });
         if reads_facts {
-            self.context["facts"] = facts::gather(self.connection)
+            self.ensure_facts().await?;
+        }
+        Ok(())
+    }
+
+    /// Gathers `facts.*` unless this host already has them.
+    async fn ensure_facts(&mut self) -> Result<(), String> {
+        if !self.facts_gathered {
+            self.context["facts"] = facts::gather(&self.connection)
                 .await
                 .map_err(|error| format!("gathering facts: {error}"))?;
             self.facts_gathered = true;
@@ -436,22 +442,30 @@ impl HostRunner<'_> {
             .as_deref()
             .and_then(|delay| parse_duration(delay).ok())
             .unwrap_or(DEFAULT_RETRY_DELAY);
-        let context = Context {
-            transport: self.connection,
-            host: self.host,
-            runbook: &self.shared.plan.runbook.id,
-            mode,
-            diff: self.shared.options.diff,
-            become_user,
-            env: step.env.clone(),
-            timeout: step
-                .timeout
-                .as_deref()
-                .and_then(|timeout| parse_duration(timeout).ok()),
-        };
+        if matches!(step.action, Action::Package(_)) {
+            // The package manager is a fact: gathered once, whether or not a template asked.
+            if let Err(message) = self.ensure_facts().await {
+                return Ok((Outcome::failed(message), 0));
+            }
+        }
+        let timeout = step
+            .timeout
+            .as_deref()
+            .and_then(|timeout| parse_duration(timeout).ok());
         let mut attempts = 0;
         loop {
             attempts += 1;
+            let context = Context {
+                transport: &self.connection,
+                facts: &self.context["facts"],
+                host: self.host,
+                runbook: &self.shared.plan.runbook.id,
+                mode,
+                diff: self.shared.options.diff,
+                become_user: become_user.clone(),
+                env: step.env.clone(),
+                timeout,
+            };
             let mut outcome = self.run_killable(&context, step).await?;
             if let Err(message) = self.apply_conditions(planned, &mut outcome).await {
                 outcome = Outcome {

@@ -4,7 +4,9 @@ use std::fmt::Write;
 
 use super::{Field, Plan};
 use crate::diagnostic::{Paint, Style};
-use crate::runbook::model::{Action, BackupSource, Content, RestoreInto, Step, WaitTarget};
+use crate::runbook::model::{
+    Action, BackupSource, Content, Package, Presence, RestoreInto, Step, UpgradeScope, WaitTarget,
+};
 
 /// Renders the plan: header, params (secrets masked), batches, then every host's steps.
 #[must_use]
@@ -179,5 +181,52 @@ fn summary(step: &Step<Field>) -> String {
                 show(&restore.store)
             )
         }
+        Action::User(user) => {
+            let state = match user.state {
+                Presence::Present => "present",
+                Presence::Absent => "absent",
+            };
+            let groups = if user.groups.is_empty() {
+                String::new()
+            } else {
+                let groups: Vec<String> = user.groups.iter().map(show).collect();
+                format!(", in {}", groups.join(", "))
+            };
+            format!("user: {} {state}{groups}", show(&user.name))
+        }
+        Action::Package(Package::Named { names, state }) => {
+            let names: Vec<String> = names.iter().map(show).collect();
+            let state = format!("{state:?}").to_lowercase();
+            format!("package: {} {state}", names.join(", "))
+        }
+        Action::Package(Package::Upgrade(scope)) => {
+            let scope = match scope {
+                UpgradeScope::All => "every package with a newer version",
+                UpgradeScope::Security => "packages with security updates",
+            };
+            format!("package: upgrade {scope}")
+        }
+        Action::Service(service) => {
+            let mut wants = Vec::new();
+            wants.extend(
+                service
+                    .state
+                    .map(|state| format!("{state:?}").to_lowercase()),
+            );
+            wants.extend(
+                service
+                    .enabled
+                    .as_ref()
+                    .map(|enabled| format!("enabled {}", show(enabled))),
+            );
+            format!("service: {} {}", show(&service.name), wants.join(", "))
+        }
+        Action::Reboot(reboot) => format!(
+            "reboot: wait up to {} for SSH and a new boot id",
+            reboot
+                .timeout
+                .as_ref()
+                .map_or_else(|| "10m".to_owned(), show)
+        ),
     }
 }

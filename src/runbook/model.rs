@@ -382,6 +382,14 @@ pub enum Action<F> {
     Restore(Restore<F>),
     /// `gate`: pause the host until an operator allowed to approve approves (SPEC §2.1).
     Gate(Gate<F>),
+    /// `user`.
+    User(User<F>),
+    /// `package`.
+    Package(Package<F>),
+    /// `service`.
+    Service(Service<F>),
+    /// `reboot`: handled by the executor, which owns the host's connection.
+    Reboot(Reboot<F>),
 }
 
 /// `gate: { approver_level, message }`.
@@ -410,6 +418,10 @@ impl<F> Action<F> {
             Action::Backup(_) => "backup",
             Action::Restore(_) => "restore",
             Action::Gate(_) => "gate",
+            Action::User(_) => "user",
+            Action::Package(_) => "package",
+            Action::Service(_) => "service",
+            Action::Reboot(_) => "reboot",
         }
     }
 }
@@ -528,6 +540,97 @@ pub enum FileKind {
     Absent,
     /// A symbolic link to `src`.
     Link,
+}
+
+/// Whether something must exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    /// It must exist (created when missing).
+    Present,
+    /// It must not exist (removed when there).
+    Absent,
+}
+
+/// `user`: an OS account.
+#[derive(Debug, Clone)]
+pub struct User<F> {
+    /// Account name.
+    pub name: F,
+    /// Present or absent.
+    pub state: Presence,
+    /// Supplementary groups the account must be in; groups not named are left alone.
+    pub groups: Vec<F>,
+    /// Login shell.
+    pub shell: Option<F>,
+    /// Home directory.
+    pub home: Option<F>,
+    /// A bool field: create a system account (only matters when creating it).
+    pub system: Option<F>,
+}
+
+/// `package`: named packages to a state, or an upgrade of what is installed.
+#[derive(Debug, Clone)]
+pub enum Package<F> {
+    /// `name`/`names` with `state`.
+    Named {
+        /// Package names.
+        names: Vec<F>,
+        /// What each must be.
+        state: PackageState,
+    },
+    /// `upgrade: all|security`.
+    Upgrade(UpgradeScope),
+}
+
+/// What a named package must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackageState {
+    /// Installed, any version.
+    Present,
+    /// Installed at the newest version the host's repositories offer.
+    Latest,
+    /// Not installed.
+    Absent,
+}
+
+/// Which installed packages an upgrade touches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpgradeScope {
+    /// Every package with a newer version.
+    All,
+    /// Only packages whose newer version comes from a security source.
+    Security,
+}
+
+/// `service`: a service's running state and whether it starts at boot.
+#[derive(Debug, Clone)]
+pub struct Service<F> {
+    /// Unit or init script name.
+    pub name: F,
+    /// What to do with the running service; `None` leaves it as it is.
+    pub state: Option<ServiceState>,
+    /// A bool field: start at boot; `None` leaves it as it is.
+    pub enabled: Option<F>,
+}
+
+/// A service's wanted running state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceState {
+    /// Running (started when it is not).
+    Started,
+    /// Not running (stopped when it is).
+    Stopped,
+    /// Restarted every time (always `changed`).
+    Restarted,
+    /// Reloaded every time (always `changed`).
+    Reloaded,
+}
+
+/// `reboot: { timeout }`.
+#[derive(Debug, Clone)]
+pub struct Reboot<F> {
+    /// A duration field: how long the host may take to come back (default 10m).
+    pub timeout: Option<F>,
 }
 
 /// `assert: { that, message }`.
@@ -712,6 +815,27 @@ impl<F> Action<F> {
                 },
                 store: f(&backup.store)?,
                 keep: backup.keep.as_ref().map(&mut *f).transpose()?,
+            }),
+            Action::User(user) => Action::User(User {
+                name: f(&user.name)?,
+                state: user.state,
+                groups: user.groups.iter().map(&mut *f).collect::<Result<_, E>>()?,
+                shell: user.shell.as_ref().map(&mut *f).transpose()?,
+                home: user.home.as_ref().map(&mut *f).transpose()?,
+                system: user.system.as_ref().map(&mut *f).transpose()?,
+            }),
+            Action::Package(Package::Named { names, state }) => Action::Package(Package::Named {
+                names: names.iter().map(&mut *f).collect::<Result<_, E>>()?,
+                state: *state,
+            }),
+            Action::Package(Package::Upgrade(scope)) => Action::Package(Package::Upgrade(*scope)),
+            Action::Service(service) => Action::Service(Service {
+                name: f(&service.name)?,
+                state: service.state,
+                enabled: service.enabled.as_ref().map(&mut *f).transpose()?,
+            }),
+            Action::Reboot(reboot) => Action::Reboot(Reboot {
+                timeout: reboot.timeout.as_ref().map(&mut *f).transpose()?,
             }),
             Action::Restore(restore) => Action::Restore(Restore {
                 from: f(&restore.from)?,

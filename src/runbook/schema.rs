@@ -175,6 +175,14 @@ pub struct Step {
     pub restore: Option<Spanned<Restore>>,
     /// Action: pause the host until an operator approves.
     pub gate: Option<Spanned<Gate>>,
+    /// Action: ensure an OS account.
+    pub user: Option<Spanned<User>>,
+    /// Action: install, upgrade or remove packages.
+    pub package: Option<Spanned<Package>>,
+    /// Action: start, stop, restart or reload a service; enable or disable it at boot.
+    pub service: Option<Spanned<Service>>,
+    /// Action: reboot the host and wait for it.
+    pub reboot: Option<Spanned<Reboot>>,
 }
 
 /// `expect_rc: 0` or `expect_rc: [0, 1]`.
@@ -327,4 +335,56 @@ pub struct Gate {
     pub approver_level: Option<Spanned<i64>>,
     /// What the approver is asked.
     pub message: Option<Text>,
+}
+
+/// `user: { name, state, groups, shell, home, system }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    /// Account name.
+    pub name: Text,
+    /// `present` (default) or `absent`.
+    pub state: Option<Text>,
+    /// Supplementary groups the account must be in (others are left alone).
+    pub groups: Option<Vec<Text>>,
+    /// Login shell.
+    pub shell: Option<Text>,
+    /// Home directory.
+    pub home: Option<Text>,
+    /// A system account (only used when creating it).
+    pub system: Option<Field>,
+}
+
+/// `package: { name | names, state }` or `package: { upgrade: all | security }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Package {
+    /// One package.
+    pub name: Option<Text>,
+    /// Several packages.
+    pub names: Option<Vec<Text>>,
+    /// `present` (default), `latest` or `absent`.
+    pub state: Option<Text>,
+    /// `all` or `security`: upgrade installed packages instead of naming them.
+    pub upgrade: Option<Text>,
+}
+
+/// `service: { name, state, enabled }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// Unit or init script name.
+    pub name: Text,
+    /// `started`, `stopped`, `restarted` or `reloaded`.
+    pub state: Option<Text>,
+    /// Start at boot.
+    pub enabled: Option<Field>,
+}
+
+/// `reboot: { timeout }`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Reboot {
+    /// How long the host may take to answer again with a new boot id.
+    pub timeout: Option<Field>,
 }

@@ -14,8 +14,9 @@ use sha2::{Digest, Sha256};
 
 use super::model::{
     Action, Amount, Assert, Attributes, Backup, BackupSource, Command, Content, Copy, Fetch,
-    FieldType, FileKind, FileState, Gate, Kind, ParamKind, ParamSpec, Restore, RestoreInto,
-    Rolling, Runbook, Script, Step, Text, WaitFor, WaitTarget, backticked,
+    FieldType, FileKind, FileState, Gate, Kind, Package, PackageState, ParamKind, ParamSpec,
+    Presence, Reboot, Restore, RestoreInto, Rolling, Runbook, Script, Service, ServiceState, Step,
+    Text, UpgradeScope, User, WaitFor, WaitTarget, backticked,
 };
 use super::schema;
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile, Span, closest};
@@ -48,10 +49,6 @@ pub const HOST_FIELDS: [&str; 4] = ["name", "address", "groups", "environment"];
 /// Fields of `run.*`.
 pub const RUN_FIELDS: [&str; 2] = ["id", "operator"];
 
-/// Actions of the format that this release does not run yet; named in the error instead of
-/// calling them unknown keys.
-const LATER_ACTIONS: [&str; 4] = ["user", "package", "service", "reboot"];
-
 /// Fields a `backup` or `restore` step registers besides [`REGISTERED_FIELDS`]: the backup's
 /// id (file name without extension), path, size in bytes and SHA-256.
 pub const BACKUP_FIELDS: [&str; 4] = ["id", "path", "size", "sha256"];
@@ -68,7 +65,7 @@ pub fn load(path: &Path) -> Result<(Runbook, Vec<Diagnostic>), Diagnostics> {
 /// Parses and validates a runbook file already in memory.
 pub fn parse(file: &Arc<SourceFile>) -> Result<(Runbook, Vec<Diagnostic>), Diagnostics> {
     let schema: schema::Runbook = serde_saphyr::from_str(&file.text)
-        .map_err(|error| Diagnostics::from(yaml_error(file, &error)))?;
+        .map_err(|error| Diagnostics::from(Diagnostic::from_yaml(file, &error)))?;
     let mut validator = Validator {
         file,
         diagnostics: Diagnostics::new(),
@@ -78,25 +75,6 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<(Runbook, Vec<Diagnostic>), Diagn
     let runbook = validator.runbook(schema);
     let Validator { diagnostics, .. } = validator;
     diagnostics.into_result(runbook)
-}
-
-/// Turns a serde-saphyr error into a diagnostic, naming the actions of later releases.
-fn yaml_error(file: &Arc<SourceFile>, error: &serde_saphyr::Error) -> Diagnostic {
-    if let Some(field) = crate::diagnostic::unknown_yaml_key(error)
-        && LATER_ACTIONS.contains(&field)
-    {
-        let span = error
-            .location()
-            .map(Span::from_location)
-            .unwrap_or_default();
-        return Diagnostic::error(format!("action `{field}` is not available in this release"))
-            .at(file, span)
-            .hint(format!(
-                "this release runs {}",
-                backticked(&Validator::action_names())
-            ));
-    }
-    Diagnostic::from_yaml(file, error)
 }
 
 struct Validator<'f> {
@@ -120,7 +98,7 @@ impl Validator<'_> {
     fn action_names() -> Vec<String> {
         [
             "command", "shell", "script", "copy", "template", "fetch", "file", "assert",
-            "wait_for", "backup", "restore", "gate",
+            "wait_for", "backup", "restore", "gate", "user", "package", "service", "reboot",
         ]
         .map(String::from)
         .to_vec()
@@ -446,6 +424,10 @@ impl Validator<'_> {
             ("backup", step.backup.is_some()),
             ("restore", step.restore.is_some()),
             ("gate", step.gate.is_some()),
+            ("user", step.user.is_some()),
+            ("package", step.package.is_some()),
+            ("service", step.service.is_some()),
+            ("reboot", step.reboot.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, present)| present.then_some(name))
@@ -1027,6 +1009,18 @@ impl FieldChecker<'_, '_, '_> {
                 let spanned = step.restore.as_ref()?;
                 self.restore(spanned)?
             }
+            "user" => self.user(&step.user.as_ref()?.value),
+            "package" => self.package(step.package.as_ref()?)?,
+            "service" => self.service(&step.service.as_ref()?.value),
+            "reboot" => Action::Reboot(Reboot {
+                timeout: step
+                    .reboot
+                    .as_ref()?
+                    .value
+                    .timeout
+                    .as_ref()
+                    .map(|timeout| self.typed(timeout, FieldType::Duration)),
+            }),
             "gate" => {
                 let spanned = step.gate.as_ref()?;
                 let approver_level = match &spanned.value.approver_level {
@@ -1113,6 +1107,160 @@ impl FieldChecker<'_, '_, '_> {
         }))
     }
 
+    /// A literal keyword such as a `state`: one of `choices`, or an error listing them.
+    fn keyword<T: std::marker::Copy>(
+        &mut self,
+        text: Option<&schema::Text>,
+        what: &str,
+        choices: &[(&str, T)],
+        default: T,
+    ) -> T {
+        let Some(text) = text else {
+            return default;
+        };
+        if let Some((_, value)) = choices.iter().find(|(name, _)| *name == text.value) {
+            return *value;
+        }
+        let names: Vec<String> = choices.iter().map(|(name, _)| (*name).to_owned()).collect();
+        let diagnostic = self.validator.error(
+            Validator::span(text),
+            format!("unknown {what} `{}`", text.value),
+        );
+        if let Some(close) = closest(&text.value, names.iter().map(String::as_str)) {
+            diagnostic.hints.push(format!("did you mean `{close}`?"));
+        }
+        diagnostic
+            .hints
+            .push(format!("{what} is one of {}", backticked(&names)));
+        default
+    }
+
+    fn user(&mut self, user: &schema::User) -> Action<Text> {
+        let state = self.keyword(
+            user.state.as_ref(),
+            "user state",
+            &[("present", Presence::Present), ("absent", Presence::Absent)],
+            Presence::Present,
+        );
+        Action::User(User {
+            name: self.text(&user.name, Mode::Data),
+            state,
+            groups: user
+                .groups
+                .iter()
+                .flatten()
+                .map(|group| self.text(group, Mode::Data))
+                .collect(),
+            shell: user
+                .shell
+                .as_ref()
+                .map(|shell| self.absolute(shell, "shell")),
+            home: user.home.as_ref().map(|home| self.absolute(home, "home")),
+            system: user
+                .system
+                .as_ref()
+                .map(|system| self.typed(system, FieldType::Bool)),
+        })
+    }
+
+    fn package(&mut self, spanned: &Spanned<schema::Package>) -> Option<Action<Text>> {
+        let package = &spanned.value;
+        let names: Vec<&schema::Text> = package
+            .name
+            .iter()
+            .chain(package.names.iter().flatten())
+            .collect();
+        match (names.is_empty(), &package.upgrade) {
+            (false, None) => {
+                let state = self.keyword(
+                    package.state.as_ref(),
+                    "package state",
+                    &[
+                        ("present", PackageState::Present),
+                        ("latest", PackageState::Latest),
+                        ("absent", PackageState::Absent),
+                    ],
+                    PackageState::Present,
+                );
+                let names = names
+                    .into_iter()
+                    .map(|name| self.text(name, Mode::Data))
+                    .collect();
+                Some(Action::Package(Package::Named { names, state }))
+            }
+            (true, Some(upgrade)) => {
+                if let Some(state) = &package.state {
+                    self.validator
+                        .error(
+                            Validator::span(state),
+                            "`state` names what named packages must be; `upgrade` has none",
+                        )
+                        .hints
+                        .push("remove `state`, or name the packages instead of `upgrade`".into());
+                }
+                let scope = self.keyword(
+                    Some(upgrade),
+                    "upgrade",
+                    &[
+                        ("all", UpgradeScope::All),
+                        ("security", UpgradeScope::Security),
+                    ],
+                    UpgradeScope::All,
+                );
+                Some(Action::Package(Package::Upgrade(scope)))
+            }
+            _ => {
+                self.validator
+                    .error(
+                        Validator::span(spanned),
+                        "`package` needs `name` or `names`, or `upgrade`, and not both",
+                    )
+                    .hints
+                    .push(
+                        "use `names: [nginx]` with a `state`, or `upgrade: all` to patch the host"
+                            .into(),
+                    );
+                None
+            }
+        }
+    }
+
+    fn service(&mut self, service: &schema::Service) -> Action<Text> {
+        let state = service.state.as_ref().map(|state| {
+            self.keyword(
+                Some(state),
+                "service state",
+                &[
+                    ("started", ServiceState::Started),
+                    ("stopped", ServiceState::Stopped),
+                    ("restarted", ServiceState::Restarted),
+                    ("reloaded", ServiceState::Reloaded),
+                ],
+                ServiceState::Started,
+            )
+        });
+        if state.is_none() && service.enabled.is_none() {
+            self.validator
+                .error(
+                    Validator::span(&service.name),
+                    format!(
+                        "`service` {} says neither `state` nor `enabled`",
+                        service.name.value
+                    ),
+                )
+                .hints
+                .push("add `state: started` and/or `enabled: true`".into());
+        }
+        Action::Service(Service {
+            name: self.text(&service.name, Mode::Data),
+            state,
+            enabled: service
+                .enabled
+                .as_ref()
+                .map(|enabled| self.typed(enabled, FieldType::Bool)),
+        })
+    }
+
     fn restore(&mut self, spanned: &Spanned<schema::Restore>) -> Option<Action<Text>> {
         let restore = &spanned.value;
         let store = self.absolute(&restore.store, "store");
@@ -1190,6 +1338,26 @@ fn default_name(step: &schema::Step, keyword: &str) -> String {
             .as_ref()
             .map(|template| template.value.dest.value.clone()),
         "file" => step.file.as_ref().map(|file| file.value.path.value.clone()),
+        "user" => step.user.as_ref().map(|user| user.value.name.value.clone()),
+        "service" => step
+            .service
+            .as_ref()
+            .map(|service| service.value.name.value.clone()),
+        "package" => step.package.as_ref().map(|package| {
+            let package = &package.value;
+            package.upgrade.as_ref().map_or_else(
+                || {
+                    package
+                        .name
+                        .iter()
+                        .chain(package.names.iter().flatten())
+                        .map(|name| name.value.clone())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+                |upgrade| format!("upgrade {}", upgrade.value),
+            )
+        }),
         "backup" => step.backup.as_ref().map(|backup| {
             let backup = &backup.value;
             let source = backup.dump.as_ref().map_or_else(

@@ -1,0 +1,12 @@
+//! `user`: placeholder until the action lands on this branch.
+
+use super::{Context, Outcome};
+use crate::runbook::model::User;
+use crate::transport::{Transport, TransportError};
+
+pub(super) async fn run<T: Transport>(
+    _context: &Context<'_, T>,
+    _spec: &User<String>,
+) -> Result<Outcome, TransportError> {
+    Ok(Outcome::failed("`user` is being written"))
+}
