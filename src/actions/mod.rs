@@ -73,6 +73,7 @@ pub struct Context<'a, T> {
 
 impl<T: Transport> Context<'_, T> {
     /// One gathered fact, such as `pkg_manager`.
+    #[allow(dead_code, reason = "read by `package`, which lands next")]
     fn fact(&self, name: &str) -> Option<&str> {
         self.facts.get(name).and_then(serde_json::Value::as_str)
     }
@@ -142,7 +143,7 @@ impl Outcome {
     }
 
     /// Changed, or would change under `--check`.
-    fn changed(message: impl Into<Option<String>>) -> Self {
+    pub(crate) fn changed(message: impl Into<Option<String>>) -> Self {
         Self::new(Status::Changed, message)
     }
 
