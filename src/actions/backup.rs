@@ -27,7 +27,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
-use super::{Context, Outcome, RunMode, quote};
+use super::{BackupMade, Context, Outcome, RunMode, quote};
 use crate::runbook::model::{Backup, BackupSource};
 use crate::transport::{Transport, TransportError};
 
@@ -239,6 +239,14 @@ pub(super) async fn run<T: Transport>(
     extra.insert("path".into(), Value::String(path.clone()));
     extra.insert("size".into(), Value::from(written.size));
     extra.insert("sha256".into(), Value::String(written.sha256.clone()));
+    let mut made = BackupMade {
+        id: written.name.id(),
+        store: store.clone(),
+        path: path.clone(),
+        size: written.size,
+        sha256: written.sha256.clone(),
+        removed: Vec::new(),
+    };
     let mut message = format!("wrote {path} ({} bytes)", written.size);
     if written.tar_warned {
         message.push_str("; tar warned that files changed while they were read");
@@ -260,6 +268,7 @@ pub(super) async fn run<T: Transport>(
             if !removed.success() {
                 return Ok(Outcome {
                     extra,
+                    backup: Some(made),
                     ..Outcome::failed_with(
                         format!(
                             "{message}, but removing old backups failed: {}",
@@ -270,11 +279,13 @@ pub(super) async fn run<T: Transport>(
                 });
             }
             let _ = write!(message, "; removed {}", ids(&old));
+            made.removed = old.iter().map(BackupName::id).collect();
         }
     }
     Ok(Outcome {
         stderr: output.stderr,
         extra,
+        backup: Some(made),
         ..Outcome::changed(message)
     })
 }

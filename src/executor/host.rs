@@ -262,6 +262,7 @@ impl HostRunner<'_> {
             diff: outcome.diff.map(|diff| self.redact(&diff)),
             ignored,
             attempts,
+            backup: outcome.backup,
         }
     }
 
