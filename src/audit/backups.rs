@@ -88,13 +88,12 @@ impl AuditStore {
                     entries[index].removed_by.get_or_insert(run);
                 }
             }
-            let (runbook, operator) = match runs.get(&run) {
-                Some(known) => known.clone(),
-                None => {
-                    let known = self.runbook_and_operator(run)?;
-                    runs.insert(run, known.clone());
-                    known
-                }
+            let (runbook, operator) = if let Some(known) = runs.get(&run) {
+                known.clone()
+            } else {
+                let known = self.runbook_and_operator(run)?;
+                runs.insert(run, known.clone());
+                known
             };
             position.insert((host.clone(), id.clone()), entries.len());
             entries.push(BackupEntry {

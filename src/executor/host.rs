@@ -262,7 +262,7 @@ impl HostRunner<'_> {
             diff: outcome.diff.map(|diff| self.redact(&diff)),
             ignored,
             attempts,
-            backup: outcome.backup,
+            backup: outcome.backup.map(Box::new),
         }
     }
 
