@@ -30,6 +30,45 @@ if [ ${#need_packages[@]} -gt 0 ]; then
     || { echo "setup: apt-get install ${need_packages[*]} failed" >&2; exit 1; }
 fi
 
+# nginx, for the provision-web tests (tests/run/services.rs). Lab hosts see this machine's `/`
+# through a private overlay, so the package must be installed here — but never started here:
+# Debian's default site listens on 0.0.0.0:80, and only lab hosts may run it, with the default
+# site removed first. invoke-rc.d (which the package's maintainer scripts call to start it)
+# asks /usr/sbin/policy-rc.d first; exit 101 means "not allowed". An existing policy-rc.d is
+# put back afterwards, ours is removed.
+# The body is a subshell so that its EXIT trap restores the guard however it ends; each step
+# checks its own status because `set -e` does not apply inside a `cmd || …` list.
+install_nginx_unstarted() (
+  local guard=/usr/sbin/policy-rc.d saved=""
+  if [ -e "$guard" ]; then
+    saved=$(mktemp) && cp -p "$guard" "$saved" || return 1
+  fi
+  restore_guard() {
+    if [ -n "$saved" ]; then mv -f "$saved" "$guard"; else rm -f "$guard"; fi
+  }
+  trap restore_guard EXIT
+  printf '#!/bin/sh\n# opsgate setup.sh: no service starts while nginx is installed\nexit 101\n' >"$guard" \
+    && chmod 0755 "$guard" || return 1
+  export DEBIAN_FRONTEND=noninteractive
+  if ! apt-get install -y -qq nginx >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq nginx >/dev/null
+  fi
+)
+
+if [ ! -x /usr/sbin/nginx ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    # Those tests need root anyway (they skip without it), so this is not fatal here.
+    echo "setup: nginx is missing; the provision-web tests need it: run scripts/setup.sh as root (it installs nginx without starting it)" >&2
+  elif ! command -v apt-get >/dev/null 2>&1; then
+    echo "setup: apt-get not found; install nginx without starting it (the tests start it only inside lab hosts)" >&2
+    exit 1
+  else
+    echo "setup: installing nginx (not started: a policy-rc.d guard is in place during the install)" >&2
+    install_nginx_unstarted \
+      || { echo "setup: installing nginx failed (no package mirror reachable?); the provision-web tests need it" >&2; exit 1; }
+  fi
+fi
+
 # sshd's privilege separation directory; Debian creates it only when the service starts.
 if [ "$(id -u)" -eq 0 ]; then mkdir -p /run/sshd; fi
 
