@@ -42,13 +42,10 @@ pub(super) async fn run<T: Transport>(
         ),
     };
     Ok(Outcome {
-        status,
         rc,
         stdout: output.stdout,
         stderr: output.stderr,
-        message,
-        diff: None,
-        extra: serde_json::Map::new(),
+        ..Outcome::new(status, message)
     })
 }
 

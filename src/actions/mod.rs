@@ -73,6 +73,7 @@ pub struct Context<'a, T> {
 
 impl<T: Transport> Context<'_, T> {
     /// One gathered fact, such as `pkg_manager`.
+    #[allow(dead_code, reason = "read by `package`, which lands next")]
     fn fact(&self, name: &str) -> Option<&str> {
         self.facts.get(name).and_then(serde_json::Value::as_str)
     }
@@ -121,6 +122,26 @@ pub struct Outcome {
     pub diff: Option<String>,
     /// Action-specific values merged into the registered result (a backup's `id`, `path` …).
     pub extra: serde_json::Map<String, serde_json::Value>,
+    /// The backup this step wrote, even if the step then failed (pruning old ones): the audit
+    /// history records it so `opsgate backups` can list it.
+    pub backup: Option<BackupMade>,
+}
+
+/// A backup written to a host's store.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BackupMade {
+    /// The file name without extension: what `restore: { from: … }` takes.
+    pub id: String,
+    /// The store directory.
+    pub store: String,
+    /// The backup file.
+    pub path: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its SHA-256, as in its manifest.
+    pub sha256: String,
+    /// Ids of older backups that `keep` removed in the same step.
+    pub removed: Vec<String>,
 }
 
 impl Outcome {
@@ -133,6 +154,7 @@ impl Outcome {
             message: message.into(),
             diff: None,
             extra: serde_json::Map::new(),
+            backup: None,
         }
     }
 
@@ -142,7 +164,7 @@ impl Outcome {
     }
 
     /// Changed, or would change under `--check`.
-    fn changed(message: impl Into<Option<String>>) -> Self {
+    pub(crate) fn changed(message: impl Into<Option<String>>) -> Self {
         Self::new(Status::Changed, message)
     }
 

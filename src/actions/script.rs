@@ -37,12 +37,9 @@ pub(super) async fn run<T: Transport>(
         RemoteStatus::Signaled => (Status::Failed, Some("ended by a signal".to_owned())),
     };
     Ok(Outcome {
-        status,
         rc: output.rc(),
         stdout: output.stdout,
         stderr: output.stderr,
-        message,
-        diff: None,
-        extra: serde_json::Map::new(),
+        ..Outcome::new(status, message)
     })
 }

@@ -101,7 +101,8 @@ impl RunRow {
             | Record::HostUnreachable { .. }
             | Record::GateDecision { .. }
             | Record::ApprovalRejected { .. }
-            | Record::RunbookApproved { .. } => {}
+            | Record::RunbookApproved { .. }
+            | Record::BackupCreated { .. } => {}
         }
         *self != before
     }

@@ -35,9 +35,11 @@
 //! - [`lock`]: the per-run `flock`.
 //! - `index`: the derived run index behind fast listings (rebuilt and compared by `verify`).
 //! - [`query`]: listings, run details, the JSON Lines export (format documented there).
+//! - [`backups`]: the backups recorded by `backup` steps, for `opsgate backups`.
 //! - [`verify`] and [`checkpoint`]: `audit verify` and `audit checkpoint`.
 
 pub mod actor;
+pub mod backups;
 mod canonical;
 pub mod chain;
 pub mod checkpoint;
@@ -52,6 +54,7 @@ pub mod store;
 pub mod verify;
 
 pub use actor::Actor;
+pub use backups::{BackupEntry, BackupFilter};
 pub use chain::ChainHash;
 pub use checkpoint::Checkpoint;
 pub use error::AuditError;

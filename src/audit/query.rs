@@ -217,7 +217,7 @@ pub fn format_timestamp(timestamp: Timestamp) -> String {
     format!("{timestamp:.6}")
 }
 
-fn serialize_timestamp<S: Serializer>(
+pub(super) fn serialize_timestamp<S: Serializer>(
     timestamp: &Timestamp,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
@@ -404,7 +404,7 @@ impl AuditStore {
     }
 
     /// The events a `WHERE … ORDER BY …` clause selects, decoded.
-    fn select_events(
+    pub(super) fn select_events(
         &self,
         clause: &str,
         params: impl rusqlite::Params,
@@ -600,7 +600,10 @@ fn assemble(summary: RunSummary, hosts: &[String], events: Vec<Event>) -> RunDet
                     history.unreachable.push(message.clone());
                 }
             }
-            Record::RunStarted | Record::RunFinished { .. } | Record::RunbookApproved { .. } => {}
+            Record::RunStarted
+            | Record::RunFinished { .. }
+            | Record::RunbookApproved { .. }
+            | Record::BackupCreated { .. } => {}
         }
     }
     for history in &mut per_host {

@@ -31,6 +31,7 @@
 //! | `approval_granted` | `target, approver str, approver_level u8, reason option<str>, signature option<str>` |
 //! | `approval_rejected` | `target, approver str, approver_level u8, reason option<str>` |
 //! | `runbook_approved` | `runbook str, path str, digest str, min_level u8, approver str, approver_level u8, signature option<str>` |
+//! | `backup_created` | `host str, step u32, id str, store str, path str, size u64, sha256 str, removed list<str>` |
 //!
 //! `output` is excerpt str, length u64, sha256 str. `target` is a str tag then its fields:
 //! `run` (none), `gate` (step u32, name str), `plan` (plan str).
@@ -278,6 +279,25 @@ pub enum Record {
         /// Why.
         reason: Option<String>,
     },
+    /// A `backup` step wrote a backup (appended right after its `step_finished`).
+    BackupCreated {
+        /// Host name.
+        host: String,
+        /// 1-based index of the step in the runbook.
+        step: u32,
+        /// The backup id (file name without extension).
+        id: String,
+        /// The store directory on the host.
+        store: String,
+        /// The backup file on the host.
+        path: String,
+        /// Size in bytes.
+        size: u64,
+        /// SHA-256 of the file, as in its manifest.
+        sha256: String,
+        /// Ids of older backups that `keep` removed in the same step.
+        removed: Vec<String>,
+    },
     /// A runbook's digest entered the catalog (belongs to no run).
     RunbookApproved {
         /// Runbook id.
@@ -313,6 +333,7 @@ impl Record {
             Record::ApprovalGranted { .. } => "approval_granted",
             Record::ApprovalRejected { .. } => "approval_rejected",
             Record::RunbookApproved { .. } => "runbook_approved",
+            Record::BackupCreated { .. } => "backup_created",
         }
     }
 
@@ -327,7 +348,8 @@ impl Record {
             | Record::HostUnreachable { .. }
             | Record::RunFinished { .. }
             | Record::GateDecision { .. }
-            | Record::ApprovalRequested { .. } => true,
+            | Record::ApprovalRequested { .. }
+            | Record::BackupCreated { .. } => true,
             Record::ApprovalGranted { target, .. } | Record::ApprovalRejected { target, .. } => {
                 !matches!(target, ApprovalTarget::Plan { .. })
             }
@@ -444,6 +466,22 @@ impl Record {
                 encoder.str(approver).u8(*approver_level);
                 encode_optional_str(&mut encoder, signature.as_deref());
             }
+            Record::BackupCreated {
+                host,
+                step,
+                id,
+                store,
+                path,
+                size,
+                sha256,
+                removed,
+            } => {
+                encoder.str(host).u32(*step).str(id).str(store).str(path);
+                encoder.u64(*size).str(sha256);
+                encoder.list(removed, |encoder, id| {
+                    encoder.str(id);
+                });
+            }
         }
         encoder.finish()
     }
@@ -526,6 +564,16 @@ impl Record {
                 approver: decoder.str()?,
                 approver_level: decoder.u8()?,
                 signature: decoder.option(Decoder::str)?,
+            },
+            "backup_created" => Record::BackupCreated {
+                host: decoder.str()?,
+                step: decoder.u32()?,
+                id: decoder.str()?,
+                store: decoder.str()?,
+                path: decoder.str()?,
+                size: decoder.u64()?,
+                sha256: decoder.str()?,
+                removed: decoder.list(Decoder::str)?,
             },
             _ => return Ok(None),
         };
@@ -669,6 +717,16 @@ pub(crate) mod tests {
                 approver: "alice".into(),
                 approver_level: 5,
                 signature: None,
+            },
+            Record::BackupCreated {
+                host: "web1".into(),
+                step: 1,
+                id: "patch-debian-web1-20261124T120000Z".into(),
+                store: "/var/backups/opsgate".into(),
+                path: "/var/backups/opsgate/patch-debian-web1-20261124T120000Z.tar.zst".into(),
+                size: 4096,
+                sha256: "ef".repeat(32),
+                removed: vec!["patch-debian-web1-20261101T120000Z".into()],
             },
             Record::RunFinished {
                 status: RunStatus::Failed,

@@ -76,11 +76,18 @@ struct Migration {
 }
 
 /// Every migration, in order. Append only; never edit a landed entry or its file.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_initial.sql",
-    sql: include_str!("migrations/0001_initial.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_initial.sql",
+        sql: include_str!("migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_backup_index.sql",
+        sql: include_str!("migrations/0002_backup_index.sql"),
+    },
+];
 
 /// The append-only, hash-chained audit history of one state directory.
 #[derive(Debug)]

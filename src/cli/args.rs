@@ -49,6 +49,8 @@ pub(crate) enum Command {
     Run(RunArgs),
     /// List recorded runs, newest first, or show one run in full.
     History(super::history::HistoryArgs),
+    /// List the backups recorded in the audit history, newest first.
+    Backups(super::backups::BackupsArgs),
     /// Verify the audit history's hash chain, write a checkpoint, or export every event.
     Audit(super::audit::AuditArgs),
     /// List the catalog's runbooks as approved, changed or draft, with their last approval.

@@ -150,7 +150,7 @@ fn parse_age(text: &str) -> Option<i64> {
 }
 
 /// `2025-01-02 03:04:05Z`.
-fn short_time(timestamp: Timestamp) -> String {
+pub(crate) fn short_time(timestamp: Timestamp) -> String {
     timestamp.strftime("%Y-%m-%d %H:%M:%SZ").to_string()
 }
 
@@ -203,14 +203,23 @@ fn render_table(runs: &[RunSummary], out: &mut dyn Write) -> std::io::Result<()>
             ]
         })
         .collect();
+    write_columns(header, &rows, out)
+}
+
+/// A table: the header, then each row, columns padded to their widest cell.
+pub(crate) fn write_columns<const N: usize>(
+    header: [&str; N],
+    rows: &[[String; N]],
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     let mut widths = header.map(str::len);
-    for row in &rows {
+    for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
     }
     let header = header.map(str::to_owned);
-    for row in std::iter::once(&header).chain(&rows) {
+    for row in std::iter::once(&header).chain(rows) {
         let mut line = String::new();
         for (index, (cell, width)) in row.iter().zip(widths).enumerate() {
             if index + 1 == row.len() {

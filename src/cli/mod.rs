@@ -6,6 +6,7 @@
 mod approve;
 mod args;
 mod audit;
+mod backups;
 mod catalog;
 mod gate;
 mod history;
@@ -119,6 +120,20 @@ fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
                 Err(error) => Err(audit_error(&error)),
             }
         }
+        Command::Backups(args) => {
+            let own = non_operator_account(&project, style)?;
+            match backups::run(
+                args,
+                &project.state_dir,
+                own.as_deref(),
+                cli.json,
+                &mut stdout,
+            ) {
+                Ok(()) => Ok(Exit::Ok),
+                Err(error) if reader_left(&error) => Ok(Exit::Ok),
+                Err(error) => Err(audit_error(&error)),
+            }
+        }
         Command::Audit(args) => {
             let policy =
                 crate::gate::Policy::load_optional(&project.policy)?.map(|(policy, _)| policy);
@@ -162,6 +177,16 @@ fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
     }
 }
 
+/// The caller's account when the policy does not list it as an operator (SPEC §4.1: it sees
+/// only its own runs); `None` for operators and in single-operator mode.
+fn non_operator_account(project: &Project, style: Style) -> Result<Option<String>, Error> {
+    let gatekeeper = gate::Gatekeeper::load(project, style)?;
+    if gatekeeper.single_operator() || gatekeeper.identity.operator.level.is_some() {
+        return Ok(None);
+    }
+    Ok(Some(gatekeeper.account().to_owned()))
+}
+
 /// `history` for an account the policy does not list (SPEC §4.1): its own runs only. Returns
 /// the arguments narrowed to the caller's runs, or `None` for operators and single-operator
 /// mode; another operator's run or `--operator` is denied (exit 3).
@@ -170,11 +195,9 @@ fn own_history(
     project: &Project,
     style: Style,
 ) -> Result<Option<history::HistoryArgs>, Error> {
-    let gatekeeper = gate::Gatekeeper::load(project, style)?;
-    if gatekeeper.single_operator() || gatekeeper.identity.operator.level.is_some() {
+    let Some(account) = non_operator_account(project, style)? else {
         return Ok(None);
-    }
-    let account = gatekeeper.account().to_owned();
+    };
     let deny = |what: String| Error::Denied {
         message: format!(
             "account `{account}` is not an operator and may see only its own runs, not {what} \

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use crate::audit::{
     Actor, ApprovalTarget, AuditError, AuditStore, Output, Record, RunId, StepStatus,
 };
-use crate::executor::event::{Event, Phase, Status};
+use crate::executor::event::{Event, Phase, Status, StepReport};
 use crate::gate::{Level, approver_level};
 use crate::plan::Plan;
 
@@ -75,7 +75,32 @@ impl Recorder {
         let Some(record) = self.translate(event) else {
             return true;
         };
-        self.append(&record)
+        if !self.append(&record) {
+            return false;
+        }
+        match (event, &record) {
+            (
+                Event::StepFinished {
+                    report:
+                        StepReport {
+                            backup: Some(backup),
+                            ..
+                        },
+                    ..
+                },
+                Record::StepFinished { host, step, .. },
+            ) => self.append(&Record::BackupCreated {
+                host: host.clone(),
+                step: *step,
+                id: backup.id.clone(),
+                store: backup.store.clone(),
+                path: backup.path.clone(),
+                size: backup.size,
+                sha256: backup.sha256.clone(),
+                removed: backup.removed.clone(),
+            }),
+            _ => true,
+        }
     }
 
     /// Appends a record of this run.

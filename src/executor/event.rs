@@ -74,6 +74,9 @@ pub struct StepReport {
     pub ignored: bool,
     /// Attempts made (1 without retries).
     pub attempts: u32,
+    /// The backup a `backup` step wrote.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<Box<crate::actions::BackupMade>>,
 }
 
 fn as_millis<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {

@@ -11,12 +11,13 @@ use tokio::sync::watch;
 
 use super::event::{Event, HostOutcome, Phase, Status, StepReport};
 use super::gate::{GateAnswer, GateMode};
+use super::reboot::{self, Reboot};
 use super::{Cancel, Shared, facts};
 use crate::actions::{self, Context, Outcome, RunMode};
 use crate::plan::{Field, redact};
 use crate::runbook::model::{Action, Step, parse_bool, parse_condition, parse_duration};
 use crate::template;
-use crate::transport::{Connection, TransportError};
+use crate::transport::{Connection, SshTarget, TransportError};
 
 /// Pause between attempts when `retries` is set without `retry_delay` (Ansible's default).
 const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(5);
@@ -75,6 +76,7 @@ pub(super) async fn run(
     let mut runner = HostRunner {
         shared,
         host: &name,
+        target: &host_plan.target,
         connection,
         context,
         secrets: shared.plan.secrets.clone(),
@@ -99,6 +101,8 @@ pub(super) async fn run(
 struct HostRunner<'a> {
     shared: &'a Shared,
     host: &'a str,
+    /// How to reach the host, for a `reboot` step's new connection.
+    target: &'a SshTarget,
     /// Owned, because a `reboot` step replaces it with a new one.
     connection: Connection,
     /// Plan-time context plus `run.id`, `facts` and registered results as they appear.
@@ -201,6 +205,9 @@ impl HostRunner<'_> {
                 Ok(Some(resolved)) if matches!(resolved.action, Action::Gate(_)) => {
                     (self.pass_gate(number, &resolved, checking).await, 1)
                 }
+                Ok(Some(resolved)) if matches!(resolved.action, Action::Reboot(_)) => {
+                    (self.reboot(&resolved).await, 1)
+                }
                 Ok(Some(resolved)) => {
                     ignore = resolved
                         .ignore_errors
@@ -255,6 +262,69 @@ impl HostRunner<'_> {
             diff: outcome.diff.map(|diff| self.redact(&diff)),
             ignored,
             attempts,
+            backup: outcome.backup.map(Box::new),
+        }
+    }
+
+    /// Reboots the host and carries on over a new connection (see [`super::reboot`]).
+    async fn reboot(&mut self, step: &Step<String>) -> Outcome {
+        let Action::Reboot(spec) = &step.action else {
+            return Outcome::failed("internal error: not a reboot step".to_owned());
+        };
+        let reboot = Reboot {
+            target: self.target,
+            control_dir: &self.shared.options.control_dir,
+            connect_timeout: self.shared.options.connect_timeout,
+            timeout: spec
+                .timeout
+                .as_deref()
+                .and_then(|timeout| parse_duration(timeout).ok())
+                .unwrap_or(reboot::DEFAULT_TIMEOUT),
+            become_user: self.become_user(step),
+            mode: self.mode(step),
+        };
+        match reboot.run(&self.connection, self.cancel.clone()).await {
+            Err(error) => {
+                let mut outcome = Outcome::failed(error.to_string());
+                if error.is_unreachable() {
+                    outcome.status = Status::Unreachable;
+                }
+                outcome
+            }
+            Ok(rebooted) => {
+                if let Some(fresh) = rebooted.connection {
+                    let old = std::mem::replace(&mut self.connection, fresh);
+                    // The old master lost its host; closing it only reaps what is left.
+                    let _ = old.close().await;
+                }
+                if let (Some(boot_id), true) = (rebooted.boot_id, self.facts_gathered) {
+                    self.context["facts"]["boot_id"] = Value::String(boot_id);
+                }
+                rebooted.outcome
+            }
+        }
+    }
+
+    /// `sudo -n -u USER` for the step: its own `become`, else the runbook's.
+    fn become_user(&self, step: &Step<String>) -> Option<String> {
+        let become_root = step
+            .become_root
+            .as_deref()
+            .and_then(parse_bool)
+            .unwrap_or(self.shared.plan.runbook.become_root);
+        become_root.then(|| {
+            step.become_user
+                .clone()
+                .unwrap_or_else(|| "root".to_owned())
+        })
+    }
+
+    /// Apply or check for the step: `check_mode: true` runs it even under `--check`.
+    fn mode(&self, step: &Step<String>) -> RunMode {
+        if step.check_mode {
+            RunMode::Apply
+        } else {
+            self.shared.options.mode
         }
     }
 
@@ -417,21 +487,8 @@ impl HostRunner<'_> {
         planned: &Step<Field>,
         step: &Step<String>,
     ) -> Result<(Outcome, u32), TransportError> {
-        let become_root = step
-            .become_root
-            .as_deref()
-            .and_then(parse_bool)
-            .unwrap_or(self.shared.plan.runbook.become_root);
-        let become_user = become_root.then(|| {
-            step.become_user
-                .clone()
-                .unwrap_or_else(|| "root".to_owned())
-        });
-        let mode = if step.check_mode {
-            RunMode::Apply
-        } else {
-            self.shared.options.mode
-        };
+        let become_user = self.become_user(step);
+        let mode = self.mode(step);
         let retries = step
             .retries
             .as_deref()

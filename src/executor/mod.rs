@@ -15,6 +15,7 @@ pub mod event;
 mod facts;
 pub mod gate;
 mod host;
+mod reboot;
 
 use std::path::PathBuf;
 use std::sync::Arc;

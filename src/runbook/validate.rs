@@ -1570,4 +1570,38 @@ mod tests {
         let yaml = "runbook: a\nkind: maintenance\ntargets: all\nsteps:\n  - copy: { src: ../secrets, dest: /x }\n";
         assert!(errors(yaml).contains("is outside the runbook's directory"));
     }
+
+    #[test]
+    fn user_package_service_and_reboot_fields_are_checked() {
+        let head = "runbook: a\nkind: patch\ntargets: all\nsteps:\n";
+        let both = format!("{head}  - package: {{ names: [nginx], upgrade: all }}\n");
+        assert!(
+            errors(&both).contains(
+                "`package` needs `name` or `names`, or `upgrade`, and not both\n --> rb.yaml:5:14"
+            ),
+            "{}",
+            errors(&both)
+        );
+        let state = format!("{head}  - package: {{ name: nginx, state: lastest }}\n");
+        let out = errors(&state);
+        assert!(out.contains("unknown package state `lastest`"), "{out}");
+        assert!(out.contains("did you mean `latest`?"), "{out}");
+        let upgrade = format!("{head}  - package: {{ upgrade: everything }}\n");
+        assert!(errors(&upgrade).contains("unknown upgrade `everything`"));
+        let service = format!("{head}  - service: {{ name: nginx }}\n");
+        assert!(errors(&service).contains("says neither `state` nor `enabled`"));
+        let user = format!("{head}  - user: {{ name: web, state: gone, home: srv/web }}\n");
+        let out = errors(&user);
+        assert!(out.contains("unknown user state `gone`"), "{out}");
+        assert!(
+            out.contains("home `srv/web` is not an absolute path"),
+            "{out}"
+        );
+        let reboot = format!("{head}  - reboot: {{ timeout: soon }}\n");
+        assert!(!errors(&reboot).is_empty());
+        let fine = format!(
+            "{head}  - package: {{ names: [nginx, curl], state: latest }}\n  - package: {{ upgrade: security }}\n  - service: {{ name: nginx, state: started, enabled: true }}\n  - user: {{ name: web, groups: [www-data], system: true }}\n  - reboot: {{ timeout: 5m }}\n"
+        );
+        assert_eq!(errors(&fine), "");
+    }
 }

@@ -274,9 +274,13 @@ steps:
   - name: one
     backup: { paths: ["{{vars.app_root}}"], store: "{{vars.backup_root}}", keep: "{{params.keep}}" }
     env: { PATH: "{{vars.lab_root}}/frozen:/usr/bin:/bin" }
+  - name: change the data
+    command: echo two > {{vars.app_root}}/data
   - name: two in the same second
     backup: { paths: ["{{vars.app_root}}"], store: "{{vars.backup_root}}", keep: "{{params.keep}}" }
     env: { PATH: "{{vars.lab_root}}/frozen:/usr/bin:/bin" }
+  - name: change it again
+    command: echo three > {{vars.app_root}}/data
   - name: three in the same second
     backup: { paths: ["{{vars.app_root}}"], store: "{{vars.backup_root}}", keep: "{{params.keep}}" }
     env: { PATH: "{{vars.lab_root}}/frozen:/usr/bin:/bin" }
@@ -328,6 +332,7 @@ runbook: frozen
 kind: backup
 targets: lab
 steps:
+  - command: date +%s%N > {{vars.app_root}}/data
   - backup: { paths: ["{{vars.app_root}}"], store: "{{vars.backup_root}}", keep: 3 }
 "#,
     );
@@ -613,4 +618,106 @@ fn a_failed_backup_leaves_nothing_in_the_store() {
             host.name
         );
     }
+}
+
+#[test]
+fn backups_lists_what_the_history_recorded_with_retention() {
+    let lab = TestLab::start(2);
+    let work = lab.workspace().to_path_buf();
+    for host in lab.hosts() {
+        fs::create_dir_all(app_root(host)).expect("app");
+        fs::write(app_root(host).join("data"), "x\n").expect("data");
+    }
+    let runbook = write_runbook(
+        &work,
+        "nightly",
+        r#"
+runbook: nightly
+kind: backup
+targets: lab
+steps:
+  - backup: { paths: ["{{vars.app_root}}"], store: "{{vars.backup_root}}", keep: 1 }
+"#,
+    );
+    let runbook = runbook.to_str().expect("utf-8");
+    let check = opsgate(&lab, &["run", runbook, "--check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+    let empty = opsgate(&lab, &["backups"]);
+    assert_eq!(empty.status.code(), Some(0), "{}", text(&empty));
+    assert!(
+        text(&empty).contains("no backups recorded match"),
+        "a --check run records no backup: {}",
+        text(&empty)
+    );
+
+    for round in 0..2 {
+        for host in lab.hosts() {
+            fs::write(app_root(host).join("data"), format!("round {round}\n")).expect("data");
+        }
+        let run = opsgate(&lab, &["run", runbook]);
+        assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    }
+    // Unchanged data: the newest backup already holds these bytes, so nothing is written or
+    // recorded, and the step is `ok`.
+    let again = opsgate(&lab, &["run", runbook]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    let again = text(&again);
+    assert!(
+        again.contains("ok          lab1  1. backup") && !again.contains("changed     lab"),
+        "{again}"
+    );
+    let listed = opsgate(&lab, &["--json", "backups"]);
+    assert_eq!(listed.status.code(), Some(0), "{}", text(&listed));
+    let backups: serde_json::Value =
+        serde_json::from_slice(&listed.stdout).expect("backups --json is JSON");
+    let backups = backups.as_array().expect("a list");
+    assert_eq!(backups.len(), 4, "two runs × two hosts: {backups:#?}");
+    let newest_run = backups[0]["run"].as_u64().expect("run id");
+    for backup in backups {
+        let host = backup["host"].as_str().expect("host");
+        let lab_host = lab
+            .hosts()
+            .iter()
+            .find(|candidate| candidate.name == host)
+            .expect("a lab host");
+        let path = PathBuf::from(backup["path"].as_str().expect("path"));
+        assert_eq!(backup["runbook"], "nightly");
+        assert!(
+            path.starts_with(backup_root(lab_host)),
+            "{path:?} is in the host's store"
+        );
+        if backup["run"].as_u64() == Some(newest_run) {
+            assert!(backup["removed_by"].is_null(), "{backup}");
+            assert!(path.exists(), "the kept backup is on the host");
+            assert_eq!(backup["sha256"].as_str(), Some(sha256(&path).as_str()));
+            assert_eq!(
+                backup["size"].as_u64(),
+                Some(fs::metadata(&path).expect("stat").len())
+            );
+        } else {
+            assert_eq!(backup["removed_by"].as_u64(), Some(newest_run), "{backup}");
+            assert!(!path.exists(), "keep: 1 removed {path:?}");
+        }
+    }
+
+    let lab1 = opsgate(&lab, &["backups", "--host", "lab1"]);
+    let table = text(&lab1);
+    assert_eq!(lab1.status.code(), Some(0), "{table}");
+    assert!(table.starts_with("WRITTEN"), "{table}");
+    assert_eq!(
+        table.matches("nightly-lab1-").count(),
+        4,
+        "id and path, twice: {table}"
+    );
+    assert!(!table.contains("lab2"), "{table}");
+    assert!(
+        table.contains(&format!("removed by run {newest_run}")),
+        "{table}"
+    );
+    let other = opsgate(&lab, &["backups", "--runbook", "backup-files"]);
+    assert!(
+        text(&other).contains("no backups recorded match"),
+        "{}",
+        text(&other)
+    );
 }

@@ -4,6 +4,7 @@ mod actions;
 mod backup;
 mod control;
 mod failures;
+mod postgres;
 mod services;
 
 use std::path::{Path, PathBuf};

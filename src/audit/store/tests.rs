@@ -828,7 +828,7 @@ fn a_database_from_a_newer_opsgate_is_refused() {
             error,
             AuditError::NewerSchema {
                 found: 99,
-                supported: 1,
+                supported: 2,
                 ..
             }
         ),
@@ -890,11 +890,18 @@ fn a_read_only_store_fails_at_open() {
 #[test]
 fn landed_migrations_are_never_edited() {
     use sha2::{Digest, Sha256};
-    let pinned = [(
-        1,
-        "0001_initial.sql",
-        "0c7512734c55cb9c5514d9297378df0740982c67381cb5d77f6f64beabcf07b0",
-    )];
+    let pinned = [
+        (
+            1,
+            "0001_initial.sql",
+            "0c7512734c55cb9c5514d9297378df0740982c67381cb5d77f6f64beabcf07b0",
+        ),
+        (
+            2,
+            "0002_backup_index.sql",
+            "a00d936639fe7678e9bcfb3f74e3066e574b6e55cdadb6e21d420adb0c4cdbbd",
+        ),
+    ];
     assert_eq!(MIGRATIONS.len(), pinned.len(), "pin the new migration here");
     for (migration, (version, name, digest)) in MIGRATIONS.iter().zip(pinned) {
         assert_eq!((migration.version, migration.name), (version, name));

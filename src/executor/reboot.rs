@@ -1,0 +1,219 @@
+//! `reboot`: restart the host, then wait until SSH answers again with a new boot id.
+//!
+//! A reboot takes the host's connection down with it, so this lives in the executor, which owns
+//! the connection, rather than among the actions. The sequence:
+//!
+//! 1. read the boot id (`/proc/sys/kernel/random/boot_id`) over the current connection;
+//! 2. start the reboot *detached* from the SSH session (`setsid`, one second late), so the
+//!    command that asks for it returns before sshd goes away and its exit status is real;
+//! 3. connect anew every [`POLL_INTERVAL`] until a connection reads a *different* boot id. A
+//!    connection that still reads the old id reached the host before it went down: it is closed
+//!    and polling goes on. The old connection is closed once a new one is in place.
+//!
+//! Lab hosts cannot reboot the machine they share, so `opsgate lab up` gives each host's sshd
+//! the environment variable [`LAB_REBOOT_VARIABLE`] naming a lab-only script that restarts
+//! that host's sshd with a new boot id (docs/lab.md). When the login environment carries it,
+//! the reboot runs that script instead of `shutdown`; no real host's sshd sets it.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use super::Cancel;
+use crate::actions::{Outcome, RunMode};
+use crate::executor::event::Status;
+use crate::transport::{Connection, RemoteCommand, SshTarget, TransportError};
+
+/// Set by lab sshd configs only: the lab host's restart script.
+pub(crate) const LAB_REBOOT_VARIABLE: &str = "OPSGATE_LAB_REBOOT";
+
+/// How long a host may take to come back when the step sets no `timeout`.
+pub(super) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Pause between two connection attempts while the host is down.
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Limit for each remote command of the sequence itself.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where the reboot step's parameters come from.
+pub(super) struct Reboot<'a> {
+    /// How to reach the host again.
+    pub target: &'a SshTarget,
+    /// The run's control socket directory.
+    pub control_dir: &'a std::path::Path,
+    /// Limit per connection attempt.
+    pub connect_timeout: Duration,
+    /// How long the host may take to come back.
+    pub timeout: Duration,
+    /// `sudo -n -u USER` for the reboot command.
+    pub become_user: Option<String>,
+    /// Apply or check.
+    pub mode: RunMode,
+}
+
+/// How the reboot ended, and the connection to use from now on (`None`: keep the old one).
+pub(super) struct Rebooted {
+    pub outcome: Outcome,
+    pub connection: Option<Connection>,
+    /// The new boot id, for `facts.boot_id`.
+    pub boot_id: Option<String>,
+}
+
+impl Reboot<'_> {
+    /// Reboots the host behind `connection` and waits for it.
+    pub(super) async fn run(
+        &self,
+        connection: &Connection,
+        mut cancel: watch::Receiver<Cancel>,
+    ) -> Result<Rebooted, TransportError> {
+        let unchanged = |outcome| Rebooted {
+            outcome,
+            connection: None,
+            boot_id: None,
+        };
+        let before = boot_id(connection).await?;
+        let before = match before {
+            Ok(id) => id,
+            Err(message) => return Ok(unchanged(Outcome::failed(message))),
+        };
+        if self.mode == RunMode::Check {
+            return Ok(unchanged(Outcome::changed(
+                "check mode: would reboot and wait for a new boot id".to_owned(),
+            )));
+        }
+        let asked = connection
+            .run(&self.reboot_command(connection).await?)
+            .await?;
+        if !asked.success() {
+            let mut outcome = Outcome::failed(format!(
+                "the reboot could not be started: {}",
+                asked.failure()
+            ));
+            outcome.stderr = asked.stderr;
+            return Ok(unchanged(outcome));
+        }
+
+        let started = Instant::now();
+        let deadline = started + self.timeout;
+        let mut answered_since = false;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(POLL_INTERVAL) => {}
+                _ = cancel.changed() => {
+                    return Ok(unchanged(Outcome::failed(
+                        "interrupted while waiting for the host to come back from its reboot",
+                    )));
+                }
+            }
+            if Instant::now() >= deadline {
+                let outcome = if answered_since {
+                    Outcome::failed(format!(
+                        "the host still answers with boot id {before} after {}: it did not reboot",
+                        humantime(self.timeout)
+                    ))
+                } else {
+                    Outcome {
+                        status: Status::Unreachable,
+                        ..Outcome::failed(format!(
+                            "the host did not answer over SSH within {} of its reboot",
+                            humantime(self.timeout)
+                        ))
+                    }
+                };
+                return Ok(unchanged(outcome));
+            }
+            let Ok(fresh) =
+                Connection::connect(self.target, self.control_dir, self.connect_timeout).await
+            else {
+                continue;
+            };
+            answered_since = true;
+            match boot_id(&fresh).await {
+                Ok(Ok(after)) if after != before => {
+                    let outcome = Outcome::changed(format!(
+                        "rebooted in {:.1}s: boot id {before} → {after}",
+                        started.elapsed().as_secs_f64()
+                    ));
+                    return Ok(Rebooted {
+                        outcome,
+                        connection: Some(fresh),
+                        boot_id: Some(after),
+                    });
+                }
+                // Reached before it went down, or it answered while still shutting down.
+                _ => {
+                    let _ = fresh.close().await;
+                }
+            }
+        }
+    }
+
+    /// The detached command that starts the reboot: the lab's script when the login environment
+    /// names one, `shutdown -r now` otherwise.
+    async fn reboot_command(
+        &self,
+        connection: &Connection,
+    ) -> Result<RemoteCommand, TransportError> {
+        // Asked without sudo: sudo resets the environment sshd set.
+        let lab = connection
+            .run(&RemoteCommand {
+                timeout: Some(COMMAND_TIMEOUT),
+                ..RemoteCommand::script(format!("printf '%s' \"${{{LAB_REBOOT_VARIABLE}:-}}\""))
+            })
+            .await?;
+        let lab_script = String::from_utf8_lossy(&lab.stdout).trim().to_owned();
+        let (text, become_user) = if lab_script.is_empty() {
+            (
+                detached("shutdown -r now || systemctl reboot || reboot"),
+                self.become_user.clone(),
+            )
+        } else {
+            // The lab host runs as the invoking account already; sudo would drop nothing useful.
+            let script = format!("exec {}", crate::quote::shell_quote(&lab_script));
+            (detached(&script), None)
+        };
+        Ok(RemoteCommand {
+            become_user,
+            timeout: Some(COMMAND_TIMEOUT),
+            ..RemoteCommand::script(text)
+        })
+    }
+}
+
+/// Shell text that runs `inner` one second from now in a new session, its output discarded, so
+/// the SSH command returns at once and the reboot does not cut it short.
+fn detached(inner: &str) -> String {
+    format!(
+        "nohup setsid sh -c {} >/dev/null 2>&1 </dev/null &",
+        crate::quote::shell_quote(&format!("sleep 1; {inner}"))
+    )
+}
+
+/// Reads the host's boot id; `Ok(Err(..))` when the host answered but gave none.
+async fn boot_id(connection: &Connection) -> Result<Result<String, String>, TransportError> {
+    let output = connection
+        .run(&RemoteCommand {
+            timeout: Some(COMMAND_TIMEOUT),
+            ..RemoteCommand::script("cat /proc/sys/kernel/random/boot_id")
+        })
+        .await?;
+    let id = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    if output.success() && !id.is_empty() {
+        Ok(Ok(id))
+    } else {
+        Ok(Err(format!(
+            "cannot read the host's boot id, so a reboot could not be confirmed: {}",
+            output.failure()
+        )))
+    }
+}
+
+fn humantime(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    if seconds >= 60 && seconds % 60 == 0 {
+        format!("{}m", seconds / 60)
+    } else {
+        format!("{seconds}s")
+    }
+}
