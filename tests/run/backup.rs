@@ -647,7 +647,7 @@ steps:
 
     for _ in 0..2 {
         // Backup names have one-second resolution; a new second keeps the ids apart.
-        std::thread::sleep(std::time::Duration::from_millis(1100));
+        crate::common::pause(std::time::Duration::from_millis(1100));
         let run = opsgate(&lab, &["run", runbook]);
         assert_eq!(run.status.code(), Some(0), "{}", text(&run));
     }
