@@ -13,6 +13,9 @@ command -v sudo >/dev/null 2>&1 || need_packages+=(sudo)
 # The gate tests run opsgate as real OS accounts: useradd creates them, runuser and sudo switch.
 command -v useradd >/dev/null 2>&1 || need_packages+=(passwd)
 command -v runuser >/dev/null 2>&1 || need_packages+=(util-linux)
+# The package tests build .deb fixtures and a flat apt repository for isolated lab hosts.
+command -v dpkg-deb >/dev/null 2>&1 || need_packages+=(dpkg)
+command -v dpkg-scanpackages >/dev/null 2>&1 || need_packages+=(dpkg-dev)
 
 if [ ${#need_packages[@]} -gt 0 ]; then
   echo "setup: installing ${need_packages[*]}" >&2

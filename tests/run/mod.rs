@@ -4,6 +4,7 @@ mod actions;
 mod backup;
 mod control;
 mod failures;
+mod patch;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

@@ -23,6 +23,7 @@ fn validate_accepts_the_shipped_runbooks_and_inventory() {
             "runbooks/provision-app.yaml",
             "runbooks/backup-files.yaml",
             "runbooks/restore-files.yaml",
+            "runbooks/patch-debian.yaml",
             "inventory/hosts.yaml",
         ])
         .output();
@@ -38,7 +39,7 @@ fn validate_accepts_the_shipped_runbooks_and_inventory() {
             .lines()
             .filter(|line| line.starts_with("ok  "))
             .count(),
-        5,
+        6,
         "{stdout}"
     );
 }
