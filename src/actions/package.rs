@@ -324,8 +324,21 @@ enum Refreshed {
     No,
 }
 
-/// Brings named packages to their state, or upgrades the host (unless `--check`).
+/// Brings named packages to their state, or upgrades the host (unless `--check`). The outcome
+/// always carries `packages`, empty when nothing changed or the step failed before changing.
 pub(super) async fn run<T: Transport>(
+    context: &Context<'_, T>,
+    spec: &Package<String>,
+) -> Result<Outcome, TransportError> {
+    let mut outcome = converge(context, spec).await?;
+    outcome
+        .extra
+        .entry("packages")
+        .or_insert_with(|| Value::Array(vec![]));
+    Ok(outcome)
+}
+
+async fn converge<T: Transport>(
     context: &Context<'_, T>,
     spec: &Package<String>,
 ) -> Result<Outcome, TransportError> {
@@ -850,6 +863,414 @@ mod tests {
         assert!(check_names(&["nginx".into(), "libstdc++6".into(), "libc6:i386".into()]).is_ok());
         for bad in ["", "-o", "two words", "lib*", "a\nb"] {
             assert!(check_names(&[bad.to_owned()]).is_err(), "{bad:?}");
+        }
+    }
+
+    /// The flow against a scripted apt host: each test answers commands by their text.
+    mod flow {
+        use std::sync::Mutex;
+        use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+        use std::time::Duration;
+
+        use serde_json::{Value, json};
+
+        use crate::actions::package::run;
+        use crate::actions::{Context, DiffMode, Outcome, RunMode};
+        use crate::executor::event::Status;
+        use crate::runbook::model::{Package, PackageState, UpgradeScope};
+        use crate::transport::{
+            CommandOutput, Program, RemoteCommand, RemoteStatus, Transport, TransportError,
+        };
+
+        /// What the scripted host has seen so far.
+        #[derive(Default)]
+        struct Seen {
+            commands: Mutex<Vec<String>>,
+            refreshed: AtomicBool,
+            applied: AtomicBool,
+        }
+
+        type Answer = (i32, String, String);
+
+        struct Scripted<F> {
+            seen: Seen,
+            answer: F,
+        }
+
+        impl<F: Fn(&str, &Seen) -> Answer + Send + Sync> Transport for Scripted<F> {
+            fn host(&self) -> &'static str {
+                "web1"
+            }
+
+            async fn run(&self, command: &RemoteCommand) -> Result<CommandOutput, TransportError> {
+                let Program::Script { text, .. } = &command.program else {
+                    panic!("package runs shell text");
+                };
+                let (rc, stdout, stderr) = (self.answer)(text, &self.seen);
+                if text.contains(" update") && rc == 0 {
+                    self.seen.refreshed.store(true, AtomicOrdering::SeqCst);
+                }
+                if text.contains("apt-get -y") {
+                    self.seen.applied.store(true, AtomicOrdering::SeqCst);
+                }
+                self.seen
+                    .commands
+                    .lock()
+                    .expect("commands lock")
+                    .push(text.clone());
+                Ok(CommandOutput {
+                    status: RemoteStatus::Exited(rc),
+                    stdout: stdout.into_bytes(),
+                    stderr: stderr.into_bytes(),
+                    duration: Duration::ZERO,
+                })
+            }
+
+            async fn kill_running(&self) {}
+        }
+
+        fn ok(stdout: &str) -> Answer {
+            (0, stdout.to_owned(), String::new())
+        }
+
+        /// The kind of each command, in order: query, update, simulate, apply.
+        fn kinds(seen: &Seen) -> Vec<&'static str> {
+            seen.commands
+                .lock()
+                .expect("commands lock")
+                .iter()
+                .map(|text| {
+                    if text.contains("dpkg-query") {
+                        "query"
+                    } else if text.contains(" update") {
+                        "update"
+                    } else if text.contains("apt-get -s") {
+                        "simulate"
+                    } else if text.contains("apt-get -y") {
+                        "apply"
+                    } else {
+                        "other"
+                    }
+                })
+                .collect()
+        }
+
+        async fn converge<F: Fn(&str, &Seen) -> Answer + Send + Sync>(
+            host: &Scripted<F>,
+            spec: &Package<String>,
+            mode: RunMode,
+            facts: &Value,
+        ) -> Outcome {
+            let context = Context {
+                transport: host,
+                host: "web1",
+                runbook: "patch",
+                mode,
+                diff: DiffMode::Hide,
+                become_user: Some("root".to_owned()),
+                env: vec![],
+                timeout: None,
+                facts,
+            };
+            run(&context, spec)
+                .await
+                .expect("the scripted host answers")
+        }
+
+        fn named(names: &[&str], state: PackageState) -> Package<String> {
+            Package::Named {
+                names: names.iter().map(|name| (*name).to_owned()).collect(),
+                state,
+            }
+        }
+
+        fn apt() -> Value {
+            json!({ "pkg_manager": "apt" })
+        }
+
+        #[tokio::test]
+        async fn present_refreshes_only_when_a_name_has_no_candidate_then_reports_the_install() {
+            let host = Scripted {
+                seen: Seen::default(),
+                answer: |text: &str, seen: &Seen| {
+                    let refreshed = seen.refreshed.load(AtomicOrdering::SeqCst);
+                    let applied = seen.applied.load(AtomicOrdering::SeqCst);
+                    if text.contains("dpkg-query") {
+                        ok(if applied {
+                            "ii \tbash\t5.2\nii \thello\t2.0-1\n"
+                        } else {
+                            "ii \tbash\t5.2\n"
+                        })
+                    } else if text.contains("apt-get -s") && !refreshed {
+                        (
+                            100,
+                            String::new(),
+                            "E: Unable to locate package hello\n".to_owned(),
+                        )
+                    } else if text.contains("apt-get -s") {
+                        ok(
+                            "Inst hello (2.0-1 test:stable [all])\nConf hello (2.0-1 test:stable [all])\n",
+                        )
+                    } else {
+                        ok("")
+                    }
+                },
+            };
+            let outcome = converge(
+                &host,
+                &named(&["bash", "hello"], PackageState::Present),
+                RunMode::Apply,
+                &apt(),
+            )
+            .await;
+            assert_eq!(outcome.status, Status::Changed, "{:?}", outcome.message);
+            assert_eq!(outcome.message.as_deref(), Some("installed 1: hello 2.0-1"));
+            assert_eq!(
+                outcome.extra["packages"],
+                json!([{ "name": "hello", "from": null, "to": "2.0-1" }])
+            );
+            assert_eq!(
+                kinds(&host.seen),
+                ["query", "simulate", "update", "simulate", "apply", "query"]
+            );
+            let commands = host.seen.commands.lock().expect("commands lock").clone();
+            assert!(commands[4].ends_with("install -- hello"), "{}", commands[4]);
+        }
+
+        #[tokio::test]
+        async fn present_with_everything_installed_asks_nothing_more() {
+            let host = Scripted {
+                seen: Seen::default(),
+                answer: |_: &str, _: &Seen| ok("ii \thello\t1.0-1\n"),
+            };
+            let outcome = converge(
+                &host,
+                &named(&["hello"], PackageState::Present),
+                RunMode::Apply,
+                &apt(),
+            )
+            .await;
+            assert_eq!(outcome.status, Status::Ok);
+            assert_eq!(outcome.message.as_deref(), Some("nothing to do"));
+            assert_eq!(outcome.extra["packages"], json!([]));
+            assert_eq!(kinds(&host.seen), ["query"]);
+        }
+
+        #[tokio::test]
+        async fn check_mode_refreshes_simulates_and_stops() {
+            let host = Scripted {
+                seen: Seen::default(),
+                answer: |text: &str, _: &Seen| {
+                    if text.contains("dpkg-query") {
+                        ok("ii \thello\t1.0-1\n")
+                    } else if text.contains("apt-get -s") {
+                        ok("Inst hello [1.0-1] (2.0-1 test:stable [all])\n")
+                    } else {
+                        ok("")
+                    }
+                },
+            };
+            let outcome = converge(
+                &host,
+                &Package::Upgrade(UpgradeScope::All),
+                RunMode::Check,
+                &apt(),
+            )
+            .await;
+            assert_eq!(outcome.status, Status::Changed);
+            assert_eq!(
+                outcome.message.as_deref(),
+                Some("would upgrade 1: hello 1.0-1 → 2.0-1")
+            );
+            assert_eq!(
+                outcome.extra["packages"],
+                json!([{ "name": "hello", "from": "1.0-1", "to": "2.0-1" }])
+            );
+            assert_eq!(kinds(&host.seen), ["query", "update", "simulate"]);
+        }
+
+        #[tokio::test]
+        async fn a_name_unknown_after_the_refresh_fails_with_the_fix() {
+            let host = Scripted {
+                seen: Seen::default(),
+                answer: |text: &str, _: &Seen| {
+                    if text.contains("apt-get -s") {
+                        (
+                            100,
+                            String::new(),
+                            "E: Unable to locate package helo\n".to_owned(),
+                        )
+                    } else {
+                        ok("ii \tbash\t5.2\n")
+                    }
+                },
+            };
+            let outcome = converge(
+                &host,
+                &named(&["helo"], PackageState::Latest),
+                RunMode::Apply,
+                &apt(),
+            )
+            .await;
+            assert_eq!(outcome.status, Status::Failed);
+            assert_eq!(
+                outcome.message.as_deref(),
+                Some(
+                    "package `helo` was not found in the host's apt sources (the index was \
+                     refreshed with `apt-get update`): check the name for a typo, or add the \
+                     repository that provides it"
+                )
+            );
+            // `latest` refreshed first, so it does not refresh again.
+            assert_eq!(kinds(&host.seen), ["query", "update", "simulate"]);
+        }
+
+        #[tokio::test]
+        async fn security_upgrades_only_what_comes_from_a_security_archive() {
+            let host = Scripted {
+                seen: Seen::default(),
+                answer: |text: &str, seen: &Seen| {
+                    let applied = seen.applied.load(AtomicOrdering::SeqCst);
+                    if text.contains("dpkg-query") {
+                        ok(if applied {
+                            "ii \tlibssl3\t3.0.2\nii \thello\t1.0-1\n"
+                        } else {
+                            "ii \tlibssl3\t3.0.1\nii \thello\t1.0-1\n"
+                        })
+                    } else if text.contains("upgrade --with-new-pkgs") {
+                        ok("Inst hello [1.0-1] (2.0-1 Debian:12/stable [all])\n\
+                            Inst libssl3 [3.0.1] (3.0.2 Debian-Security:12/stable-security [amd64])\n")
+                    } else if text.contains("apt-get -s") {
+                        ok(
+                            "Inst libssl3 [3.0.1] (3.0.2 Debian-Security:12/stable-security [amd64])\n",
+                        )
+                    } else {
+                        ok("")
+                    }
+                },
+            };
+            let outcome = converge(
+                &host,
+                &Package::Upgrade(UpgradeScope::Security),
+                RunMode::Apply,
+                &apt(),
+            )
+            .await;
+            assert_eq!(outcome.status, Status::Changed);
+            assert_eq!(
+                outcome.message.as_deref(),
+                Some("upgraded 1: libssl3 3.0.1 → 3.0.2")
+            );
+            assert_eq!(
+                kinds(&host.seen),
+                ["query", "update", "simulate", "simulate", "apply", "query"]
+            );
+            let commands = host.seen.commands.lock().expect("commands lock").clone();
+            assert!(
+                commands[4].contains("apt-mark showauto -- libssl3"),
+                "{}",
+                commands[4]
+            );
+            assert!(
+                commands[4].contains("install -- libssl3;"),
+                "{}",
+                commands[4]
+            );
+        }
+
+        #[tokio::test]
+        async fn a_failed_upgrade_still_reports_what_changed_before_it_failed() {
+            let host = Scripted {
+                seen: Seen::default(),
+                answer: |text: &str, seen: &Seen| {
+                    let applied = seen.applied.load(AtomicOrdering::SeqCst);
+                    if text.contains("dpkg-query") {
+                        ok(if applied {
+                            "ii \ta\t2\nii \tb\t1\n"
+                        } else {
+                            "ii \ta\t1\nii \tb\t1\n"
+                        })
+                    } else if text.contains("apt-get -s") {
+                        ok("Inst a [1] (2 x:y [all])\nInst b [1] (2 x:y [all])\n")
+                    } else if text.contains("apt-get -y") {
+                        (
+                            100,
+                            String::new(),
+                            "E: Sub-process /usr/bin/dpkg returned an error code (1)\n".to_owned(),
+                        )
+                    } else {
+                        ok("")
+                    }
+                },
+            };
+            let outcome = converge(
+                &host,
+                &Package::Upgrade(UpgradeScope::All),
+                RunMode::Apply,
+                &apt(),
+            )
+            .await;
+            assert_eq!(outcome.status, Status::Failed);
+            let message = outcome.message.clone().unwrap_or_default();
+            assert!(message.starts_with("apt-get failed: "), "{message}");
+            assert!(
+                message.ends_with("; before it failed: upgraded 1: a 1 → 2"),
+                "{message}"
+            );
+            assert_eq!(
+                outcome.extra["packages"],
+                json!([{ "name": "a", "from": "1", "to": "2" }])
+            );
+        }
+
+        #[tokio::test]
+        async fn an_unknown_package_manager_or_apk_security_is_refused_before_any_command() {
+            let host = Scripted {
+                seen: Seen::default(),
+                answer: |_: &str, _: &Seen| ok(""),
+            };
+            let spec = Package::Upgrade(UpgradeScope::Security);
+            let unknown = converge(
+                &host,
+                &spec,
+                RunMode::Apply,
+                &json!({ "pkg_manager": "unknown" }),
+            )
+            .await;
+            assert_eq!(unknown.status, Status::Failed);
+            assert!(
+                unknown
+                    .message
+                    .as_deref()
+                    .is_some_and(|message| message.contains("fact `pkg_manager` is `unknown`")),
+                "{:?}",
+                unknown.message
+            );
+            let apk = converge(
+                &host,
+                &spec,
+                RunMode::Apply,
+                &json!({ "pkg_manager": "apk" }),
+            )
+            .await;
+            assert!(
+                apk.message
+                    .as_deref()
+                    .is_some_and(|message| message.contains("not possible with apk")),
+                "{:?}",
+                apk.message
+            );
+            let missing = converge(&host, &spec, RunMode::Apply, &Value::Null).await;
+            assert!(
+                missing
+                    .message
+                    .as_deref()
+                    .is_some_and(|message| message.contains("`pkg_manager` was not gathered")),
+                "{:?}",
+                missing.message
+            );
+            assert_eq!(missing.extra["packages"], json!([]));
+            assert!(kinds(&host.seen).is_empty());
         }
     }
 }

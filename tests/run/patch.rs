@@ -496,3 +496,29 @@ fn security_only_upgrades_just_the_packages_from_a_security_archive() {
         text(&all)
     );
 }
+
+/// Read-only cases (nothing to install or remove, so only `dpkg-query` runs): safe on any lab,
+/// isolated or not.
+#[test]
+fn satisfied_states_and_skipped_steps_register_an_empty_packages_list() {
+    let lab = TestLab::start(1);
+    let work = tempfile::tempdir().expect("temp dir");
+    let runbook = write_runbook(
+        work.path(),
+        "satisfied",
+        "runbook: satisfied\nkind: maintenance\ntargets: lab\nsteps:\n  \
+         - name: dpkg is installed\n    package: { name: dpkg }\n    register: kept\n  \
+         - name: no such package is installed\n    \
+         package: { names: [opsgate-fixture-never-installed], state: absent }\n    register: gone\n  \
+         - name: never runs\n    when: false\n    package: { upgrade: all }\n    register: skipped\n  \
+         - name: keep the counts\n    copy:\n      dest: \"{{vars.lab_root}}/counts.txt\"\n      \
+         content: \"{{len kept.packages}} {{len gone.packages}} {{len skipped.packages}} {{skipped.status}}\"\n",
+    );
+    let output = opsgate(&lab, &["run", runbook.to_str().expect("utf-8 path")]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(count_status(&output, "ok"), 2, "{}", text(&output));
+    assert_eq!(
+        fs::read_to_string(lab.host("lab1").lab_root.join("counts.txt")).expect("counts"),
+        "0 0 0 skipped"
+    );
+}
