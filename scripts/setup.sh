@@ -13,6 +13,13 @@ command -v sudo >/dev/null 2>&1 || need_packages+=(sudo)
 # The gate tests run opsgate as real OS accounts: useradd creates them, runuser and sudo switch.
 command -v useradd >/dev/null 2>&1 || need_packages+=(passwd)
 command -v runuser >/dev/null 2>&1 || need_packages+=(util-linux)
+# The PostgreSQL tests (tests/run/postgres.rs) start a throwaway cluster of their own on
+# 127.0.0.x with the server programs in /usr/lib/postgresql/<version>/bin, and the shipped
+# postgres runbooks run pg_dump/pg_restore (package postgresql-client, a dependency). Debian's
+# postinst also creates the system cluster `main` and may start it on localhost:5432 (loopback
+# only, Debian's default); the tests never use it.
+postgres_server() { ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }
+postgres_server || need_packages+=(postgresql)
 # The package tests build .deb fixtures and a flat apt repository for isolated lab hosts.
 command -v dpkg-deb >/dev/null 2>&1 || need_packages+=(dpkg)
 command -v dpkg-scanpackages >/dev/null 2>&1 || need_packages+=(dpkg-dev)
@@ -31,6 +38,10 @@ if [ ${#need_packages[@]} -gt 0 ]; then
   apt-get update -qq || { echo "setup: apt-get update failed (no package mirror reachable?)" >&2; exit 1; }
   apt-get install -y -qq "${need_packages[@]}" >/dev/null \
     || { echo "setup: apt-get install ${need_packages[*]} failed" >&2; exit 1; }
+  if ! postgres_server; then
+    echo "setup: apt-get installed postgresql, but no server programs are in /usr/lib/postgresql/*/bin; the PostgreSQL tests need them (is a postgresql-NN package installed? dpkg -l 'postgresql-[0-9]*')" >&2
+    exit 1
+  fi
 fi
 
 # sshd's privilege separation directory; Debian creates it only when the service starts.

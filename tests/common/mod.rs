@@ -1,13 +1,16 @@
-//! Shared test fixtures: [`TestLab`] (real local sshd hosts through `opsgate::lab`) and
-//! [`Opsgate`] (runs the real binary in a clean environment).
+//! Shared test fixtures: [`TestLab`] (real local sshd hosts through `opsgate::lab`),
+//! [`Opsgate`] (runs the real binary in a clean environment) and [`TestPostgres`] (a throwaway
+//! PostgreSQL cluster on loopback).
 
 pub mod background;
 pub mod lab;
 pub mod opsgate;
+pub mod postgres;
 
 pub use background::BackgroundRun;
 pub use lab::TestLab;
 pub use opsgate::Opsgate;
+pub use postgres::TestPostgres;
 
 /// Blocks the test thread: integration tests drive separate processes and have no runtime.
 #[expect(

@@ -5,6 +5,7 @@ mod backup;
 mod control;
 mod failures;
 mod patch;
+mod postgres;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

@@ -24,6 +24,8 @@ fn validate_accepts_the_shipped_runbooks_and_inventory() {
             "runbooks/backup-files.yaml",
             "runbooks/restore-files.yaml",
             "runbooks/patch-debian.yaml",
+            "runbooks/backup-postgres.yaml",
+            "runbooks/restore-postgres.yaml",
             "inventory/hosts.yaml",
         ])
         .output();
@@ -39,7 +41,7 @@ fn validate_accepts_the_shipped_runbooks_and_inventory() {
             .lines()
             .filter(|line| line.starts_with("ok  "))
             .count(),
-        6,
+        8,
         "{stdout}"
     );
 }

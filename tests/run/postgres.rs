@@ -1,0 +1,216 @@
+//! The shipped `backup-postgres` and `restore-postgres` runbooks end to end: a real PostgreSQL
+//! server from Debian's packages on loopback ([`TestPostgres`]), reached from a lab host over
+//! TCP. A table of known rows is dumped, dropped and restored, and its row count and checksum
+//! must match; also the store and its manifests, a password given as a secret param, `keep`,
+//! `--check` of both runbooks and a restore by id.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use super::{count_status, opsgate, text};
+use crate::common::postgres::{ACCOUNT, open_path};
+use crate::common::{TestLab, TestPostgres};
+
+const DATABASE: &str = "opsgate_shop";
+
+/// A role that needs a password over TCP, and its password.
+const DUMPER: &str = "opsgate_dumper";
+const PASSWORD: &str = "pw-7c1e5b90-never-shown";
+
+fn shipped(name: &str) -> String {
+    format!("{}/runbooks/{name}.yaml", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The default store of `backup-postgres` for [`DATABASE`] on a lab host.
+fn store(host: &opsgate::lab::LabHost) -> PathBuf {
+    host.lab_root
+        .join("var/backups/app/postgres")
+        .join(DATABASE)
+}
+
+/// The dumps (not manifests) in the store, sorted.
+fn dumps(store: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(store)
+        .expect("the store exists")
+        .map(|entry| {
+            entry
+                .expect("directory entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|name| !name.ends_with(".sha256"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Row count and checksum of table `t`: what a restore must bring back exactly.
+fn rows(postgres: &TestPostgres) -> String {
+    postgres.query(
+        DATABASE,
+        "SELECT count(*) || ' ' || md5(string_agg(t::text, ',' ORDER BY id)) FROM t",
+    )
+}
+
+fn table_exists(postgres: &TestPostgres) -> bool {
+    postgres.query(DATABASE, "SELECT to_regclass('public.t') IS NOT NULL") == "t"
+}
+
+/// Runs a shipped runbook against the lab's one host and the test server.
+fn run(lab: &TestLab, postgres: &TestPostgres, runbook: &str, extra: &[&str]) -> Output {
+    let host = format!("host={}", postgres.host());
+    let port = format!("port={}", postgres.port());
+    let database = format!("database={DATABASE}");
+    let mut args = vec!["run", runbook, "-p", &database, "-p", &host, "-p", &port];
+    args.extend_from_slice(extra);
+    opsgate(lab, &args)
+}
+
+#[test]
+fn backup_postgres_then_restore_postgres_bring_back_a_dropped_table() {
+    let postgres = TestPostgres::start();
+    let lab = TestLab::start(1);
+    let host = &lab.hosts()[0];
+    // pg_dump and pg_restore run as `postgres`, which must reach the store in the lab's dir.
+    open_path(lab.workspace(), &host.lab_root);
+    let backup = shipped("backup-postgres");
+    let restore = shipped("restore-postgres");
+
+    postgres.execute("postgres", &format!("CREATE DATABASE {DATABASE}"));
+    postgres.execute(
+        DATABASE,
+        "CREATE TABLE t (id integer PRIMARY KEY, name text NOT NULL, amount numeric(10, 2), \
+         day date); \
+         INSERT INTO t SELECT g, 'item ' || g || ', it''s \"quoted\" ' || md5(g::text), \
+         g * 1.25, date '2026-01-01' + g FROM generate_series(1, 1000) AS g",
+    );
+    let original = rows(&postgres);
+    assert!(original.starts_with("1000 "), "{original}");
+
+    let dry = run(&lab, &postgres, &backup, &["--check"]);
+    assert_eq!(dry.status.code(), Some(0), "{}", text(&dry));
+    assert!(text(&dry).contains("would write"), "{}", text(&dry));
+    assert!(!store(host).exists(), "--check created the store");
+
+    // The first dump authenticates with a password, given as a secret param from a file.
+    postgres.create_password_role(DUMPER, PASSWORD);
+    let password_file = lab.workspace().join("password");
+    fs::write(&password_file, format!("{PASSWORD}\n")).expect("password file");
+    fs::set_permissions(&password_file, fs::Permissions::from_mode(0o600)).expect("chmod");
+    let user = format!("user={DUMPER}");
+    let without = run(&lab, &postgres, &backup, &["-p", &user]);
+    assert_eq!(without.status.code(), Some(1), "{}", text(&without));
+    assert!(
+        text(&without).contains("no password supplied")
+            && !text(&without).contains("could not change directory"),
+        "{}",
+        text(&without)
+    );
+    assert!(dumps(&store(host)).is_empty(), "a failed dump left a file");
+
+    let password = format!("password=@{}", password_file.display());
+    let first = run(&lab, &postgres, &backup, &["-p", &user, "-p", &password]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let audit = lab.opsgate().args(["audit", "export", "--jsonl"]).output();
+    assert!(
+        audit.status.success() && text(&audit).contains(DUMPER),
+        "the audit records the run's params: {}",
+        text(&audit)
+    );
+    for (what, output) in [("run output", &first), ("audit export", &audit)] {
+        assert!(!text(output).contains(PASSWORD), "{what}: {}", text(output));
+    }
+    let names = dumps(&store(host));
+    assert_eq!(names.len(), 1, "{names:?}");
+    let first_id = names[0]
+        .strip_suffix(".dump")
+        .expect("a .dump file")
+        .to_owned();
+    assert!(
+        first_id.starts_with(&format!("backup-postgres-{}-", host.name)),
+        "{first_id}"
+    );
+    assert!(
+        text(&first).contains(&first_id),
+        "the report names the dump: {}",
+        text(&first)
+    );
+    let check = Command::new("sha256sum")
+        .args(["-c", &format!("{}.sha256", names[0])])
+        .current_dir(store(host))
+        .output()
+        .expect("sha256sum -c");
+    assert!(check.status.success(), "{check:?}");
+    let owner = opsgate::os_account::uid_of(ACCOUNT).expect("postgres account");
+    let directory = fs::metadata(store(host)).expect("stat store");
+    assert_eq!(
+        directory.uid(),
+        owner,
+        "the store belongs to the OS account"
+    );
+    assert_eq!(directory.permissions().mode() & 0o7777, 0o700);
+    let dump = fs::metadata(store(host).join(&names[0])).expect("stat dump");
+    assert_eq!(
+        (dump.uid(), dump.permissions().mode() & 0o7777),
+        (owner, 0o600),
+        "dumps are private to the OS account"
+    );
+
+    // More rows, and a second run: a backup always writes a new dump and reports `changed`.
+    postgres.execute(
+        DATABASE,
+        "INSERT INTO t SELECT g, 'later ' || g, g, NULL FROM generate_series(1001, 1500) AS g",
+    );
+    let grown = rows(&postgres);
+    assert!(grown.starts_with("1500 "), "{grown}");
+    let second = run(&lab, &postgres, &backup, &[]);
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    assert_eq!(count_status(&second, "changed"), 1, "{}", text(&second));
+    assert_eq!(dumps(&store(host)).len(), 2);
+
+    postgres.execute(DATABASE, "DROP TABLE t");
+
+    // --check verifies the dump and reports; the table stays dropped.
+    let checked = run(&lab, &postgres, &restore, &["--check"]);
+    assert_eq!(checked.status.code(), Some(0), "{}", text(&checked));
+    assert!(
+        text(&checked).contains("verified; would have fed"),
+        "{}",
+        text(&checked)
+    );
+    assert!(!table_exists(&postgres), "--check restored the table");
+
+    let latest = run(&lab, &postgres, &restore, &[]);
+    assert_eq!(latest.status.code(), Some(0), "{}", text(&latest));
+    assert_eq!(rows(&postgres), grown, "latest brings back the 1500 rows");
+
+    // By id, over the existing table: --clean replaces it with the older contents.
+    let from = format!("from={first_id}");
+    let by_id = run(&lab, &postgres, &restore, &["-p", &from]);
+    assert_eq!(by_id.status.code(), Some(0), "{}", text(&by_id));
+    assert_eq!(
+        rows(&postgres),
+        original,
+        "the first dump brings back 1000 rows"
+    );
+
+    // keep=1: the new dump stays, the two older ones go with their manifests.
+    let pruned = run(&lab, &postgres, &backup, &["-p", "keep=1"]);
+    assert_eq!(pruned.status.code(), Some(0), "{}", text(&pruned));
+    assert!(
+        text(&pruned).contains("removed 2 old backups"),
+        "{}",
+        text(&pruned)
+    );
+    let left = dumps(&store(host));
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_ne!(left[0], format!("{first_id}.dump"));
+    assert_eq!(
+        fs::read_dir(store(host)).expect("store").count(),
+        2,
+        "one dump and its manifest"
+    );
+}
