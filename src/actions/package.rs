@@ -67,7 +67,11 @@ impl Change {
         match (&self.from, &self.to) {
             (None, _) => Verb::Install,
             (Some(_), None) => Verb::Remove,
-            (Some(from), Some(to)) => match compare_versions(from, to) {
+            // Only the version itself: an unfinished one carries its state after a blank.
+            (Some(from), Some(to)) => match compare_versions(
+                from.split(' ').next().unwrap_or(from),
+                to.split(' ').next().unwrap_or(to),
+            ) {
                 Ordering::Greater => Verb::Downgrade,
                 Ordering::Equal => Verb::Reinstall,
                 Ordering::Less => Verb::Upgrade,
@@ -113,38 +117,50 @@ impl Verb {
 }
 
 /// Every installed package: name → installed versions (rpm installs several kernels at once).
+/// A package dpkg left unfinished (unpacked, half-configured after a failed upgrade) is listed
+/// with its state after the version, so a report says so, but does not count as installed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(super) struct Installed(BTreeMap<String, BTreeSet<String>>);
+pub(super) struct Installed {
+    versions: BTreeMap<String, BTreeSet<String>>,
+    unfinished: BTreeSet<String>,
+}
 
 impl Installed {
     /// Records one installed version.
     pub(super) fn add(&mut self, name: &str, version: &str) {
-        self.0
+        self.versions
             .entry(name.to_owned())
             .or_default()
             .insert(version.to_owned());
     }
 
-    /// Whether `name` is installed at any version.
+    /// Records a version whose files are on disk but which is not usable yet (`state`:
+    /// `half-configured` …).
+    pub(super) fn add_unfinished(&mut self, name: &str, version: &str, state: &str) {
+        self.add(name, &format!("{version} ({state})"));
+        self.unfinished.insert(name.to_owned());
+    }
+
+    /// Whether `name` is installed and usable at some version.
     pub(super) fn contains(&self, name: &str) -> bool {
-        self.0.contains_key(name)
+        self.versions.contains_key(name) && !self.unfinished.contains(name)
     }
 
     /// The installed versions of `name`, joined (`None` when it is not installed).
     pub(super) fn version(&self, name: &str) -> Option<String> {
-        self.0.get(name).map(join)
+        self.versions.get(name).map(join)
     }
 
     /// What differs from `before` to `self`, by name: a version that disappeared is `from`, one
     /// that appeared is `to`.
     fn changes_since(&self, before: &Installed) -> Vec<Change> {
         let empty = BTreeSet::new();
-        let names: BTreeSet<&String> = before.0.keys().chain(self.0.keys()).collect();
+        let names: BTreeSet<&String> = before.versions.keys().chain(self.versions.keys()).collect();
         names
             .into_iter()
             .filter_map(|name| {
-                let old = before.0.get(name).unwrap_or(&empty);
-                let new = self.0.get(name).unwrap_or(&empty);
+                let old = before.versions.get(name).unwrap_or(&empty);
+                let new = self.versions.get(name).unwrap_or(&empty);
                 if old == new {
                     return None;
                 }
@@ -1186,7 +1202,7 @@ mod tests {
                     let applied = seen.applied.load(AtomicOrdering::SeqCst);
                     if text.contains("dpkg-query") {
                         ok(if applied {
-                            "ii \ta\t2\nii \tb\t1\n"
+                            "iF \ta\t2\nii \tb\t1\n"
                         } else {
                             "ii \ta\t1\nii \tb\t1\n"
                         })
@@ -1213,13 +1229,14 @@ mod tests {
             assert_eq!(outcome.status, Status::Failed);
             let message = outcome.message.clone().unwrap_or_default();
             assert!(message.starts_with("apt-get failed: "), "{message}");
+            // dpkg unpacked `a` 2 and could not configure it: the report says so.
             assert!(
-                message.ends_with("; before it failed: upgraded 1: a 1 → 2"),
+                message.ends_with("; before it failed: upgraded 1: a 1 → 2 (half-configured)"),
                 "{message}"
             );
             assert_eq!(
                 outcome.extra["packages"],
-                json!([{ "name": "a", "from": "1", "to": "2" }])
+                json!([{ "name": "a", "from": "1", "to": "2 (half-configured)" }])
             );
         }
 

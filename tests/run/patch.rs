@@ -11,7 +11,7 @@
 //! overlay). Without root the tests skip with a message; CI runs as root.
 
 use std::fs;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -106,6 +106,12 @@ fn isolated_lab(hosts: usize) -> Option<TestLab> {
 
 /// Builds `name_version_all.deb` in `dir`: it ships `/usr/share/<name>/VERSION`.
 fn build_deb(dir: &Path, name: &str, version: &str) -> PathBuf {
+    build_deb_with(dir, name, version, &[])
+}
+
+/// [`build_deb`] plus `files`: `(path, content)` pairs, paths relative to the package root
+/// (`etc/x.conf`, or `DEBIAN/postinst`, which is made executable).
+fn build_deb_with(dir: &Path, name: &str, version: &str, files: &[(&str, &str)]) -> PathBuf {
     let root = dir.join(format!("build-{name}-{version}"));
     let share = root.join(format!("usr/share/{name}"));
     fs::create_dir_all(root.join("DEBIAN")).expect("DEBIAN dir");
@@ -121,6 +127,14 @@ fn build_deb(dir: &Path, name: &str, version: &str) -> PathBuf {
         ),
     )
     .expect("control");
+    for (path, content) in files {
+        let file = root.join(path);
+        fs::create_dir_all(file.parent().expect("a parent")).expect("file dir");
+        fs::write(&file, content).expect("package file");
+        if path.starts_with("DEBIAN/") {
+            fs::set_permissions(&file, fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+    }
     let deb = dir.join(format!("{name}_{version}_all.deb"));
     run(Command::new("dpkg-deb")
         .args(["--build", "--root-owner-group"])
@@ -494,6 +508,68 @@ fn security_only_upgrades_just_the_packages_from_a_security_archive() {
         1,
         "{}",
         text(&all)
+    );
+}
+
+#[test]
+fn a_failed_upgrade_gets_etc_back_and_stops_the_later_batches() {
+    let Some(lab) = isolated_lab(2) else { return };
+    let debs = tempfile::tempdir().expect("temp dir");
+    let conf = "etc/opsgate-fixture-hello.conf";
+    let v1 = build_deb_with(debs.path(), HELLO, "1.0-1", &[(conf, "version=1\n")]);
+    // v2 unpacks a new /etc file, then its postinst fails: dpkg leaves it half-configured.
+    let v2 = build_deb_with(
+        debs.path(),
+        HELLO,
+        "2.0-1",
+        &[
+            (conf, "version=2\n"),
+            (
+                "DEBIAN/postinst",
+                "#!/bin/sh\necho 'fixture: failing on purpose' >&2\nexit 1\n",
+            ),
+        ],
+    );
+    for host in lab.hosts() {
+        let main = repo(&lab, &host.name, "main");
+        publish(&main, "opsgate", &[&v1]);
+        use_only(&lab, &host.name, &[&main], &[HELLO]);
+        publish(&main, "opsgate", &[&v1, &v2]);
+    }
+
+    let output = opsgate(
+        &lab,
+        &["run", &shipped("patch-debian"), "-p", "reboot=false"],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains("apt-get failed"),
+        "{}",
+        text(&output)
+    );
+    assert!(
+        text(&output).contains("exceed max_failures"),
+        "{}",
+        text(&output)
+    );
+    // lab1 (first batch) failed and got its /etc back from the backup this run took…
+    assert_eq!(
+        on_host(&lab, "lab1", &format!("cat /{conf}")),
+        "version=1",
+        "{}",
+        text(&output)
+    );
+    // …and lab2's batch never started.
+    assert_eq!(on_host(&lab, "lab2", &format!("cat /{conf}")), "version=1");
+    assert_eq!(
+        installed_version(&lab, "lab2", HELLO).as_deref(),
+        Some("1.0-1")
+    );
+    assert!(
+        !lab.host("lab2")
+            .lab_root
+            .join("var/backups/app/patch-debian")
+            .exists()
     );
 }
 

@@ -18,7 +18,7 @@ use super::{Change, Installed, Operation, Simulation};
 use crate::actions::quote;
 use crate::runbook::model::UpgradeScope;
 
-/// Every fully installed package (`ii`, or waiting on triggers), tab-separated.
+/// Every package with files on disk: status letters, name and version, tab-separated.
 pub(super) const QUERY: &str =
     "LC_ALL=C dpkg-query -W -f='${db:Status-Abbrev}\\t${binary:Package}\\t${Version}\\n'";
 
@@ -39,10 +39,18 @@ pub(super) fn parse_installed(text: &str) -> Installed {
         else {
             continue;
         };
-        // Second letter: `i` installed, `W`/`t` installed with triggers pending; `c` (config
-        // files only), `n`, `U`, `F`, `H` are not a usable install.
-        if matches!(status.as_bytes().get(1), Some(b'i' | b'W' | b't')) && !version.is_empty() {
-            installed.add(name, version);
+        if version.is_empty() {
+            continue;
+        }
+        // Second letter: `i` installed, `W`/`t` installed with triggers pending; `U`, `F`, `H`
+        // have files on disk but are unfinished (a failed upgrade); `n` and `c` (config files
+        // only) are not installed.
+        match status.as_bytes().get(1) {
+            Some(b'i' | b'W' | b't') => installed.add(name, version),
+            Some(b'U') => installed.add_unfinished(name, version, "unpacked"),
+            Some(b'F') => installed.add_unfinished(name, version, "half-configured"),
+            Some(b'H') => installed.add_unfinished(name, version, "half-installed"),
+            _ => {}
         }
     }
     installed
@@ -381,6 +389,7 @@ Conf flat-repo-package (1.0-1 localhost [all])
         assert!(installed.contains("triggered"));
         assert!(!installed.contains("old-thing"));
         assert!(!installed.contains("half"));
+        assert_eq!(installed.version("half").as_deref(), Some("1.0 (unpacked)"));
         assert!(!installed.contains("never"));
     }
 
