@@ -548,6 +548,13 @@ fn a_failed_upgrade_gets_etc_back_and_stops_the_later_batches() {
         text(&output)
     );
     assert!(
+        text(&output).contains(
+            "before it failed: upgraded 1: opsgate-fixture-hello 1.0-1 → 2.0-1 (half-configured)"
+        ),
+        "{}",
+        text(&output)
+    );
+    assert!(
         text(&output).contains("exceed max_failures"),
         "{}",
         text(&output)
