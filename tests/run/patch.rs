@@ -196,7 +196,7 @@ fn use_only(lab: &TestLab, host: &str, repos: &[&Path], packages: &[&str]) {
              for source in /etc/apt/sources.list /etc/apt/sources.list.d/*; do \
                if [ -e \"$source\" ]; then mv \"$source\" $aside/; fi; done; \
              printf '%s\\n' '{}' > /etc/apt/sources.list.d/opsgate-test.list; \
-             rm -rf /var/lib/apt/lists/*; apt-get -q update >/dev/null; \
+             find /var/lib/apt/lists -maxdepth 1 -type f ! -name lock -delete; apt-get -q update >/dev/null; \
              apt-get -y -q install {} >/dev/null",
             lines.join("' '"),
             packages.join(" ")
