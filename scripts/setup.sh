@@ -20,6 +20,9 @@ command -v runuser >/dev/null 2>&1 || need_packages+=(util-linux)
 # only, Debian's default); the tests never use it.
 postgres_server() { ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }
 postgres_server || need_packages+=(postgresql)
+# The package tests build .deb fixtures and a flat apt repository for isolated lab hosts.
+command -v dpkg-deb >/dev/null 2>&1 || need_packages+=(dpkg)
+command -v dpkg-scanpackages >/dev/null 2>&1 || need_packages+=(dpkg-dev)
 
 if [ ${#need_packages[@]} -gt 0 ]; then
   echo "setup: installing ${need_packages[*]}" >&2
