@@ -414,8 +414,9 @@ fn provision_web_serves_each_lab_host_on_its_own_address_then_stops() {
     assert_ne!(masters[0], masters[1], "each host runs its own nginx");
     assert!(
         !Path::new("/run/nginx.pid").exists()
+            && !Path::new("/var/log/nginx/opsgate-web.access.log").exists()
             && !Path::new("/etc/nginx/sites-enabled/opsgate-web").exists(),
-        "nothing of the lab hosts' nginx reaches this machine"
+        "nothing of the lab hosts' nginx (pid file, logs, site) reaches this machine"
     );
     // Every socket an nginx of ours listens on is its host's address and the site's port.
     let sockets = Command::new("ss").args(["-ltnpH"]).output().expect("ss");
