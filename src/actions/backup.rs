@@ -18,9 +18,14 @@
 //!
 //! `keep: N` keeps the newest N backups of this runbook and host (the new one included, and
 //! never deleted even when the host clock went backwards); without `keep` nothing is pruned.
-//! A backup is always `changed`; under `--check` it reports the name it would write and what it
-//! would prune, and writes nothing (`skipped` when a path does not exist yet, since an earlier
-//! step that `--check` did not run may create it).
+//! Archives and most dumps are byte-for-byte reproducible, so a backup whose bytes equal the
+//! newest backup of this runbook and host (its manifest's SHA-256, re-checked against the file)
+//! is discarded and the step is `ok`, registering that newest backup: running a backup twice
+//! does not fill the store with copies, and retention only runs when a backup is written. A
+//! dump that embeds the time (`pg_dump -Fc`) is new every time and `changed`. Under `--check` a
+//! backup of paths streams the archive to `sha256sum` (nothing written) to say `ok` or "would
+//! write", with what it would prune; a dump is not run (`skipped` when a path does not exist
+//! yet, since an earlier step that `--check` did not run may create it).
 
 use std::cmp::Reverse;
 use std::fmt::Write as _;
@@ -219,7 +224,13 @@ pub(super) async fn run<T: Transport>(
     if context.mode == RunMode::Check {
         return check(context, backup, &store, &prefix, keep).await;
     }
-    let output = context.shell(write_script(backup, &store, &prefix)).await?;
+    let newest = match newest_backup(context, &store, &prefix).await? {
+        Ok(newest) => newest,
+        Err(failure) => return Ok(failure),
+    };
+    let output = context
+        .shell(write_script(backup, &store, &prefix, newest.as_ref()))
+        .await?;
     if !output.success() {
         return Ok(Outcome::failed_with(
             format!("backup into `{store}` failed: {}", output.failure()),
@@ -247,6 +258,16 @@ pub(super) async fn run<T: Transport>(
         sha256: written.sha256.clone(),
         removed: Vec::new(),
     };
+    if written.unchanged {
+        // Nothing was written, so nothing is pruned either: retention runs with a new backup.
+        return Ok(Outcome {
+            extra,
+            ..Outcome::ok(format!(
+                "unchanged since backup `{}` (same SHA-256); nothing written",
+                written.name.id()
+            ))
+        });
+    }
     let mut message = format!("wrote {path} ({} bytes)", written.size);
     if written.tar_warned {
         message.push_str("; tar warned that files changed while they were read");
@@ -352,6 +373,29 @@ async fn check<T: Transport>(
             ))
         });
     }
+    let newest = match newest_backup(context, store, prefix).await? {
+        Ok(newest) => newest,
+        Err(failure) => return Ok(failure),
+    };
+    if let (BackupSource::Paths(paths), Some(newest)) = (&backup.source, newest) {
+        // Archives are byte-for-byte reproducible, so the checksum of one streamed to
+        // `sha256sum` (nothing written) says whether a backup would differ from the newest.
+        let streamed = context
+            .shell(format!(
+                "{} | sha256sum | cut -d' ' -f1",
+                tar_command(paths, store, "-", format.tar_option().unwrap_or("--gzip"))
+            ))
+            .await?;
+        if streamed.success() && streamed.stdout_text().trim() == newest.sha256 {
+            return Ok(Outcome {
+                extra,
+                ..Outcome::ok(format!(
+                    "unchanged since backup `{}` (same SHA-256); would write nothing",
+                    newest.name.id()
+                ))
+            });
+        }
+    }
     let mut message = format!("would write {path} and its .sha256 manifest");
     if let Some(keep) = keep {
         let old = prune_list(listing, prefix, &name, keep);
@@ -363,6 +407,70 @@ async fn check<T: Transport>(
         extra,
         ..Outcome::changed(message)
     })
+}
+
+/// The newest backup of this runbook and host, with the checksum its manifest records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Newest {
+    name: BackupName,
+    sha256: String,
+}
+
+/// Finds the newest backup of `prefix` in the store (`None` without one, or without its
+/// manifest): a new backup with the same bytes is not written again.
+async fn newest_backup<T: Transport>(
+    context: &Context<'_, T>,
+    store: &str,
+    prefix: &str,
+) -> Result<Result<Option<Newest>, Outcome>, TransportError> {
+    let output = context
+        .shell(format!(
+            "store={}; base={}; if [ -d \"$store\" ]; then ls -1A -- \"$store\"; \
+             echo {MANIFESTS}; for f in \"$store/$base\"-*.sha256; do \
+             if [ -f \"$f\" ]; then head -n 1 -- \"$f\"; fi; done; fi",
+            quote(store),
+            quote(prefix)
+        ))
+        .await?;
+    if !output.success() {
+        return Ok(Err(Outcome::failed_with(
+            format!("cannot inspect `{store}`: {}", output.failure()),
+            &output,
+        )));
+    }
+    Ok(Ok(newest_in(&output.stdout_text(), prefix)))
+}
+
+/// Separates the store listing from the manifest lines in [`newest_backup`]'s answer.
+const MANIFESTS: &str = "opsgate-manifests";
+
+/// Reads [`newest_backup`]'s answer: the listing, the separator, then `sha256  name` lines.
+fn newest_in(answer: &str, prefix: &str) -> Option<Newest> {
+    let (listing, manifests) = answer.split_once(&format!("{MANIFESTS}\n"))?;
+    let name = backups_in(listing)
+        .into_iter()
+        .filter(|name| name.prefix == prefix)
+        .max_by_key(BackupName::age_key)?;
+    let file = name.file_name();
+    let sha256 = manifests.lines().find_map(|line| {
+        let (sum, named) = line.split_once("  ")?;
+        (named == file && sum.len() == 64).then(|| sum.to_owned())
+    })?;
+    Some(Newest { name, sha256 })
+}
+
+/// `tar` archiving `paths` (relative to `/`, the store excluded) into `file` (`-`: stdout)
+/// with `compress` (`--gzip`, or `\"$compress\"` inside the write script).
+fn tar_command<F: AsRef<str>>(paths: &[F], store: &str, file: &str, compress: &str) -> String {
+    let members: Vec<String> = paths
+        .iter()
+        .map(|path| quote(&member(path.as_ref())))
+        .collect();
+    format!(
+        "tar --numeric-owner --anchored --no-wildcards --exclude={exclude} -cpf {file} {compress} -C / -- {members}",
+        exclude = quote(&member(store)),
+        members = members.join(" ")
+    )
 }
 
 /// The first free name for a backup taken at `stamp`: `-N` is added while the id is taken by a
@@ -413,12 +521,20 @@ struct Written {
     tar_warned: bool,
     /// The store's file names after the write, for pruning.
     listing: String,
+    /// Nothing was written: `name` is the newest backup, whose bytes the new one had.
+    unchanged: bool,
 }
 
 /// Parses `opsgate-backup NAME SIZE SHA256` (after an optional `opsgate-tar-warned` line),
 /// followed by the store listing.
 fn parse_written(stdout: &str) -> Option<Written> {
-    let start = stdout.find("opsgate-backup ")?;
+    let unchanged = stdout.contains("opsgate-unchanged ");
+    let marker = if unchanged {
+        "opsgate-unchanged "
+    } else {
+        "opsgate-backup "
+    };
+    let start = stdout.find(marker)?;
     let tar_warned = stdout[..start]
         .lines()
         .any(|line| line == "opsgate-tar-warned");
@@ -437,12 +553,21 @@ fn parse_written(stdout: &str) -> Option<Written> {
         sha256,
         tar_warned,
         listing: listing.to_owned(),
+        unchanged,
     })
 }
 
 /// The remote script that takes the backup: claim a free name, write the partial file, checksum
 /// it, rename the manifest then the backup into place, report, and list the store.
-fn write_script<F: AsRef<str>>(backup: &Backup<F>, store: &str, prefix: &str) -> String {
+///
+/// With `newest`, a backup whose bytes equal the newest one's (re-checked against that file, not
+/// only its manifest) is discarded and reported as `opsgate-unchanged NAME SIZE SHA256`.
+fn write_script<F: AsRef<str>>(
+    backup: &Backup<F>,
+    store: &str,
+    prefix: &str,
+    newest: Option<&Newest>,
+) -> String {
     let mut script = format!(
         "set -e; umask 077; store={}; base={}; mkdir -p -- \"$store\"; ",
         quote(store),
@@ -461,19 +586,13 @@ fn write_script<F: AsRef<str>>(backup: &Backup<F>, store: &str, prefix: &str) ->
                 "if command -v zstd >/dev/null 2>&1; then ext=tar.zst; \
                  compress=--use-compress-program=zstd; else ext=tar.gz; compress=--gzip; fi; ",
             );
-            let members: Vec<String> = paths
-                .iter()
-                .map(|path| quote(&member(path.as_ref())))
-                .collect();
             // GNU tar exits 1 when a file changed while it was read: the archive is complete
             // and matches its manifest, so that is a warning, not a failure.
             format!(
-                "rc=0; tar --numeric-owner --anchored --no-wildcards --exclude={exclude} \
-                 -cpf \"$tmp\" \"$compress\" -C / -- {members} || rc=$?; \
+                "rc=0; {} || rc=$?; \
                  if [ \"$rc\" -eq 1 ]; then echo opsgate-tar-warned; \
                  elif [ \"$rc\" -ne 0 ]; then echo \"tar failed with exit code $rc\" >&2; exit \"$rc\"; fi; ",
-                exclude = quote(&member(store)),
-                members = members.join(" ")
+                tar_command(paths, store, "\"$tmp\"", "\"$compress\"")
             )
         }
         BackupSource::Dump(command) => {
@@ -502,8 +621,21 @@ fn write_script<F: AsRef<str>>(backup: &Backup<F>, store: &str, prefix: &str) ->
     script.push_str(
         "sync -- \"$tmp\" 2>/dev/null || sync; \
          sum=$(sha256sum < \"$tmp\" | cut -d' ' -f1); size=$(wc -c < \"$tmp\" | tr -d ' '); \
-         [ ${#sum} -eq 64 ] || { echo 'cannot checksum the backup' >&2; exit 5; }; \
-         printf '%s  %s\\n' \"$sum\" \"$name\" > \"$manifest\"; \
+         [ ${#sum} -eq 64 ] || { echo 'cannot checksum the backup' >&2; exit 5; }; ",
+    );
+    if let Some(newest) = newest {
+        let _ = write!(
+            script,
+            "same={file}; if [ \"$sum\" = {sum} ] && [ -f \"$store/$same\" ] \
+             && [ \"$(sha256sum < \"$store/$same\" | cut -d' ' -f1)\" = \"$sum\" ]; then \
+             rm -f -- \"$tmp\"; trap - EXIT; \
+             printf 'opsgate-unchanged %s %s %s\\n' \"$same\" \"$size\" \"$sum\"; ls -1A -- \"$store\"; exit 0; fi; ",
+            file = quote(&newest.name.file_name()),
+            sum = quote(&newest.sha256),
+        );
+    }
+    script.push_str(
+        "printf '%s  %s\\n' \"$sum\" \"$name\" > \"$manifest\"; \
          mv -f -- \"$manifest\" \"$store/$name.sha256\"; mv -f -- \"$tmp\" \"$store/$name\"; \
          trap - EXIT; \
          printf 'opsgate-backup %s %s %s\\n' \"$name\" \"$size\" \"$sum\"; ls -1A -- \"$store\"",

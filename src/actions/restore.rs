@@ -10,9 +10,11 @@
 //! Archives are extracted with `tar --numeric-owner -xp` (owners, modes and links as taken) to
 //! their original place, or under `target`; `paths` narrows it to those paths (members relative
 //! to `/`, so a subdirectory of a backed-up path works too). Files that exist now but are not in
-//! the backup are left alone, as `tar` does. A `.dump` backup needs `load`, a command fed the
-//! backup on its standard input. A restore is always `changed`; under `--check` it verifies and
-//! reports, and changes nothing.
+//! the backup are left alone, as `tar` does. A restore whose files already match the archive
+//! (`tar --compare`: contents, modes, owners, times, link targets) is `ok` and extracts nothing.
+//! A `.dump` backup needs `load`, a command fed the backup on its standard input; that is
+//! always `changed`, since opsgate cannot compare a database with a dump. Under `--check` a
+//! restore verifies and reports, and changes nothing.
 
 use std::cmp::Reverse;
 
@@ -107,6 +109,25 @@ pub(super) async fn run<T: Transport>(
                 });
             }
             let directory = target.as_deref().unwrap_or("/");
+            // `tar --compare` checks contents, modes, owners, times and link targets of every
+            // member: when nothing differs, the restore has nothing to do.
+            let compared = context
+                .shell(format!(
+                    "tar --numeric-owner -df {} {option} -C {} -- {} >/dev/null 2>&1",
+                    quote(&path),
+                    quote(directory),
+                    members.join(" ")
+                ))
+                .await?;
+            if compared.success() {
+                return Ok(Outcome {
+                    extra,
+                    ..Outcome::ok(format!(
+                        "backup `{}` verified; the files already match it",
+                        name.id()
+                    ))
+                });
+            }
             let create = if target.is_some() {
                 format!("mkdir -p -- {}; ", quote(directory))
             } else {

@@ -274,9 +274,13 @@ steps:
   - name: one
     backup: { paths: ["{{vars.app_root}}"], store: "{{vars.backup_root}}", keep: "{{params.keep}}" }
     env: { PATH: "{{vars.lab_root}}/frozen:/usr/bin:/bin" }
+  - name: change the data
+    command: echo two > {{vars.app_root}}/data
   - name: two in the same second
     backup: { paths: ["{{vars.app_root}}"], store: "{{vars.backup_root}}", keep: "{{params.keep}}" }
     env: { PATH: "{{vars.lab_root}}/frozen:/usr/bin:/bin" }
+  - name: change it again
+    command: echo three > {{vars.app_root}}/data
   - name: three in the same second
     backup: { paths: ["{{vars.app_root}}"], store: "{{vars.backup_root}}", keep: "{{params.keep}}" }
     env: { PATH: "{{vars.lab_root}}/frozen:/usr/bin:/bin" }
@@ -328,6 +332,7 @@ runbook: frozen
 kind: backup
 targets: lab
 steps:
+  - command: date +%s%N > {{vars.app_root}}/data
   - backup: { paths: ["{{vars.app_root}}"], store: "{{vars.backup_root}}", keep: 3 }
 "#,
     );
@@ -645,12 +650,22 @@ steps:
         text(&empty)
     );
 
-    for _ in 0..2 {
-        // Backup names have one-second resolution; a new second keeps the ids apart.
-        crate::common::pause(std::time::Duration::from_millis(1100));
+    for round in 0..2 {
+        for host in lab.hosts() {
+            fs::write(app_root(host).join("data"), format!("round {round}\n")).expect("data");
+        }
         let run = opsgate(&lab, &["run", runbook]);
         assert_eq!(run.status.code(), Some(0), "{}", text(&run));
     }
+    // Unchanged data: the newest backup already holds these bytes, so nothing is written or
+    // recorded, and the step is `ok`.
+    let again = opsgate(&lab, &["run", runbook]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    let again = text(&again);
+    assert!(
+        again.contains("ok          lab1  1. backup") && !again.contains("changed     lab"),
+        "{again}"
+    );
     let listed = opsgate(&lab, &["--json", "backups"]);
     assert_eq!(listed.status.code(), Some(0), "{}", text(&listed));
     let backups: serde_json::Value =
