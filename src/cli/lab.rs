@@ -1,13 +1,15 @@
 //! `opsgate lab up|status|down`: throwaway local SSH hosts to try runbooks against.
 //!
-//! Thin: parses the arguments, calls [`crate::lab`], writes human output. Who may run a lab
-//! (SPEC §4.6: not the service account, not under a `SUDO_USER` identity) is decided by the
-//! caller before [`run`].
+//! Thin: parses the arguments, calls [`crate::lab`], writes human output to the writer it is
+//! given (stdout); warnings (hosts that share this machine's filesystem) come back to the
+//! caller, which renders them on stderr. Who may run a lab (SPEC §4.6: not the service account,
+//! not under a `SUDO_USER` identity) is decided by the caller before [`run`].
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::lab::{self, HostState, LabError, LabOptions};
+use crate::diagnostic::Diagnostic;
+use crate::lab::{self, HostState, Isolation, Lab, LabError, LabOptions};
 
 /// Default lab directory, relative to the working directory.
 const DEFAULT_DIR: &str = ".opsgate/lab";
@@ -44,16 +46,34 @@ enum LabCommand {
     },
 }
 
-/// Runs `opsgate lab …`, writing human output to `out`.
-pub(crate) fn run(args: &LabArgs, out: &mut dyn Write) -> Result<(), LabError> {
+/// Runs `opsgate lab …`, writing human output to `out`. Returns the warnings to show on stderr.
+pub(crate) fn run(args: &LabArgs, out: &mut dyn Write) -> Result<Vec<Diagnostic>, LabError> {
     match &args.command {
         LabCommand::Up { hosts, dir } => up(*hosts, dir, out),
-        LabCommand::Status { dir } => status(dir, out),
-        LabCommand::Down { dir } => down(dir, out),
+        LabCommand::Status { dir } => status(dir, out).map(|()| Vec::new()),
+        LabCommand::Down { dir } => down(dir, out).map(|()| Vec::new()),
     }
 }
 
-fn up(hosts: usize, dir: &Path, out: &mut dyn Write) -> Result<(), LabError> {
+/// The warning for a lab whose hosts share this machine's filesystem; none for isolated hosts.
+fn isolation_warnings(lab: &Lab) -> Vec<Diagnostic> {
+    match &lab.isolation {
+        Isolation::Overlay => Vec::new(),
+        Isolation::Shared { reason } => {
+            let mut warning = Diagnostic::warning(format!(
+                "lab hosts share this machine's filesystem ({reason}): only each host's \
+                 `lab_root` is its own, anything else a host changes changes this machine, and \
+                 `reboot` fails on them"
+            ));
+            for hint in reason.hints() {
+                warning = warning.hint(hint);
+            }
+            vec![warning]
+        }
+    }
+}
+
+fn up(hosts: usize, dir: &Path, out: &mut dyn Write) -> Result<Vec<Diagnostic>, LabError> {
     let lab = lab::up(&LabOptions {
         dir: dir.to_owned(),
         hosts,
@@ -78,6 +98,17 @@ fn up(hosts: usize, dir: &Path, out: &mut dyn Write) -> Result<(), LabError> {
             )?;
         }
         writeln!(out)?;
+        match lab.isolation {
+            Isolation::Overlay => writeln!(
+                out,
+                "files:    each host has its own overlay of / (changes in {}/hosts/labN/overlay/upper)",
+                lab.dir.display()
+            )?,
+            Isolation::Shared { .. } => writeln!(
+                out,
+                "files:    hosts share this machine's filesystem; lab_root is per host"
+            )?,
+        }
         writeln!(out, "log in:   ssh -F {} lab1", lab.ssh_config().display())?;
         writeln!(
             out,
@@ -91,7 +122,8 @@ fn up(hosts: usize, dir: &Path, out: &mut dyn Write) -> Result<(), LabError> {
         )?;
         writeln!(out, "{}", lab.inventory.display())
     };
-    write().map_err(output_error)
+    write().map_err(output_error)?;
+    Ok(isolation_warnings(&lab))
 }
 
 fn status(dir: &Path, out: &mut dyn Write) -> Result<(), LabError> {
@@ -109,9 +141,14 @@ fn status(dir: &Path, out: &mut dyn Write) -> Result<(), LabError> {
                 HostState::Running => "up",
                 HostState::Stopped => "down",
             };
+            let files = if host.host.is_isolated() {
+                "isolated"
+            } else {
+                "shared"
+            };
             writeln!(
                 out,
-                "  {:<6} {:<4}  {}:{:<5}  pid {}",
+                "  {:<6} {:<4}  {}:{:<5}  pid {:<7}  {files}",
                 host.host.name, state, host.host.address, host.host.port, host.host.pid
             )?;
         }
@@ -170,7 +207,14 @@ mod tests {
     fn run_lab(arguments: &[&str]) -> Result<String, crate::lab::LabError> {
         let parsed = Command::try_parse_from(["lab"].iter().chain(arguments)).expect("valid");
         let mut out = Vec::new();
-        run(&parsed.lab, &mut out)?;
+        let warnings = run(&parsed.lab, &mut out)?;
+        // Only `up` warns, and a lab started without root always does (hosts share the
+        // filesystem); as root it depends on whether this machine can mount the overlay.
+        if !matches!(parsed.lab.command, LabCommand::Up { .. }) {
+            assert!(warnings.is_empty(), "{warnings:?}");
+        } else if crate::os_account::effective_uid() != 0 {
+            assert_eq!(warnings.len(), 1, "{warnings:?}");
+        }
         Ok(String::from_utf8(out).expect("utf-8 output"))
     }
 

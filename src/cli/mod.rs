@@ -159,9 +159,13 @@ fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
         Command::Pending => approve::pending(&project, cli.json, style, &mut stdout),
         Command::Catalog => catalog::run(&project, cli.json, style, &mut stdout),
         Command::Whoami => whoami::run(&project, cli.json, style, &mut stdout),
-        Command::Lab(args) => lab::run(args, &mut stdout)
-            .map(|()| Exit::Ok)
-            .map_err(|error| Error::environment(error.to_string(), error.hints())),
+        Command::Lab(args) => match lab::run(args, &mut stdout) {
+            Ok(warnings) => {
+                warn(&warnings, style);
+                Ok(Exit::Ok)
+            }
+            Err(error) => Err(Error::environment(error.to_string(), error.hints())),
+        },
         Command::Inventory(args) => {
             match inventory::run(args, &project.inventory, cli.json, &mut stdout) {
                 Ok(warnings) => {

@@ -638,7 +638,13 @@ impl HostRunner<'_> {
 
     fn register(&mut self, step: &Step<Field>, result: &Value) {
         if let Some(name) = &step.register {
-            self.context[name] = result.clone();
+            let mut result = result.clone();
+            // `validate` lets templates read `x.packages` on a `package` step's result, so it is
+            // there (empty) even when the step was skipped or never reached.
+            if matches!(step.action, Action::Package(_)) && result.get("packages").is_none() {
+                result["packages"] = json!([]);
+            }
+            self.context[name] = result;
         }
     }
 

@@ -7,25 +7,59 @@
 //! runs opsgate. The lab directory then holds everything a client needs:
 //!
 //! ```text
-//! DIR/lab.json          what was started (pids, addresses, ports): read by status and down
-//! DIR/inventory.yaml    SPEC §3 inventory: group `lab`, hosts lab1…labN, var `lab_root`
+//! DIR/lab.json          what was started (pids, namespaces, addresses, ports): for status, down
+//! DIR/inventory.yaml    SPEC §3 inventory: group `lab`, hosts lab1…labN, vars `lab_root`,
+//!                       `app_root`, `backup_root`, `lab_isolated`
 //! DIR/ssh_config        `ssh -F DIR/ssh_config lab1` for a person
 //! DIR/known_hosts       each host key pinned at `[127.0.0.x]:port`
 //! DIR/client_key(.pub)  the login key; DIR/authorized_keys holds its public half
-//! DIR/hosts/labN/       sshd_config, host key, sshd.pid, sshd.log, root/ (= lab_root)
+//! DIR/hosts/labN/       sshd_config, host key, sshd.pid, sshd.log, root/ (= lab_root),
+//!                       reboot.sh; on an overlay also boot.sh, boot_id, supervisor.pid and
+//!                       overlay/{upper,work,merged}
 //! ```
 //!
-//! `down` signals exactly the recorded pids, and only while `/proc/PID/cmdline` still names the
-//! host's config file. This module never prints and never decides who may run a lab: SPEC §4.6
-//! refuses `opsgate lab` to the service account and under a `SUDO_USER` identity, which is the
-//! gate's job before it calls in here. It works as root and as an ordinary user (sshd runs
-//! without PAM on unprivileged ports; only root needs `/run/sshd`).
+//! # Two kinds of lab host
+//!
+//! Run as root (as CI does), each host is a separate machine as far as files go: its sshd runs
+//! under a supervisor (`boot.sh`, module `boot`) in a mount namespace of its own, chrooted into
+//! an overlay of the machine's `/` whose changes land in `overlay/upper`. A package installed, a
+//! file edited under `/etc` or a backup written on one host is invisible to the others and to
+//! the machine, and gone after `down`. Inside the host, `/run`, `/tmp` and `/dev/shm` are fresh
+//! tmpfs mounts, the lab directory shows only the host's own directory (bind-mounted at the same
+//! path, so `lab_root` means the same on both sides) and `boot_id` is the host's own. Network,
+//! processes (pids are visible across hosts) and the kernel stay shared: these are not
+//! containers. Before starting hosts, `up` proves with a throwaway mount that the overlay works
+//! on the lab directory's filesystem (module `isolation`).
+//!
+//! Otherwise (not root, or the overlay refused) hosts share the machine's filesystem and only
+//! `lab_root` is theirs; [`Lab::isolation`] says why, for the CLI to warn. This module never
+//! prints.
+//!
+//! Every host's sshd hands its sessions `OPSGATE_LAB_REBOOT`, the path of `reboot.sh`: the
+//! `reboot` action's lab-only stand-in for `shutdown -r now`. On an overlay it stops every
+//! process of the host, writes a new boot id and has the supervisor start sshd again; on a
+//! shared filesystem it refuses, since the host's boot id is the machine's. `docs/lab.md`
+//! describes all of this for people.
+//!
+//! # Stopping exactly what was started
+//!
+//! `down` signals only processes that are provably the lab's: a shared host's recorded sshd
+//! while `/proc/PID/cmdline` still names the host's config file; an overlay host's processes by
+//! its mount namespace, while that namespace still mounts the host's upper directory (module
+//! `namespace`), which also catches daemons a runbook started there. Who may run a lab is not
+//! decided here: SPEC §4.6 refuses `opsgate lab` to the service account and under a `SUDO_USER`
+//! identity, which is the gate's job before it calls in here. It works as root and as an
+//! ordinary user (sshd runs without PAM on unprivileged ports; only root needs `/run/sshd`).
 
 mod account;
+mod boot;
 mod client;
 mod error;
 mod host;
+mod isolation;
 mod keys;
+mod namespace;
+mod process;
 mod sshd;
 mod state;
 
@@ -38,12 +72,15 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 pub use error::LabError;
-pub use host::{HostState, HostStatus, LabHost};
+pub use host::{HostFilesystem, HostState, HostStatus, LabHost};
+pub use isolation::{Isolation, SharedReason};
 
 use client::ClientPaths;
 use error::io_error;
-use host::HostFiles;
-use sshd::{ServerConfig, StartFailure, Stopped};
+use host::{HostFiles, Launch};
+use namespace::HostNamespace;
+use process::Stopped;
+use sshd::{ServerConfig, StartFailure};
 use state::State;
 
 /// The largest lab: one host per usable loopback address 127.0.0.2 – 127.0.0.254.
@@ -70,6 +107,8 @@ pub struct Lab {
     pub inventory: PathBuf,
     /// Account the hosts log in as.
     pub user: String,
+    /// Whether the hosts have filesystems of their own, and if not why.
+    pub isolation: Isolation,
     /// The hosts, `lab1` first.
     pub hosts: Vec<LabHost>,
 }
@@ -105,11 +144,25 @@ impl Lab {
         HostFiles::new(&self.dir, &host.name).sshd_config()
     }
 
+    /// The overlay upper directory of `host`: every file it created or changed (deletions are
+    /// whiteouts: character devices 0/0). Exists only while an isolated host runs.
+    #[must_use]
+    pub fn upper_dir(&self, host: &LabHost) -> PathBuf {
+        HostFiles::new(&self.dir, &host.name).upper()
+    }
+
+    /// The lab-only reboot script of `host`, which its sessions see as `OPSGATE_LAB_REBOOT`.
+    #[must_use]
+    pub fn reboot_script(&self, host: &LabHost) -> PathBuf {
+        HostFiles::new(&self.dir, &host.name).reboot_script()
+    }
+
     fn from_state(dir: &Path, state: State) -> Self {
         Self {
             dir: dir.to_owned(),
             inventory: dir.join("inventory.yaml"),
             user: state.user,
+            isolation: state.isolation,
             hosts: state.hosts,
         }
     }
@@ -138,10 +191,12 @@ impl LabStatus {
 }
 
 /// Starts a lab: one sshd per host, keys, `known_hosts`, `ssh_config` and `DIR/inventory.yaml`.
+/// As root the hosts get filesystems of their own when the overlay works; [`Lab::isolation`]
+/// says whether they did.
 ///
 /// Refuses a directory that holds a running lab or files that are not a lab's. A directory with
-/// a stopped lab is cleaned and reused. When a host fails to start, every sshd started so far is
-/// stopped and the lab's files are removed before the error is returned.
+/// a stopped lab is cleaned and reused. When a host fails to start, every process started so
+/// far is stopped and the lab's files are removed before the error is returned.
 pub fn up(options: &LabOptions) -> Result<Lab, LabError> {
     if options.hosts == 0 || options.hosts > MAX_HOSTS {
         return Err(LabError::HostCount {
@@ -161,12 +216,15 @@ pub fn up(options: &LabOptions) -> Result<Lab, LabError> {
         .map_err(io_error("resolve", &options.dir))?;
     sshd::check_config_path(&dir)?;
     if let Some(state) = State::read(&dir)? {
-        if host_statuses(&dir, state.hosts)
+        if host_statuses(&dir, state.hosts.clone())
             .iter()
             .any(|host| host.state == HostState::Running)
         {
             return Err(LabError::AlreadyRunning { dir });
         }
+        // A host whose main process died may have left processes in its namespace (a daemon a
+        // runbook started); they must not outlive the files they run from.
+        stop_all(&dir, &state)?;
         remove_files(&dir)?;
         // `remove_files` drops the directory when it held only the lab.
         fs::create_dir_all(&dir).map_err(io_error("create directory", &dir))?;
@@ -176,9 +234,8 @@ pub fn up(options: &LabOptions) -> Result<Lab, LabError> {
             return Err(LabError::DirectoryNotEmpty { dir });
         }
     }
-    sshd::ensure_privilege_separation_dir(account::effective_uid() == 0)?;
     let user = account::account_name()?;
-    let mut state = State::new(user);
+    let mut state = State::new(user, Isolation::default());
     // Written before any file or process exists, so a crash at any later point leaves a
     // directory that `down` (or the next `up`) recognizes as a lab.
     state.write(&dir)?;
@@ -238,8 +295,14 @@ fn host_statuses(dir: &Path, hosts: Vec<LabHost>) -> Vec<HostStatus> {
     hosts
         .into_iter()
         .map(|host| {
-            let config = HostFiles::new(dir, &host.name).sshd_config();
-            let state = if sshd::is_our_sshd(host.pid, &config) {
+            let files = HostFiles::new(dir, &host.name);
+            let running = match host.filesystem {
+                HostFilesystem::Shared => sshd::is_our_sshd(host.pid, &files.sshd_config()),
+                HostFilesystem::Overlay { namespace } => {
+                    boot::is_supervisor(host.pid, &files.boot_script(), namespace)
+                }
+            };
+            let state = if running {
                 HostState::Running
             } else {
                 HostState::Stopped
@@ -253,8 +316,7 @@ fn host_statuses(dir: &Path, hosts: Vec<LabHost>) -> Vec<HostStatus> {
 fn stop_all(dir: &Path, state: &State) -> Result<(), LabError> {
     let mut first_error = None;
     for host in &state.hosts {
-        let config = HostFiles::new(dir, &host.name).sshd_config();
-        match sshd::stop(&host.name, host.pid, &config) {
+        match stop_host(dir, host) {
             Ok(Stopped::Now | Stopped::Already) => {}
             Err(error) => {
                 first_error.get_or_insert(error);
@@ -262,6 +324,32 @@ fn stop_all(dir: &Path, state: &State) -> Result<(), LabError> {
         }
     }
     first_error.map_or(Ok(()), Err)
+}
+
+/// Stops one host: its sshd, or every process of its namespace (the overlay goes with the last).
+fn stop_host(dir: &Path, host: &LabHost) -> Result<Stopped, LabError> {
+    let files = HostFiles::new(dir, &host.name);
+    match host.filesystem {
+        HostFilesystem::Shared => sshd::stop(&host.name, host.pid, &files.sshd_config()),
+        HostFilesystem::Overlay {
+            namespace: Some(inode),
+        } => {
+            let upper = files.upper();
+            namespace::stop(
+                &host.name,
+                host.pid,
+                &HostNamespace {
+                    inode,
+                    upper: &upper,
+                },
+            )
+        }
+        HostFilesystem::Overlay { namespace: None } => {
+            // The supervisor exited before its namespace was read, and the namespace with it.
+            let _ = process::reap(host.pid);
+            Ok(Stopped::Already)
+        }
+    }
 }
 
 /// Files and directories a lab creates in its directory; nothing else is ever removed.
@@ -276,14 +364,20 @@ const LAB_FILES: &[&str] = &[
     state::STATE_FILE,
 ];
 
+/// Directories a lab creates in its directory: every host's files (overlay upper directories
+/// included, once their namespaces are gone) and the overlay probe's scratch directory.
+const LAB_DIRS: &[&str] = &["hosts", isolation::PROBE_DIR];
+
 /// Removes the lab's files (state last), then the directory itself when that leaves it empty.
 fn remove_files(dir: &Path) -> Result<(), LabError> {
-    let hosts = dir.join("hosts");
-    match fs::remove_dir_all(&hosts) {
-        Err(error) if error.kind() != ErrorKind::NotFound => {
-            return Err(io_error("remove", hosts)(error));
+    for name in LAB_DIRS {
+        let path = dir.join(name);
+        match fs::remove_dir_all(&path) {
+            Err(error) if error.kind() != ErrorKind::NotFound => {
+                return Err(io_error("remove", path)(error));
+            }
+            _ => {}
         }
-        _ => {}
     }
     for name in LAB_FILES {
         let path = dir.join(name);
@@ -299,8 +393,18 @@ fn remove_files(dir: &Path) -> Result<(), LabError> {
     Ok(())
 }
 
-/// Creates the client key, starts every host, then writes the client files.
+/// Decides the isolation, creates the client key, starts every host, then writes the client
+/// files.
 fn start(dir: &Path, state: &mut State, count: usize) -> Result<Lab, LabError> {
+    state.isolation = isolation::choose(dir)?;
+    state.write(dir)?;
+    let launch = match state.isolation {
+        Isolation::Overlay => Launch::Overlay,
+        Isolation::Shared { .. } => {
+            sshd::ensure_privilege_separation_dir(account::effective_uid() == 0)?;
+            Launch::Shared
+        }
+    };
     let client_key = dir.join("client_key");
     let client_public = keys::generate(&client_key, "opsgate-lab-client")?;
     let authorized_keys = dir.join("authorized_keys");
@@ -314,8 +418,23 @@ fn start(dir: &Path, state: &mut State, count: usize) -> Result<Lab, LabError> {
         fs::create_dir_all(files.lab_root())
             .map_err(io_error("create directory", files.lab_root()))?;
         let host_key = keys::generate(&files.host_key(), &format!("opsgate-lab-{name}"))?;
+        if launch == Launch::Overlay {
+            boot::write_boot_id(&files.boot_id())?;
+            boot::write_script(&files.boot_script(), &boot::boot_script(dir, &name, &files))?;
+        }
+        boot::write_script(
+            &files.reboot_script(),
+            &boot::reboot_script(&name, &files, launch),
+        )?;
         let address = addresses.pick();
-        let host = start_host(state, dir, &name, &files, address, &authorized_keys)?;
+        let target = StartTarget {
+            name: &name,
+            files: &files,
+            address,
+            authorized_keys: &authorized_keys,
+            launch,
+        };
+        let host = start_host(state, dir, &target)?;
         started.push((host, host_key));
     }
 
@@ -338,19 +457,33 @@ fn start(dir: &Path, state: &mut State, count: usize) -> Result<Lab, LabError> {
         dir: dir.to_owned(),
         inventory,
         user,
+        isolation: state.isolation.clone(),
         hosts,
     })
+}
+
+/// One host to start.
+struct StartTarget<'a> {
+    name: &'a str,
+    files: &'a HostFiles,
+    address: Ipv4Addr,
+    authorized_keys: &'a Path,
+    launch: Launch,
 }
 
 /// Starts one host's sshd, retrying with a new port when a neighbour took the chosen one.
 fn start_host(
     state: &mut State,
     dir: &Path,
-    name: &str,
-    files: &HostFiles,
-    address: Ipv4Addr,
-    authorized_keys: &Path,
+    target: &StartTarget<'_>,
 ) -> Result<LabHost, LabError> {
+    let StartTarget {
+        name,
+        files,
+        address,
+        authorized_keys,
+        launch,
+    } = *target;
     let mut attempt = 1;
     loop {
         let port = sshd::free_port(address)?;
@@ -370,13 +503,29 @@ fn start_host(
             }
             _ => {}
         }
-        let mut child = sshd::spawn(files)?;
+        let filesystem = match launch {
+            Launch::Shared => HostFilesystem::Shared,
+            Launch::Overlay => {
+                // Fresh layers per attempt: a failed attempt's overlay may still be tearing down.
+                reset_overlay(files)?;
+                HostFilesystem::Overlay { namespace: None }
+            }
+        };
+        let mut child = sshd::spawn(files, launch)?;
+        let filesystem = match filesystem {
+            // The namespace exists once spawn returns (it is entered before exec).
+            HostFilesystem::Overlay { .. } => HostFilesystem::Overlay {
+                namespace: namespace::namespace_of(child.id()),
+            },
+            HostFilesystem::Shared => HostFilesystem::Shared,
+        };
         let host = LabHost {
             name: name.to_owned(),
             address,
             port,
             pid: child.id(),
             lab_root: files.lab_root(),
+            filesystem,
         };
         state.record(host.clone());
         state.write(dir)?;
@@ -396,6 +545,21 @@ fn start_host(
         // `child` is dropped without waiting only on success, where sshd keeps running; a
         // failed attempt was reaped by `try_wait` inside `wait_ready`.
     }
+}
+
+/// Empties the overlay directories of a host and creates `upper`, `work` and `merged` again.
+fn reset_overlay(files: &HostFiles) -> Result<(), LabError> {
+    let overlay = files.overlay();
+    match fs::remove_dir_all(&overlay) {
+        Err(error) if error.kind() != ErrorKind::NotFound => {
+            return Err(io_error("remove", overlay)(error));
+        }
+        _ => {}
+    }
+    for directory in [files.upper(), files.work(), files.merged()] {
+        fs::create_dir_all(&directory).map_err(io_error("create directory", &directory))?;
+    }
+    Ok(())
 }
 
 /// Writes a file only its owner may read (sshd and ssh refuse keys others can read).

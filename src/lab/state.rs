@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{LabError, io_error};
 use super::host::LabHost;
+use super::isolation::Isolation;
 
 /// File name of the state inside the lab directory.
 pub(crate) const STATE_FILE: &str = "lab.json";
@@ -24,15 +25,20 @@ pub(crate) struct State {
     pub(crate) version: u32,
     /// Account the hosts log in as.
     pub(crate) user: String,
+    /// Whether the hosts have filesystems of their own, and if not why. Absent from labs
+    /// recorded before overlays existed.
+    #[serde(default)]
+    pub(crate) isolation: Isolation,
     /// Hosts in start order; a host appears as soon as its sshd is spawned.
     pub(crate) hosts: Vec<LabHost>,
 }
 
 impl State {
-    pub(crate) fn new(user: String) -> Self {
+    pub(crate) fn new(user: String, isolation: Isolation) -> Self {
         Self {
             version: VERSION,
             user,
+            isolation,
             hosts: Vec::new(),
         }
     }

@@ -5,7 +5,7 @@
 //! still fail to *plan* (an inventory variable that does not exist, a `-p` value out of range):
 //! those checks need the inventory and the caller's params and live in [`crate::plan`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
@@ -53,6 +53,10 @@ pub const RUN_FIELDS: [&str; 2] = ["id", "operator"];
 /// id (file name without extension), path, size in bytes and SHA-256.
 pub const BACKUP_FIELDS: [&str; 4] = ["id", "path", "size", "sha256"];
 
+/// Fields a `package` step registers besides [`REGISTERED_FIELDS`]: `packages`, the list of
+/// `{name, from, to}` it changed (or would change under `--check`).
+pub const PACKAGE_FIELDS: [&str; 1] = ["packages"];
+
 /// Actions a `check` runbook may use (SPEC §4.3).
 const CHECK_ACTIONS: [&str; 4] = ["command", "assert", "wait_for", "fetch"];
 
@@ -70,7 +74,7 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<(Runbook, Vec<Diagnostic>), Diagn
         file,
         diagnostics: Diagnostics::new(),
         local_files: vec![],
-        backup_results: BTreeSet::new(),
+        action_fields: BTreeMap::new(),
     };
     let runbook = validator.runbook(schema);
     let Validator { diagnostics, .. } = validator;
@@ -81,9 +85,9 @@ struct Validator<'f> {
     file: &'f Arc<SourceFile>,
     diagnostics: Diagnostics,
     local_files: Vec<(PathBuf, String)>,
-    /// Names registered by `backup` and `restore` steps, whose results also have
-    /// [`BACKUP_FIELDS`].
-    backup_results: BTreeSet<String>,
+    /// Names registered by steps whose action adds fields to the result ([`BACKUP_FIELDS`] for
+    /// `backup` and `restore`, [`PACKAGE_FIELDS`] for `package`), with those fields.
+    action_fields: BTreeMap<String, BTreeSet<&'static str>>,
 }
 
 /// What a template may read at a given step: the params and the names registered so far.
@@ -181,14 +185,27 @@ impl Validator<'_> {
             .chain(schema.on_failure.iter().flatten())
             .filter_map(|step| step.value.register.as_ref().map(|name| name.value.clone()))
             .collect();
-        self.backup_results = schema
+        for step in schema
             .steps
             .value
             .iter()
             .chain(schema.on_failure.iter().flatten())
-            .filter(|step| step.value.backup.is_some() || step.value.restore.is_some())
-            .filter_map(|step| step.value.register.as_ref().map(|name| name.value.clone()))
-            .collect();
+        {
+            let step = &step.value;
+            let fields: &[&'static str] = if step.backup.is_some() || step.restore.is_some() {
+                &BACKUP_FIELDS
+            } else if step.package.is_some() {
+                &PACKAGE_FIELDS
+            } else {
+                continue;
+            };
+            if let Some(name) = &step.register {
+                self.action_fields
+                    .entry(name.value.clone())
+                    .or_default()
+                    .extend(fields);
+            }
+        }
         if schema.steps.value.is_empty() {
             self.error(Self::span(&schema.steps), "runbook has no steps")
                 .hints
@@ -776,13 +793,18 @@ impl FieldChecker<'_, '_, '_> {
             // Inventory variables are checked per host at plan time, when the inventory is known.
             "vars" | "this" | "@index" | "@key" | "@first" | "@last" => None,
             name if self.scope.registered.contains(name) => {
-                if self.validator.backup_results.contains(name) {
+                if let Some(extra) = self.validator.action_fields.get(name) {
                     let fields: Vec<&str> = REGISTERED_FIELDS
                         .iter()
-                        .chain(&BACKUP_FIELDS)
                         .copied()
+                        .chain(extra.iter().copied())
                         .collect();
-                    known(field, &fields, "a backup's registered result")
+                    let what = if extra.contains("packages") {
+                        "a package step's registered result"
+                    } else {
+                        "a backup's registered result"
+                    };
+                    known(field, &fields, what)
                 } else {
                     known(field, &REGISTERED_FIELDS, "a registered result")
                 }
@@ -1563,6 +1585,32 @@ mod tests {
             "{head}  - command: date\n    register: now\n  - command: echo {{{{now.sha256}}}}\n"
         );
         assert!(errors(&command).contains("`now.sha256` does not exist"));
+    }
+
+    #[test]
+    fn only_package_results_have_the_packages_field() {
+        let head = "runbook: a\nkind: patch\ntargets: all\nsteps:\n";
+        let good = format!(
+            "{head}  - package: {{ upgrade: all }}\n    register: up\n  - command: echo {{{{len up.packages}}}}\n"
+        );
+        assert_eq!(errors(&good), "");
+        let typo = format!(
+            "{head}  - package: {{ upgrade: all }}\n    register: up\n  - command: echo {{{{up.package}}}}\n"
+        );
+        assert!(
+            errors(&typo).contains("`up.package` does not exist"),
+            "{}",
+            errors(&typo)
+        );
+        assert!(
+            errors(&typo).contains("did you mean `up.packages`?"),
+            "{}",
+            errors(&typo)
+        );
+        let backup = format!(
+            "{head}  - backup: {{ paths: [/etc], store: /b }}\n    register: snap\n  - command: echo {{{{snap.packages}}}}\n"
+        );
+        assert!(errors(&backup).contains("`snap.packages` does not exist"));
     }
 
     #[test]

@@ -4,7 +4,9 @@ mod actions;
 mod backup;
 mod control;
 mod failures;
+mod patch;
 mod postgres;
+mod services;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

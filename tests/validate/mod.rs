@@ -23,6 +23,7 @@ fn validate_accepts_the_shipped_runbooks_and_inventory() {
             "runbooks/provision-app.yaml",
             "runbooks/backup-files.yaml",
             "runbooks/restore-files.yaml",
+            "runbooks/patch-debian.yaml",
             "runbooks/backup-postgres.yaml",
             "runbooks/restore-postgres.yaml",
             "inventory/hosts.yaml",
@@ -40,7 +41,7 @@ fn validate_accepts_the_shipped_runbooks_and_inventory() {
             .lines()
             .filter(|line| line.starts_with("ok  "))
             .count(),
-        7,
+        8,
         "{stdout}"
     );
 }
