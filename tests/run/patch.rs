@@ -223,10 +223,11 @@ fn occurrences(output: &Output, needle: &str) -> usize {
     text(output).matches(needle).count()
 }
 
-/// v1 of hello installed on every host from its `main` repository, then v2 published there.
-fn hosts_with_v1_and_v2_pending(lab: &TestLab, debs: &Path) {
+/// v1 of hello installed on every host from its `main` repository, then v2 (with `v2_files`)
+/// published there.
+fn hosts_with_v1_and_v2_pending(lab: &TestLab, debs: &Path, v2_files: &[(&str, &str)]) {
     let v1 = build_deb(debs, HELLO, "1.0-1");
-    let v2 = build_deb(debs, HELLO, "2.0-1");
+    let v2 = build_deb_with(debs, HELLO, "2.0-1", v2_files);
     for host in lab.hosts() {
         let main = repo(lab, &host.name, "main");
         publish(&main, "opsgate", &[&v1]);
@@ -239,14 +240,39 @@ fn hosts_with_v1_and_v2_pending(lab: &TestLab, debs: &Path) {
     }
 }
 
+/// The step lines (`STATUS HOST N. NAME (…)`) of a run with this status and step name.
+fn step_lines(output: &Output, status: &str, step: &str) -> usize {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|line| line.starts_with(&format!("{status} ")) && line.contains(step))
+        .count()
+}
+
+fn boot_id(lab: &TestLab, host: &str) -> String {
+    on_host(lab, host, "cat /proc/sys/kernel/random/boot_id")
+}
+
 #[test]
-fn patch_debian_upgrades_every_host_from_v1_to_v2_then_has_nothing_to_do() {
+fn patch_debian_upgrades_every_host_from_v1_to_v2_reboots_then_has_nothing_to_do() {
     let Some(lab) = isolated_lab(3) else { return };
     let debs = tempfile::tempdir().expect("temp dir");
-    hosts_with_v1_and_v2_pending(&lab, debs.path());
+    // Like a kernel update, v2 asks for a reboot.
+    hosts_with_v1_and_v2_pending(
+        &lab,
+        debs.path(),
+        &[(
+            "DEBIAN/postinst",
+            "#!/bin/sh\ntouch /var/run/reboot-required\n",
+        )],
+    );
+    let boot_ids: Vec<String> = lab
+        .hosts()
+        .iter()
+        .map(|host| boot_id(&lab, &host.name))
+        .collect();
 
     let runbook = shipped("patch-debian");
-    let first = opsgate(&lab, &["run", &runbook, "-p", "reboot=false"]);
+    let first = opsgate(&lab, &["run", &runbook]);
     assert_eq!(first.status.code(), Some(0), "{}", text(&first));
     assert_eq!(
         occurrences(&first, "upgraded 1: opsgate-fixture-hello 1.0-1 → 2.0-1"),
@@ -254,7 +280,13 @@ fn patch_debian_upgrades_every_host_from_v1_to_v2_then_has_nothing_to_do() {
         "{}",
         text(&first)
     );
-    for host in lab.hosts() {
+    assert_eq!(
+        step_lines(&first, "changed", "7. reboot"),
+        3,
+        "{}",
+        text(&first)
+    );
+    for (host, old_boot_id) in lab.hosts().iter().zip(&boot_ids) {
         assert_eq!(
             installed_version(&lab, &host.name, HELLO).as_deref(),
             Some("2.0-1")
@@ -262,6 +294,12 @@ fn patch_debian_upgrades_every_host_from_v1_to_v2_then_has_nothing_to_do() {
         assert_eq!(
             on_host(&lab, &host.name, &format!("cat /usr/share/{HELLO}/VERSION")),
             "2.0-1"
+        );
+        assert_ne!(
+            &boot_id(&lab, &host.name),
+            old_boot_id,
+            "{} rebooted",
+            host.name
         );
         let store = host.lab_root.join("var/backups/app/patch-debian");
         let backups = fs::read_dir(&store)
@@ -278,33 +316,18 @@ fn patch_debian_upgrades_every_host_from_v1_to_v2_then_has_nothing_to_do() {
         assert_eq!(backups, 1, "one /etc backup on {}", host.name);
     }
 
-    let second = opsgate(&lab, &["run", &runbook, "-p", "reboot=false"]);
+    let second = opsgate(&lab, &["run", &runbook]);
     assert_eq!(second.status.code(), Some(0), "{}", text(&second));
     assert_eq!(occurrences(&second, "upgraded"), 0, "{}", text(&second));
-    // At most the /etc backups change (a backup whose bytes equal the newest one is `ok` since
-    // main's 8a3b800, so whether they do depends on what the first run left in /etc); the
-    // upgrade step is `ok` on every host.
-    let stdout = String::from_utf8_lossy(&second.stdout);
-    let changed: Vec<&str> = stdout
-        .lines()
-        .filter(|line| line.starts_with("changed "))
-        .collect();
-    assert!(
-        changed.iter().all(|line| line.contains(". snapshot /etc")),
-        "{}",
-        text(&second)
-    );
     assert_eq!(
-        occurrences(&second, ". upgrade every package"),
+        step_lines(&second, "ok", "4. upgrade every package"),
         3,
         "{}",
         text(&second)
     );
-    assert!(
-        stdout
-            .lines()
-            .filter(|line| line.contains(". upgrade every package"))
-            .all(|line| line.starts_with("ok ")),
+    assert_eq!(
+        step_lines(&second, "skipped", "7. reboot"),
+        3,
         "{}",
         text(&second)
     );
@@ -314,18 +337,9 @@ fn patch_debian_upgrades_every_host_from_v1_to_v2_then_has_nothing_to_do() {
 fn check_mode_reports_the_upgrade_and_changes_nothing() {
     let Some(lab) = isolated_lab(2) else { return };
     let debs = tempfile::tempdir().expect("temp dir");
-    hosts_with_v1_and_v2_pending(&lab, debs.path());
+    hosts_with_v1_and_v2_pending(&lab, debs.path(), &[]);
 
-    let check = opsgate(
-        &lab,
-        &[
-            "run",
-            &shipped("patch-debian"),
-            "--check",
-            "-p",
-            "reboot=false",
-        ],
-    );
+    let check = opsgate(&lab, &["run", &shipped("patch-debian"), "--check"]);
     assert_eq!(check.status.code(), Some(0), "{}", text(&check));
     assert_eq!(
         occurrences(
@@ -475,7 +489,16 @@ fn security_only_upgrades_just_the_packages_from_a_security_archive() {
     ];
     let extra = [
         build_deb(debs.path(), EXTRA, "1.0-1"),
-        build_deb(debs.path(), EXTRA, "1.1-1"),
+        // A security fix that asks for a reboot, which `reboot=false` declines.
+        build_deb_with(
+            debs.path(),
+            EXTRA,
+            "1.1-1",
+            &[(
+                "DEBIAN/postinst",
+                "#!/bin/sh\ntouch /var/run/reboot-required\n",
+            )],
+        ),
     ];
     let main = repo(&lab, "lab1", "main");
     let security = repo(&lab, "lab1", "security");
@@ -521,6 +544,20 @@ fn security_only_upgrades_just_the_packages_from_a_security_archive() {
         installed_version(&lab, "lab1", EXTRA).as_deref(),
         Some("1.1-1")
     );
+    assert_eq!(
+        step_lines(&security_run, "skipped", "7. reboot"),
+        1,
+        "{}",
+        text(&security_run)
+    );
+    assert_eq!(
+        on_host(
+            &lab,
+            "lab1",
+            "test -e /var/run/reboot-required && echo required"
+        ),
+        "required"
+    );
     // Upgrading by name did not turn the automatically installed package into a manual one.
     assert_eq!(
         on_host(&lab, "lab1", &format!("apt-mark showauto {EXTRA}")),
@@ -562,10 +599,7 @@ fn a_failed_upgrade_gets_etc_back_and_stops_the_later_batches() {
         publish(&main, "opsgate", &[&v1, &v2]);
     }
 
-    let output = opsgate(
-        &lab,
-        &["run", &shipped("patch-debian"), "-p", "reboot=false"],
-    );
+    let output = opsgate(&lab, &["run", &shipped("patch-debian")]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     assert!(
         text(&output).contains("apt-get failed"),
