@@ -73,7 +73,6 @@ pub struct Context<'a, T> {
 
 impl<T: Transport> Context<'_, T> {
     /// One gathered fact, such as `pkg_manager`.
-    #[allow(dead_code, reason = "read by `package`, which lands next")]
     fn fact(&self, name: &str) -> Option<&str> {
         self.facts.get(name).and_then(serde_json::Value::as_str)
     }
