@@ -19,8 +19,10 @@
 //!
 //! The package index is refreshed (`apt-get update`, `dnf makecache`, `apk update`) before
 //! `latest` and `upgrade`, and before `present` only when the simulation says a named package
-//! has no candidate — then the simulation runs once more. The refresh is not a change, and it
-//! runs under `--check` too, since a report computed from a stale index would be wrong.
+//! has no candidate — then the simulation runs once more. The refresh is not a change. Under
+//! `--check` nothing on the host changes, the index included: apt refreshes a throwaway copy of
+//! its lists inside the simulation (a report from a stale index would be wrong), and dnf
+//! (`--cacheonly`) and apk report from the index they have.
 //!
 //! `upgrade: security` on apt takes the pending upgrades whose candidate comes from an origin or
 //! archive whose name contains "security" (Debian's `Debian-Security:12/stable-security`,
@@ -276,10 +278,10 @@ impl Manager {
         }
     }
 
-    fn simulate_script(self, operation: &Operation, installed: &Installed) -> String {
+    fn simulate_script(self, operation: &Operation, installed: &Installed, index: Index) -> String {
         match self {
-            Manager::Apt => apt::simulate_script(operation),
-            Manager::Dnf => dnf::simulate_script(operation, installed),
+            Manager::Apt => apt::simulate_script(operation, index),
+            Manager::Dnf => dnf::simulate_script(operation, installed, index),
             Manager::Apk => apk::simulate_script(operation),
         }
     }
@@ -331,6 +333,16 @@ impl Manager {
             listed.join(", ")
         )
     }
+}
+
+/// Which package index a simulation reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Index {
+    /// The host's own, refreshed in place when the operation calls for it.
+    Host,
+    /// Under `--check`: apt refreshes a throwaway copy of its lists; dnf (`--cacheonly`) and
+    /// apk use theirs as they are, unrefreshed.
+    Private,
 }
 
 /// Whether the index was refreshed during this step.
@@ -394,8 +406,18 @@ async fn converge<T: Transport>(
         return Ok(Outcome::ok("nothing to do".to_owned()));
     };
 
-    let mut refreshed = Refreshed::No;
-    if operation.refreshes_first() {
+    // `--check` changes nothing on the host, the package index included: apt refreshes a
+    // private copy inside each simulation instead; dnf and apk report from the index they have.
+    let index = match context.mode {
+        RunMode::Apply => Index::Host,
+        RunMode::Check => Index::Private,
+    };
+    let mut refreshed = if index == Index::Private {
+        Refreshed::Yes
+    } else {
+        Refreshed::No
+    };
+    if operation.refreshes_first() && index == Index::Host {
         if let Err(outcome) = refresh(context, manager).await? {
             return Ok(outcome);
         }
@@ -405,7 +427,10 @@ async fn converge<T: Transport>(
     // (its transcript names each candidate's origin), then upgrade exactly those.
     if manager == Manager::Apt && operation == Operation::Upgrade(UpgradeScope::Security) {
         let output = context
-            .shell(apt::simulate_script(&Operation::Upgrade(UpgradeScope::All)))
+            .shell(apt::simulate_script(
+                &Operation::Upgrade(UpgradeScope::All),
+                index,
+            ))
             .await?;
         if !output.success() {
             return Ok(Outcome::failed_with(
@@ -424,7 +449,7 @@ async fn converge<T: Transport>(
 
     let (pending, simulation_output) = loop {
         let output = context
-            .shell(manager.simulate_script(&operation, &before))
+            .shell(manager.simulate_script(&operation, &before, index))
             .await?;
         match manager.parse_simulation(&output, &before) {
             Simulation::Pending(pending) => break (pending, output),
@@ -958,6 +983,9 @@ mod tests {
                 .map(|text| {
                     if text.contains("dpkg-query") {
                         "query"
+                    } else if text.contains("Dir::State::Lists") {
+                        // `--check`: a private index refreshed, then the simulation.
+                        "private update and simulate"
                     } else if text.contains(" update") {
                         "update"
                     } else if text.contains("apt-get -s") {
@@ -1073,7 +1101,7 @@ mod tests {
         }
 
         #[tokio::test]
-        async fn check_mode_refreshes_simulates_and_stops() {
+        async fn check_mode_simulates_on_a_private_index_and_stops() {
             let host = Scripted {
                 seen: Seen::default(),
                 answer: |text: &str, _: &Seen| {
@@ -1102,7 +1130,8 @@ mod tests {
                 outcome.extra["packages"],
                 json!([{ "name": "hello", "from": "1.0-1", "to": "2.0-1" }])
             );
-            assert_eq!(kinds(&host.seen), ["query", "update", "simulate"]);
+            // The host's own lists are never refreshed under --check.
+            assert_eq!(kinds(&host.seen), ["query", "private update and simulate"]);
         }
 
         #[tokio::test]

@@ -14,7 +14,7 @@
 //! several joined by `, `) and architecture; `upgrade: security` keeps the upgrades whose release
 //! mentions "security". Every command runs with `LC_ALL=C`, since apt translates its messages.
 
-use super::{Change, Installed, Operation, Simulation};
+use super::{Change, Index, Installed, Operation, Simulation};
 use crate::actions::quote;
 use crate::runbook::model::UpgradeScope;
 
@@ -84,12 +84,31 @@ fn arguments(operation: &Operation) -> String {
     }
 }
 
+/// Options that point apt at the private copy of the package lists in `$lists` and keep its
+/// binary caches (`/var/cache/apt/*.bin`) off the disk.
+const PRIVATE_LISTS: &str =
+    "-o Dir::State::Lists=\"$lists\" -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=";
+
 /// `apt-get -s`: takes no lock, changes nothing.
-pub(super) fn simulate_script(operation: &Operation) -> String {
-    format!(
-        "{ENVIRONMENT}apt-get -s -q -o Debug::NoLocking=1 {}",
-        arguments(operation)
-    )
+///
+/// With [`Index::Private`] (`--check`), the simulation first refreshes a throwaway copy of the
+/// package lists, so it reports from a fresh index and still leaves the host's lists — and
+/// everything else on the host — as they were; the copy is removed when the command ends.
+pub(super) fn simulate_script(operation: &Operation, index: Index) -> String {
+    let arguments = arguments(operation);
+    match index {
+        Index::Host => {
+            format!("{ENVIRONMENT}apt-get -s -q -o Debug::NoLocking=1 {arguments}")
+        }
+        Index::Private => format!(
+            "{ENVIRONMENT}lists=$(mktemp -d) || exit 100; trap 'rm -rf -- \"$lists\"' EXIT; \
+             cp -a /var/lib/apt/lists/. \"$lists\"/ 2>/dev/null; rm -f -- \"$lists/lock\"; \
+             mkdir -p -- \"$lists/partial\"; \
+             apt-get -q -o Debug::NoLocking=1 -o APT::Sandbox::User=root {PRIVATE_LISTS} update \
+             >/dev/null || {{ echo 'refreshing a private copy of the package index failed' >&2; exit 100; }}; \
+             apt-get -s -q -o Debug::NoLocking=1 {PRIVATE_LISTS} {arguments}"
+        ),
+    }
 }
 
 pub(super) fn apply_script(operation: &Operation) -> String {
@@ -241,7 +260,7 @@ mod tests {
         Action, apply_script, parse_actions, parse_installed, parse_simulation, security_upgrades,
         simulate_script,
     };
-    use crate::actions::package::{Change, Operation, Simulation};
+    use crate::actions::package::{Change, Index, Operation, Simulation};
     use crate::runbook::model::UpgradeScope;
 
     /// Lines as apt 2.6 prints them for `apt-get -s upgrade` on Debian 12 (captured).
@@ -395,7 +414,7 @@ Conf flat-repo-package (1.0-1 localhost [all])
 
     #[test]
     fn scripts_quote_names_and_never_ask() {
-        let simulate = simulate_script(&Operation::Install(vec!["it's".into()]));
+        let simulate = simulate_script(&Operation::Install(vec!["it's".into()]), Index::Host);
         assert!(simulate.contains("apt-get -s"), "{simulate}");
         assert!(simulate.ends_with("install -- 'it'\\''s'"), "{simulate}");
         let apply = apply_script(&Operation::Upgrade(UpgradeScope::All));

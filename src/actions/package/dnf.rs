@@ -7,7 +7,7 @@
 //! size`; a name too long for its column wraps the rest onto the next line. The table shows only
 //! the new version of an upgrade, so the old one comes from the installed snapshot.
 
-use super::{Change, Installed, Operation, Simulation};
+use super::{Change, Index, Installed, Operation, Simulation};
 use crate::actions::quote;
 use crate::runbook::model::UpgradeScope;
 
@@ -81,10 +81,20 @@ fn commands(operation: &Operation, installed: &Installed) -> Vec<String> {
 
 /// Each command with `--assumeno`: dnf resolves, prints the table and stops. It exits 1 after
 /// "Operation aborted", so the exit code says nothing and the transcript is read instead.
-pub(super) fn simulate_script(operation: &Operation, installed: &Installed) -> String {
+/// `--assumeno` answers the transaction prompt; under `--check` ([`Index::Private`]),
+/// `--cacheonly` also keeps dnf from refreshing expired metadata on the host.
+pub(super) fn simulate_script(
+    operation: &Operation,
+    installed: &Installed,
+    index: Index,
+) -> String {
+    let cache = match index {
+        Index::Host => "",
+        Index::Private => " --cacheonly",
+    };
     let runs: Vec<String> = commands(operation, installed)
         .into_iter()
-        .map(|arguments| format!("\"$dnf\" --assumeno {arguments}"))
+        .map(|arguments| format!("\"$dnf\" --assumeno{cache} {arguments}"))
         .collect();
     format!("{DNF}{}; exit 0", runs.join("; "))
 }
@@ -239,7 +249,7 @@ mod tests {
     use super::{
         apply_script, parse_installed, parse_simulation, parse_transaction, simulate_script,
     };
-    use crate::actions::package::{Change, Installed, Operation, Simulation};
+    use crate::actions::package::{Change, Index, Installed, Operation, Simulation};
 
     /// dnf 4's table for an upgrade that pulls in a dependency (the layout of Fedora 39).
     const UPGRADE: &str = "\
@@ -351,9 +361,19 @@ Operation aborted.
         let script = simulate_script(
             &Operation::Latest(vec!["bash".into(), "curl".into()]),
             &host(),
+            Index::Host,
         );
         assert!(script.contains("--assumeno install -- curl"), "{script}");
         assert!(script.contains("--assumeno upgrade -- bash"), "{script}");
+        let check = simulate_script(
+            &Operation::Latest(vec!["curl".into()]),
+            &host(),
+            Index::Private,
+        );
+        assert!(
+            check.contains("--assumeno --cacheonly install -- curl"),
+            "{check}"
+        );
         let apply = apply_script(&Operation::Latest(vec!["curl".into()]), &host());
         assert!(apply.ends_with("\"$dnf\" -y install -- curl"), "{apply}");
     }
