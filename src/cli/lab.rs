@@ -60,10 +60,10 @@ fn isolation_warnings(lab: &Lab) -> Vec<Diagnostic> {
     match &lab.isolation {
         Isolation::Overlay => Vec::new(),
         Isolation::Shared { reason } => {
+            // The reason last: it may end with a long mount error.
             let mut warning = Diagnostic::warning(format!(
-                "lab hosts share this machine's filesystem ({reason}): only each host's \
-                 `lab_root` is its own, anything else a host changes changes this machine, and \
-                 `reboot` fails on them"
+                "lab hosts share this machine's filesystem (only `lab_root` is per host, and \
+                 `reboot` fails on them): {reason}"
             ));
             for hint in reason.hints() {
                 warning = warning.hint(hint);

@@ -503,21 +503,17 @@ fn start_host(
             }
             _ => {}
         }
+        if launch == Launch::Overlay {
+            // Fresh layers per attempt: a failed attempt's overlay may still be tearing down.
+            reset_overlay(files)?;
+        }
+        let mut child = sshd::spawn(files, launch)?;
         let filesystem = match launch {
             Launch::Shared => HostFilesystem::Shared,
-            Launch::Overlay => {
-                // Fresh layers per attempt: a failed attempt's overlay may still be tearing down.
-                reset_overlay(files)?;
-                HostFilesystem::Overlay { namespace: None }
-            }
-        };
-        let mut child = sshd::spawn(files, launch)?;
-        let filesystem = match filesystem {
-            // The namespace exists once spawn returns (it is entered before exec).
-            HostFilesystem::Overlay { .. } => HostFilesystem::Overlay {
+            // The namespace exists once spawn returns: it is entered before exec.
+            Launch::Overlay => HostFilesystem::Overlay {
                 namespace: namespace::namespace_of(child.id()),
             },
-            HostFilesystem::Shared => HostFilesystem::Shared,
         };
         let host = LabHost {
             name: name.to_owned(),
