@@ -24,6 +24,9 @@ pub(crate) struct LabArgs {
 #[derive(Debug, clap::Subcommand)]
 enum LabCommand {
     /// Start N local OpenSSH servers on 127.0.0.x and write an inventory for them.
+    ///
+    /// As root each host gets its own overlay of `/`; otherwise hosts share this machine's files
+    /// (docs/lab.md).
     Up {
         /// Number of hosts (lab1…labN).
         #[arg(long, default_value_t = 3, value_name = "N")]
@@ -38,7 +41,9 @@ enum LabCommand {
         #[arg(long, default_value = DEFAULT_DIR, value_name = "DIR")]
         dir: PathBuf,
     },
-    /// Stop exactly the servers `lab up` started and remove the lab's files.
+    /// Stop exactly what `lab up` started and remove the lab's files.
+    ///
+    /// On hosts with their own filesystem that is every process of the host, services included.
     Down {
         /// Lab directory.
         #[arg(long, default_value = DEFAULT_DIR, value_name = "DIR")]
@@ -60,10 +65,10 @@ fn isolation_warnings(lab: &Lab) -> Vec<Diagnostic> {
     match &lab.isolation {
         Isolation::Overlay => Vec::new(),
         Isolation::Shared { reason } => {
+            // The reason last: it may end with a long mount error.
             let mut warning = Diagnostic::warning(format!(
-                "lab hosts share this machine's filesystem ({reason}): only each host's \
-                 `lab_root` is its own, anything else a host changes changes this machine, and \
-                 `reboot` fails on them"
+                "lab hosts share this machine's filesystem (only `lab_root` is per host, and \
+                 `reboot` fails on them): {reason}"
             ));
             for hint in reason.hints() {
                 warning = warning.hint(hint);

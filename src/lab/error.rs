@@ -113,8 +113,8 @@ pub enum LabError {
         /// The end of its log.
         log_tail: String,
     },
-    /// A recorded sshd survived SIGTERM and SIGKILL.
-    #[error("sshd of lab host `{host}` (pid {pid}) did not stop")]
+    /// A recorded sshd (or a process of an isolated host) survived SIGTERM and SIGKILL.
+    #[error("lab host `{host}` (pid {pid}) did not stop")]
     StopFailed {
         /// The lab host name.
         host: String,
@@ -157,7 +157,12 @@ impl LabError {
                     "the sshd log above says why; `sshd -t -f <config>` checks a config".to_owned(),
                 ]
             }
-            Self::StopFailed { pid, .. } => vec![format!("stop it by hand: kill -9 {pid}")],
+            Self::StopFailed { pid, .. } => vec![
+                format!("stop it by hand: kill -9 {pid}"),
+                "on a host with its own filesystem, also every process whose `/proc/PID/ns/mnt` \
+                 is the host's (`lsns -t mnt` lists them); docs/lab.md explains"
+                    .to_owned(),
+            ],
             Self::KeyGeneration { .. } | Self::Io { .. } | Self::UnknownAccount { .. } => vec![],
         }
     }

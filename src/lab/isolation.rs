@@ -178,7 +178,11 @@ fn probe_overlay(probe: &Path) -> Result<Result<(), String>, LabError> {
     if output.status.success() {
         return Ok(Ok(()));
     }
-    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+    // One line: it ends a one-line warning.
+    let stderr = String::from_utf8_lossy(&output.stderr)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     Ok(Err(if stderr.is_empty() {
         format!("`mount` exited with {}", output.status)
     } else {

@@ -69,7 +69,10 @@ use std::hash::{BuildHasher, Hasher};
 use std::io::ErrorKind;
 use std::net::Ipv4Addr;
 use std::os::unix::fs::PermissionsExt;
+use std::panic::resume_unwind;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::thread;
 
 pub use error::LabError;
 pub use host::{HostFilesystem, HostState, HostStatus, LabHost};
@@ -78,6 +81,7 @@ pub use isolation::{Isolation, SharedReason};
 use client::ClientPaths;
 use error::io_error;
 use host::{HostFiles, Launch};
+use keys::PublicKey;
 use namespace::HostNamespace;
 use process::Stopped;
 use sshd::{ServerConfig, StartFailure};
@@ -88,6 +92,9 @@ pub const MAX_HOSTS: usize = 253;
 
 /// Attempts per host when another process takes the chosen port before sshd binds it.
 const START_ATTEMPTS: usize = 5;
+
+/// Hosts started at the same time.
+const PARALLEL_STARTS: usize = 8;
 
 /// What `lab up` should start.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -410,32 +417,34 @@ fn start(dir: &Path, state: &mut State, count: usize) -> Result<Lab, LabError> {
     let authorized_keys = dir.join("authorized_keys");
     write_private(&authorized_keys, &format!("{}\n", client_public.as_str()))?;
 
+    // Hosts start in parallel, a few at a time: each start is mostly waiting for processes
+    // (ssh-keygen, the mounts of boot.sh, sshd binding its port).
     let mut addresses = AddressPicker::new();
+    let targets: Vec<(String, Ipv4Addr)> = (1..=count)
+        .map(|number| (format!("lab{number}"), addresses.pick()))
+        .collect();
+    let recorder = Mutex::new(&mut *state);
     let mut started = Vec::with_capacity(count);
-    for number in 1..=count {
-        let name = format!("lab{number}");
-        let files = HostFiles::new(dir, &name);
-        fs::create_dir_all(files.lab_root())
-            .map_err(io_error("create directory", files.lab_root()))?;
-        let host_key = keys::generate(&files.host_key(), &format!("opsgate-lab-{name}"))?;
-        if launch == Launch::Overlay {
-            boot::write_boot_id(&files.boot_id())?;
-            boot::write_script(&files.boot_script(), &boot::boot_script(dir, &name, &files))?;
+    for chunk in targets.chunks(PARALLEL_STARTS) {
+        let results: Vec<Result<(LabHost, PublicKey), LabError>> = thread::scope(|scope| {
+            let handles: Vec<_> = chunk
+                .iter()
+                .map(|(name, address)| {
+                    let recorder = &recorder;
+                    let authorized_keys = &authorized_keys;
+                    scope.spawn(move || {
+                        prepare_and_start(dir, recorder, name, *address, authorized_keys, launch)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| handle.join().unwrap_or_else(|panic| resume_unwind(panic)))
+                .collect()
+        });
+        for result in results {
+            started.push(result?);
         }
-        boot::write_script(
-            &files.reboot_script(),
-            &boot::reboot_script(&name, &files, launch),
-        )?;
-        let address = addresses.pick();
-        let target = StartTarget {
-            name: &name,
-            files: &files,
-            address,
-            authorized_keys: &authorized_keys,
-            launch,
-        };
-        let host = start_host(state, dir, &target)?;
-        started.push((host, host_key));
     }
 
     let user = state.user.clone();
@@ -462,6 +471,38 @@ fn start(dir: &Path, state: &mut State, count: usize) -> Result<Lab, LabError> {
     })
 }
 
+/// Writes one host's files (`lab_root`, host key, scripts) and starts it; returns the host and its
+/// public host key.
+fn prepare_and_start(
+    dir: &Path,
+    recorder: &Mutex<&mut State>,
+    name: &str,
+    address: Ipv4Addr,
+    authorized_keys: &Path,
+    launch: Launch,
+) -> Result<(LabHost, PublicKey), LabError> {
+    let files = HostFiles::new(dir, name);
+    fs::create_dir_all(files.lab_root()).map_err(io_error("create directory", files.lab_root()))?;
+    let host_key = keys::generate(&files.host_key(), &format!("opsgate-lab-{name}"))?;
+    if launch == Launch::Overlay {
+        boot::write_boot_id(&files.boot_id())?;
+        boot::write_script(&files.boot_script(), &boot::boot_script(dir, name, &files))?;
+    }
+    boot::write_script(
+        &files.reboot_script(),
+        &boot::reboot_script(name, &files, launch),
+    )?;
+    let target = StartTarget {
+        name,
+        files: &files,
+        address,
+        authorized_keys,
+        launch,
+    };
+    let host = start_host(recorder, dir, &target)?;
+    Ok((host, host_key))
+}
+
 /// One host to start.
 struct StartTarget<'a> {
     name: &'a str,
@@ -473,7 +514,7 @@ struct StartTarget<'a> {
 
 /// Starts one host's sshd, retrying with a new port when a neighbour took the chosen one.
 fn start_host(
-    state: &mut State,
+    recorder: &Mutex<&mut State>,
     dir: &Path,
     target: &StartTarget<'_>,
 ) -> Result<LabHost, LabError> {
@@ -503,21 +544,17 @@ fn start_host(
             }
             _ => {}
         }
+        if launch == Launch::Overlay {
+            // Fresh layers per attempt: a failed attempt's overlay may still be tearing down.
+            reset_overlay(files)?;
+        }
+        let mut child = sshd::spawn(files, launch)?;
         let filesystem = match launch {
             Launch::Shared => HostFilesystem::Shared,
-            Launch::Overlay => {
-                // Fresh layers per attempt: a failed attempt's overlay may still be tearing down.
-                reset_overlay(files)?;
-                HostFilesystem::Overlay { namespace: None }
-            }
-        };
-        let mut child = sshd::spawn(files, launch)?;
-        let filesystem = match filesystem {
-            // The namespace exists once spawn returns (it is entered before exec).
-            HostFilesystem::Overlay { .. } => HostFilesystem::Overlay {
+            // The namespace exists once spawn returns: it is entered before exec.
+            Launch::Overlay => HostFilesystem::Overlay {
                 namespace: namespace::namespace_of(child.id()),
             },
-            HostFilesystem::Shared => HostFilesystem::Shared,
         };
         let host = LabHost {
             name: name.to_owned(),
@@ -527,8 +564,13 @@ fn start_host(
             lab_root: files.lab_root(),
             filesystem,
         };
-        state.record(host.clone());
-        state.write(dir)?;
+        {
+            // A poisoned lock only means another host's thread panicked, which re-raises below;
+            // the state itself is whole (each update is one `record`).
+            let mut state = recorder.lock().unwrap_or_else(PoisonError::into_inner);
+            state.record(host.clone());
+            state.write(dir)?;
+        }
         match sshd::wait_ready(&mut child, name, files, address, port) {
             Ok(()) => return Ok(host),
             Err(StartFailure::PortTaken) if attempt < START_ATTEMPTS => attempt += 1,

@@ -73,11 +73,60 @@ impl State {
         fs::rename(&temporary, &path).map_err(io_error("write", &path))
     }
 
-    /// Records a freshly spawned host, replacing an earlier attempt with the same name.
+    /// Records a freshly spawned host, replacing an earlier attempt with the same name. Hosts
+    /// start in parallel; the record stays in name order (`lab2` before `lab10`).
     pub(crate) fn record(&mut self, host: LabHost) {
-        match self.hosts.iter_mut().find(|known| known.name == host.name) {
-            Some(known) => *known = host,
-            None => self.hosts.push(host),
+        if let Some(known) = self.hosts.iter_mut().find(|known| known.name == host.name) {
+            *known = host;
+            return;
         }
+        self.hosts.push(host);
+        self.hosts.sort_by(|one, other| {
+            (one.name.len(), &one.name).cmp(&(other.name.len(), &other.name))
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+    use std::path::PathBuf;
+
+    use super::State;
+    use crate::lab::{HostFilesystem, Isolation, LabHost};
+
+    fn host(name: &str, port: u16) -> LabHost {
+        LabHost {
+            name: name.to_owned(),
+            address: Ipv4Addr::LOCALHOST,
+            port,
+            pid: 1,
+            lab_root: PathBuf::from("/lab"),
+            filesystem: HostFilesystem::Shared,
+        }
+    }
+
+    #[test]
+    fn record_keeps_hosts_in_name_order_and_replaces_a_retried_start() {
+        let mut state = State::new("ops".to_owned(), Isolation::Overlay);
+        for name in ["lab10", "lab2", "lab1"] {
+            state.record(host(name, 1));
+        }
+        state.record(host("lab2", 2));
+        let recorded: Vec<_> = state
+            .hosts
+            .iter()
+            .map(|host| (host.name.as_str(), host.port))
+            .collect();
+        assert_eq!(recorded, [("lab1", 1), ("lab2", 2), ("lab10", 1)]);
+    }
+
+    #[test]
+    fn a_state_recorded_before_overlays_reads_as_shared() {
+        let old = r#"{"version":1,"user":"ops","hosts":[{"name":"lab1","address":"127.0.0.2",
+            "port":2222,"pid":7,"lab_root":"/lab/hosts/lab1/root"}]}"#;
+        let state: State = serde_json::from_str(old).expect("old state reads");
+        assert_eq!(state.isolation, Isolation::default());
+        assert_eq!(state.hosts[0].filesystem, HostFilesystem::Shared);
     }
 }

@@ -253,6 +253,19 @@ fn a_wait_for_host_value_is_never_shell_text() {
         !std::path::Path::new("/tmp/opsgate-pwned-by-wait-for").exists(),
         "the host value ran as shell code"
     );
+    // Isolated lab hosts (root) have a /tmp of their own: look there too.
+    for host in lab.hosts() {
+        let probe = lab.ssh(
+            &host.name,
+            "test -e /tmp/opsgate-pwned-by-wait-for; echo $?",
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&probe.stdout).trim(),
+            "1",
+            "the host value ran as shell code on {}",
+            host.name
+        );
+    }
 }
 
 #[test]
