@@ -11,7 +11,7 @@
 //!    and polling goes on. The old connection is closed once a new one is in place.
 //!
 //! Lab hosts cannot reboot the machine they share, so `opsgate lab up` gives each host's sshd
-//! the environment variable [`LAB_REBOOT_VARIABLE`] naming a lab-only script that restarts
+//! the environment variable [`REBOOT_VARIABLE`] naming a lab-only script that restarts
 //! that host's sshd with a new boot id (docs/lab.md). When the login environment carries it,
 //! the reboot runs that script instead of `shutdown`; no real host's sshd sets it.
 
@@ -22,10 +22,8 @@ use tokio::sync::watch;
 use super::Cancel;
 use crate::actions::{Outcome, RunMode};
 use crate::executor::event::Status;
+use crate::lab::REBOOT_VARIABLE;
 use crate::transport::{Connection, RemoteCommand, SshTarget, TransportError};
-
-/// Set by lab sshd configs only: the lab host's restart script.
-pub(crate) const LAB_REBOOT_VARIABLE: &str = "OPSGATE_LAB_REBOOT";
 
 /// How long a host may take to come back when the step sets no `timeout`.
 pub(super) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -159,7 +157,7 @@ impl Reboot<'_> {
         let lab = connection
             .run(&RemoteCommand {
                 timeout: Some(COMMAND_TIMEOUT),
-                ..RemoteCommand::script(format!("printf '%s' \"${{{LAB_REBOOT_VARIABLE}:-}}\""))
+                ..RemoteCommand::script(format!("printf '%s' \"${{{REBOOT_VARIABLE}:-}}\""))
             })
             .await?;
         let lab_script = String::from_utf8_lossy(&lab.stdout).trim().to_owned();

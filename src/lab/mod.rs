@@ -87,6 +87,10 @@ use process::Stopped;
 use sshd::{ServerConfig, StartFailure};
 use state::State;
 
+/// The environment variable every lab sshd sets for its sessions: the path of the host's
+/// lab-only reboot script, which the `reboot` action runs instead of `shutdown -r now`.
+pub const REBOOT_VARIABLE: &str = "OPSGATE_LAB_REBOOT";
+
 /// The largest lab: one host per usable loopback address 127.0.0.2 – 127.0.0.254.
 pub const MAX_HOSTS: usize = 253;
 

@@ -74,9 +74,9 @@ impl ServerConfig<'_> {
              MaxStartups 100\n\
              # Bash reads ~/.bashrc for ssh commands only when SHLVL is unset; rc files that\n\
              # start pyenv or nvm would add hundreds of milliseconds to every remote command.\n\
-             # OPSGATE_LAB_REBOOT names the lab-only stand-in for `shutdown -r now` that the\n\
+             # {variable} names the lab-only stand-in for `shutdown -r now` that the\n\
              # `reboot` action runs on lab hosts (docs/lab.md).\n\
-             SetEnv SHLVL=1 \"OPSGATE_LAB_REBOOT={reboot_script}\"\n\
+             SetEnv SHLVL=1 \"{variable}={reboot_script}\"\n\
              # The default post-quantum key exchange costs ~70 ms per connection; a loopback\n\
              # lab that lives for minutes does not need it.\n\
              KexAlgorithms curve25519-sha256,curve25519-sha256@libssh.org\n\
@@ -89,6 +89,7 @@ impl ServerConfig<'_> {
             host_key = host_key.display(),
             pid_file = pid_file.display(),
             reboot_script = reboot_script.display(),
+            variable = super::REBOOT_VARIABLE,
             authorized_keys = authorized_keys.display(),
         )
     }
