@@ -8,7 +8,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use opsgate::lab::{self, HostFilesystem, HostState, Isolation, LabError, LabHost, LabOptions};
+use opsgate::lab::{self, HostFilesystem, HostState, LabError, LabHost, LabOptions};
 
 use crate::common::TestLab;
 
@@ -334,28 +334,6 @@ fn a_lab_directory_with_spaces_in_its_path_works() {
     );
 }
 
-/// A started lab whose hosts have filesystems of their own, or `None` (with a note on stderr)
-/// when the tests do not run as root, where hosts share the machine's filesystem by design. As
-/// root (CI) the overlay must work: a refusal fails the test with the reason.
-fn isolated_lab(hosts: usize) -> Option<TestLab> {
-    if opsgate::os_account::effective_uid() != 0 {
-        report_skip("not running as root, so lab hosts share this machine's filesystem");
-        return None;
-    }
-    let lab = TestLab::start(hosts);
-    match &lab.lab().isolation {
-        Isolation::Overlay => Some(lab),
-        Isolation::Shared { reason } => {
-            panic!("a root lab must give hosts their own filesystem, but they share it: {reason}")
-        }
-    }
-}
-
-#[expect(clippy::print_stderr, reason = "a test saying why it checks nothing")]
-fn report_skip(why: &str) {
-    eprintln!("skipped: {why}");
-}
-
 /// Pids of the live processes whose mount namespace has inode `namespace`.
 fn processes_in_namespace(namespace: u64) -> Vec<u32> {
     std::fs::read_dir("/proc")
@@ -392,7 +370,9 @@ fn unique(what: &str) -> String {
 
 #[test]
 fn a_file_written_under_etc_on_one_host_is_invisible_elsewhere_and_gone_after_down() {
-    let Some(lab) = isolated_lab(2) else { return };
+    let Some(lab) = TestLab::start_isolated(2, "lab isolation") else {
+        return;
+    };
     let path = format!("/etc/{}", unique("etc"));
     assert_eq!(
         stdout(&lab.ssh("lab1", &format!("echo lab1 > {path} && cat {path}"))),
@@ -430,7 +410,9 @@ fn a_file_written_under_etc_on_one_host_is_invisible_elsewhere_and_gone_after_do
 
 #[test]
 fn lab_root_is_the_same_directory_on_an_isolated_host_and_on_the_machine() {
-    let Some(lab) = isolated_lab(2) else { return };
+    let Some(lab) = TestLab::start_isolated(2, "lab isolation") else {
+        return;
+    };
     let (lab1, lab2) = (lab.host("lab1"), lab.host("lab2"));
     let root = lab1.lab_root.display();
     stdout(&lab.ssh("lab1", &format!("echo from-host > '{root}/from-host'")));
@@ -465,7 +447,9 @@ fn lab_root_is_the_same_directory_on_an_isolated_host_and_on_the_machine() {
 
 #[test]
 fn a_lab_reboot_answers_again_with_a_new_boot_id_and_without_the_hosts_processes() {
-    let Some(lab) = isolated_lab(2) else { return };
+    let Some(lab) = TestLab::start_isolated(2, "lab isolation") else {
+        return;
+    };
     let host = lab.host("lab1");
     assert_eq!(
         stdout(&lab.ssh("lab1", "echo \"$OPSGATE_LAB_REBOOT\"")),
@@ -531,7 +515,9 @@ fn a_lab_reboot_answers_again_with_a_new_boot_id_and_without_the_hosts_processes
 
 #[test]
 fn down_leaves_no_process_in_an_isolated_hosts_namespace() {
-    let Some(lab) = isolated_lab(2) else { return };
+    let Some(lab) = TestLab::start_isolated(2, "lab isolation") else {
+        return;
+    };
     let mut namespaces = Vec::new();
     for host in lab.hosts() {
         let HostFilesystem::Overlay {

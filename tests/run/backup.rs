@@ -7,12 +7,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{opsgate, text, write_runbook};
+use super::{opsgate, shipped, text, write_runbook};
 use crate::common::TestLab;
-
-fn shipped(name: &str) -> String {
-    format!("{}/runbooks/{name}.yaml", env!("CARGO_MANIFEST_DIR"))
-}
 
 fn app_root(host: &opsgate::lab::LabHost) -> PathBuf {
     host.lab_root.join("srv/app")

@@ -7,11 +7,17 @@ mod failures;
 mod patch;
 mod postgres;
 mod services;
+mod shipped;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use crate::common::TestLab;
+
+/// The path of a runbook shipped in `runbooks/`.
+pub(crate) fn shipped(name: &str) -> String {
+    format!("{}/runbooks/{name}.yaml", env!("CARGO_MANIFEST_DIR"))
+}
 
 /// Writes a runbook into `dir` and returns its path.
 pub(crate) fn write_runbook(dir: &Path, name: &str, yaml: &str) -> PathBuf {

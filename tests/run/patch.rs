@@ -11,37 +11,17 @@
 //! overlay). Without root the tests skip with a message; CI runs as root.
 
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use sha2::{Digest, Sha256};
 
-use super::{count_status, opsgate, text, write_runbook};
+use super::{count_status, opsgate, shipped, text, write_runbook};
 use crate::common::TestLab;
 
 const HELLO: &str = "opsgate-fixture-hello";
 const EXTRA: &str = "opsgate-fixture-extra";
-
-fn shipped(name: &str) -> String {
-    format!("{}/runbooks/{name}.yaml", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn current_uid() -> u32 {
-    let output = Command::new("id").arg("-u").output().expect("id -u");
-    String::from_utf8_lossy(&output.stdout)
-        .trim()
-        .parse()
-        .expect("a uid")
-}
-
-#[expect(
-    clippy::print_stderr,
-    reason = "a test that cannot run without root says why it skipped"
-)]
-fn skip(reason: &str) {
-    eprintln!("skipping: {reason}");
-}
 
 /// Runs a local command that must succeed.
 fn run(command: &mut Command) -> Output {
@@ -53,55 +33,6 @@ fn run(command: &mut Command) -> Output {
         String::from_utf8_lossy(&output.stderr)
     );
     output
-}
-
-/// Runs shell text as root inside lab host `name`; it must succeed.
-fn on_host(lab: &TestLab, name: &str, script: &str) -> String {
-    let output = lab.ssh(name, script);
-    assert!(
-        output.status.success(),
-        "on {name}: `{script}` failed: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
-
-/// A lab whose hosts each have a private overlay of `/`; `None` (the test skips) without root.
-/// Panics rather than let a test install packages on the machine running it.
-fn isolated_lab(hosts: usize) -> Option<TestLab> {
-    if current_uid() != 0 {
-        skip("installing packages in isolated lab hosts needs root (CI runs as root)");
-        return None;
-    }
-    let lab = TestLab::start(hosts);
-    let inventory = fs::read_to_string(lab.inventory()).expect("lab inventory");
-    assert_eq!(
-        inventory.matches("lab_isolated: true").count(),
-        hosts,
-        "the lab hosts are not isolated (no `lab_isolated: true`); refusing to install packages \
-         on the machine running the tests:\n{inventory}"
-    );
-    let namespace = fs::read_link("/proc/self/ns/mnt").expect("own mount namespace");
-    let root_device = fs::metadata("/").expect("stat /").dev();
-    for host in lab.hosts() {
-        let answer = on_host(&lab, &host.name, "readlink /proc/self/ns/mnt; stat -c %d /");
-        let mut lines = answer.lines();
-        let (host_namespace, host_device) = (lines.next(), lines.next());
-        assert_ne!(
-            host_namespace.map(PathBuf::from),
-            Some(namespace.clone()),
-            "host {} shares the test's mount namespace; refusing to install packages",
-            host.name
-        );
-        assert_ne!(
-            host_device.and_then(|device| device.parse::<u64>().ok()),
-            Some(root_device),
-            "host {} sees the test's root filesystem; refusing to install packages",
-            host.name
-        );
-    }
-    Some(lab)
 }
 
 /// Builds `name_version_all.deb` in `dir`: it ships `/usr/share/<name>/VERSION`.
@@ -187,9 +118,7 @@ fn use_only(lab: &TestLab, host: &str, repos: &[&Path], packages: &[&str]) {
         .iter()
         .map(|repo| format!("deb [trusted=yes] file:{} ./", repo.display()))
         .collect();
-    on_host(
-        lab,
-        host,
+    lab.ssh_ok(host,
         &format!(
             "set -e; export DEBIAN_FRONTEND=noninteractive; \
              aside=/etc/apt/opsgate-test-aside; mkdir -p $aside; \
@@ -206,8 +135,7 @@ fn use_only(lab: &TestLab, host: &str, repos: &[&Path], packages: &[&str]) {
 
 /// `dpkg-query`'s installed version of `package` on the host, `None` when it is not installed.
 fn installed_version(lab: &TestLab, host: &str, package: &str) -> Option<String> {
-    let answer = on_host(
-        lab,
+    let answer = lab.ssh_ok(
         host,
         &format!(
             "dpkg-query -W -f='${{db:Status-Abbrev}} ${{Version}}' {package} 2>/dev/null || true"
@@ -249,12 +177,14 @@ fn step_lines(output: &Output, status: &str, step: &str) -> usize {
 }
 
 fn boot_id(lab: &TestLab, host: &str) -> String {
-    on_host(lab, host, "cat /proc/sys/kernel/random/boot_id")
+    lab.ssh_ok(host, "cat /proc/sys/kernel/random/boot_id")
 }
 
 #[test]
 fn patch_debian_upgrades_every_host_from_v1_to_v2_reboots_then_has_nothing_to_do() {
-    let Some(lab) = isolated_lab(3) else { return };
+    let Some(lab) = TestLab::start_isolated(3, "apt patching") else {
+        return;
+    };
     let debs = tempfile::tempdir().expect("temp dir");
     // Like a kernel update, v2 asks for a reboot.
     hosts_with_v1_and_v2_pending(
@@ -292,7 +222,7 @@ fn patch_debian_upgrades_every_host_from_v1_to_v2_reboots_then_has_nothing_to_do
             Some("2.0-1")
         );
         assert_eq!(
-            on_host(&lab, &host.name, &format!("cat /usr/share/{HELLO}/VERSION")),
+            lab.ssh_ok(&host.name, &format!("cat /usr/share/{HELLO}/VERSION")),
             "2.0-1"
         );
         assert_ne!(
@@ -335,12 +265,29 @@ fn patch_debian_upgrades_every_host_from_v1_to_v2_reboots_then_has_nothing_to_do
 
 #[test]
 fn check_mode_reports_the_upgrade_and_changes_nothing() {
-    let Some(lab) = isolated_lab(2) else { return };
+    let Some(lab) = TestLab::start_isolated(2, "apt patching") else {
+        return;
+    };
     let debs = tempfile::tempdir().expect("temp dir");
     hosts_with_v1_and_v2_pending(&lab, debs.path(), &[]);
+    let before: Vec<String> = lab
+        .hosts()
+        .iter()
+        .map(|host| lab.host_digest(&host.name))
+        .collect();
 
     let check = opsgate(&lab, &["run", &shipped("patch-debian"), "--check"]);
     assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+    for (host, before) in lab.hosts().iter().zip(&before) {
+        // Not a file of the host changed — apt's package lists included (--check refreshes a
+        // throwaway copy of them).
+        assert_eq!(
+            &lab.host_digest(&host.name),
+            before,
+            "--check changed {}",
+            host.name
+        );
+    }
     assert_eq!(
         occurrences(
             &check,
@@ -391,7 +338,9 @@ fn run_expecting(lab: &TestLab, runbook: &str, message: &str, times: usize) {
 
 #[test]
 fn absent_present_and_latest_report_each_change_and_then_nothing() {
-    let Some(lab) = isolated_lab(1) else { return };
+    let Some(lab) = TestLab::start_isolated(1, "apt patching") else {
+        return;
+    };
     let debs = tempfile::tempdir().expect("temp dir");
     let work = tempfile::tempdir().expect("temp dir");
     let v1 = build_deb(debs.path(), HELLO, "1.0-1");
@@ -453,7 +402,9 @@ fn absent_present_and_latest_report_each_change_and_then_nothing() {
 
 #[test]
 fn an_unknown_package_fails_naming_it_and_the_fix() {
-    let Some(lab) = isolated_lab(1) else { return };
+    let Some(lab) = TestLab::start_isolated(1, "apt patching") else {
+        return;
+    };
     let debs = tempfile::tempdir().expect("temp dir");
     let work = tempfile::tempdir().expect("temp dir");
     let v1 = build_deb(debs.path(), HELLO, "1.0-1");
@@ -481,7 +432,9 @@ fn an_unknown_package_fails_naming_it_and_the_fix() {
 
 #[test]
 fn security_only_upgrades_just_the_packages_from_a_security_archive() {
-    let Some(lab) = isolated_lab(1) else { return };
+    let Some(lab) = TestLab::start_isolated(1, "apt patching") else {
+        return;
+    };
     let debs = tempfile::tempdir().expect("temp dir");
     let hello = [
         build_deb(debs.path(), HELLO, "1.0-1"),
@@ -505,7 +458,7 @@ fn security_only_upgrades_just_the_packages_from_a_security_archive() {
     publish(&main, "opsgate", &[&hello[0]]);
     publish(&security, "opsgate-security", &[&extra[0]]);
     use_only(&lab, "lab1", &[&main, &security], &[HELLO, EXTRA]);
-    on_host(&lab, "lab1", &format!("apt-mark auto {EXTRA} >/dev/null"));
+    lab.ssh_ok("lab1", &format!("apt-mark auto {EXTRA} >/dev/null"));
     publish(&main, "opsgate", &[&hello[0], &hello[1]]);
     publish(&security, "opsgate-security", &[&extra[0], &extra[1]]);
 
@@ -551,16 +504,12 @@ fn security_only_upgrades_just_the_packages_from_a_security_archive() {
         text(&security_run)
     );
     assert_eq!(
-        on_host(
-            &lab,
-            "lab1",
-            "test -e /var/run/reboot-required && echo required"
-        ),
+        lab.ssh_ok("lab1", "test -e /var/run/reboot-required && echo required"),
         "required"
     );
     // Upgrading by name did not turn the automatically installed package into a manual one.
     assert_eq!(
-        on_host(&lab, "lab1", &format!("apt-mark showauto {EXTRA}")),
+        lab.ssh_ok("lab1", &format!("apt-mark showauto {EXTRA}")),
         EXTRA
     );
     let all = opsgate(&lab, &["run", &runbook, "-p", "reboot=false"]);
@@ -575,7 +524,9 @@ fn security_only_upgrades_just_the_packages_from_a_security_archive() {
 
 #[test]
 fn a_failed_upgrade_gets_etc_back_and_stops_the_later_batches() {
-    let Some(lab) = isolated_lab(2) else { return };
+    let Some(lab) = TestLab::start_isolated(2, "apt patching") else {
+        return;
+    };
     let debs = tempfile::tempdir().expect("temp dir");
     let conf = "etc/opsgate-fixture-hello.conf";
     let v1 = build_deb_with(debs.path(), HELLO, "1.0-1", &[(conf, "version=1\n")]);
@@ -620,13 +571,13 @@ fn a_failed_upgrade_gets_etc_back_and_stops_the_later_batches() {
     );
     // lab1 (first batch) failed and got its /etc back from the backup this run took…
     assert_eq!(
-        on_host(&lab, "lab1", &format!("cat /{conf}")),
+        lab.ssh_ok("lab1", &format!("cat /{conf}")),
         "version=1",
         "{}",
         text(&output)
     );
     // …and lab2's batch never started.
-    assert_eq!(on_host(&lab, "lab2", &format!("cat /{conf}")), "version=1");
+    assert_eq!(lab.ssh_ok("lab2", &format!("cat /{conf}")), "version=1");
     assert_eq!(
         installed_version(&lab, "lab2", HELLO).as_deref(),
         Some("1.0-1")

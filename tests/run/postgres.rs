@@ -9,7 +9,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use super::{count_status, opsgate, text};
+use super::{count_status, opsgate, shipped, text};
 use crate::common::postgres::{ACCOUNT, open_path};
 use crate::common::{TestLab, TestPostgres};
 
@@ -18,10 +18,6 @@ const DATABASE: &str = "opsgate_shop";
 /// A role that needs a password over TCP, and its password.
 const DUMPER: &str = "opsgate_dumper";
 const PASSWORD: &str = "pw-7c1e5b90-never-shown";
-
-fn shipped(name: &str) -> String {
-    format!("{}/runbooks/{name}.yaml", env!("CARGO_MANIFEST_DIR"))
-}
 
 /// The default store of `backup-postgres` for [`DATABASE`] on a lab host.
 fn store(host: &opsgate::lab::LabHost) -> PathBuf {
@@ -90,10 +86,19 @@ fn backup_postgres_then_restore_postgres_bring_back_a_dropped_table() {
     let original = rows(&postgres);
     assert!(original.starts_with("1000 "), "{original}");
 
+    // As root the lab host has a filesystem of its own: --check must leave all of it alone.
+    let digest = host.is_isolated().then(|| lab.host_digest(&host.name));
     let dry = run(&lab, &postgres, &backup, &["--check"]);
     assert_eq!(dry.status.code(), Some(0), "{}", text(&dry));
     assert!(text(&dry).contains("would write"), "{}", text(&dry));
     assert!(!store(host).exists(), "--check created the store");
+    if let Some(digest) = &digest {
+        assert_eq!(
+            &lab.host_digest(&host.name),
+            digest,
+            "--check changed the host"
+        );
+    }
 
     // The first dump authenticates with a password, given as a secret param from a file.
     postgres.create_password_role(DUMPER, PASSWORD);
@@ -173,8 +178,16 @@ fn backup_postgres_then_restore_postgres_bring_back_a_dropped_table() {
 
     postgres.execute(DATABASE, "DROP TABLE t");
 
-    // --check verifies the dump and reports; the table stays dropped.
+    // --check verifies the dump and reports; the table stays dropped and the host unchanged.
+    let digest = host.is_isolated().then(|| lab.host_digest(&host.name));
     let checked = run(&lab, &postgres, &restore, &["--check"]);
+    if let Some(digest) = &digest {
+        assert_eq!(
+            &lab.host_digest(&host.name),
+            digest,
+            "--check changed the host"
+        );
+    }
     assert_eq!(checked.status.code(), Some(0), "{}", text(&checked));
     assert!(
         text(&checked).contains("verified; would have fed"),

@@ -13,90 +13,13 @@
 
 use std::fs;
 use std::io::{Read as _, Write as _};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
 use super::{count_status, opsgate, text, write_runbook};
 use crate::common::TestLab;
-use opsgate::lab::LabHost;
-
-/// The uid of the test process.
-fn current_uid() -> u32 {
-    let output = Command::new("id").arg("-u").output().expect("id -u");
-    String::from_utf8_lossy(&output.stdout)
-        .trim()
-        .parse()
-        .expect("a uid")
-}
-
-#[expect(
-    clippy::print_stderr,
-    reason = "a test that cannot run without root says why it returns early"
-)]
-fn note(text: &str) {
-    eprintln!("{text}");
-}
-
-/// A lab whose hosts are proven isolated from this machine and from each other, or `None`
-/// (with a note on stderr) when the test process is not root.
-fn isolated_lab(hosts: usize, test: &str) -> Option<TestLab> {
-    if current_uid() != 0 {
-        note(&format!(
-            "skipping {test}: it creates accounts and starts services, which happens only inside \
-             isolated lab hosts, and those need root (run the suite as root, as CI does)"
-        ));
-        return None;
-    }
-    let lab = TestLab::start(hosts);
-    let inventory = fs::read_to_string(lab.inventory()).expect("reading the lab inventory");
-    assert_eq!(
-        inventory.matches("lab_isolated: true").count(),
-        hosts,
-        "refusing to create accounts or start services: the lab hosts are not isolated \
-         (`lab_isolated: true` missing from {}):\n{inventory}",
-        lab.inventory().display()
-    );
-    let probe = format!(
-        "/etc/opsgate-isolation-probe-{}-{}",
-        std::process::id(),
-        lab.hosts()[0].port
-    );
-    let wrote = lab.ssh("lab1", &format!("touch {probe}"));
-    assert!(wrote.status.success(), "probe: {}", text(&wrote));
-    let leaked = Path::new(&probe).exists();
-    if leaked {
-        // Put the machine back before failing loudly.
-        let _ = fs::remove_file(&probe);
-    }
-    assert!(
-        !leaked,
-        "refusing to go on: a file written to /etc inside lab1 appeared on this machine"
-    );
-    for host in &lab.hosts()[1..] {
-        let seen = lab.ssh(&host.name, &format!("test -e {probe}"));
-        assert!(
-            !seen.status.success(),
-            "refusing to go on: lab1's /etc is visible in {}",
-            host.name
-        );
-    }
-    let removed = lab.ssh("lab1", &format!("rm -f {probe}"));
-    assert!(removed.status.success(), "probe: {}", text(&removed));
-    Some(lab)
-}
-
-/// Runs `command` on host `name` and returns its trimmed stdout; panics when it fails.
-fn on_host(lab: &TestLab, name: &str, command: &str) -> String {
-    let output = lab.ssh(name, command);
-    assert!(
-        output.status.success(),
-        "`{command}` on {name}: {}",
-        text(&output)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
 
 /// Whether `command` succeeds on host `name`.
 fn succeeds_on_host(lab: &TestLab, name: &str, command: &str) -> bool {
@@ -137,7 +60,7 @@ const DAEMON: &str = "opsgate-test-daemon";
 
 #[test]
 fn user_creates_changes_and_removes_accounts_only_inside_the_lab_host() {
-    let Some(lab) = isolated_lab(1, "user_creates_changes_and_removes_accounts") else {
+    let Some(lab) = TestLab::start_isolated(1, "user_creates_changes_and_removes_accounts") else {
         return;
     };
     let work = tempfile::tempdir().expect("temp dir");
@@ -160,9 +83,9 @@ fn user_creates_changes_and_removes_accounts_only_inside_the_lab_host() {
 
     let first = run_yaml(&lab, work.path(), "present", &present, &[]);
     assert_run(&first, 2);
-    let entry = on_host(&lab, "lab1", &format!("getent passwd {ALICE}"));
+    let entry = lab.ssh_ok("lab1", &format!("getent passwd {ALICE}"));
     assert!(entry.ends_with(":/bin/bash"), "{entry}");
-    let groups = on_host(&lab, "lab1", &format!("id -nG {ALICE}"));
+    let groups = lab.ssh_ok("lab1", &format!("id -nG {ALICE}"));
     for group in ["users", "staff"] {
         assert!(groups.split(' ').any(|have| have == group), "{groups}");
     }
@@ -171,7 +94,7 @@ fn user_creates_changes_and_removes_accounts_only_inside_the_lab_host() {
         "lab1",
         &format!("test -d /home/{ALICE}")
     ));
-    let daemon = on_host(&lab, "lab1", &format!("getent passwd {DAEMON}"));
+    let daemon = lab.ssh_ok("lab1", &format!("getent passwd {DAEMON}"));
     assert!(
         daemon.ends_with(&format!(":/var/lib/{DAEMON}:/usr/sbin/nologin")),
         "{daemon}"
@@ -198,7 +121,7 @@ fn user_creates_changes_and_removes_accounts_only_inside_the_lab_host() {
         "{}",
         text(&change)
     );
-    let groups = on_host(&lab, "lab1", &format!("id -nG {ALICE}"));
+    let groups = lab.ssh_ok("lab1", &format!("id -nG {ALICE}"));
     for group in ["users", "adm", "staff"] {
         assert!(
             groups.split(' ').any(|have| have == group),
@@ -233,7 +156,7 @@ fn user_creates_changes_and_removes_accounts_only_inside_the_lab_host() {
 
 #[test]
 fn unknown_groups_and_unknown_services_fail_with_clear_messages() {
-    let Some(lab) = isolated_lab(1, "unknown_groups_and_unknown_services_fail") else {
+    let Some(lab) = TestLab::start_isolated(1, "unknown_groups_and_unknown_services_fail") else {
         return;
     };
     let work = tempfile::tempdir().expect("temp dir");
@@ -265,9 +188,7 @@ fn unknown_groups_and_unknown_services_fail_with_clear_messages() {
     );
 
     // An init script whose start fails: the step's message carries what it said on stderr.
-    on_host(
-        &lab,
-        "lab1",
+    lab.ssh_ok("lab1",
         "printf '#!/bin/sh\\ncase \"$1\" in\\n  start) echo \"opsgate-broken: port 1 is taken\" >&2; exit 1;;\\n  status) exit 3;;\\n  *) exit 0;;\\nesac\\n' > /etc/init.d/opsgate-broken && chmod 755 /etc/init.d/opsgate-broken",
     );
     let broken = "runbook: svc\nkind: maintenance\ntargets: lab\nsteps:\n  - service: { name: opsgate-broken, state: started }\n";
@@ -325,22 +246,6 @@ impl Drop for NginxGuard<'_> {
     }
 }
 
-/// A TCP port free on every host's address (each nginx listens on its own address).
-fn free_port(hosts: &[LabHost]) -> u16 {
-    for _ in 0..50 {
-        let probe = TcpListener::bind((hosts[0].address, 0)).expect("binding a probe port");
-        let port = probe.local_addr().expect("probe address").port();
-        drop(probe);
-        if hosts
-            .iter()
-            .all(|host| TcpListener::bind((host.address, port)).is_ok())
-        {
-            return port;
-        }
-    }
-    panic!("no TCP port free on every lab address");
-}
-
 /// `GET /` from `address:port`, the whole response as text.
 fn http_get(address: Ipv4Addr, port: u16) -> std::io::Result<String> {
     let target = SocketAddr::from((address, port));
@@ -359,7 +264,7 @@ fn provision_web() -> PathBuf {
 
 #[test]
 fn provision_web_serves_each_lab_host_on_its_own_address_then_stops() {
-    let Some(lab) = isolated_lab(2, "provision_web_serves_each_lab_host") else {
+    let Some(lab) = TestLab::start_isolated(2, "provision_web_serves_each_lab_host") else {
         return;
     };
     assert!(
@@ -371,7 +276,7 @@ fn provision_web_serves_each_lab_host_on_its_own_address_then_stops() {
         lab: &lab,
         masters: vec![],
     };
-    let port = free_port(lab.hosts());
+    let port = lab.free_port();
     let port_param = format!("port={port}");
     let runbook = provision_web();
     let runbook = runbook.to_str().expect("utf-8 path");
@@ -395,18 +300,14 @@ fn provision_web_serves_each_lab_host_on_its_own_address_then_stops() {
             !succeeds_on_host(&lab, &host.name, "test -e /etc/nginx/sites-enabled/default"),
             "the default site (0.0.0.0:80) is removed"
         );
-        let master = on_host(&lab, &host.name, "cat /run/nginx.pid");
+        let master = lab.ssh_ok(&host.name, "cat /run/nginx.pid");
         assert!(
-            on_host(&lab, &host.name, "ls /etc/rc2.d").contains("S01nginx"),
+            lab.ssh_ok(&host.name, "ls /etc/rc2.d").contains("S01nginx"),
             "nginx is enabled at boot"
         );
         assert!(
-            !on_host(
-                &lab,
-                &host.name,
-                "cat /var/log/nginx/opsgate-web.access.log"
-            )
-            .is_empty(),
+            !lab.ssh_ok(&host.name, "cat /var/log/nginx/opsgate-web.access.log")
+                .is_empty(),
             "each host logs to its own /var/log"
         );
         masters.push(master);
@@ -467,11 +368,11 @@ fn provision_web_serves_each_lab_host_on_its_own_address_then_stops() {
     let check = run_yaml(&lab, work.path(), "disable", disable, &["--check"]);
     assert_run(&check, 2);
     assert!(
-        on_host(&lab, "lab1", "ls /etc/rc2.d").contains("S01nginx"),
+        lab.ssh_ok("lab1", "ls /etc/rc2.d").contains("S01nginx"),
         "--check disabled it"
     );
     assert_run(&run_yaml(&lab, work.path(), "disable", disable, &[]), 2);
-    let links = on_host(&lab, "lab1", "ls /etc/rc2.d");
+    let links = lab.ssh_ok("lab1", "ls /etc/rc2.d");
     assert!(
         links.contains("K01nginx") && !links.contains("S01nginx"),
         "{links}"

@@ -84,10 +84,11 @@ fn arguments(operation: &Operation) -> String {
     }
 }
 
-/// Options that point apt at the private copy of the package lists in `$lists` and keep its
-/// binary caches (`/var/cache/apt/*.bin`) off the disk.
-const PRIVATE_LISTS: &str =
-    "-o Dir::State::Lists=\"$lists\" -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=";
+/// Options that point apt at the private copy of the package lists in `$lists`, keep its binary
+/// caches (`/var/cache/apt/*.bin`) off the disk, and send its logs (even a simulation writes the
+/// planner's `eipp.log.xz`) into that throwaway directory too.
+const PRIVATE_LISTS: &str = "-o Dir::State::Lists=\"$lists\" -o Dir::Cache::pkgcache= \
+                             -o Dir::Cache::srcpkgcache= -o Dir::Log=\"$lists\"";
 
 /// `apt-get -s`: takes no lock, changes nothing.
 ///
