@@ -43,7 +43,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use super::{Context, Outcome, RunMode};
+use super::{Context, Outcome, RunMode, quote};
 use crate::runbook::model::{Package, PackageState, UpgradeScope};
 use crate::transport::{CommandOutput, Transport, TransportError};
 
@@ -52,6 +52,15 @@ const LOCK_WAIT: Duration = Duration::from_secs(120);
 
 /// Pause between attempts while the lock is held.
 const LOCK_POLL: Duration = Duration::from_secs(5);
+
+/// Package names as shell words, each quoted, space-separated.
+fn quoted_names<S: AsRef<str>>(names: &[S]) -> String {
+    names
+        .iter()
+        .map(|name| quote(name.as_ref()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
 
 /// What happened (or would happen) to one package.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +74,16 @@ pub(super) struct Change {
 }
 
 impl Change {
+    /// A change from one version to another; `None` on a side for an install or a removal.
+    #[cfg(test)]
+    fn new(name: &str, from: Option<&str>, to: Option<&str>) -> Self {
+        Self {
+            name: name.to_owned(),
+            from: from.map(str::to_owned),
+            to: to.map(str::to_owned),
+        }
+    }
+
     fn verb(&self) -> Verb {
         match (&self.from, &self.to) {
             (None, _) => Verb::Install,
@@ -787,14 +806,6 @@ mod tests {
         installed
     }
 
-    fn change(name: &str, from: Option<&str>, to: Option<&str>) -> Change {
-        Change {
-            name: name.to_owned(),
-            from: from.map(str::to_owned),
-            to: to.map(str::to_owned),
-        }
-    }
-
     #[test]
     fn versions_order_like_dpkg() {
         for (left, right, order) in [
@@ -828,10 +839,10 @@ mod tests {
         assert_eq!(
             after.changes_since(&before),
             vec![
-                change("gone", Some("3.0"), None),
-                change("hello", Some("1.0-1"), Some("2.0-1")),
-                change("kernel", None, Some("6.1")),
-                change("new", None, Some("0.1")),
+                Change::new("gone", Some("3.0"), None),
+                Change::new("hello", Some("1.0-1"), Some("2.0-1")),
+                Change::new("kernel", None, Some("6.1")),
+                Change::new("new", None, Some("0.1")),
             ]
         );
         // A second kernel installed beside the first is an install of the new version.
@@ -839,18 +850,18 @@ mod tests {
         kernels.add("kernel", "6.1");
         assert_eq!(
             kernels.changes_since(&both),
-            vec![change("kernel", None, Some("6.1"))]
+            vec![Change::new("kernel", None, Some("6.1"))]
         );
     }
 
     #[test]
     fn the_summary_groups_changes_by_kind() {
         let changes = [
-            change("hello", Some("1.0-1"), Some("2.0-1")),
-            change("libfoo", None, Some("3.1")),
-            change("old", Some("2"), Some("1")),
-            change("bar", Some("0.9"), Some("1.0")),
-            change("gone", Some("4"), None),
+            Change::new("hello", Some("1.0-1"), Some("2.0-1")),
+            Change::new("libfoo", None, Some("3.1")),
+            Change::new("old", Some("2"), Some("1")),
+            Change::new("bar", Some("0.9"), Some("1.0")),
+            Change::new("gone", Some("4"), None),
         ];
         assert_eq!(
             summary(&changes, RunMode::Apply),

@@ -29,6 +29,16 @@ pub struct BackupFilter {
     pub limit: Option<usize>,
 }
 
+impl BackupFilter {
+    fn admits(&self, entry: &BackupEntry) -> bool {
+        let wanted =
+            |want: &Option<String>, have: &str| want.as_deref().is_none_or(|want| want == have);
+        wanted(&self.host, &entry.host)
+            && wanted(&self.runbook, &entry.runbook)
+            && wanted(&self.operator, &entry.operator)
+    }
+}
+
 /// One backup, as recorded when it was written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BackupEntry {
@@ -114,19 +124,7 @@ impl AuditStore {
         Ok(entries
             .into_iter()
             .rev()
-            .filter(|entry| filter.host.as_ref().is_none_or(|host| *host == entry.host))
-            .filter(|entry| {
-                filter
-                    .runbook
-                    .as_ref()
-                    .is_none_or(|runbook| *runbook == entry.runbook)
-            })
-            .filter(|entry| {
-                filter
-                    .operator
-                    .as_ref()
-                    .is_none_or(|operator| *operator == entry.operator)
-            })
+            .filter(|entry| filter.admits(entry))
             .take(limit)
             .collect())
     }

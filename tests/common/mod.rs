@@ -20,3 +20,22 @@ pub use postgres::TestPostgres;
 pub fn pause(duration: std::time::Duration) {
     std::thread::sleep(duration);
 }
+
+/// The names in directory `dir`, sorted; none when it does not exist.
+#[must_use]
+pub fn file_names(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .map(|entry| {
+                entry
+                    .expect("directory entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    names.sort();
+    names
+}

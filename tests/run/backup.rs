@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::{opsgate, shipped, text, write_runbook};
-use crate::common::TestLab;
+use crate::common::{TestLab, file_names};
 
 fn app_root(host: &opsgate::lab::LabHost) -> PathBuf {
     host.lab_root.join("srv/app")
@@ -18,27 +18,9 @@ fn backup_root(host: &opsgate::lab::LabHost) -> PathBuf {
     host.lab_root.join("var/backups/app")
 }
 
-/// The store's file names, sorted.
-fn store_files(store: &Path) -> Vec<String> {
-    let mut names: Vec<String> = match fs::read_dir(store) {
-        Ok(entries) => entries
-            .map(|entry| {
-                entry
-                    .expect("directory entry")
-                    .file_name()
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .collect(),
-        Err(_) => Vec::new(),
-    };
-    names.sort();
-    names
-}
-
 /// Backup files (not manifests) in the store.
 fn archives(store: &Path) -> Vec<String> {
-    store_files(store)
+    file_names(store)
         .into_iter()
         .filter(|name| !name.ends_with(".sha256"))
         .collect()
@@ -305,7 +287,7 @@ steps:
     for host in lab.hosts() {
         let prefix = format!("frozen-{}-20260101T000000Z", host.name);
         assert_eq!(
-            store_files(&backup_root(host)),
+            file_names(&backup_root(host)),
             [
                 format!("{prefix}-1.tar.zst"),
                 format!("{prefix}-1.tar.zst.sha256"),
@@ -608,7 +590,7 @@ fn a_failed_backup_leaves_nothing_in_the_store() {
     );
     for host in lab.hosts() {
         assert_eq!(
-            store_files(&backup_root(host)),
+            file_names(&backup_root(host)),
             Vec::<String>::new(),
             "no partial file, manifest or backup on {}",
             host.name

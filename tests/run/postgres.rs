@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 
 use super::{count_status, opsgate, shipped, text};
 use crate::common::postgres::{ACCOUNT, open_path};
-use crate::common::{TestLab, TestPostgres};
+use crate::common::{TestLab, TestPostgres, file_names};
 
 const DATABASE: &str = "opsgate_shop";
 
@@ -28,19 +28,11 @@ fn store(host: &opsgate::lab::LabHost) -> PathBuf {
 
 /// The dumps (not manifests) in the store, sorted.
 fn dumps(store: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(store)
-        .expect("the store exists")
-        .map(|entry| {
-            entry
-                .expect("directory entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
+    assert!(store.is_dir(), "the store {} exists", store.display());
+    file_names(store)
+        .into_iter()
         .filter(|name| !name.ends_with(".sha256"))
-        .collect();
-    names.sort();
-    names
+        .collect()
 }
 
 /// Row count and checksum of table `t`: what a restore must bring back exactly.

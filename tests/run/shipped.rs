@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fs;
 
 use super::{count_status, opsgate, shipped, text};
-use crate::common::TestLab;
+use crate::common::{TestLab, file_names};
 
 /// Each host's digest, by host name.
 fn digests(lab: &TestLab) -> BTreeMap<String, String> {
@@ -96,17 +96,7 @@ fn every_shipped_runbook_changes_nothing_under_check_and_nothing_on_a_second_run
         // Three backup-files runs over unchanged data (the --check one wrote nothing): one
         // archive and its manifest.
         let store = host.lab_root.join("var/backups/app");
-        let mut files: Vec<String> = fs::read_dir(&store)
-            .expect("the backup store")
-            .map(|entry| {
-                entry
-                    .expect("entry")
-                    .file_name()
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .collect();
-        files.sort();
+        let files = file_names(&store);
         assert_eq!(files.len(), 2, "{files:?}");
         assert!(files[1].ends_with(".sha256"), "{files:?}");
     }

@@ -12,8 +12,7 @@
 //! Alpine's index does not mark security fixes, so `upgrade: security` is refused before any of
 //! this runs.
 
-use super::{Change, Installed, Operation, Simulation};
-use crate::actions::quote;
+use super::{Change, Installed, Operation, Simulation, quoted_names};
 use crate::runbook::model::UpgradeScope;
 
 /// Every installed package as `name-version-rN`.
@@ -47,23 +46,15 @@ pub(super) fn refresh_script() -> String {
     format!("export LC_ALL=C; apk update -q {WAIT}")
 }
 
-fn names(names: &[String]) -> String {
-    names
-        .iter()
-        .map(|name| quote(name))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// `apk` arguments for an operation, with `options` (`-s`, `--wait 60`) after the applet.
 fn command(operation: &Operation, options: &str) -> String {
     match operation {
-        Operation::Install(list) => format!("apk add {options} {}", names(list)),
+        Operation::Install(list) => format!("apk add {options} {}", quoted_names(list)),
         // `add -u` installs what is missing and upgrades what is there.
         Operation::Latest(list) | Operation::UpgradeOnly(list) => {
-            format!("apk add {options} -u {}", names(list))
+            format!("apk add {options} -u {}", quoted_names(list))
         }
-        Operation::Remove(list) => format!("apk del {options} {}", names(list)),
+        Operation::Remove(list) => format!("apk del {options} {}", quoted_names(list)),
         Operation::Upgrade(UpgradeScope::All | UpgradeScope::Security) => {
             format!("apk upgrade {options}")
         }
@@ -150,14 +141,6 @@ mod tests {
     use super::{parse_installed, parse_simulation, parse_steps, split_name_version};
     use crate::actions::package::{Change, Simulation};
 
-    fn change(name: &str, from: Option<&str>, to: Option<&str>) -> Change {
-        Change {
-            name: name.to_owned(),
-            from: from.map(str::to_owned),
-            to: to.map(str::to_owned),
-        }
-    }
-
     #[test]
     fn names_and_versions_split_at_the_version() {
         assert_eq!(
@@ -185,10 +168,10 @@ OK: 10 MiB in 17 packages
         assert_eq!(
             parse_simulation(Some(0), transcript, ""),
             Simulation::Pending(vec![
-                change("libcurl", None, Some("8.5.0-r0")),
-                change("musl", Some("1.2.4-r1"), Some("1.2.4-r2")),
-                change("curl", Some("8.5.0-r0"), None),
-                change("zlib", Some("1.3-r1"), Some("1.2-r0")),
+                Change::new("libcurl", None, Some("8.5.0-r0")),
+                Change::new("musl", Some("1.2.4-r1"), Some("1.2.4-r2")),
+                Change::new("curl", Some("8.5.0-r0"), None),
+                Change::new("zlib", Some("1.3-r1"), Some("1.2-r0")),
             ])
         );
         assert_eq!(parse_steps("OK: 10 MiB in 17 packages\n"), vec![]);

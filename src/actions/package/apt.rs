@@ -14,8 +14,7 @@
 //! several joined by `, `) and architecture; `upgrade: security` keeps the upgrades whose release
 //! mentions "security". Every command runs with `LC_ALL=C`, since apt translates its messages.
 
-use super::{Change, Index, Installed, Operation, Simulation};
-use crate::actions::quote;
+use super::{Change, Index, Installed, Operation, Simulation, quoted_names};
 use crate::runbook::model::UpgradeScope;
 
 /// Every package with files on disk: status letters, name and version, tab-separated.
@@ -60,21 +59,13 @@ pub(super) fn refresh_script() -> String {
     format!("{ENVIRONMENT}apt-get -q {LOCK_TIMEOUT} update")
 }
 
-fn names(names: &[String]) -> String {
-    names
-        .iter()
-        .map(|name| quote(name))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// The `apt-get` arguments after the options: `install -- a b`, `upgrade --with-new-pkgs`.
 fn arguments(operation: &Operation) -> String {
     match operation {
         Operation::Install(list) | Operation::Latest(list) | Operation::UpgradeOnly(list) => {
-            format!("install -- {}", names(list))
+            format!("install -- {}", quoted_names(list))
         }
-        Operation::Remove(list) => format!("remove -- {}", names(list)),
+        Operation::Remove(list) => format!("remove -- {}", quoted_names(list)),
         // `--with-new-pkgs` lets an upgrade pull in new dependencies (a new kernel ABI
         // package), as `apt upgrade` does, and still never removes anything. Security
         // upgrades are narrowed to `UpgradeOnly` before they get here.
@@ -124,7 +115,7 @@ pub(super) fn apply_script(operation: &Operation) -> String {
         Operation::UpgradeOnly(list) => format!(
             "{ENVIRONMENT}auto=$(apt-mark showauto -- {names} 2>/dev/null || true); {command}; \
              rc=$?; if [ -n \"$auto\" ]; then apt-mark auto -- $auto >/dev/null; fi; exit $rc",
-            names = names(list)
+            names = quoted_names(list)
         ),
         _ => format!("{ENVIRONMENT}{command}"),
     }
@@ -290,14 +281,6 @@ Inst flat-repo-package (1.0-1 localhost [all])
 Conf flat-repo-package (1.0-1 localhost [all])
 ";
 
-    fn change(name: &str, from: Option<&str>, to: Option<&str>) -> Change {
-        Change {
-            name: name.to_owned(),
-            from: from.map(str::to_owned),
-            to: to.map(str::to_owned),
-        }
-    }
-
     #[test]
     fn inst_lines_are_upgrades_or_new_installs_with_their_release() {
         let actions = parse_actions(UPGRADE);
@@ -305,7 +288,7 @@ Conf flat-repo-package (1.0-1 localhost [all])
         assert_eq!(
             actions[0],
             Action {
-                change: change("base-files", Some("12.4+deb12u11"), Some("12.4+deb12u15")),
+                change: Change::new("base-files", Some("12.4+deb12u11"), Some("12.4+deb12u15")),
                 release: "Debian:12.15/oldstable".to_owned(),
             }
         );
@@ -315,7 +298,7 @@ Conf flat-repo-package (1.0-1 localhost [all])
         );
         assert_eq!(
             actions[5].change,
-            change(
+            Change::new(
                 "libcap2",
                 Some("1:2.66-4+deb12u2+b2"),
                 Some("1:2.66-4+deb12u3+b1")
@@ -323,12 +306,12 @@ Conf flat-repo-package (1.0-1 localhost [all])
         );
         assert_eq!(
             actions[6].change,
-            change("linux-image-6.1.0-20-amd64", None, Some("6.1.85-1"))
+            Change::new("linux-image-6.1.0-20-amd64", None, Some("6.1.85-1"))
         );
         assert_eq!(actions[7].change.name, "libc6:i386");
         assert_eq!(
             actions[8].change,
-            change("opsgate-fixture-hello", Some("1.0-1"), Some("2.0-1"))
+            Change::new("opsgate-fixture-hello", Some("1.0-1"), Some("2.0-1"))
         );
         assert_eq!(actions[9].release, "localhost");
     }
@@ -342,13 +325,13 @@ Conf flat-repo-package (1.0-1 localhost [all])
         assert_eq!(
             changes,
             [
-                change(
+                Change::new(
                     "software-properties-common",
                     Some("0.99.30-4.1~deb12u1"),
                     None
                 ),
-                change("sed", Some("4.9-1"), None),
-                change("odd", None, None),
+                Change::new("sed", Some("4.9-1"), None),
+                Change::new("odd", None, None),
             ]
         );
     }

@@ -7,8 +7,7 @@
 //! size`; a name too long for its column wraps the rest onto the next line. The table shows only
 //! the new version of an upgrade, so the old one comes from the installed snapshot.
 
-use super::{Change, Index, Installed, Operation, Simulation};
-use crate::actions::quote;
+use super::{Change, Index, Installed, Operation, Simulation, quoted_names};
 use crate::runbook::model::UpgradeScope;
 
 /// Every installed package as `name<TAB>[epoch:]version-release`.
@@ -36,45 +35,28 @@ pub(super) fn refresh_script() -> String {
     format!("{DNF}\"$dnf\" -q makecache --refresh")
 }
 
-fn names(names: &[&String]) -> String {
-    names
-        .iter()
-        .map(|name| quote(name))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// The dnf commands (arguments after `dnf -y` or `dnf --assumeno`) an operation needs.
 fn commands(operation: &Operation, installed: &Installed) -> Vec<String> {
     match operation {
-        Operation::Install(list) => vec![format!(
-            "install -- {}",
-            names(&list.iter().collect::<Vec<_>>())
-        )],
+        Operation::Install(list) => vec![format!("install -- {}", quoted_names(list))],
         // `dnf install` leaves an installed package alone; `dnf upgrade` ignores a missing one.
         Operation::Latest(list) => {
             let (present, missing): (Vec<&String>, Vec<&String>) =
                 list.iter().partition(|name| installed.contains(name));
             let mut commands = Vec::new();
             if !missing.is_empty() {
-                commands.push(format!("install -- {}", names(&missing)));
+                commands.push(format!("install -- {}", quoted_names(&missing)));
             }
             if !present.is_empty() {
-                commands.push(format!("upgrade -- {}", names(&present)));
+                commands.push(format!("upgrade -- {}", quoted_names(&present)));
             }
             commands
         }
-        Operation::Remove(list) => vec![format!(
-            "remove -- {}",
-            names(&list.iter().collect::<Vec<_>>())
-        )],
+        Operation::Remove(list) => vec![format!("remove -- {}", quoted_names(list))],
         Operation::Upgrade(UpgradeScope::All) => vec!["upgrade".to_owned()],
         Operation::Upgrade(UpgradeScope::Security) => vec!["upgrade --security".to_owned()],
         Operation::UpgradeOnly(list) => {
-            vec![format!(
-                "upgrade -- {}",
-                names(&list.iter().collect::<Vec<_>>())
-            )]
+            vec![format!("upgrade -- {}", quoted_names(list))]
         }
     }
 }
@@ -279,14 +261,6 @@ Total download size: 1.9 M
 Operation aborted.
 ";
 
-    fn change(name: &str, from: Option<&str>, to: Option<&str>) -> Change {
-        Change {
-            name: name.to_owned(),
-            from: from.map(str::to_owned),
-            to: to.map(str::to_owned),
-        }
-    }
-
     fn host() -> Installed {
         parse_installed(
             "bash\t5.2.21-1.fc39\nopsgate-fixture-hello\t1.0-1\ngpg-pubkey\tabc-def\noldtool\t0.9-1.fc39\n",
@@ -298,11 +272,11 @@ Operation aborted.
         assert_eq!(
             parse_transaction(UPGRADE, &host()),
             [
-                change("bash", Some("5.2.21-1.fc39"), Some("5.2.26-1.fc39")),
-                change("opsgate-fixture-hello", Some("1.0-1"), Some("2.0-1")),
-                change("libnew", None, Some("1:3.1-2.fc39")),
-                change("oldtool", Some("0.9-1.fc39"), None),
-                change(
+                Change::new("bash", Some("5.2.21-1.fc39"), Some("5.2.26-1.fc39")),
+                Change::new("opsgate-fixture-hello", Some("1.0-1"), Some("2.0-1")),
+                Change::new("libnew", None, Some("1:3.1-2.fc39")),
+                Change::new("oldtool", Some("0.9-1.fc39"), None),
+                Change::new(
                     "python3-very-long-package-name-that-wraps-the-column",
                     None,
                     Some("1.0-1.fc39")
@@ -316,7 +290,7 @@ Operation aborted.
         let transcript = "Transaction Summary:\nUpgrading:\n hello x86_64 2.0-1 local 1.0 KiB\n   replacing hello x86_64 1.0-1 local 1.0 KiB\n\n";
         assert_eq!(
             parse_transaction(transcript, &host()),
-            [change("hello", None, Some("2.0-1"))]
+            [Change::new("hello", None, Some("2.0-1"))]
         );
     }
 
