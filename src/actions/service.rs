@@ -143,6 +143,13 @@ pub(super) async fn run<T: Transport>(
         ));
     };
     let (backend, running, boot) = match observed {
+        // Under --check, the earlier step that would install it did not run.
+        Observed::Unknown(backend) if context.mode == RunMode::Check => {
+            return Ok(Outcome::skipped(format!(
+                "check mode: {} (an earlier step that --check did not run may install it)",
+                unknown(name, backend)
+            )));
+        }
         Observed::Unknown(backend) => return Ok(Outcome::failed(unknown(name, backend))),
         Observed::Known {
             backend,
@@ -199,16 +206,26 @@ pub(super) async fn run<T: Transport>(
     )))
 }
 
-/// Refuses names that could not be one unit or init script: a `/` would leave `/etc/init.d`,
-/// a leading `-` would read as an option to `service`, which has no `--`.
+/// Refuses names that could not be exactly one unit or init script. `systemctl` reads `*`, `?`
+/// and `[` as patterns over every loaded unit (`stop -- '*'` would stop sshd too), a `/` would
+/// leave `/etc/init.d`, and a leading `-` would read as an option to `service`, which has no
+/// `--`. Unit names are `[A-Za-z0-9:_.@-]`, which is what is allowed.
 fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("the service name is empty".to_owned());
     }
-    if name.starts_with('-') || name.chars().any(|c| c == '/' || c.is_whitespace()) {
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || ":_.@-".contains(*c)))
+    {
         return Err(format!(
-            "`{name}` is not a service name (no `/`, no whitespace, no leading `-`)"
+            "`{name}` is not one service name: `{}` is not allowed (letters, digits and `:_.@-` \
+             only; no wildcards — name each service in its own step)",
+            bad.escape_default()
         ));
+    }
+    if name.starts_with('-') {
+        return Err(format!("`{name}` is not a service name: it starts with `-`"));
     }
     Ok(())
 }
@@ -621,7 +638,7 @@ mod tests {
 
     #[test]
     fn names_that_are_not_one_service_are_refused() {
-        for name in ["", "../../bin/sh", "-f", "two words", "a/b"] {
+        for name in ["", "../../bin/sh", "-f", "two words", "a/b", "*", "ssh*", "ng[i]nx", "a;b"] {
             assert!(check_name(name).is_err(), "{name:?}");
         }
         for name in ["nginx", "nginx.service", "getty@tty1.service", "php8.2-fpm"] {

@@ -129,6 +129,12 @@ pub(super) async fn run<T: Transport>(
             command,
             summary,
         }) => (kind, command, summary),
+        // Under --check, the earlier step that would create the group did not run.
+        Err(reason) if context.mode == RunMode::Check => {
+            return Ok(Outcome::skipped(format!(
+                "check mode: {reason} (an earlier step that --check did not run may create it)"
+            )));
+        }
         Err(reason) => return Ok(Outcome::failed(reason)),
     };
     if context.mode == RunMode::Check {
