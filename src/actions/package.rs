@@ -1228,7 +1228,7 @@ mod tests {
                 commands[4]
             );
             assert!(
-                commands[4].contains("install -- libssl3;"),
+                commands[4].contains("install --only-upgrade --no-remove -- libssl3;"),
                 "{}",
                 commands[4]
             );

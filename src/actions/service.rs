@@ -225,7 +225,9 @@ fn check_name(name: &str) -> Result<(), String> {
         ));
     }
     if name.starts_with('-') {
-        return Err(format!("`{name}` is not a service name: it starts with `-`"));
+        return Err(format!(
+            "`{name}` is not a service name: it starts with `-`"
+        ));
     }
     Ok(())
 }
@@ -638,7 +640,17 @@ mod tests {
 
     #[test]
     fn names_that_are_not_one_service_are_refused() {
-        for name in ["", "../../bin/sh", "-f", "two words", "a/b", "*", "ssh*", "ng[i]nx", "a;b"] {
+        for name in [
+            "",
+            "../../bin/sh",
+            "-f",
+            "two words",
+            "a/b",
+            "*",
+            "ssh*",
+            "ng[i]nx",
+            "a;b",
+        ] {
             assert!(check_name(name).is_err(), "{name:?}");
         }
         for name in ["nginx", "nginx.service", "getty@tty1.service", "php8.2-fpm"] {

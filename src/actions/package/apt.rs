@@ -17,9 +17,10 @@
 use super::{Change, Index, Installed, Operation, Simulation, quoted_names};
 use crate::runbook::model::UpgradeScope;
 
-/// Every package with files on disk: status letters, name and version, tab-separated.
-pub(super) const QUERY: &str =
-    "LC_ALL=C dpkg-query -W -f='${db:Status-Abbrev}\\t${binary:Package}\\t${Version}\\n'";
+/// The native architecture on the first line, then every package with files on disk: status
+/// letters, name and version, tab-separated.
+pub(super) const QUERY: &str = "dpkg --print-architecture; \
+     LC_ALL=C dpkg-query -W -f='${db:Status-Abbrev}\\t${binary:Package}\\t${Version}\\n'";
 
 /// Environment for every apt command: untranslated messages, no questions (debconf,
 /// needrestart, apt-listchanges).
@@ -29,9 +30,22 @@ const ENVIRONMENT: &str = "export LC_ALL=C DEBIAN_FRONTEND=noninteractive NEEDRE
 /// dpkg's own lock wait (apt ≥ 1.9.11; older versions ignore the option), before opsgate's.
 const LOCK_TIMEOUT: &str = "-o DPkg::Lock::Timeout=60";
 
+/// `dpkg-query`'s `${binary:Package}` qualifies a `Multi-Arch: same` package with its
+/// architecture even when it is the native one (`libssl3:amd64`), while runbooks and apt's
+/// transcripts name it `libssl3`: the native qualifier is dropped so the names meet.
 pub(super) fn parse_installed(text: &str) -> Installed {
     let mut installed = Installed::default();
-    for line in text.lines() {
+    let mut lines = text.lines().peekable();
+    // The architecture line is the one without a tab.
+    let native = match lines.peek() {
+        Some(first) if !first.contains('\t') && !first.trim().is_empty() => {
+            let arch = format!(":{}", first.trim());
+            lines.next();
+            arch
+        }
+        _ => String::new(),
+    };
+    for line in lines {
         let mut fields = line.split('\t');
         let (Some(status), Some(name), Some(version)) =
             (fields.next(), fields.next(), fields.next())
@@ -41,6 +55,11 @@ pub(super) fn parse_installed(text: &str) -> Installed {
         if version.is_empty() {
             continue;
         }
+        let name = if native.is_empty() {
+            name
+        } else {
+            name.strip_suffix(native.as_str()).unwrap_or(name)
+        };
         // Second letter: `i` installed, `W`/`t` installed with triggers pending; `U`, `F`, `H`
         // have files on disk but are unfinished (a failed upgrade); `n` and `c` (config files
         // only) are not installed.
@@ -62,9 +81,15 @@ pub(super) fn refresh_script() -> String {
 /// The `apt-get` arguments after the options: `install -- a b`, `upgrade --with-new-pkgs`.
 fn arguments(operation: &Operation) -> String {
     match operation {
-        Operation::Install(list) | Operation::Latest(list) | Operation::UpgradeOnly(list) => {
+        Operation::Install(list) | Operation::Latest(list) => {
             format!("install -- {}", quoted_names(list))
         }
+        // Security upgrades of installed packages only: never a new package, never a removal
+        // (apt aborts rather than remove), as `upgrade` would not either.
+        Operation::UpgradeOnly(list) => format!(
+            "install --only-upgrade --no-remove -- {}",
+            quoted_names(list)
+        ),
         Operation::Remove(list) => format!("remove -- {}", quoted_names(list)),
         // `--with-new-pkgs` lets an upgrade pull in new dependencies (a new kernel ABI
         // package), as `apt upgrade` does, and still never removes anything. Security
@@ -85,7 +110,9 @@ const PRIVATE_LISTS: &str = "-o Dir::State::Lists=\"$lists\" -o Dir::Cache::pkgc
 ///
 /// With [`Index::Private`] (`--check`), the simulation first refreshes a throwaway copy of the
 /// package lists, so it reports from a fresh index and still leaves the host's lists — and
-/// everything else on the host — as they were; the copy is removed when the command ends.
+/// everything else on the host — as they were; the copy is removed when the command ends. That
+/// refresh runs without the `APT::Update::*-Invoke` hooks of `/etc/apt/apt.conf.d` (appstream,
+/// command-not-found, cache cleaners), which would change the host.
 pub(super) fn simulate_script(operation: &Operation, index: Index) -> String {
     let arguments = arguments(operation);
     match index {
@@ -96,7 +123,10 @@ pub(super) fn simulate_script(operation: &Operation, index: Index) -> String {
             "{ENVIRONMENT}lists=$(mktemp -d) || exit 100; trap 'rm -rf -- \"$lists\"' EXIT; \
              cp -a /var/lib/apt/lists/. \"$lists\"/ 2>/dev/null; rm -f -- \"$lists/lock\"; \
              mkdir -p -- \"$lists/partial\"; \
-             apt-get -q -o Debug::NoLocking=1 -o APT::Sandbox::User=root {PRIVATE_LISTS} update \
+             printf '#clear APT::Update::Pre-Invoke;\\n#clear APT::Update::Post-Invoke;\\n\
+             #clear APT::Update::Post-Invoke-Success;\\n' > \"$lists/no-hooks.conf\"; \
+             apt-get -q -c \"$lists/no-hooks.conf\" -o Debug::NoLocking=1 -o APT::Sandbox::User=root \
+             {PRIVATE_LISTS} update \
              >/dev/null || {{ echo 'refreshing a private copy of the package index failed' >&2; exit 100; }}; \
              apt-get -s -q -o Debug::NoLocking=1 {PRIVATE_LISTS} {arguments}"
         ),
@@ -384,11 +414,14 @@ Conf flat-repo-package (1.0-1 localhost [all])
     #[test]
     fn installed_packages_are_read_from_dpkg_query() {
         let installed = parse_installed(
-            "ii \tbash\t5.2.15-2+b8\nrc \told-thing\t1.0\nii \tlibc6:i386\t2.36-9\n\
-             iU \thalf\t1.0\niW \ttriggered\t2.0\nun \tnever\t\n",
+            "amd64\nii \tbash\t5.2.15-2+b8\nrc \told-thing\t1.0\nii \tlibc6:i386\t2.36-9\n\
+             ii \tlibssl3:amd64\t3.0.17-1\niU \thalf\t1.0\niW \ttriggered\t2.0\nun \tnever\t\n",
         );
         assert_eq!(installed.version("bash").as_deref(), Some("5.2.15-2+b8"));
         assert!(installed.contains("libc6:i386"));
+        // A Multi-Arch: same package of the native architecture goes by its plain name.
+        assert!(installed.contains("libssl3"));
+        assert!(!installed.contains("libssl3:amd64"));
         assert!(installed.contains("triggered"));
         assert!(!installed.contains("old-thing"));
         assert!(!installed.contains("half"));
@@ -410,6 +443,9 @@ Conf flat-repo-package (1.0-1 localhost [all])
             security.contains("apt-mark showauto -- libssl3"),
             "{security}"
         );
-        assert!(security.contains("install -- libssl3"), "{security}");
+        assert!(
+            security.contains("install --only-upgrade --no-remove -- libssl3"),
+            "{security}"
+        );
     }
 }
