@@ -1,7 +1,7 @@
 //! The shipped `backup-postgres` and `restore-postgres` runbooks end to end: a real PostgreSQL
 //! server from Debian's packages on loopback ([`TestPostgres`]), reached from a lab host over
 //! TCP. A table of known rows is dumped, dropped and restored, and its row count and checksum
-//! must match; also the store and its manifests, a password given as a secret param, `keep`,
+//! must match; also the store and its manifests, a password from the OS account's ~/.pgpass, `keep`,
 //! `--check` of both runbooks and a restore by id.
 
 use std::fs;
@@ -92,11 +92,20 @@ fn backup_postgres_then_restore_postgres_bring_back_a_dropped_table() {
         );
     }
 
-    // The first dump authenticates with a password, given as a secret param from a file.
+    // A database name that would lead the store (created as root) out of the backup root.
+    let escape = run(&lab, &postgres, &backup, &["-p", "database=../../../etc"]);
+    assert_eq!(escape.status.code(), Some(1), "{}", text(&escape));
+    assert!(
+        text(&escape).contains("database name must not be empty, contain '/'"),
+        "{}",
+        text(&escape)
+    );
+    assert_eq!(count_status(&escape, "changed"), 0, "{}", text(&escape));
+
+    // A role that needs a password: none on any command line, so without a ~/.pgpass of the
+    // OS account the dump fails at once; with one (mode 0600, written inside the lab host) it
+    // succeeds, and the password shows nowhere.
     postgres.create_password_role(DUMPER, PASSWORD);
-    let password_file = lab.workspace().join("password");
-    fs::write(&password_file, format!("{PASSWORD}\n")).expect("password file");
-    fs::set_permissions(&password_file, fs::Permissions::from_mode(0o600)).expect("chmod");
     let user = format!("user={DUMPER}");
     let without = run(&lab, &postgres, &backup, &["-p", &user]);
     assert_eq!(without.status.code(), Some(1), "{}", text(&without));
@@ -108,8 +117,19 @@ fn backup_postgres_then_restore_postgres_bring_back_a_dropped_table() {
     );
     assert!(dumps(&store(host)).is_empty(), "a failed dump left a file");
 
-    let password = format!("password=@{}", password_file.display());
-    let first = run(&lab, &postgres, &backup, &["-p", &user, "-p", &password]);
+    assert!(
+        host.is_isolated(),
+        "the .pgpass goes into the lab host's own home of `postgres`, which needs an isolated (root) lab"
+    );
+    lab.ssh_ok(
+        &host.name,
+        &format!(
+            "home=$(getent passwd postgres | cut -d: -f6) && umask 077 && \
+             printf '%s\\n' '*:*:*:{DUMPER}:{PASSWORD}' > \"$home/.pgpass\" && \
+             chown postgres \"$home/.pgpass\""
+        ),
+    );
+    let first = run(&lab, &postgres, &backup, &["-p", &user]);
     assert_eq!(first.status.code(), Some(0), "{}", text(&first));
     let audit = lab.opsgate().args(["audit", "export", "--jsonl"]).output();
     assert!(
