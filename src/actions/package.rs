@@ -334,7 +334,7 @@ impl Manager {
     }
 
     /// Which names were not found, and how to fix that; the index has just been refreshed.
-    fn unknown_message(self, names: &[String]) -> String {
+    fn unknown_message(self, names: &[String], index: Index) -> String {
         let (subject, verb) = if names.len() == 1 {
             ("package", "was")
         } else {
@@ -346,9 +346,19 @@ impl Manager {
             Manager::Dnf => ("dnf repositories", "`dnf makecache`"),
             Manager::Apk => ("apk repositories", "`apk update`"),
         };
+        let refreshed = match (self, index) {
+            (Manager::Apt, Index::Private) => {
+                format!("a fresh copy of the index, refreshed with {refresh}")
+            }
+            (_, Index::Private) => format!(
+                "the host's cached index, which --check does not refresh (a real run, or \
+                 {refresh} on the host, would)"
+            ),
+            (_, Index::Host) => format!("the index was refreshed with {refresh}"),
+        };
         format!(
-            "{subject} {} {verb} not found in the host's {sources} (the index was refreshed \
-             with {refresh}): check the name for a typo, or add the repository that provides it",
+            "{subject} {} {verb} not found in the host's {sources} ({refreshed}): check the \
+             name for a typo, or add the repository that provides it",
             listed.join(", ")
         )
     }
@@ -481,7 +491,7 @@ async fn converge<T: Transport>(
             }
             Simulation::Unknown(names) => {
                 return Ok(Outcome::failed_with(
-                    manager.unknown_message(&names),
+                    manager.unknown_message(&names, index),
                     &output,
                 ));
             }

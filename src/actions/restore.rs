@@ -11,7 +11,8 @@
 //! their original place, or under `target`; `paths` narrows it to those paths (members relative
 //! to `/`, so a subdirectory of a backed-up path works too). Files that exist now but are not in
 //! the backup are left alone, as `tar` does. A restore whose files already match the archive
-//! (`tar --compare`: contents, modes, owners, times, link targets) is `ok` and extracts nothing.
+//! (`tar --compare` for files: contents, modes, owners, times, link targets; the archive's
+//! listing for directories: mode and owner) is `ok` and extracts nothing.
 //! A `.dump` backup needs `load`, a command fed the backup on its standard input; that is
 //! always `changed`, since opsgate cannot compare a database with a dump. Under `--check` a
 //! restore verifies and reports, and changes nothing.
@@ -109,14 +110,22 @@ pub(super) async fn run<T: Transport>(
                 });
             }
             let directory = target.as_deref().unwrap_or("/");
-            // `tar --compare` checks contents, modes, owners, times and link targets of every
-            // member: when nothing differs, the restore has nothing to do.
+            // `tar --compare` checks the contents, modes, owners, times and link targets of
+            // files, but of directories only that they exist: their mode and owner are compared
+            // from the archive's listing. When nothing differs, the restore has nothing to do.
             let compared = context
                 .shell(format!(
-                    "tar --numeric-owner -df {} {option} -C {} -- {} >/dev/null 2>&1",
-                    quote(&path),
-                    quote(directory),
-                    members.join(" ")
+                    "cd -- {directory} 2>/dev/null || exit 1; \
+                     tar --numeric-owner -df {archive} {option} -- {members} >/dev/null 2>&1 \
+                     || exit 1; \
+                     tar --numeric-owner -tvf {archive} {option} -- {members} 2>/dev/null \
+                     | while read -r perms owner size day time name; do \
+                     case $perms in d*) \
+                     [ \"$(stat -c '%A %u/%g' -- \"$name\" 2>/dev/null)\" = \"$perms $owner\" ] \
+                     || exit 1 ;; esac; done",
+                    directory = quote(directory),
+                    archive = quote(&path),
+                    members = members.join(" ")
                 ))
                 .await?;
             if compared.success() {

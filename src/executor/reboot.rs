@@ -5,10 +5,14 @@
 //!
 //! 1. read the boot id (`/proc/sys/kernel/random/boot_id`) over the current connection;
 //! 2. start the reboot *detached* from the SSH session (`setsid`, one second late), so the
-//!    command that asks for it returns before sshd goes away and its exit status is real;
+//!    command that asks for it returns before sshd goes away; the reboot command's output goes
+//!    to a log under `/tmp` on the host;
 //! 3. connect anew every [`POLL_INTERVAL`] until a connection reads a *different* boot id. A
 //!    connection that still reads the old id reached the host before it went down: it is closed
-//!    and polling goes on. The old connection is closed once a new one is in place.
+//!    and polling goes on — unless the log says the reboot command failed, which fails the step
+//!    at once. The old connection is closed once a new one is in place. At the timeout, a host
+//!    last seen with its old boot id is `failed` ("it did not reboot"), one that stopped
+//!    answering is `unreachable`.
 //!
 //! Lab hosts cannot reboot the machine they share, so `opsgate lab up` gives each host's sshd
 //! the environment variable [`REBOOT_VARIABLE`] naming a lab-only script that restarts
@@ -80,8 +84,16 @@ impl Reboot<'_> {
                 "check mode: would reboot and wait for a new boot id".to_owned(),
             )));
         }
+        // The detached reboot's output goes to a log on the host: if every reboot command
+        // fails (no root, no shutdown), the log says so while the host still answers, instead
+        // of a silent wait for the whole timeout.
+        let log = format!(
+            "/tmp/.opsgate-reboot-{}-{}",
+            std::process::id(),
+            started_nanos()
+        );
         let asked = connection
-            .run(&self.reboot_command(connection).await?)
+            .run(&self.reboot_command(connection, &log).await?)
             .await?;
         if !asked.success() {
             let mut outcome = Outcome::failed(format!(
@@ -94,7 +106,7 @@ impl Reboot<'_> {
 
         let started = Instant::now();
         let deadline = started + self.timeout;
-        let mut answered_since = false;
+        let mut last = Seen::Nothing;
         loop {
             tokio::select! {
                 () = tokio::time::sleep(POLL_INTERVAL) => {}
@@ -105,28 +117,38 @@ impl Reboot<'_> {
                 }
             }
             if Instant::now() >= deadline {
-                let outcome = if answered_since {
-                    Outcome::failed(format!(
-                        "the host still answers with boot id {before} after {}: it did not reboot",
-                        humantime(self.timeout)
-                    ))
-                } else {
-                    Outcome {
+                let waited = humantime(self.timeout);
+                let outcome = match last {
+                    Seen::OldBootId => Outcome::failed(format!(
+                        "the host still answers with boot id {before} after {waited}: it did not \
+                         reboot (does the step run as root? `become: true`)"
+                    )),
+                    Seen::Nothing | Seen::NoAnswer(_) => Outcome {
                         status: Status::Unreachable,
                         ..Outcome::failed(format!(
-                            "the host did not answer over SSH within {} of its reboot",
-                            humantime(self.timeout)
+                            "the host did not answer over SSH within {waited} of its reboot{}",
+                            match &last {
+                                Seen::NoAnswer(error) => format!(": {error}"),
+                                _ => String::new(),
+                            }
                         ))
-                    }
+                    },
                 };
                 return Ok(unchanged(outcome));
             }
-            let Ok(fresh) =
-                Connection::connect(self.target, self.control_dir, self.connect_timeout).await
-            else {
-                continue;
+            let fresh = match Connection::connect(
+                self.target,
+                self.control_dir,
+                self.connect_timeout,
+            )
+            .await
+            {
+                Ok(fresh) => fresh,
+                Err(error) => {
+                    last = Seen::NoAnswer(error.to_string());
+                    continue;
+                }
             };
-            answered_since = true;
             match boot_id(&fresh).await {
                 Ok(Ok(after)) if after != before => {
                     let outcome = Outcome::changed(format!(
@@ -139,7 +161,18 @@ impl Reboot<'_> {
                         boot_id: Some(after),
                     });
                 }
-                // Reached before it went down, or it answered while still shutting down.
+                // Reached before it went down, or while it is still shutting down — unless the
+                // reboot command itself failed, which its log then says.
+                Ok(Ok(_)) => {
+                    last = Seen::OldBootId;
+                    if let Some(failure) = reboot_failure(&fresh, &log).await {
+                        let _ = fresh.close().await;
+                        return Ok(unchanged(Outcome::failed(format!(
+                            "the reboot command failed, the host did not reboot: {failure}"
+                        ))));
+                    }
+                    let _ = fresh.close().await;
+                }
                 _ => {
                     let _ = fresh.close().await;
                 }
@@ -152,6 +185,7 @@ impl Reboot<'_> {
     async fn reboot_command(
         &self,
         connection: &Connection,
+        log: &str,
     ) -> Result<RemoteCommand, TransportError> {
         // Asked without sudo: sudo resets the environment sshd set.
         let lab = connection
@@ -163,13 +197,13 @@ impl Reboot<'_> {
         let lab_script = String::from_utf8_lossy(&lab.stdout).trim().to_owned();
         let (text, become_user) = if lab_script.is_empty() {
             (
-                detached("shutdown -r now || systemctl reboot || reboot"),
+                detached("shutdown -r now || systemctl reboot || reboot", log),
                 self.become_user.clone(),
             )
         } else {
             // The lab host runs as the invoking account already; sudo would drop nothing useful.
             let script = format!("exec {}", crate::quote::shell_quote(&lab_script));
-            (detached(&script), None)
+            (detached(&script, log), None)
         };
         Ok(RemoteCommand {
             become_user,
@@ -179,13 +213,54 @@ impl Reboot<'_> {
     }
 }
 
-/// Shell text that runs `inner` one second from now in a new session, its output discarded, so
-/// the SSH command returns at once and the reboot does not cut it short.
-fn detached(inner: &str) -> String {
+/// Shell text that runs `inner` one second from now in a new session, so the SSH command
+/// returns at once and the reboot does not cut it short. Its output goes to `log`, with a
+/// [`FAILED_MARKER`] line when it fails.
+fn detached(inner: &str, log: &str) -> String {
     format!(
-        "nohup setsid sh -c {} >/dev/null 2>&1 </dev/null &",
-        crate::quote::shell_quote(&format!("sleep 1; {inner}"))
+        "nohup setsid sh -c {} >{} 2>&1 </dev/null &",
+        crate::quote::shell_quote(&format!(
+            "sleep 1; {{ {inner}; }} || echo \"{FAILED_MARKER} (exit $?)\""
+        )),
+        crate::quote::shell_quote(log)
     )
+}
+
+/// The line a failed reboot command leaves in its log.
+const FAILED_MARKER: &str = "opsgate: the reboot command failed";
+
+/// What the log of a failed reboot command says; `None` while it has not failed.
+async fn reboot_failure(connection: &Connection, log: &str) -> Option<String> {
+    let output = connection
+        .run(&RemoteCommand {
+            timeout: Some(COMMAND_TIMEOUT),
+            ..RemoteCommand::script(format!(
+                "cat -- {} 2>/dev/null",
+                crate::quote::shell_quote(log)
+            ))
+        })
+        .await
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.contains(FAILED_MARKER)
+        .then(|| text.trim().replace('\n', "; "))
+}
+
+/// What the last connection attempt found.
+enum Seen {
+    /// No attempt yet.
+    Nothing,
+    /// SSH did not answer; the error.
+    NoAnswer(String),
+    /// The host answered with the boot id it had before the reboot.
+    OldBootId,
+}
+
+/// A number that makes the reboot log's name unique to this attempt.
+fn started_nanos() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.subsec_nanos())
 }
 
 /// Reads the host's boot id; `Ok(Err(..))` when the host answered but gave none.
@@ -213,5 +288,35 @@ fn humantime(duration: Duration) -> String {
         format!("{}m", seconds / 60)
     } else {
         format!("{seconds}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FAILED_MARKER, detached};
+
+    /// A failing reboot command leaves the marker (with its output) in the log, which is how a
+    /// failed reboot is noticed before the timeout.
+    #[tokio::test]
+    async fn a_failing_detached_reboot_leaves_its_failure_in_the_log() {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let log = directory.path().join("reboot log");
+        let log = log.to_str().expect("utf-8 path");
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(detached("echo no permission >&2; false", log))
+            .status()
+            .expect("sh");
+        assert!(status.success());
+        let mut text = String::new();
+        for _ in 0..50 {
+            text = std::fs::read_to_string(log).unwrap_or_default();
+            if text.contains(FAILED_MARKER) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(text.contains("no permission"), "{text:?}");
+        assert!(text.contains(&format!("{FAILED_MARKER} (exit 1)")), "{text:?}");
     }
 }

@@ -253,9 +253,12 @@ pub fn up(options: &LabOptions) -> Result<Lab, LabError> {
     match start(&dir, &mut state, options.hosts) {
         Ok(lab) => Ok(lab),
         Err(error) => {
-            // Best effort: the start error is what the person needs to see.
-            let _ = stop_all(&dir, &state);
-            let _ = remove_files(&dir);
+            // The start error is what the person needs to see. The lab's record is removed only
+            // once every host it started is stopped: otherwise it stays, so that `lab down` can
+            // still find and stop what survived.
+            if stop_all(&dir, &state).is_ok() {
+                let _ = remove_files(&dir);
+            }
             Err(error)
         }
     }

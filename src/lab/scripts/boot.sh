@@ -21,6 +21,13 @@ namespace=$(stat -L -c %i /proc/self/ns/mnt)
 
 log() { printf 'opsgate lab host %s: %s\n' "$name" "$*" >&2; }
 
+# Run by hand in the machine's own mount namespace, the mounts below would land on the machine
+# (its /dev/shm, its /run): refuse unless this namespace is not init's.
+if [ "$namespace" = "$(stat -L -c %i /proc/1/ns/mnt)" ]; then
+  log "refusing to run in the machine's own mount namespace; \`opsgate lab up\` starts this script in a private one"
+  exit 1
+fi
+
 # This machine's / is the lower layer; every change the host makes lands in the upper directory.
 mount -t overlay @SOURCE@ -o @OVERLAY_OPTIONS@ "$root"
 mount --rbind /proc "$root/proc"
