@@ -92,9 +92,8 @@ impl Reboot<'_> {
             std::process::id(),
             started_nanos()
         );
-        let asked = connection
-            .run(&self.reboot_command(connection, &log).await?)
-            .await?;
+        let (command, how) = self.reboot_command(connection, &log).await?;
+        let asked = connection.run(&command).await?;
         if !asked.success() {
             let mut outcome = Outcome::failed(format!(
                 "the reboot could not be started: {}",
@@ -151,10 +150,22 @@ impl Reboot<'_> {
             };
             match boot_id(&fresh).await {
                 Ok(Ok(after)) if after != before => {
-                    let outcome = Outcome::changed(format!(
-                        "rebooted in {:.1}s: boot id {before} → {after}",
+                    // Said in the step's message and its output (which the audit history
+                    // keeps): a lab reboot is not a real one.
+                    let by = match &how {
+                        How::Shutdown => String::new(),
+                        How::LabScript(script) => {
+                            format!(" by the lab's reboot script {script} (lab only)")
+                        }
+                    };
+                    let said = format!(
+                        "rebooted{by} in {:.1}s: boot id {before} → {after}",
                         started.elapsed().as_secs_f64()
-                    ));
+                    );
+                    let outcome = Outcome {
+                        stdout: format!("{said}\n").into_bytes(),
+                        ..Outcome::changed(said)
+                    };
                     return Ok(Rebooted {
                         outcome,
                         connection: Some(fresh),
@@ -186,7 +197,7 @@ impl Reboot<'_> {
         &self,
         connection: &Connection,
         log: &str,
-    ) -> Result<RemoteCommand, TransportError> {
+    ) -> Result<(RemoteCommand, How), TransportError> {
         // Asked without sudo: sudo resets the environment sshd set.
         let lab = connection
             .run(&RemoteCommand {
@@ -195,21 +206,23 @@ impl Reboot<'_> {
             })
             .await?;
         let lab_script = String::from_utf8_lossy(&lab.stdout).trim().to_owned();
-        let (text, become_user) = if lab_script.is_empty() {
+        let (text, become_user, how) = if lab_script.is_empty() {
             (
                 detached("shutdown -r now || systemctl reboot || reboot", log),
                 self.become_user.clone(),
+                How::Shutdown,
             )
         } else {
             // The lab host runs as the invoking account already; sudo would drop nothing useful.
             let script = format!("exec {}", crate::quote::shell_quote(&lab_script));
-            (detached(&script, log), None)
+            (detached(&script, log), None, How::LabScript(lab_script))
         };
-        Ok(RemoteCommand {
+        let command = RemoteCommand {
             become_user,
             timeout: Some(COMMAND_TIMEOUT),
             ..RemoteCommand::script(text)
-        })
+        };
+        Ok((command, how))
     }
 }
 
@@ -244,6 +257,14 @@ async fn reboot_failure(connection: &Connection, log: &str) -> Option<String> {
     let text = String::from_utf8_lossy(&output.stdout);
     text.contains(FAILED_MARKER)
         .then(|| text.trim().replace('\n', "; "))
+}
+
+/// How the host is asked to reboot.
+enum How {
+    /// `shutdown -r now`, through the step's `become`.
+    Shutdown,
+    /// The lab-only script the login environment names.
+    LabScript(String),
 }
 
 /// What the last connection attempt found.
@@ -317,6 +338,9 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         assert!(text.contains("no permission"), "{text:?}");
-        assert!(text.contains(&format!("{FAILED_MARKER} (exit 1)")), "{text:?}");
+        assert!(
+            text.contains(&format!("{FAILED_MARKER} (exit 1)")),
+            "{text:?}"
+        );
     }
 }

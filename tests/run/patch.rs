@@ -216,6 +216,14 @@ fn patch_debian_upgrades_every_host_from_v1_to_v2_reboots_then_has_nothing_to_do
         "{}",
         text(&first)
     );
+    // The history says plainly that these were lab reboots, not real ones.
+    let audit = lab.opsgate().args(["audit", "export", "--jsonl"]).output();
+    assert_eq!(
+        occurrences(&audit, "rebooted by the lab's reboot script"),
+        3,
+        "{}",
+        text(&audit)
+    );
     for (host, old_boot_id) in lab.hosts().iter().zip(&boot_ids) {
         assert_eq!(
             installed_version(&lab, &host.name, HELLO).as_deref(),
