@@ -275,17 +275,28 @@ pub(super) async fn run<T: Transport>(
     if let Some(keep) = keep {
         let old = prune_list(&written.listing, &prefix, &written.name, keep);
         if !old.is_empty() {
-            let mut script = format!("cd -- {} && rm -f --", quote(&store));
+            // One backup at a time, each named once its file is gone (its manifest after it),
+            // so a failure part-way still says exactly which ones were removed.
+            let mut script = format!("cd -- {} || exit 1; rc=0; ", quote(&store));
             for name in &old {
                 let file = name.file_name();
                 let _ = write!(
                     script,
-                    " {} {}",
-                    quote(&file),
-                    quote(&format!("{file}.sha256"))
+                    "if rm -f -- {file}; then echo removed {id}; rm -f -- {manifest} || rc=1; \
+                     else rc=1; fi; ",
+                    file = quote(&file),
+                    id = quote(&name.id()),
+                    manifest = quote(&format!("{file}.sha256"))
                 );
             }
+            script.push_str("exit $rc");
             let removed = context.shell(script).await?;
+            made.removed = removed
+                .stdout_text()
+                .lines()
+                .filter_map(|line| line.strip_prefix("removed "))
+                .map(str::to_owned)
+                .collect();
             if !removed.success() {
                 return Ok(Outcome {
                     extra,
@@ -300,7 +311,6 @@ pub(super) async fn run<T: Transport>(
                 });
             }
             let _ = write!(message, "; removed {}", ids(&old));
-            made.removed = old.iter().map(BackupName::id).collect();
         }
     }
     Ok(Outcome {
