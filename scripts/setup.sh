@@ -13,6 +13,13 @@ command -v sudo >/dev/null 2>&1 || need_packages+=(sudo)
 # The gate tests run opsgate as real OS accounts: useradd creates them, runuser and sudo switch.
 command -v useradd >/dev/null 2>&1 || need_packages+=(passwd)
 command -v runuser >/dev/null 2>&1 || need_packages+=(util-linux)
+# Backups are tar + zstd (the tests name .tar.zst files); gzip is only the fallback.
+command -v zstd >/dev/null 2>&1 || need_packages+=(zstd)
+# Root labs build each host's filesystem with unshare, mount and setsid (docs/lab.md).
+command -v unshare >/dev/null 2>&1 || need_packages+=(util-linux)
+command -v mount >/dev/null 2>&1 || need_packages+=(mount)
+# The provision-web test lists listening sockets with ss.
+command -v ss >/dev/null 2>&1 || need_packages+=(iproute2)
 # The PostgreSQL tests (tests/run/postgres.rs) start a throwaway cluster of their own on
 # 127.0.0.x with the server programs in /usr/lib/postgresql/<version>/bin, and the shipped
 # postgres runbooks run pg_dump/pg_restore (package postgresql-client, a dependency). Debian's
