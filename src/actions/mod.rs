@@ -66,6 +66,9 @@ pub struct Context<'a, T> {
     pub env: Vec<(String, String)>,
     /// The step's timeout for each remote command.
     pub timeout: Option<Duration>,
+    /// Values never shown (secret params, what `secret: true` steps registered): a remote
+    /// command that contains one keeps its text and environment off the host's command line.
+    pub secrets: &'a [String],
     /// The host's `facts.*` (SPEC §2), gathered before any action that needs them (`package`
     /// reads `pkg_manager`); `Value::Null` when nothing needed them yet.
     pub facts: &'a serde_json::Value,
@@ -89,6 +92,8 @@ impl<T: Transport> Context<'_, T> {
         stdin: Option<Vec<u8>>,
         executable: Option<String>,
     ) -> Result<CommandOutput, TransportError> {
+        let conceal = self.carries_secret(&script)
+            || self.env.iter().any(|(_, value)| self.carries_secret(value));
         self.transport
             .run(&RemoteCommand {
                 program: Program::Script {
@@ -99,8 +104,17 @@ impl<T: Transport> Context<'_, T> {
                 env: self.env.clone(),
                 stdin,
                 timeout: self.timeout,
+                conceal,
             })
             .await
+    }
+
+    /// Whether `text` holds a secret, as is or shell-quoted.
+    fn carries_secret(&self, text: &str) -> bool {
+        self.secrets
+            .iter()
+            .filter(|secret| !secret.is_empty())
+            .any(|secret| text.contains(secret.as_str()) || text.contains(&quote(secret)))
     }
 }
 

@@ -1035,6 +1035,7 @@ mod tests {
                 become_user: Some("root".to_owned()),
                 env: vec![],
                 timeout: None,
+                secrets: &[],
                 facts,
             };
             run(&context, spec)

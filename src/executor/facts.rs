@@ -35,6 +35,7 @@ pub(super) async fn gather<T: Transport>(transport: &T) -> Result<Value, FactsEr
             env: vec![],
             stdin: None,
             timeout: Some(std::time::Duration::from_secs(30)),
+            conceal: false,
         })
         .await?;
     if !output.success() {

@@ -514,6 +514,7 @@ impl HostRunner<'_> {
             attempts += 1;
             let context = Context {
                 transport: &self.connection,
+                secrets: &self.secrets,
                 facts: &self.context["facts"],
                 host: self.host,
                 runbook: &self.shared.plan.runbook.id,

@@ -545,12 +545,7 @@ impl Validator<'_> {
                     format!("`{}` is not a valid environment variable name", name.value),
                 );
             }
-            let model = fields.typed(value, FieldType::Text);
-            // `env` reaches the host as `env NAME=value` on the command line.
-            for reference in template::references(&model.source).unwrap_or_default() {
-                fields.warn_secret_on_command_line(&reference.path, model.span, "`env`");
-            }
-            env.push((name.value.clone(), model));
+            env.push((name.value.clone(), fields.typed(value, FieldType::Text)));
         }
         // `changed_when` and `failed_when` judge this step's own result, so they may read the
         // name it registers.
@@ -740,9 +735,6 @@ impl FieldChecker<'_, '_, '_> {
                         .at(self.validator.file, span)
                         .hint("use `{{…}}` so the value is shell-quoted, unless the value is trusted shell syntax"));
             }
-            if text.mode == Mode::Command {
-                self.warn_secret_on_command_line(&reference.path, span, "command text");
-            }
             if let Some(problem) = self.check_reference(&reference.path) {
                 let (message, hint) = problem;
                 let diagnostic = self.validator.error(span, message);
@@ -750,31 +742,6 @@ impl FieldChecker<'_, '_, '_> {
                     diagnostic.hints.push(hint);
                 }
             }
-        }
-    }
-
-    /// Warns when a secret param goes onto the host's command line (command text or `env`):
-    /// while the command runs, other local users can read it with `ps`, and sudo logs it.
-    fn warn_secret_on_command_line(&mut self, path: &[String], span: Span, place: &str) {
-        let [root, name, ..] = path else { return };
-        let secret = root == "params"
-            && self
-                .scope
-                .params
-                .iter()
-                .any(|param| param.name == *name && param.secret);
-        if secret {
-            self.validator.push(
-                Diagnostic::warning(format!(
-                    "secret `params.{name}` goes into {place}, which is on the host's command line"
-                ))
-                .at(self.validator.file, span)
-                .hint(
-                    "while the command runs, other users of the host can read it with `ps`, and \
-                     sudo logs it: give the program the secret in a file it reads (a `copy` with \
-                     `mode: \"0600\"`, removed afterwards) or in its own config (`~/.pgpass`)",
-                ),
-            );
         }
     }
 
@@ -1684,20 +1651,5 @@ mod tests {
             "{head}  - package: {{ names: [nginx, curl], state: latest }}\n  - package: {{ upgrade: security }}\n  - service: {{ name: nginx, state: started, enabled: true }}\n  - user: {{ name: web, groups: [www-data], system: true }}\n  - reboot: {{ timeout: 5m }}\n"
         );
         assert_eq!(errors(&fine), "");
-    }
-
-    #[test]
-    fn a_secret_on_the_command_line_is_warned_about() {
-        let yaml = "runbook: a\nkind: maintenance\ntargets: all\nparams:\n  token: { type: string, secret: true, required: true }\n  name: { type: string, default: x }\nsteps:\n  - command: curl -H {{params.token}} {{params.name}}\n  - command: deploy\n    env: { TOKEN: \"{{params.token}}\", NAME: \"{{params.name}}\" }\n  - copy: { content: \"{{params.token}}\", dest: /etc/token, mode: \"0600\" }\n";
-        let file = SourceFile::new("rb.yaml", yaml);
-        let (_, warnings) = super::parse(&file).expect("valid");
-        let texts: Vec<String> = warnings
-            .iter()
-            .map(|warning| warning.render(Style::Plain))
-            .collect();
-        assert_eq!(texts.len(), 2, "{texts:#?}");
-        assert!(texts[0].contains("secret `params.token` goes into command text"));
-        assert!(texts[0].contains("rb.yaml:8:24"), "{}", texts[0]);
-        assert!(texts[1].contains("secret `params.token` goes into `env`"));
     }
 }

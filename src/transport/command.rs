@@ -15,8 +15,17 @@
 //!   the wrapper removes the file when the program ends;
 //! - `env -- NAME=VALUE …` for the step's environment (inside `sudo`, which would reset it).
 //!
+//! A command line is visible to every user of the host (`ps`) while it runs, and sudo logs it.
+//! A command marked [`RemoteCommand::conceal`] (one that carries a secret) therefore keeps its
+//! program and environment off the line: the line holds only a fixed loader, and the program
+//! travels on standard input, ahead of the command's own input, as a length line and a shell
+//! file that exports the environment and runs the program ([`Invocation::stdin_prefix`]). The
+//! loader copies exactly that many bytes into a private temp file (mode 0600), opens it, removes
+//! it, and runs it from the open descriptor; the rest of standard input is the program's.
+//!
 //! This module only builds text; it never talks to a host.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::quote::shell_quote;
@@ -51,6 +60,9 @@ pub struct RemoteCommand {
     pub stdin: Option<Vec<u8>>,
     /// The longest the program may run; its whole process group is killed afterwards.
     pub timeout: Option<Duration>,
+    /// Keep the program text and the environment off the host's command line (see the module
+    /// docs): for commands that carry a secret.
+    pub conceal: bool,
 }
 
 impl RemoteCommand {
@@ -80,8 +92,20 @@ impl RemoteCommand {
             env: Vec::new(),
             stdin: None,
             timeout: None,
+            conceal: false,
         }
     }
+}
+
+/// A command as it goes over SSH: the command line, and what precedes the command's own
+/// standard input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Invocation {
+    /// The command line for the remote login shell.
+    pub(crate) line: String,
+    /// For a concealed command: the length line and the program file, sent before
+    /// [`RemoteCommand::stdin`].
+    pub(crate) stdin_prefix: Option<Vec<u8>>,
 }
 
 /// Why a [`RemoteCommand`] cannot be sent.
@@ -117,6 +141,17 @@ timeout -k KILL_AFTER "$s" /bin/sh -c '{ set -C; echo "$PPID" > "$0"; } 2>/dev/n
 rc=$?
 rm -f "$f"
 exit "$rc""#;
+
+/// Runs a concealed program: reads its length line, copies exactly that many bytes of standard
+/// input (byte by byte, so nothing of the program's own input is consumed) into a temp file
+/// that only this account can read, opens it on descriptor 3, removes it, and runs it from the
+/// descriptor — nothing is left behind, even when the program `exec`s.
+const LOADER: &str = r#"IFS= read -r n || exit 125
+f=$(mktemp) || exit 125
+dd bs=1 count="$n" of="$f" 2>/dev/null || { rm -f "$f"; exit 125; }
+exec 3<"$f"
+rm -f "$f"
+. /dev/fd/3"#;
 
 /// Signals the process groups named in the pid files given as arguments: `TERM`, up to three
 /// seconds for them to go, then `KILL`. A command that started a moment ago may not have
@@ -165,6 +200,75 @@ pub(crate) fn timeout_argument(limit: Option<Duration>) -> String {
             format!("{}.{:03}", millis / 1000, millis % 1000)
         }
     }
+}
+
+/// How `command` goes over SSH: its command line and, when it is concealed, the program file
+/// sent ahead of its standard input.
+pub(crate) fn invocation(
+    command: &RemoteCommand,
+    become_user: Option<&str>,
+    pid_file: &str,
+) -> Result<Invocation, CommandProblem> {
+    if !command.conceal {
+        return Ok(Invocation {
+            line: remote_line(command, become_user, pid_file)?,
+            stdin_prefix: None,
+        });
+    }
+    let mut file = String::new();
+    for (name, value) in &command.env {
+        if !is_valid_env_name(name) {
+            return Err(CommandProblem::InvalidEnvName(name.clone()));
+        }
+        let _ = writeln!(file, "export {name}={}", shell_quote(value));
+    }
+    match &command.program {
+        Program::Script {
+            text,
+            executable: None,
+        } => file.push_str(text),
+        Program::Script {
+            text,
+            executable: Some(executable),
+        } => {
+            // The interpreter reads the text from a here-document on descriptor 4, under a
+            // delimiter the text does not contain.
+            let mut delimiter = "OPSGATE_PROGRAM_END".to_owned();
+            while text.lines().any(|line| line == delimiter) {
+                delimiter.push('_');
+            }
+            let _ = write!(
+                file,
+                "{} /dev/fd/4 4<<'{delimiter}'\n{text}\n{delimiter}",
+                shell_quote(executable)
+            );
+        }
+        Program::Argv(argv) => {
+            if argv.is_empty() {
+                return Err(CommandProblem::EmptyArgv);
+            }
+            let words: Vec<&str> = argv.iter().map(String::as_str).collect();
+            file.push_str(&join_quoted(&words));
+        }
+    }
+    file.push('\n');
+    let loader = RemoteCommand {
+        program: Program::Script {
+            text: LOADER.to_owned(),
+            executable: None,
+        },
+        become_user: None,
+        env: Vec::new(),
+        stdin: None,
+        timeout: command.timeout,
+        conceal: false,
+    };
+    let mut prefix = format!("{}\n", file.len()).into_bytes();
+    prefix.extend_from_slice(file.as_bytes());
+    Ok(Invocation {
+        line: remote_line(&loader, become_user, pid_file)?,
+        stdin_prefix: Some(prefix),
+    })
 }
 
 /// The complete command line for `command`, ready for the login shell of the remote account.
@@ -265,8 +369,8 @@ pub(crate) fn contains_nul(command: &RemoteCommand) -> bool {
 #[cfg(test)]
 mod tests {
     use super::{
-        CommandProblem, Program, RemoteCommand, contains_nul, is_valid_env_name, kill_line,
-        remote_line, timeout_argument,
+        CommandProblem, Program, RemoteCommand, contains_nul, invocation, is_valid_env_name,
+        kill_line, remote_line, timeout_argument,
     };
     use std::time::Duration;
 
@@ -379,5 +483,81 @@ mod tests {
         let mut command = RemoteCommand::script("true");
         command.env.push(("A".to_owned(), "x\0".to_owned()));
         assert!(contains_nul(&command));
+    }
+
+    /// Runs a concealed command with the local `/bin/sh`, as sshd would: the line as the
+    /// command, the prefix and then the command's own input on standard input.
+    fn run_concealed(command: &RemoteCommand) -> (String, String) {
+        use std::io::Write as _;
+        let directory = tempfile::tempdir().expect("temp dir");
+        let pid_file = directory.path().join("pid");
+        let invocation =
+            invocation(command, None, pid_file.to_str().expect("utf-8")).expect("valid command");
+        let mut child = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&invocation.line)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("/bin/sh runs");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(
+                invocation
+                    .stdin_prefix
+                    .as_deref()
+                    .expect("a concealed program"),
+            )
+            .expect("write the program");
+        stdin
+            .write_all(command.stdin.as_deref().unwrap_or_default())
+            .expect("write the input");
+        drop(stdin);
+        let output = child.wait_with_output().expect("wait");
+        (
+            invocation.line,
+            String::from_utf8(output.stdout).expect("utf-8 output"),
+        )
+    }
+
+    #[test]
+    fn a_concealed_command_keeps_program_and_env_off_the_command_line() {
+        let command = RemoteCommand {
+            env: vec![("TOKEN".into(), "s3cr3t 'quoted'".into())],
+            stdin: Some(b"the input\n".to_vec()),
+            conceal: true,
+            ..RemoteCommand::script(
+                "printf '%s|%s|' \"$TOKEN\" hunter2; cat; readlink /proc/$$/fd/3",
+            )
+        };
+        let (line, output) = run_concealed(&command);
+        assert!(
+            !line.contains("s3cr3t") && !line.contains("hunter2"),
+            "{line}"
+        );
+        let mut lines = output.lines();
+        assert_eq!(lines.next(), Some("s3cr3t 'quoted'|hunter2|the input"));
+        // The program file was removed before it ran: only the open descriptor is left.
+        assert!(
+            lines.next().is_some_and(|fd| fd.ends_with("(deleted)")),
+            "{output}"
+        );
+    }
+
+    #[test]
+    fn a_concealed_command_keeps_its_interpreter_and_argv() {
+        let bash = RemoteCommand {
+            conceal: true,
+            ..RemoteCommand::new(Program::Script {
+                text: "echo \"${BASH_VERSION:+bash}\"\necho OPSGATE_PROGRAM_END".into(),
+                executable: Some("/bin/bash".into()),
+            })
+        };
+        assert_eq!(run_concealed(&bash).1, "bash\nOPSGATE_PROGRAM_END\n");
+        let argv = RemoteCommand {
+            conceal: true,
+            ..RemoteCommand::argv(["printf", "%s-%s", "it's", "a b"])
+        };
+        assert_eq!(run_concealed(&argv).1, "it's-a b");
     }
 }

@@ -204,7 +204,8 @@ impl Connection {
             .filter(|user| *user != self.login_user);
         let id = self.next_command.fetch_add(1, Ordering::Relaxed);
         let pid_file = format!("/tmp/.opsgate-{}-{id}.pid", self.token);
-        let line = command::remote_line(command, become_user, &pid_file).map_err(invalid)?;
+        let invocation = command::invocation(command, become_user, &pid_file).map_err(invalid)?;
+        let line = invocation.line;
 
         let kill_requests = self.kill_requests.load(Ordering::SeqCst);
         let _permit = self
@@ -223,7 +224,7 @@ impl Connection {
             });
         };
         let started = Instant::now();
-        let input = if command.stdin.is_some() {
+        let input = if command.stdin.is_some() || invocation.stdin_prefix.is_some() {
             Input::Piped
         } else {
             Input::Empty
@@ -240,10 +241,17 @@ impl Connection {
         let mut stderr_bytes = Vec::new();
         let exchange = async {
             let feed = async {
-                if let (Some(mut pipe), Some(bytes)) = (stdin, command.stdin.as_deref()) {
+                if let Some(mut pipe) = stdin {
                     // A command may exit without reading all its input; that is its business,
                     // and its exit status tells.
-                    let _ = pipe.write_all(bytes).await;
+                    for bytes in [invocation.stdin_prefix.as_deref(), command.stdin.as_deref()]
+                        .into_iter()
+                        .flatten()
+                    {
+                        if pipe.write_all(bytes).await.is_err() {
+                            break;
+                        }
+                    }
                     let _ = pipe.shutdown().await;
                 }
             };

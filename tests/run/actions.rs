@@ -188,3 +188,51 @@ fn template_values_reach_the_shell_as_one_literal_argument() {
         assert!(!host.lab_root.join("pwned").exists());
     }
 }
+
+/// A secret in command text or `env` never reaches the host's command line, which every user
+/// of the host can read with `ps` while the command runs: the program travels on stdin.
+#[test]
+fn a_secret_never_shows_in_the_hosts_process_list() {
+    const TOKEN: &str = "tok-5d0c8e1a-never-in-ps";
+    let lab = TestLab::start(1);
+    let work = lab.workspace().to_path_buf();
+    let token_file = work.join("token");
+    std::fs::write(&token_file, TOKEN).expect("token file");
+    let runbook = write_runbook(
+        &work,
+        "secret",
+        r#"
+runbook: secret
+kind: maintenance
+targets: lab
+params:
+  token: { type: string, secret: true, required: true }
+steps:
+  - name: in the command text
+    command: ps -eo args > {{vars.lab_root}}/ps-command.txt; printf %s {{params.token}} > {{vars.lab_root}}/from-text
+  - name: in the environment
+    command: ps -eo args > {{vars.lab_root}}/ps-env.txt; printf %s "$TOKEN" > {{vars.lab_root}}/from-env
+    env: { TOKEN: "{{params.token}}" }
+"#,
+    );
+    let token = format!("token=@{}", token_file.display());
+    let output = opsgate(
+        &lab,
+        &["run", runbook.to_str().expect("utf-8"), "-p", &token],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let root = &lab.hosts()[0].lab_root;
+    for (list, got) in [("ps-command.txt", "from-text"), ("ps-env.txt", "from-env")] {
+        let processes = std::fs::read_to_string(root.join(list)).expect("ps output");
+        assert!(
+            processes.contains("ps -eo args") || processes.contains("opsgate-run"),
+            "the listing was taken while the step ran:\n{processes}"
+        );
+        assert!(!processes.contains(TOKEN), "{list}:\n{processes}");
+        assert_eq!(
+            std::fs::read_to_string(root.join(got)).expect("the program's output"),
+            TOKEN,
+            "the program still got the secret"
+        );
+    }
+}
