@@ -330,9 +330,10 @@ async fn check<T: Transport>(
     keep: Option<usize>,
 ) -> Result<Outcome, TransportError> {
     let mut script = format!(
-        "store={}; date -u +%Y%m%dT%H%M%SZ; \
+        "store={}; base={}; date -u +%Y%m%dT%H%M%SZ; \
          if command -v zstd >/dev/null 2>&1; then echo zstd; else echo gzip; fi; ",
-        quote(store)
+        quote(store),
+        quote(prefix)
     );
     if let BackupSource::Paths(paths) = &backup.source {
         for path in paths {
@@ -343,7 +344,8 @@ async fn check<T: Transport>(
             );
         }
     }
-    script.push_str("echo --; if [ -d \"$store\" ]; then ls -1A -- \"$store\"; fi");
+    script.push_str("echo --; ");
+    script.push_str(SURVEY);
     let output = context.shell(script).await?;
     if !output.success() {
         return Ok(Outcome::failed_with(
@@ -352,7 +354,8 @@ async fn check<T: Transport>(
         ));
     }
     let stdout = output.stdout_text();
-    let (head, listing) = stdout.split_once("\n--").unwrap_or((&stdout, ""));
+    let (head, survey) = stdout.split_once("\n--").unwrap_or((&stdout, ""));
+    let (listing, _) = split_survey(survey);
     let mut head = head.lines();
     let (Some(stamp), Some(compressor)) = (head.next(), head.next()) else {
         return Ok(Outcome::failed("unexpected answer inspecting the store"));
@@ -383,11 +386,8 @@ async fn check<T: Transport>(
             ))
         });
     }
-    let newest = match newest_backup(context, store, prefix).await? {
-        Ok(newest) => newest,
-        Err(failure) => return Ok(failure),
-    };
-    if let (BackupSource::Paths(paths), Some(newest)) = (&backup.source, newest) {
+    if let (BackupSource::Paths(paths), Some(newest)) = (&backup.source, newest_in(survey, prefix))
+    {
         // Archives are byte-for-byte reproducible, so the checksum of one streamed to
         // `sha256sum` (nothing written) says whether a backup would differ from the newest.
         let streamed = context
@@ -435,9 +435,7 @@ async fn newest_backup<T: Transport>(
 ) -> Result<Result<Option<Newest>, Outcome>, TransportError> {
     let output = context
         .shell(format!(
-            "store={}; base={}; if [ -d \"$store\" ]; then ls -1A -- \"$store\"; \
-             echo {MANIFESTS}; for f in \"$store/$base\"-*.sha256; do \
-             if [ -f \"$f\" ]; then head -n 1 -- \"$f\"; fi; done; fi",
+            "store={}; base={}; {SURVEY}",
             quote(store),
             quote(prefix)
         ))
@@ -451,12 +449,22 @@ async fn newest_backup<T: Transport>(
     Ok(Ok(newest_in(&output.stdout_text(), prefix)))
 }
 
-/// Separates the store listing from the manifest lines in [`newest_backup`]'s answer.
-const MANIFESTS: &str = "opsgate-manifests";
+/// Shell (with `$store` and `$base` set) that lists the store, then a separator line, then the
+/// first line of every manifest of `$base`: what [`split_survey`] and [`newest_in`] read.
+const SURVEY: &str = "if [ -d \"$store\" ]; then ls -1A -- \"$store\"; \
+     echo opsgate-manifests; for f in \"$store/$base\"-*.sha256; do \
+     if [ -f \"$f\" ]; then head -n 1 -- \"$f\"; fi; done; fi";
 
-/// Reads [`newest_backup`]'s answer: the listing, the separator, then `sha256  name` lines.
+/// Splits a [`SURVEY`] answer into the store listing and the manifest lines.
+fn split_survey(answer: &str) -> (&str, &str) {
+    answer
+        .split_once("opsgate-manifests\n")
+        .unwrap_or((answer, ""))
+}
+
+/// The newest backup of `prefix` in a [`SURVEY`] answer, with its manifest's checksum.
 fn newest_in(answer: &str, prefix: &str) -> Option<Newest> {
-    let (listing, manifests) = answer.split_once(&format!("{MANIFESTS}\n"))?;
+    let (listing, manifests) = split_survey(answer);
     let name = backups_in(listing)
         .into_iter()
         .filter(|name| name.prefix == prefix)

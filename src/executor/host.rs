@@ -221,13 +221,7 @@ impl HostRunner<'_> {
                             }
                             result
                         }
-                        Err(error) => {
-                            let mut outcome = Outcome::failed(error.to_string());
-                            if error.is_unreachable() {
-                                outcome.status = Status::Unreachable;
-                            }
-                            (outcome, 1)
-                        }
+                        Err(error) => (transport_failure(&error), 1),
                     }
                 }
             }
@@ -284,13 +278,7 @@ impl HostRunner<'_> {
             mode: self.mode(step),
         };
         match reboot.run(&self.connection, self.cancel.clone()).await {
-            Err(error) => {
-                let mut outcome = Outcome::failed(error.to_string());
-                if error.is_unreachable() {
-                    outcome.status = Status::Unreachable;
-                }
-                outcome
-            }
+            Err(error) => transport_failure(&error),
             Ok(rebooted) => {
                 if let Some(fresh) = rebooted.connection {
                     let old = std::mem::replace(&mut self.connection, fresh);
@@ -652,6 +640,15 @@ impl HostRunner<'_> {
     fn redact(&self, text: &str) -> String {
         redact(text, &self.secrets)
     }
+}
+
+/// A step the connection failed under: `unreachable` when the host is gone, else `failed`.
+fn transport_failure(error: &TransportError) -> Outcome {
+    let mut outcome = Outcome::failed(error.to_string());
+    if error.is_unreachable() {
+        outcome.status = Status::Unreachable;
+    }
+    outcome
 }
 
 /// `ignore_errors` as far as the plan knows it, for steps that fail before they are rendered.
