@@ -36,6 +36,7 @@
 //! ("did you mean" hints).
 
 pub mod actions;
+pub mod approval;
 pub mod audit;
 pub mod cli;
 pub mod diagnostic;
@@ -44,10 +45,12 @@ pub mod executor;
 pub mod gate;
 pub mod inventory;
 pub mod lab;
+pub mod ops;
 pub mod os_account;
 pub mod plan;
 pub mod project;
 pub mod quote;
+pub mod report;
 pub mod runbook;
 pub(crate) mod suggest;
 pub mod template;

@@ -77,14 +77,16 @@ fn unproven_approvals(
     };
     let mut problems = Vec::new();
     for event in store.approvals()? {
-        let Some((approval, signature)) = super::signed::recorded(&event) else {
+        let Some((approval, signature)) = crate::approval::signed::recorded(&event) else {
             continue;
         };
-        let verdict = match signature {
-            None => Err("is not signed".to_owned()),
-            Some(signature) => super::signed::verify(policy, &approval, signature),
+        let problem = match signature {
+            None => Some("is not signed".to_owned()),
+            Some(signature) => crate::approval::signed::verify(policy, &approval, signature)
+                .err()
+                .map(|error| error.to_string()),
         };
-        if let Err(problem) = verdict {
+        if let Some(problem) = problem {
             problems.push(format!(
                 "at seq {} by `{}` {problem}",
                 event.seq, approval.approver

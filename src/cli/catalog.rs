@@ -1,17 +1,13 @@
-//! `opsgate catalog`: every runbook of the catalog directory as approved, changed or draft,
-//! with who approved it and when (SPEC §4.2). Ungated and read-only: it never writes an event
-//! (it does open the store, which may record dead runs as interrupted, like every command).
+//! `opsgate catalog`: [`ops::catalog`] as a table or JSON.
 
 use std::fmt::Write as _;
 use std::io::Write;
 
-use super::gate::{CatalogApproval, Gatekeeper, catalog_approvals, catalog_state};
-use super::{audit_error, emit};
-use crate::audit::AuditStore;
-use crate::diagnostic::Style;
+use super::emit;
+use crate::approval::CatalogApproval;
 use crate::error::{Error, Exit};
-use crate::project::Project;
-use crate::runbook;
+use crate::ops::catalog::Standing;
+use crate::ops::{self, Context};
 
 /// One line of the listing.
 struct Entry {
@@ -24,49 +20,20 @@ struct Entry {
 }
 
 /// Lists the catalog.
-pub(super) fn run(
-    project: &Project,
-    json: bool,
-    style: Style,
-    out: &mut dyn Write,
-) -> Result<Exit, Error> {
-    let gatekeeper = Gatekeeper::load(project, style)?;
-    let store = AuditStore::open(&project.state_dir).map_err(|error| audit_error(&error))?;
-    let approvals = catalog_approvals(&store, gatekeeper.policy.as_ref())
-        .map_err(|error| audit_error(&error))?;
-    let entries: Vec<Entry> = project
-        .catalog()
+pub(super) fn run(context: Context<'_>, json: bool, out: &mut dyn Write) -> Result<Exit, Error> {
+    let project = context.project;
+    let entries: Vec<Entry> = ops::catalog::catalog(context)?
         .into_iter()
-        .map(|path| {
-            let file = path.display().to_string();
-            match runbook::load(&path) {
-                Ok((runbook, _warnings)) => {
-                    let (state, approval) =
-                        catalog_state(approvals.get(&runbook.id), &runbook.digest);
-                    Entry {
-                        id: runbook.id.clone(),
-                        kind: runbook.kind.as_str().to_owned(),
-                        min_level: Some(runbook.min_level),
-                        state: state.as_str(),
-                        approval: approval.cloned(),
-                        file,
-                    }
-                }
-                // An invalid file cannot be judged; `validate` says why.
-                Err(_) => Entry {
-                    id: path
-                        .file_stem()
-                        .map(|stem| stem.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
-                    kind: "-".to_owned(),
-                    min_level: None,
-                    state: "invalid",
-                    approval: None,
-                    file,
-                },
-            }
+        .map(|entry| Entry {
+            id: entry.id,
+            kind: entry.kind.unwrap_or("-").to_owned(),
+            min_level: entry.min_level,
+            state: entry.standing.as_str(),
+            approval: entry.approval,
+            file: entry.file.display().to_string(),
         })
         .collect();
+    let invalid = Standing::Invalid.as_str();
     if json {
         let value: Vec<serde_json::Value> = entries
             .iter()
@@ -124,7 +91,7 @@ pub(super) fn run(
             entry.id, entry.kind, entry.state, entry.file
         );
     }
-    if entries.iter().any(|entry| entry.state == "invalid") {
+    if entries.iter().any(|entry| entry.state == invalid) {
         text.push_str("\ninvalid runbooks cannot be approved; `opsgate validate` says why\n");
     }
     emit(out, &text)?;

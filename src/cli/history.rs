@@ -156,16 +156,7 @@ pub(crate) fn short_time(timestamp: Timestamp) -> String {
 
 /// `850ms`, `12.3s`, `4m05s`, `1h02m`.
 pub(crate) fn human_duration(milliseconds: u64) -> String {
-    let seconds = milliseconds / 1000;
-    if milliseconds < 1000 {
-        format!("{milliseconds}ms")
-    } else if seconds < 60 {
-        format!("{}.{}s", seconds, (milliseconds % 1000) / 100)
-    } else if seconds < 3600 {
-        format!("{}m{:02}s", seconds / 60, seconds % 60)
-    } else {
-        format!("{}h{:02}m", seconds / 3600, (seconds % 3600) / 60)
-    }
+    crate::report::human_duration(std::time::Duration::from_millis(milliseconds))
 }
 
 fn summary_duration(summary: &RunSummary) -> String {

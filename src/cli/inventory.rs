@@ -36,7 +36,7 @@ enum InventoryCommand {
 
 /// Why `opsgate inventory` failed.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum InventoryCliError {
+pub enum InventoryCliError {
     /// The inventory (or a converted one) is invalid; each diagnostic says where and why.
     #[error(transparent)]
     Inventory(#[from] Diagnostics),
@@ -67,8 +67,18 @@ pub(crate) enum InventoryCliError {
 }
 
 impl InventoryCliError {
+    /// Whether the user's input is at fault (exit 2): the inventory or a host pattern.
+    #[must_use]
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(
+            self,
+            InventoryCliError::Inventory(_) | InventoryCliError::Pattern(_)
+        )
+    }
+
     /// Ways to fix the problem.
-    pub(crate) fn hints(&self) -> Vec<String> {
+    #[must_use]
+    pub fn hints(&self) -> Vec<String> {
         match self {
             InventoryCliError::Inventory(_) | InventoryCliError::Output(_) => Vec::new(),
             InventoryCliError::Pattern(error) => error.hints(),

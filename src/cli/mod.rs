@@ -8,20 +8,18 @@ mod args;
 mod audit;
 mod backups;
 mod catalog;
-mod gate;
 mod history;
 mod inventory;
 mod lab;
+mod params;
 mod plan;
-mod record;
 mod render;
 mod run;
-mod saved;
-mod signed;
-mod trust;
+mod terminal;
 mod validate;
-mod wait;
 mod whoami;
+
+pub use inventory::InventoryCliError;
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -29,10 +27,17 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use crate::audit::{Actor, AuditStore};
 use crate::diagnostic::{Diagnostic, Style};
 use crate::error::{Error, Exit};
+use crate::gate::ProcessIdentity;
+use crate::ops::history::Viewer;
+use crate::ops::{self, Caller, Context, trust};
 use crate::project::{Overrides, Project};
+use crate::report::Reporter;
 use args::{Cli, Command};
+use render::Format;
+use terminal::TerminalReporter;
 
 /// Entry point of the binary.
 #[must_use]
@@ -71,10 +76,13 @@ pub fn main() -> ExitCode {
 }
 
 fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
+    // Who asks is read from the process here, at the edge, and handed down.
+    let caller = Caller {
+        process: ProcessIdentity::current()?,
+        actor: Actor::current(),
+    };
     // Under a sudo identity, the files that govern the gate are checked before they are read.
-    let process = crate::gate::ProcessIdentity::current()
-        .map_err(|error| Error::environment(error.to_string(), error.hints()))?;
-    trust::check_config(Path::new("."), &process)?;
+    trust::check_config(Path::new("."), &caller.process)?;
     let project = Project::load(
         Path::new("."),
         Overrides {
@@ -83,157 +91,93 @@ fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
             state_dir: cli.state_dir.clone(),
         },
     )?;
-    trust::check_project(&project, &process)?;
-    if matches!(cli.command, Command::Lab(_)) && trust::is_service_account(&project, &process) {
-        return Err(Error::Denied {
-            message: format!(
-                "`opsgate lab` is refused to the service account `{}`: its SSH keys reach real \
-                 hosts (rule `lab-as-service-account`)",
-                process.account
-            ),
-            hints: vec!["run `opsgate lab` as yourself".to_owned()],
-        });
-    }
-    if matches!(cli.command, Command::Lab(_)) && trust::acts_for_sudo_user(&process) {
-        return Err(Error::Denied {
-            message: format!(
-                "`opsgate lab` is refused under sudo (SUDO_USER `{}`): it would start servers as \
-                 `{}` (rule `lab-under-sudo`)",
-                process.sudo_user.as_deref().unwrap_or_default(),
-                process.account
-            ),
-            hints: vec!["run `opsgate lab` as yourself, without sudo".to_owned()],
-        });
-    }
-    // Not locked: `run` writes from its renderer task on another thread.
+    trust::check_project(&project, &caller.process)?;
+    let reporter = TerminalReporter::new(style);
+    let context = Context {
+        project: &project,
+        caller: &caller,
+        reporter: &reporter,
+    };
+    let format = if cli.json {
+        Format::Json
+    } else {
+        Format::Human(style)
+    };
+    // Not locked: `run` writes from its recording thread.
     let mut stdout = std::io::stdout();
-    match &cli.command {
+    let json = cli.json;
+    let result = match &cli.command {
         Command::Validate(args) => validate::run(args, &project, style, &mut stdout),
-        Command::Plan(args) => plan::run(args, &project, cli.json, style, &mut stdout),
-        Command::Run(args) => run::run(args, &project, cli.json, style),
-        Command::History(args) => {
-            let restricted = own_history(args, &project, style)?;
-            let args = restricted.as_ref().unwrap_or(args);
-            match history::run(args, &project.state_dir, cli.json, &mut stdout) {
-                Ok(()) => Ok(Exit::Ok),
-                Err(error) if reader_left(&error) => Ok(Exit::Ok),
-                Err(error) => Err(audit_error(&error)),
-            }
-        }
+        Command::Plan(args) => plan::run(args, context, json, style, &mut stdout),
+        Command::Run(args) => run::run(args, context, format),
+        Command::History(args) => history(args, context, json, &mut stdout),
         Command::Backups(args) => {
-            let own = non_operator_account(&project, style)?;
-            match backups::run(
-                args,
-                &project.state_dir,
-                own.as_deref(),
-                cli.json,
-                &mut stdout,
-            ) {
-                Ok(()) => Ok(Exit::Ok),
-                Err(error) if reader_left(&error) => Ok(Exit::Ok),
-                Err(error) => Err(audit_error(&error)),
-            }
+            let viewer = ops::history::viewer(context)?;
+            backups::run(args, &project.state_dir, viewer.own(), json, &mut stdout)
+                .map(|()| Exit::Ok)
+                .map_err(Error::from)
         }
         Command::Audit(args) => {
             let policy =
                 crate::gate::Policy::load_optional(&project.policy)?.map(|(policy, _)| policy);
-            match audit::run(
-                args,
-                &project.state_dir,
-                policy.as_ref(),
-                cli.json,
-                &mut stdout,
-            ) {
+            match audit::run(args, &project.state_dir, policy.as_ref(), json, &mut stdout) {
                 Ok(verdict) => Ok(verdict.exit()),
-                Err(error) if reader_left(&error) => Ok(Exit::Ok),
                 // A store that cannot even be opened cannot be verified: that is a failed
                 // verification (exit 4), not a crash.
-                Err(error) if args.is_verify() => Err(Error::Rejected {
-                    message: error.to_string(),
-                    hints: error.hints(),
-                }),
-                Err(error) => Err(audit_error(&error)),
+                Err(error) if args.is_verify() && !is_broken_pipe(&error) => {
+                    Err(Error::Unverifiable(error))
+                }
+                Err(error) => Err(error.into()),
             }
         }
-        Command::Approve(args) => approve::run(args, &project, cli.json, style, &mut stdout),
-        Command::Pending => approve::pending(&project, cli.json, style, &mut stdout),
-        Command::Catalog => catalog::run(&project, cli.json, style, &mut stdout),
-        Command::Whoami => whoami::run(&project, cli.json, style, &mut stdout),
-        Command::Lab(args) => match lab::run(args, &mut stdout) {
-            Ok(warnings) => {
-                warn(&warnings, style);
-                Ok(Exit::Ok)
-            }
-            Err(error) => Err(Error::environment(error.to_string(), error.hints())),
-        },
+        Command::Approve(args) => approve::run(args, context, json, &mut stdout),
+        Command::Pending => approve::pending(context, json, &mut stdout),
+        Command::Catalog => catalog::run(context, json, &mut stdout),
+        Command::Whoami => whoami::run(context, json, &mut stdout),
+        Command::Lab(args) => {
+            trust::check_lab(&project, &caller.process)?;
+            let warnings = lab::run(args, &mut stdout)?;
+            reporter.warnings(&warnings);
+            Ok(Exit::Ok)
+        }
         Command::Inventory(args) => {
-            match inventory::run(args, &project.inventory, cli.json, &mut stdout) {
-                Ok(warnings) => {
-                    warn(&warnings, style);
-                    Ok(Exit::Ok)
-                }
-                Err(inventory::InventoryCliError::Inventory(diagnostics)) => {
-                    Err(diagnostics.into())
-                }
-                Err(error) => Err(Error::environment(error.to_string(), error.hints())),
-            }
+            let warnings = inventory::run(args, &project.inventory, json, &mut stdout)?;
+            reporter.warnings(&warnings);
+            Ok(Exit::Ok)
         }
+    };
+    match result {
+        // The reader went away (`opsgate history | head`): that is its choice, not an error.
+        Err(error) if error.is_broken_pipe() => Ok(Exit::Ok),
+        result => result,
     }
 }
 
-/// The caller's account when the policy does not list it as an operator (SPEC §4.1: it sees
-/// only its own runs); `None` for operators and in single-operator mode.
-fn non_operator_account(project: &Project, style: Style) -> Result<Option<String>, Error> {
-    let gatekeeper = gate::Gatekeeper::load(project, style)?;
-    if gatekeeper.single_operator() || gatekeeper.identity.operator.level.is_some() {
-        return Ok(None);
-    }
-    Ok(Some(gatekeeper.account().to_owned()))
-}
-
-/// `history` for an account the policy does not list (SPEC §4.1): its own runs only. Returns
-/// the arguments narrowed to the caller's runs, or `None` for operators and single-operator
-/// mode; another operator's run or `--operator` is denied (exit 3).
-fn own_history(
+/// `history`: every run for operators, only their own for an account the policy does not list
+/// (SPEC §4.1): another account's run or `--operator` is denied (exit 3).
+fn history(
     args: &history::HistoryArgs,
-    project: &Project,
-    style: Style,
-) -> Result<Option<history::HistoryArgs>, Error> {
-    let Some(account) = non_operator_account(project, style)? else {
-        return Ok(None);
-    };
-    let deny = |what: String| Error::Denied {
-        message: format!(
-            "account `{account}` is not an operator and may see only its own runs, not {what} \
-             (rule `not-an-operator`)"
-        ),
-        hints: vec![format!("`opsgate history` lists the runs of `{account}`")],
-    };
-    if let Some(history::HistoryCommand::Show { run }) = &args.command {
-        let store = crate::audit::AuditStore::open(&project.state_dir)
-            .map_err(|error| audit_error(&error))?;
-        let detail = store.run(*run).map_err(|error| audit_error(&error))?;
-        if detail.summary.operator != account {
-            return Err(deny(format!("run {run}")));
-        }
-        return Ok(None);
-    }
-    if let Some(other) = args.operator.as_ref().filter(|other| **other != account) {
-        return Err(deny(format!("the runs of `{other}`")));
-    }
+    context: Context<'_>,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<Exit, Error> {
+    let viewer = ops::history::viewer(context)?;
+    let state_dir = &context.project.state_dir;
     let mut narrowed = args.clone();
-    narrowed.operator = Some(account);
-    Ok(Some(narrowed))
+    if let Viewer::Own(_) = viewer {
+        if let Some(history::HistoryCommand::Show { run }) = &args.command {
+            let detail = AuditStore::open(state_dir)?.run(*run)?;
+            viewer.may_see(run, &detail.summary.operator)?;
+        } else {
+            narrowed.operator = viewer.operator_filter(args.operator.as_deref())?;
+        }
+    }
+    history::run(&narrowed, state_dir, json, out)?;
+    Ok(Exit::Ok)
 }
 
-/// An audit store problem, with its hints, for the renderer.
-fn audit_error(error: &crate::audit::AuditError) -> Error {
-    Error::environment(error.to_string(), error.hints())
-}
-
-/// Whether a command only failed because its reader went away (`opsgate history | head`):
-/// that is the reader's choice, not an error.
-fn reader_left(error: &crate::audit::AuditError) -> bool {
+/// Whether an audit error is only a closed pipe.
+fn is_broken_pipe(error: &crate::audit::AuditError) -> bool {
     matches!(error, crate::audit::AuditError::Output(source) if source.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
@@ -250,9 +194,9 @@ fn emit(out: &mut dyn Write, text: &str) -> Result<(), Error> {
     match out.write_all(text.as_bytes()) {
         Ok(()) => Ok(()),
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(error) => Err(Error::environment(
-            format!("cannot write output: {error}"),
-            vec![],
-        )),
+        Err(source) => Err(Error::Terminal {
+            action: "write the output",
+            source,
+        }),
     }
 }

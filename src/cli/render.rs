@@ -7,10 +7,11 @@ use std::io::{IsTerminal, Write};
 
 use indexmap::IndexMap;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tokio::sync::mpsc;
 
 use crate::diagnostic::{Paint, Style};
-use crate::executor::event::{Envelope, Event, HostOutcome, Phase, Status};
+use crate::executor::event::{Event, HostOutcome, Phase, Status};
+use crate::ops::run::RunObserver;
+use crate::plan::Plan;
 
 /// How events are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,50 +35,72 @@ pub(super) struct Recap {
     hosts: IndexMap<String, HostRecap>,
 }
 
-/// Consumes the stream until the executor closes it and returns the recap. Each event is first
-/// handed to `record` (the audit store); an announcing event is confirmed to the executor only
-/// once `record` accepted it, so an action that could not be recorded never starts. Runs on a
-/// blocking thread: recording is synchronous `SQLite` work.
-pub(super) fn consume(
-    mut receiver: mpsc::Receiver<Envelope>,
+/// The run as it happens on the terminal (or as JSON lines): the [`RunObserver`] of `opsgate
+/// run`. Events arrive already recorded, on the recording thread.
+pub(super) struct Live {
     format: Format,
-    hosts: &[String],
-    total_steps: u64,
-    mut record: impl FnMut(&Event) -> bool,
-) -> Recap {
-    let mut recap = Recap {
-        hosts: hosts
+    recap: Recap,
+    width: usize,
+    progress: ProgressBar,
+}
+
+impl Live {
+    /// Shows events in `format`.
+    pub(super) fn new(format: Format) -> Self {
+        Self {
+            format,
+            recap: Recap::default(),
+            width: 4,
+            progress: ProgressBar::hidden(),
+        }
+    }
+}
+
+impl RunObserver for Live {
+    fn started(&mut self, plan: &Plan) {
+        self.recap = Recap {
+            hosts: plan
+                .hosts
+                .iter()
+                .map(|host| (host.host.name.to_string(), HostRecap::default()))
+                .collect(),
+        };
+        self.width = plan
+            .hosts
             .iter()
-            .map(|host| (host.clone(), HostRecap::default()))
-            .collect(),
-    };
-    let width = hosts.iter().map(String::len).max().unwrap_or(4);
-    let progress = progress_bar(format, total_steps);
-    while let Some(envelope) = receiver.blocking_recv() {
-        let recorded = record(&envelope.event);
-        recap.record(&envelope.event);
-        let text = match format {
-            Format::Json => serde_json::to_string(&envelope.event)
+            .map(|host| host.host.name.as_str().len())
+            .max()
+            .unwrap_or(4);
+        let total = plan.hosts.iter().map(|host| host.steps.len() as u64).sum();
+        self.progress = progress_bar(self.format, total);
+    }
+
+    fn event(&mut self, event: &Event) {
+        self.recap.record(event);
+        let text = match self.format {
+            Format::Json => serde_json::to_string(event)
                 .map(|line| line + "\n")
                 .unwrap_or_default(),
-            Format::Human(style) => human(&envelope.event, style, width),
+            Format::Human(style) => human(event, style, self.width),
         };
-        if matches!(envelope.event, Event::StepFinished { .. }) {
-            progress.inc(1);
+        if matches!(event, Event::StepFinished { .. }) {
+            self.progress.inc(1);
         }
         if !text.is_empty() {
-            progress.suspend(|| {
+            self.progress.suspend(|| {
                 let mut stdout = std::io::stdout().lock();
                 let _ = stdout.write_all(text.as_bytes());
                 let _ = stdout.flush();
             });
         }
-        if let (Some(durable), true) = (envelope.durable, recorded) {
-            durable.confirm();
+    }
+
+    fn finished(&mut self) {
+        self.progress.finish_and_clear();
+        if let Format::Human(style) = self.format {
+            let _ = write!(std::io::stdout().lock(), "{}", self.recap.render(style));
         }
     }
-    progress.finish_and_clear();
-    recap
 }
 
 fn progress_bar(format: Format, total: u64) -> ProgressBar {
@@ -251,7 +274,7 @@ impl Recap {
     }
 
     /// The recap table.
-    pub(super) fn render(&self, style: Style) -> String {
+    fn render(&self, style: Style) -> String {
         let width = self.hosts.keys().map(String::len).max().unwrap_or(4).max(4);
         let columns = ["ok", "changed", "skipped", "failed", "unreachable"];
         let mut out = format!(

@@ -9,20 +9,14 @@ use std::fmt::Write as _;
 use std::io::Write;
 
 use super::emit;
-use super::gate::Gatekeeper;
-use crate::diagnostic::Style;
 use crate::error::{Error, Exit};
 use crate::gate::IdentitySource;
-use crate::project::Project;
+use crate::ops::Context;
 
 /// Prints the identity report.
-pub(super) fn run(
-    project: &Project,
-    json: bool,
-    style: Style,
-    out: &mut dyn Write,
-) -> Result<Exit, Error> {
-    let gatekeeper = Gatekeeper::load(project, style)?;
+pub(super) fn run(context: Context<'_>, json: bool, out: &mut dyn Write) -> Result<Exit, Error> {
+    let project = context.project;
+    let gatekeeper = context.gatekeeper()?;
     let identity = &gatekeeper.identity;
     let operator = &identity.operator;
     let process = &identity.process;
@@ -70,8 +64,12 @@ pub(super) fn run(
                     .to_owned()
             } else {
                 format!(
-                    "the policy's {rules} rule(s) may tighten this for some runbooks, kinds or \
-                     environments"
+                    "the policy's {} may tighten this for some runbooks, kinds or environments",
+                    if rules == 1 {
+                        "rule".to_owned()
+                    } else {
+                        format!("{rules} rules")
+                    }
                 )
             },
             Exit::Ok,

@@ -150,6 +150,28 @@ pub enum Rule {
     TwoPerson,
     /// An approver below the level the approval needs.
     ApproverLevel,
+    /// There is no policy file, so there are no operators to do what needs one.
+    NoPolicy,
+    /// A runbook approval by an operator below the level it needs (§4.2).
+    CatalogApprover,
+    /// An unsigned approval, or a signed one that does not fit, under `signed_approvals: true`.
+    SignedApprovals,
+    /// `run --plan` by someone other than the plan's author (§4.5).
+    PlanAuthor,
+    /// A saved plan past its `plan_ttl`.
+    PlanExpired,
+    /// A saved plan whose runbook, inventory, params, policy, hosts or steps changed.
+    PlanDrifted,
+    /// A saved plan that has already run.
+    PlanUsed,
+    /// `run --plan` of a plan nobody approved.
+    PlanUnapproved,
+    /// `opsgate lab` as the service account, whose SSH keys reach real hosts.
+    LabAsServiceAccount,
+    /// `opsgate lab` under sudo.
+    LabUnderSudo,
+    /// Under a sudo identity, a governing file that someone else could write (§4.6).
+    UntrustedPath,
 }
 
 impl Rule {
@@ -167,6 +189,17 @@ impl Rule {
             Rule::Widen => "widen",
             Rule::TwoPerson => "two-person",
             Rule::ApproverLevel => "approver-level",
+            Rule::NoPolicy => "no-policy",
+            Rule::CatalogApprover => "catalog-approver",
+            Rule::SignedApprovals => "signed-approvals",
+            Rule::PlanAuthor => "plan-author",
+            Rule::PlanExpired => "plan-expired",
+            Rule::PlanDrifted => "plan-drifted",
+            Rule::PlanUsed => "plan-used",
+            Rule::PlanUnapproved => "plan-unapproved",
+            Rule::LabAsServiceAccount => "lab-as-service-account",
+            Rule::LabUnderSudo => "lab-under-sudo",
+            Rule::UntrustedPath => "untrusted-path",
         }
     }
 }
@@ -191,7 +224,9 @@ pub struct Denial {
 }
 
 impl Denial {
-    fn new(rule: Rule, reason: String, would_allow: impl Into<String>) -> Denial {
+    /// A denial by `rule`.
+    #[must_use]
+    pub fn new(rule: Rule, reason: String, would_allow: impl Into<String>) -> Denial {
         Denial {
             rule,
             reason,

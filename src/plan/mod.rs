@@ -12,11 +12,13 @@
 
 mod display;
 mod params;
+pub mod saved;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
+use sha2::Digest as _;
 
 pub use display::render as display;
 pub use params::{ParamInput, ParamSource, Params, resolve as resolve_params};
@@ -111,6 +113,33 @@ impl Plan {
                 )
             })
             .collect()
+    }
+
+    /// The hosts' names, in plan order.
+    #[must_use]
+    pub fn host_names(&self) -> Vec<String> {
+        self.hosts
+            .iter()
+            .map(|host| host.host.name.to_string())
+            .collect()
+    }
+
+    /// SHA-256 of every rendered step (and `on_failure` step) on every host, with its
+    /// connection target, secrets masked: what a saved plan's drift check compares. Built from
+    /// the plan's own typed values (their `Debug` form, which holds no map of unstable order),
+    /// not from any output format, so changing `plan --json` or the display moves nothing.
+    #[must_use]
+    pub fn rendered_digest(&self) -> String {
+        let mut hasher = sha2::Sha256::new();
+        for host in &self.hosts {
+            let steps = format!(
+                "{}\n{:?}\n{:?}\n{:?}\n",
+                host.host.name, host.target, host.steps, host.on_failure
+            );
+            sha2::Digest::update(&mut hasher, self.redact(&steps).as_bytes());
+            sha2::Digest::update(&mut hasher, b"\0");
+        }
+        hex::encode(sha2::Digest::finalize(hasher))
     }
 
     /// The value with every secret replaced by `***`.

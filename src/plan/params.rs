@@ -18,6 +18,8 @@ pub enum ParamSource {
     ParamsFile,
     /// A no-echo prompt on the terminal.
     Prompt,
+    /// A saved plan's own (never secret) params, for `run --plan`.
+    SavedPlan,
 }
 
 /// One value as the caller gave it.

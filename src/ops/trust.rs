@@ -21,7 +21,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::Error;
-use crate::gate::{IdentitySource, Policy, ProcessIdentity, identify};
+use crate::gate::{Denial, IdentitySource, Policy, ProcessIdentity, Rule, identify};
 use crate::os_account;
 use crate::project::{CONFIG_FILE, Project};
 
@@ -64,7 +64,8 @@ impl Owners {
 
 /// Whether this process acts for a `SUDO_USER` (read before the policy, so it is the raw fact:
 /// `SUDO_USER` set and naming another account).
-pub(super) fn acts_for_sudo_user(process: &ProcessIdentity) -> bool {
+#[must_use]
+pub fn acts_for_sudo_user(process: &ProcessIdentity) -> bool {
     process
         .sudo_user
         .as_deref()
@@ -73,7 +74,8 @@ pub(super) fn acts_for_sudo_user(process: &ProcessIdentity) -> bool {
 
 /// Whether this process runs as the policy's `service_account` (a policy that cannot be read
 /// names none).
-pub(super) fn is_service_account(project: &Project, process: &ProcessIdentity) -> bool {
+#[must_use]
+pub fn is_service_account(project: &Project, process: &ProcessIdentity) -> bool {
     Policy::load_optional(&project.policy)
         .ok()
         .flatten()
@@ -82,7 +84,7 @@ pub(super) fn is_service_account(project: &Project, process: &ProcessIdentity) -
 
 /// Checks `opsgate.yaml` in `directory` before it is read, when this process may act for a
 /// `SUDO_USER`.
-pub(super) fn check_config(directory: &Path, process: &ProcessIdentity) -> Result<(), Error> {
+pub fn check_config(directory: &Path, process: &ProcessIdentity) -> Result<(), Error> {
     if !acts_for_sudo_user(process) {
         return Ok(());
     }
@@ -98,7 +100,7 @@ pub(super) fn check_config(directory: &Path, process: &ProcessIdentity) -> Resul
 }
 
 /// Checks every governing path of `project` when the identity comes from `SUDO_USER`.
-pub(super) fn check_project(project: &Project, process: &ProcessIdentity) -> Result<(), Error> {
+pub fn check_project(project: &Project, process: &ProcessIdentity) -> Result<(), Error> {
     if !acts_for_sudo_user(process) {
         return Ok(());
     }
@@ -124,13 +126,41 @@ pub(super) fn check_project(project: &Project, process: &ProcessIdentity) -> Res
     check_path(&project.runbooks, "catalog directory", &owners)
 }
 
+/// Refuses `opsgate lab` to the service account (its SSH keys reach real hosts) and under sudo
+/// (it would start servers as the account sudo switched to).
+pub fn check_lab(project: &Project, process: &ProcessIdentity) -> Result<(), Denial> {
+    if is_service_account(project, process) {
+        return Err(Denial::new(
+            Rule::LabAsServiceAccount,
+            format!(
+                "`opsgate lab` is refused to the service account `{}`: its SSH keys reach real \
+                 hosts",
+                process.account
+            ),
+            "run `opsgate lab` as yourself",
+        ));
+    }
+    if acts_for_sudo_user(process) {
+        return Err(Denial::new(
+            Rule::LabUnderSudo,
+            format!(
+                "`opsgate lab` is refused under sudo (SUDO_USER `{}`): it would start servers as \
+                 `{}`",
+                process.sudo_user.as_deref().unwrap_or_default(),
+                process.account
+            ),
+            "run `opsgate lab` as yourself, without sudo",
+        ));
+    }
+    Ok(())
+}
+
 /// Checks `path` (or its nearest existing ancestor) and every parent, through symlinks.
 fn check_path(path: &Path, what: &str, owners: &Owners) -> Result<(), Error> {
-    let absolute = std::path::absolute(path).map_err(|error| {
-        Error::environment(
-            format!("cannot resolve {what} `{}`: {error}", path.display()),
-            vec![],
-        )
+    let absolute = std::path::absolute(path).map_err(|source| Error::Io {
+        action: "resolve",
+        path: path.to_path_buf(),
+        source,
     })?;
     let mut chains = vec![absolute.clone()];
     if let Ok(real) = std::fs::canonicalize(&absolute)
@@ -176,23 +206,20 @@ fn check_path(path: &Path, what: &str, owners: &Owners) -> Result<(), Error> {
                         chain.display()
                     )
                 };
-                return Err(Error::Denied {
-                    message: format!(
+                return Err(Denial::new(
+                    Rule::UntrustedPath,
+                    format!(
                         "{subject} {problem}: under a sudo identity opsgate uses only files that \
-                         root or the service account own and nobody else can write (rule \
-                         `untrusted-path`)"
+                         root or the service account own and nobody else can write"
                     ),
-                    hints: vec![
-                        format!(
-                            "make it owned by {} and not group- or world-writable \
-                             (docs/deployment.md)",
-                            owners.describe()
-                        ),
-                        "whoever can write it could change what you may do, or what the history \
-                         says"
-                            .to_owned(),
-                    ],
-                });
+                    format!(
+                        "make it owned by {} and not group- or world-writable \
+                         (docs/deployment.md): whoever can write it could change what you may \
+                         do, or what the history says",
+                        owners.describe()
+                    ),
+                )
+                .into());
             }
         }
     }

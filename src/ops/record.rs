@@ -13,14 +13,14 @@ use crate::gate::{Level, approver_level};
 use crate::plan::Plan;
 
 /// Appends one run's events to the store; remembers the first failure.
-pub(super) struct Recorder {
+pub(crate) struct Recorder {
     store: AuditStore,
     run: RunId,
     actor: Actor,
     /// Main steps per host, so `on_failure` steps get indexes after them.
     main_steps: usize,
     /// The first append that failed: the run stops starting steps once this is set.
-    pub(super) failure: Option<AuditError>,
+    pub(crate) failure: Option<AuditError>,
     /// The requester's level, for the level a `gate` step's approver needs.
     requester_level: Level,
     /// Gate steps whose approval is already requested: one request (and one approval) per
@@ -30,7 +30,7 @@ pub(super) struct Recorder {
 
 impl Recorder {
     /// A recorder for `run`, whose `run_requested` event is already in `store`.
-    pub(super) fn new(store: AuditStore, run: RunId, actor: Actor, plan: &Plan) -> Self {
+    pub(crate) fn new(store: AuditStore, run: RunId, actor: Actor, plan: &Plan) -> Self {
         let main_steps = plan.hosts.first().map_or(0, |host| host.steps.len());
         Self {
             store,
@@ -44,13 +44,13 @@ impl Recorder {
     }
 
     /// Sets the requester's level (L1 when unknown: the strictest approver requirement).
-    pub(super) fn requester_level(mut self, level: Option<Level>) -> Self {
+    pub(crate) fn requester_level(mut self, level: Option<Level>) -> Self {
         self.requester_level = level.unwrap_or(Level::L1);
         self
     }
 
     /// Appends what `event` means for the history; `false` when it could not be recorded.
-    pub(super) fn record(&mut self, event: &Event) -> bool {
+    pub(crate) fn record(&mut self, event: &Event) -> bool {
         if let Event::GateWaiting {
             step,
             name,
@@ -104,7 +104,7 @@ impl Recorder {
     }
 
     /// Appends a record of this run.
-    pub(super) fn append(&mut self, record: &Record) -> bool {
+    pub(crate) fn append(&mut self, record: &Record) -> bool {
         if self.failure.is_some() {
             return false;
         }
@@ -123,7 +123,7 @@ impl Recorder {
     }
 
     /// Gives the store back, with the first failure if there was one.
-    pub(super) fn finish(self) -> (AuditStore, Option<AuditError>) {
+    pub(crate) fn finish(self) -> (AuditStore, Option<AuditError>) {
         (self.store, self.failure)
     }
 

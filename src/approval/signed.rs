@@ -19,16 +19,87 @@
 //! ```
 
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::audit::{ApprovalTarget, RunId};
-use crate::error::Error;
 use crate::gate::Policy;
+
+/// Why an approval could not be signed, read or verified.
+#[derive(Debug, thiserror::Error)]
+pub enum SignatureError {
+    /// The document is not one `approve … --sign` prints.
+    #[error("not a signed opsgate approval")]
+    NotADocument,
+    /// The policy registers no key for the approver.
+    #[error("operator `{approver}` has no registered `key`")]
+    NoKey {
+        /// The approver.
+        approver: String,
+    },
+    /// The registered key could not be written for `ssh-keygen`.
+    #[error("the registered key of `{approver}` cannot be written")]
+    KeyEncoding {
+        /// The approver.
+        approver: String,
+        /// What the key library said.
+        #[source]
+        source: ssh_key::Error,
+    },
+    /// The scratch files of a verification could not be written.
+    #[error("cannot write `{}` for ssh-keygen", path.display())]
+    Scratch {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `ssh-keygen` could not be started or talked to.
+    #[error("cannot run ssh-keygen")]
+    Spawn(#[source] std::io::Error),
+    /// `ssh-keygen -Y sign` refused.
+    #[error("ssh-keygen cannot sign with `{}`: {stderr}", key.display())]
+    SignRefused {
+        /// The key given with `--sign`.
+        key: PathBuf,
+        /// What ssh-keygen said.
+        stderr: String,
+    },
+    /// `ssh-keygen -Y verify` refused: the signature is not the approver's.
+    #[error("the signature does not verify: {stderr}")]
+    DoesNotVerify {
+        /// What ssh-keygen said.
+        stderr: String,
+    },
+}
+
+impl SignatureError {
+    /// Ways forward, as `hint:` lines.
+    #[must_use]
+    pub fn hints(&self) -> Vec<String> {
+        match self {
+            SignatureError::NotADocument => {
+                vec!["make one with `opsgate approve … --sign KEY` as the approver".to_owned()]
+            }
+            SignatureError::SignRefused { .. } => vec![
+                "give your SSH private key (or the public key of a key in your agent) with \
+                 `--sign KEY`"
+                    .to_owned(),
+            ],
+            SignatureError::NoKey { .. } | SignatureError::DoesNotVerify { .. } => vec![
+                "sign with the key registered for you under `operators:` in the policy".to_owned(),
+            ],
+            SignatureError::KeyEncoding { .. }
+            | SignatureError::Scratch { .. }
+            | SignatureError::Spawn(_) => Vec::new(),
+        }
+    }
+}
 
 /// What an approval is about, as signed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Subject {
+pub enum Subject {
     /// A runbook's catalog digest.
     Runbook {
         /// Runbook id.
@@ -52,7 +123,8 @@ pub(super) enum Subject {
 
 impl Subject {
     /// The subject of an approval of `target` in `run`.
-    pub(super) fn of_run(run: RunId, target: &ApprovalTarget) -> Subject {
+    #[must_use]
+    pub fn of_run(run: RunId, target: &ApprovalTarget) -> Subject {
         match target {
             ApprovalTarget::Gate { step, .. } => Subject::Run {
                 run,
@@ -106,7 +178,7 @@ impl Subject {
 
 /// Grant or reject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Verdict {
+pub enum Verdict {
     /// Approve.
     Grant,
     /// Refuse.
@@ -115,20 +187,21 @@ pub(super) enum Verdict {
 
 /// An approval as signed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Approval {
+pub struct Approval {
     /// Who approves.
-    pub(super) approver: String,
+    pub approver: String,
     /// Grant or reject.
-    pub(super) verdict: Verdict,
+    pub verdict: Verdict,
     /// What.
-    pub(super) subject: Subject,
+    pub subject: Subject,
     /// Why (empty lines and line breaks are not allowed in a reason).
-    pub(super) reason: Option<String>,
+    pub reason: Option<String>,
 }
 
 impl Approval {
     /// The canonical text that is signed.
-    pub(super) fn payload(&self) -> String {
+    #[must_use]
+    pub fn payload(&self) -> String {
         format!(
             "opsgate approval v1\napprover: {}\ndecision: {}\nsubject: {}\nreason: {}\n",
             self.approver,
@@ -171,7 +244,7 @@ const END: &str = "-----END OPSGATE APPROVAL-----\n";
 
 /// Signs `approval` with the private key (or the agent's key for the public key) at `key`;
 /// returns the document to hand to `approve --signed -`.
-pub(super) fn sign(approval: &Approval, key: &Path) -> Result<String, Error> {
+pub fn sign(approval: &Approval, key: &Path) -> Result<String, SignatureError> {
     let payload = approval.payload();
     let signature = ssh_keygen(
         &[
@@ -183,39 +256,31 @@ pub(super) fn sign(approval: &Approval, key: &Path) -> Result<String, Error> {
             &key.display().to_string(),
         ],
         &payload,
-    )
-    .map_err(|message| {
-        Error::environment(
-            format!("cannot sign the approval: {message}"),
-            vec![
-        "give your SSH private key (or the public key of a key in your agent) with `--sign KEY`"
-            .to_owned(),
-    ],
-        )
+    )?
+    .output(|stderr| SignatureError::SignRefused {
+        key: key.to_path_buf(),
+        stderr,
     })?;
     Ok(format!("{BEGIN}{payload}{END}{signature}"))
 }
 
 /// Reads a signed approval document: the approval and its armored signature.
-pub(super) fn parse_document(document: &str) -> Result<(Approval, String), Error> {
-    let invalid = || {
-        Error::from(
-            crate::diagnostic::Diagnostic::error("not a signed opsgate approval")
-                .hint("make one with `opsgate approve … --sign KEY` as the approver"),
-        )
-    };
-    let body = document.strip_prefix(BEGIN).ok_or_else(invalid)?;
-    let (payload, signature) = body.split_once(END).ok_or_else(invalid)?;
-    let approval = Approval::parse(payload).ok_or_else(invalid)?;
+pub fn parse_document(document: &str) -> Result<(Approval, String), SignatureError> {
+    let body = document
+        .strip_prefix(BEGIN)
+        .ok_or(SignatureError::NotADocument)?;
+    let (payload, signature) = body.split_once(END).ok_or(SignatureError::NotADocument)?;
+    let approval = Approval::parse(payload).ok_or(SignatureError::NotADocument)?;
     if approval.payload() != payload || !signature.contains("BEGIN SSH SIGNATURE") {
-        return Err(invalid());
+        return Err(SignatureError::NotADocument);
     }
     Ok((approval, signature.to_owned()))
 }
 
 /// The approval a recorded event states, and its signature if it carries one; `None` for any
 /// other event.
-pub(super) fn recorded(event: &crate::audit::Event) -> Option<(Approval, Option<&str>)> {
+#[must_use]
+pub fn recorded(event: &crate::audit::Event) -> Option<(Approval, Option<&str>)> {
     let (approver, verdict, subject, reason, signature) = match event.record.as_ref()? {
         crate::audit::Record::RunbookApproved {
             runbook,
@@ -260,23 +325,41 @@ pub(super) fn recorded(event: &crate::audit::Event) -> Option<(Approval, Option<
 }
 
 /// Whether `signature` is `approval`'s, made by the key `policy` registers for its approver.
-pub(super) fn verify(policy: &Policy, approval: &Approval, signature: &str) -> Result<(), String> {
+pub fn verify(policy: &Policy, approval: &Approval, signature: &str) -> Result<(), SignatureError> {
+    let approver = &approval.approver;
     let key = policy
-        .operator(&approval.approver)
+        .operator(approver)
         .and_then(|operator| operator.key.as_ref())
-        .ok_or_else(|| format!("operator `{}` has no registered `key`", approval.approver))?;
+        .ok_or_else(|| SignatureError::NoKey {
+            approver: approver.clone(),
+        })?;
     let key = key
         .to_openssh()
-        .map_err(|error| format!("the registered key cannot be written: {error}"))?;
-    let directory = tempfile::tempdir().map_err(|error| error.to_string())?;
+        .map_err(|source| SignatureError::KeyEncoding {
+            approver: approver.clone(),
+            source,
+        })?;
+    let directory = tempfile::tempdir().map_err(|source| SignatureError::Scratch {
+        path: std::env::temp_dir(),
+        source,
+    })?;
     let allowed = directory.path().join("allowed_signers");
     let signature_path = directory.path().join("approval.sig");
-    std::fs::write(
-        &allowed,
-        format!("{} namespaces=\"opsgate\" {key}\n", approval.approver),
-    )
-    .map_err(|error| error.to_string())?;
-    std::fs::write(&signature_path, signature).map_err(|error| error.to_string())?;
+    for (path, text) in [
+        (
+            &allowed,
+            format!(
+                "{approver} namespaces=\"opsgate\" {key}
+"
+            ),
+        ),
+        (&signature_path, signature.to_owned()),
+    ] {
+        std::fs::write(path, text).map_err(|source| SignatureError::Scratch {
+            path: path.clone(),
+            source,
+        })?;
+    }
     ssh_keygen(
         &[
             "-Y",
@@ -284,39 +367,59 @@ pub(super) fn verify(policy: &Policy, approval: &Approval, signature: &str) -> R
             "-f",
             &allowed.display().to_string(),
             "-I",
-            &approval.approver,
+            approver,
             "-n",
             "opsgate",
             "-s",
             &signature_path.display().to_string(),
         ],
         &approval.payload(),
-    )
+    )?
+    .output(|stderr| SignatureError::DoesNotVerify { stderr })
     .map(|_| ())
-    .map_err(|message| format!("the signature does not verify: {message}"))
 }
 
-/// Runs `ssh-keygen ARGS` with `input` on stdin; its stdout, or its stderr as the error.
-fn ssh_keygen(args: &[&str], input: &str) -> Result<String, String> {
+/// Runs `ssh-keygen ARGS` with `input` on stdin: its stdout when it succeeds, its stderr when it
+/// refuses; an error when it cannot be run at all.
+fn ssh_keygen(args: &[&str], input: &str) -> Result<Keygen, SignatureError> {
     let mut child = Command::new("ssh-keygen")
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|error| format!("cannot run ssh-keygen: {error}"))?;
+        .map_err(SignatureError::Spawn)?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin
             .write_all(input.as_bytes())
-            .map_err(|error| format!("cannot write to ssh-keygen: {error}"))?;
+            .map_err(SignatureError::Spawn)?;
     }
-    let output = child
-        .wait_with_output()
-        .map_err(|error| format!("ssh-keygen failed: {error}"))?;
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    let output = child.wait_with_output().map_err(SignatureError::Spawn)?;
+    Ok(if output.status.success() {
+        Keygen::Succeeded(String::from_utf8_lossy(&output.stdout).into_owned())
     } else {
-        Err(String::from_utf8_lossy(&output.stderr).trim().to_owned())
+        Keygen::Refused(String::from_utf8_lossy(&output.stderr).trim().to_owned())
+    })
+}
+
+/// How a run of `ssh-keygen` that started ended.
+enum Keygen {
+    /// Exit 0, with its stdout.
+    Succeeded(String),
+    /// It refused, with its stderr.
+    Refused(String),
+}
+
+impl Keygen {
+    /// Its stdout, or `refused` made from its stderr.
+    fn output(
+        self,
+        refused: impl FnOnce(String) -> SignatureError,
+    ) -> Result<String, SignatureError> {
+        match self {
+            Keygen::Succeeded(stdout) => Ok(stdout),
+            Keygen::Refused(stderr) => Err(refused(stderr)),
+        }
     }
 }
 

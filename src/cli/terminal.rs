@@ -1,0 +1,142 @@
+//! The terminal's side of [`Reporter`]: notices become lines on stderr, warnings diagnostics,
+//! and the approval countdown one line rewritten in place on a terminal (every 5 seconds
+//! otherwise, so logs stay readable). A secret param still missing is asked for at a no-echo
+//! prompt ([`TerminalPrompter`]).
+
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::audit::ApprovalTarget;
+use crate::diagnostic::Style;
+use crate::error::Error;
+use crate::ops::Prompter;
+use crate::report::{Notice, Reporter};
+
+/// How often the countdown is printed when stderr is not a terminal.
+const QUIET_COUNTDOWN: Duration = Duration::from_secs(5);
+
+/// Reports on stderr.
+pub(super) struct TerminalReporter {
+    style: Style,
+    terminal: bool,
+    /// When the countdown was last printed (not a terminal).
+    last_countdown: Mutex<Option<Instant>>,
+}
+
+impl TerminalReporter {
+    /// A reporter writing in `style`.
+    pub(super) fn new(style: Style) -> Self {
+        Self {
+            style,
+            terminal: std::io::stderr().is_terminal(),
+            last_countdown: Mutex::new(None),
+        }
+    }
+}
+
+impl Reporter for TerminalReporter {
+    fn notice(&self, notice: Notice<'_>) {
+        let text = match notice {
+            Notice::Warning(warning) => format!("{}\n", warning.render(self.style)),
+            Notice::GateNote(note) => format!("warning: {note}\n"),
+            Notice::Pending { run, reason, ask } => {
+                format!("run {run} is pending: {reason}\n{ask}\n  opsgate approve run {run}\n")
+            }
+            Notice::Countdown { run, left } => {
+                self.countdown(run, left);
+                return;
+            }
+            Notice::WaitEnded => {
+                if self.terminal {
+                    "\r\x1b[2K".to_owned()
+                } else {
+                    return;
+                }
+            }
+            Notice::Approved {
+                run,
+                approver,
+                reason,
+            } => format!(
+                "run {run} approved by `{approver}`{}\n",
+                reason
+                    .map(|reason| format!(": {reason}"))
+                    .unwrap_or_default()
+            ),
+            Notice::ApprovedInAdvance {
+                run,
+                approver,
+                plan,
+            } => format!("run {run} approved in advance by `{approver}` (plan {plan})\n"),
+            Notice::ApprovalIgnored {
+                run,
+                target,
+                approver,
+                problem,
+            } => {
+                let what = match target {
+                    ApprovalTarget::Gate { step, .. } => format!("gate step {step}"),
+                    ApprovalTarget::Run | ApprovalTarget::Plan { .. } => format!("run {run}"),
+                };
+                let clear = if self.terminal { "\r\x1b[2K" } else { "" };
+                format!(
+                    "{clear}warning: ignoring an approval of {what} by `{approver}`: {problem}\n"
+                )
+            }
+            Notice::GateWatchStopped(error) => {
+                format!("warning: cannot watch for gate approvals: {error}\n")
+            }
+        };
+        let mut stderr = std::io::stderr().lock();
+        let _ = stderr.write_all(text.as_bytes());
+        let _ = stderr.flush();
+    }
+}
+
+impl TerminalReporter {
+    fn countdown(&self, run: crate::audit::RunId, left: Duration) {
+        if !self.terminal {
+            let mut last = self
+                .last_countdown
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if last.is_some_and(|shown| shown.elapsed() < QUIET_COUNTDOWN) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        // Rounded up, so the last line before the timeout does not read 0:00:00.
+        let seconds = left.as_millis().div_ceil(1000);
+        let text = format!(
+            "waiting for approval of run {run}: {}:{:02}:{:02} left (Ctrl-C to give up)",
+            seconds / 3600,
+            seconds / 60 % 60,
+            seconds % 60
+        );
+        let mut stderr = std::io::stderr().lock();
+        if self.terminal {
+            let _ = write!(stderr, "\r\x1b[2K{text}");
+        } else {
+            let _ = writeln!(stderr, "{text}");
+        }
+        let _ = stderr.flush();
+    }
+}
+
+/// Asks at a no-echo prompt when stdin is a terminal; otherwise the param stays missing.
+pub(super) struct TerminalPrompter;
+
+impl Prompter for TerminalPrompter {
+    fn secret(&self, runbook: &str, param: &str) -> Result<Option<String>, Error> {
+        if !std::io::stdin().is_terminal() {
+            return Ok(None);
+        }
+        rpassword::prompt_password(format!("{runbook} (secret param `{param}`): "))
+            .map(Some)
+            .map_err(|source| Error::Terminal {
+                action: "read a secret param at the prompt",
+                source,
+            })
+    }
+}
