@@ -11,10 +11,11 @@ use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 
-use crate::audit::{AuditError, AuditStore, Checkpoint, CheckpointFinding, VerifyReport};
+use crate::audit::{AuditError, Checkpoint, CheckpointFinding};
 use crate::cli::history::{parse_time, write_json};
-use crate::error::Exit;
-use crate::gate::Policy;
+use crate::error::{Error, Exit};
+use crate::ops::audit::{SignatureCheck, Verification};
+use crate::ops::{self, Context};
 
 /// `opsgate audit …`.
 #[derive(Debug, Clone, clap::Args)]
@@ -22,13 +23,6 @@ pub(crate) struct AuditArgs {
     /// What to do with the history.
     #[command(subcommand)]
     pub(crate) command: AuditCommand,
-}
-
-impl AuditArgs {
-    /// Whether this is `audit verify`, whose every failure exits 4.
-    pub(crate) fn is_verify(&self) -> bool {
-        matches!(self.command, AuditCommand::Verify { .. })
-    }
 }
 
 /// `audit` subcommands.
@@ -65,37 +59,6 @@ pub(crate) enum AuditCommand {
     },
 }
 
-/// Under `signed_approvals: true`, every recorded approval that does not carry a valid signature
-/// by the approver's registered key: a row written into the store without the key, even with a
-/// correctly recomputed chain, is named here (the gate ignores such rows too).
-fn unproven_approvals(
-    store: &AuditStore,
-    policy: Option<&Policy>,
-) -> Result<Vec<String>, AuditError> {
-    let Some(policy) = policy.filter(|policy| policy.signed_approvals()) else {
-        return Ok(Vec::new());
-    };
-    let mut problems = Vec::new();
-    for event in store.approvals()? {
-        let Some((approval, signature)) = crate::approval::signed::recorded(&event) else {
-            continue;
-        };
-        let problem = match signature {
-            None => Some("is not signed".to_owned()),
-            Some(signature) => crate::approval::signed::verify(policy, &approval, signature)
-                .err()
-                .map(|error| error.to_string()),
-        };
-        if let Some(problem) = problem {
-            problems.push(format!(
-                "at seq {} by `{}` {problem}",
-                event.seq, approval.approver
-            ));
-        }
-    }
-    Ok(problems)
-}
-
 /// How an `audit` command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {
@@ -117,86 +80,48 @@ impl Verdict {
 }
 
 /// Runs `audit`. Store and I/O failures are errors; a broken history is [`Verdict::Broken`].
-/// `policy` is the operators policy when there is one: `verify` checks approval signatures
-/// against it when it asks for signed approvals.
 pub(crate) fn run(
     args: &AuditArgs,
-    state_dir: &Path,
-    policy: Option<&Policy>,
+    context: Context<'_>,
     json: bool,
     out: &mut dyn Write,
-) -> Result<Verdict, AuditError> {
+) -> Result<Verdict, Error> {
     match &args.command {
         AuditCommand::Verify {
             checkpoint,
             allowed_signers,
         } => {
+            // The checkpoint file is the operator's: read here, handed down as data.
             let checkpoints = match checkpoint {
                 Some(path) => {
-                    let text =
-                        std::fs::read_to_string(path).map_err(|source| AuditError::Read {
+                    let text = std::fs::read_to_string(path).map_err(|source| {
+                        Error::Unverifiable(AuditError::Read {
                             path: path.clone(),
                             source,
-                        })?;
-                    Checkpoint::parse_all(path, &text)?
+                        })
+                    })?;
+                    Checkpoint::parse_all(path, &text).map_err(Error::Unverifiable)?
                 }
                 None => Vec::new(),
             };
-            // Signatures first: checking them needs no database, and a forged checkpoint must
-            // not be trusted as evidence either way.
-            let signers: Vec<Option<Result<String, String>>> = checkpoints
-                .iter()
-                .map(|checkpoint| {
-                    allowed_signers.as_ref().map(|allowed| {
-                        checkpoint
-                            .verify_signature(allowed)
-                            .map_err(|error| error.to_string())
-                    })
-                })
-                .collect();
-            let store = AuditStore::open(state_dir)?;
-            let report = store.verify(&checkpoints)?;
-            let signatures_hold = signers.iter().flatten().all(Result::is_ok);
-            let unproven = unproven_approvals(&store, policy)?;
-            let verdict = if report.is_intact() && signatures_hold && unproven.is_empty() {
+            let verification =
+                ops::audit::verify(context, &checkpoints, allowed_signers.as_deref())?;
+            let verdict = if verification.is_intact() {
                 Verdict::Success
             } else {
                 Verdict::Broken
             };
             if json {
-                let mut json = verify_json(&report, &signers, verdict);
-                json["unproven_approvals"] = serde_json::json!(unproven);
-                write_json(out, &json)?;
+                write_json(out, &verify_json(&verification, verdict))?;
             } else {
-                render_verify(&report, &signers, verdict, out).map_err(AuditError::Output)?;
-                for problem in &unproven {
-                    writeln!(out, "  approval {problem}").map_err(AuditError::Output)?;
-                }
+                render_verify(&verification, verdict, out).map_err(AuditError::Output)?;
             }
             Ok(verdict)
         }
         AuditCommand::Checkpoint { key, append } => {
-            let store = AuditStore::open(state_dir)?;
-            let mut checkpoint = store.checkpoint()?;
-            if let Some(key) = key {
-                checkpoint.sign(key)?;
-            }
+            let checkpoint = ops::audit::checkpoint(context, key.as_deref())?;
             if let Some(path) = append {
-                let mut file = OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .mode(0o644)
-                    .open(path)
-                    .map_err(|source| AuditError::Write {
-                        path: path.clone(),
-                        source,
-                    })?;
-                file.write_all(checkpoint.render().as_bytes())
-                    .and_then(|()| file.sync_all())
-                    .map_err(|source| AuditError::Write {
-                        path: path.clone(),
-                        source,
-                    })?;
+                append_checkpoint(path, &checkpoint)?;
             }
             if json {
                 write_json(out, &checkpoint)?;
@@ -207,12 +132,27 @@ pub(crate) fn run(
             Ok(Verdict::Success)
         }
         AuditCommand::Export { jsonl: _, since } => {
-            let store = AuditStore::open(state_dir)?;
-            store.export_jsonl(*since, out)?;
-            out.flush().map_err(AuditError::Output)?;
+            ops::audit::export(context, *since, out)?;
             Ok(Verdict::Success)
         }
     }
+}
+
+/// Appends `checkpoint` to the operator's checkpoint file, durably.
+fn append_checkpoint(path: &Path, checkpoint: &Checkpoint) -> Result<(), AuditError> {
+    let write_error = |source| AuditError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o644)
+        .open(path)
+        .map_err(write_error)?;
+    file.write_all(checkpoint.render().as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(write_error)
 }
 
 fn finding_text(checkpoint: &Checkpoint, finding: CheckpointFinding, events: u64) -> String {
@@ -231,11 +171,11 @@ fn finding_text(checkpoint: &Checkpoint, finding: CheckpointFinding, events: u64
 }
 
 fn render_verify(
-    report: &VerifyReport,
-    signers: &[Option<Result<String, String>>],
+    verification: &Verification,
     verdict: Verdict,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
+    let report = &verification.report;
     match verdict {
         Verdict::Success => writeln!(out, "audit history intact")?,
         Verdict::Broken => writeln!(out, "audit verification failed")?,
@@ -245,14 +185,14 @@ fn render_verify(
     if let Some(chain_break) = &report.chain_break {
         writeln!(out, "  broken  {chain_break}")?;
     }
-    for (check, signer) in report.checkpoints.iter().zip(signers) {
+    for (check, signer) in report.checkpoints.iter().zip(&verification.signatures) {
         let signature = match signer {
-            None if check.checkpoint.signature.is_some() => {
+            SignatureCheck::NotChecked if check.checkpoint.signature.is_some() => {
                 ", signature not checked (no --allowed-signers)".to_owned()
             }
-            None => ", unsigned".to_owned(),
-            Some(Ok(principal)) => format!(", signed by {principal}"),
-            Some(Err(error)) => format!(", SIGNATURE INVALID: {error}"),
+            SignatureCheck::NotChecked => ", unsigned".to_owned(),
+            SignatureCheck::Signed(principal) => format!(", signed by {principal}"),
+            SignatureCheck::Invalid(error) => format!(", SIGNATURE INVALID: {error}"),
         };
         writeln!(
             out,
@@ -265,23 +205,27 @@ fn render_verify(
     for problem in &report.index_problems {
         writeln!(out, "  index   {problem}")?;
     }
+    for unproven in &verification.unproven {
+        writeln!(
+            out,
+            "  approval at seq {} by `{}` {}",
+            unproven.seq, unproven.approver, unproven.problem
+        )?;
+    }
     Ok(())
 }
 
-fn verify_json(
-    report: &VerifyReport,
-    signers: &[Option<Result<String, String>>],
-    verdict: Verdict,
-) -> serde_json::Value {
+fn verify_json(verification: &Verification, verdict: Verdict) -> serde_json::Value {
+    let report = &verification.report;
     let checkpoints: Vec<serde_json::Value> = report
         .checkpoints
         .iter()
-        .zip(signers)
+        .zip(&verification.signatures)
         .map(|(check, signer)| {
             let (signer, signature_error) = match signer {
-                None => (None, None),
-                Some(Ok(principal)) => (Some(principal.clone()), None),
-                Some(Err(error)) => (None, Some(error.clone())),
+                SignatureCheck::NotChecked => (None, None),
+                SignatureCheck::Signed(principal) => (Some(principal.clone()), None),
+                SignatureCheck::Invalid(error) => (None, Some(error.clone())),
             };
             serde_json::json!({
                 "events": check.checkpoint.events,
@@ -301,6 +245,9 @@ fn verify_json(
         "chain_break": report.chain_break,
         "checkpoints": checkpoints,
         "index_problems": report.index_problems,
+        "unproven_approvals": verification.unproven.iter().map(|unproven| format!(
+            "at seq {} by `{}` {}", unproven.seq, unproven.approver, unproven.problem
+        )).collect::<Vec<_>>(),
     })
 }
 
@@ -325,8 +272,14 @@ mod tests {
             .expect("arguments parse")
             .audit;
         let mut out = Vec::new();
-        let verdict = run(&args, state_dir, None, json, &mut out).expect("audit runs");
-        (verdict, String::from_utf8(out).expect("utf-8"))
+        let mut verdict = None;
+        crate::cli::testing::with_context(state_dir, |context| {
+            verdict = Some(run(&args, context, json, &mut out).expect("audit runs"));
+        });
+        (
+            verdict.expect("audit ran"),
+            String::from_utf8(out).expect("utf-8"),
+        )
     }
 
     fn history(state_dir: &Path, runs: usize) {

@@ -5,10 +5,11 @@
 //! as well as "what can I restore now".
 
 use std::io::Write;
-use std::path::Path;
 
 use super::history::{short_time, write_columns, write_json};
-use crate::audit::{AuditError, AuditStore, BackupEntry, BackupFilter};
+use crate::audit::{AuditError, BackupEntry, BackupFilter};
+use crate::error::Error;
+use crate::ops::{self, Context};
 
 /// `opsgate backups [--host H] [--runbook R]`.
 #[derive(Debug, Clone, clap::Args)]
@@ -24,28 +25,26 @@ pub(crate) struct BackupsArgs {
     pub(crate) limit: usize,
 }
 
-/// Runs `backups`; `operator` narrows the listing to one operator's runs (SPEC §4.1: an
-/// account that is not an operator sees only its own).
+/// Runs `backups` (SPEC §4.1: an account that is not an operator sees only its own runs').
 pub(crate) fn run(
     args: &BackupsArgs,
-    state_dir: &Path,
-    operator: Option<&str>,
+    context: Context<'_>,
     json: bool,
     out: &mut dyn Write,
-) -> Result<(), AuditError> {
-    let store = AuditStore::open(state_dir)?;
+) -> Result<(), Error> {
     let filter = BackupFilter {
         host: args.host.clone(),
         runbook: args.runbook.clone(),
-        operator: operator.map(str::to_owned),
+        operator: None,
         limit: (args.limit > 0).then_some(args.limit),
     };
-    let backups = store.backups(&filter)?;
+    let backups = ops::history::backups(context, &filter)?;
     if json {
-        write_json(out, &backups)
+        write_json(out, &backups)?;
     } else {
-        render(&backups, out).map_err(AuditError::Output)
+        render(&backups, out).map_err(AuditError::Output)?;
     }
+    Ok(())
 }
 
 fn render(backups: &[BackupEntry], out: &mut dyn Write) -> std::io::Result<()> {

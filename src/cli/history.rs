@@ -3,16 +3,16 @@
 //! Thin over [`crate::audit`]: parse the filters, query the store, render a table (or JSON with
 //! `--json`). Times are shown in UTC, like the times accepted by `--since` / `--until`.
 
+use jiff::Timestamp;
 use std::fmt::Write as _;
 use std::io::Write;
-use std::path::Path;
-
-use jiff::Timestamp;
 
 use crate::audit::{
-    ApprovalTarget, AuditError, AuditStore, Event, Output, Record, RunDetail, RunFilter, RunId,
-    RunStatus, RunSummary, StepHistory,
+    ApprovalTarget, AuditError, Event, Output, Record, RunDetail, RunFilter, RunId, RunStatus,
+    RunSummary, StepHistory,
 };
+use crate::error::Error;
+use crate::ops::{self, Context};
 
 /// `opsgate history [filters] | history show RUN`.
 #[derive(Debug, Clone, clap::Args)]
@@ -55,22 +55,22 @@ pub(crate) enum HistoryCommand {
     },
 }
 
-/// Runs `history`. Errors are the store's; rendering them is the caller's job.
+/// Runs `history`: every run for operators, only their own for an account the policy does not
+/// list (SPEC §4.1; another account's run or `--operator` is denied, exit 3).
 pub(crate) fn run(
     args: &HistoryArgs,
-    state_dir: &Path,
+    context: Context<'_>,
     json: bool,
     out: &mut dyn Write,
-) -> Result<(), AuditError> {
-    let store = AuditStore::open(state_dir)?;
+) -> Result<(), Error> {
     match &args.command {
         Some(HistoryCommand::Show { run }) => {
-            let detail = store.run(*run)?;
+            let detail = ops::history::show(context, *run)?;
             if json {
                 write_json(out, &detail)
             } else {
                 render_detail(&detail, out).map_err(AuditError::Output)
-            }
+            }?;
         }
         None => {
             let filter = RunFilter {
@@ -82,14 +82,15 @@ pub(crate) fn run(
                 until: args.until,
                 limit: (args.limit > 0).then_some(args.limit),
             };
-            let runs = store.runs(&filter)?;
+            let runs = ops::history::runs(context, &filter)?;
             if json {
                 write_json(out, &runs)
             } else {
                 render_table(&runs, out).map_err(AuditError::Output)
-            }
+            }?;
         }
     }
+    Ok(())
 }
 
 /// One compact JSON document and a newline.
@@ -497,7 +498,9 @@ mod tests {
 
     fn output(args: &[&str], state_dir: &std::path::Path, json: bool) -> String {
         let mut out = Vec::new();
-        run(&parse(args), state_dir, json, &mut out).expect("history runs");
+        crate::cli::testing::with_context(state_dir, |context| {
+            run(&parse(args), context, json, &mut out).expect("history runs");
+        });
         String::from_utf8(out).expect("utf-8")
     }
 
@@ -703,8 +706,10 @@ mod tests {
 
         let mut out = Vec::new();
         let missing = parse(&["show", "999"]);
-        let error = run(&missing, directory.path(), false, &mut out).expect_err("unknown run");
-        assert_eq!(error.to_string(), "run 999 does not exist");
+        crate::cli::testing::with_context(directory.path(), |context| {
+            let error = run(&missing, context, false, &mut out).expect_err("unknown run");
+            assert_eq!(error.to_string(), "run 999 does not exist");
+        });
     }
 
     #[test]

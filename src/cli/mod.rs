@@ -27,12 +27,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::audit::{Actor, AuditStore};
+use crate::audit::Actor;
 use crate::diagnostic::{Diagnostic, Style};
 use crate::error::{Error, Exit};
 use crate::gate::ProcessIdentity;
-use crate::ops::history::Viewer;
-use crate::ops::{self, Caller, Context, trust};
+use crate::ops::{Caller, Context, trust};
 use crate::project::{Overrides, Project};
 use crate::report::Reporter;
 use args::{Cli, Command};
@@ -110,25 +109,10 @@ fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
         Command::Validate(args) => validate::run(args, &project, style, &mut stdout),
         Command::Plan(args) => plan::run(args, context, json, style, &mut stdout),
         Command::Run(args) => run::run(args, context, format),
-        Command::History(args) => history(args, context, json, &mut stdout),
-        Command::Backups(args) => {
-            let viewer = ops::history::viewer(context)?;
-            backups::run(args, &project.state_dir, viewer.own(), json, &mut stdout)
-                .map(|()| Exit::Ok)
-                .map_err(Error::from)
-        }
+        Command::History(args) => history::run(args, context, json, &mut stdout).map(|()| Exit::Ok),
+        Command::Backups(args) => backups::run(args, context, json, &mut stdout).map(|()| Exit::Ok),
         Command::Audit(args) => {
-            let policy =
-                crate::gate::Policy::load_optional(&project.policy)?.map(|(policy, _)| policy);
-            match audit::run(args, &project.state_dir, policy.as_ref(), json, &mut stdout) {
-                Ok(verdict) => Ok(verdict.exit()),
-                // A store that cannot even be opened cannot be verified: that is a failed
-                // verification (exit 4), not a crash.
-                Err(error) if args.is_verify() && !is_broken_pipe(&error) => {
-                    Err(Error::Unverifiable(error))
-                }
-                Err(error) => Err(error.into()),
-            }
+            audit::run(args, context, json, &mut stdout).map(audit::Verdict::exit)
         }
         Command::Approve(args) => approve::run(args, context, json, &mut stdout),
         Command::Pending => approve::pending(context, json, &mut stdout),
@@ -153,34 +137,6 @@ fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
     }
 }
 
-/// `history`: every run for operators, only their own for an account the policy does not list
-/// (SPEC §4.1): another account's run or `--operator` is denied (exit 3).
-fn history(
-    args: &history::HistoryArgs,
-    context: Context<'_>,
-    json: bool,
-    out: &mut dyn Write,
-) -> Result<Exit, Error> {
-    let viewer = ops::history::viewer(context)?;
-    let state_dir = &context.project.state_dir;
-    let mut narrowed = args.clone();
-    if let Viewer::Own(_) = viewer {
-        if let Some(history::HistoryCommand::Show { run }) = &args.command {
-            let detail = AuditStore::open(state_dir)?.run(*run)?;
-            viewer.may_see(run, &detail.summary.operator)?;
-        } else {
-            narrowed.operator = viewer.operator_filter(args.operator.as_deref())?;
-        }
-    }
-    history::run(&narrowed, state_dir, json, out)?;
-    Ok(Exit::Ok)
-}
-
-/// Whether an audit error is only a closed pipe.
-fn is_broken_pipe(error: &crate::audit::AuditError) -> bool {
-    matches!(error, crate::audit::AuditError::Output(source) if source.kind() == std::io::ErrorKind::BrokenPipe)
-}
-
 /// Prints warnings (diagnostics that do not stop the command) on stderr.
 fn warn(warnings: &[Diagnostic], style: Style) {
     let mut stderr = std::io::stderr().lock();
@@ -198,5 +154,43 @@ fn emit(out: &mut dyn Write, text: &str) -> Result<(), Error> {
             action: "write the output",
             source,
         }),
+    }
+}
+
+/// What the command line's unit tests need to call a subcommand: a [`Context`] for a project
+/// in a directory of the test's, as the account running the tests, with warnings on stderr.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::path::Path;
+
+    use crate::audit::Actor;
+    use crate::diagnostic::Style;
+    use crate::gate::ProcessIdentity;
+    use crate::ops::{Caller, Context};
+    use crate::project::{Overrides, Project};
+
+    /// Calls `body` with a context whose state directory is `state_dir` and whose other files
+    /// (policy, inventory, catalog) would be beside it, so there is no policy: single-operator
+    /// mode.
+    pub(crate) fn with_context(state_dir: &Path, body: impl FnOnce(Context<'_>)) {
+        let project = Project::load(
+            state_dir,
+            Overrides {
+                inventory: None,
+                policy: Some(state_dir.join("no-policy.yaml")),
+                state_dir: Some(state_dir.to_path_buf()),
+            },
+        )
+        .expect("the test project loads");
+        let caller = Caller {
+            process: ProcessIdentity::current().expect("the test account has a name"),
+            actor: Actor::current(),
+        };
+        let reporter = super::TerminalReporter::new(Style::Plain);
+        body(Context {
+            project: &project,
+            caller: &caller,
+            reporter: &reporter,
+        });
     }
 }

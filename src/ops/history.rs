@@ -2,8 +2,37 @@
 //! all of it; an account the policy does not list reads only its own runs and backups.
 
 use super::Context;
+use crate::audit::{
+    AuditStore, BackupEntry, BackupFilter, RunDetail, RunFilter, RunId, RunSummary,
+};
 use crate::error::Error;
 use crate::gate::{Denial, Rule};
+
+/// `history`: the runs `filter` selects, newest first, narrowed to the caller's own when the
+/// caller may see no others.
+pub fn runs(context: Context<'_>, filter: &RunFilter) -> Result<Vec<RunSummary>, Error> {
+    let viewer = viewer(context)?;
+    let mut filter = filter.clone();
+    filter.operator = viewer.operator_filter(filter.operator.as_deref())?;
+    Ok(AuditStore::open(&context.project.state_dir)?.runs(&filter)?)
+}
+
+/// `history show RUN`: one run in full, if the caller may see it.
+pub fn show(context: Context<'_>, run: RunId) -> Result<RunDetail, Error> {
+    let viewer = viewer(context)?;
+    let detail = AuditStore::open(&context.project.state_dir)?.run(run)?;
+    viewer.may_see(run, &detail.summary.operator)?;
+    Ok(detail)
+}
+
+/// `backups`: the recorded backups `filter` selects, newest first, of the caller's own runs
+/// when the caller may see no others.
+pub fn backups(context: Context<'_>, filter: &BackupFilter) -> Result<Vec<BackupEntry>, Error> {
+    let viewer = viewer(context)?;
+    let mut filter = filter.clone();
+    filter.operator = viewer.own().map(str::to_owned).or(filter.operator);
+    Ok(AuditStore::open(&context.project.state_dir)?.backups(&filter)?)
+}
 
 /// How much of the history the caller may read.
 #[derive(Debug, Clone, PartialEq, Eq)]

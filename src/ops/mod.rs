@@ -15,6 +15,7 @@
 //! front end's job. They never print and never exit the process.
 
 pub mod approve;
+pub mod audit;
 pub mod catalog;
 mod gatekeeper;
 pub mod history;
