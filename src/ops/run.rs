@@ -3,7 +3,7 @@
 //!
 //! A run is on record from `run_requested` on, and every way it can end after that — denied,
 //! rejected, timed out, cancelled, failed to record, finished — goes through one exit,
-//! [`OpenRun::close`], which writes `run_finished` with the status the ending calls for. What can
+//! `OpenRun::close`, which writes `run_finished` with the status the ending calls for. What can
 //! fail before a host is touched (the runtime, the control directory) is set up before the run
 //! is on record, so no recorded run is left open by it. Should the process die instead, the run's
 //! lock is released and the next command records it as `interrupted`.
