@@ -38,7 +38,7 @@ pub(super) async fn run<T: Transport>(
     let dest = &copy.dest;
     let mode = match copy.attributes.mode.as_deref().map(parse_mode).transpose() {
         Ok(mode) => mode,
-        Err(reason) => return Ok(Outcome::failed(reason)),
+        Err(reason) => return Ok(Outcome::failed(reason.to_string())),
     };
     let existing = match query(context, dest).await? {
         Ok(existing) => existing,

@@ -27,7 +27,7 @@ pub(super) async fn run<T: Transport>(
     }
     let mode = match file.attributes.mode.as_deref().map(parse_mode).transpose() {
         Ok(mode) => mode,
-        Err(reason) => return Ok(Outcome::failed(reason)),
+        Err(reason) => return Ok(Outcome::failed(reason.to_string())),
     };
     let query = format!(
         "p={}; if [ -L \"$p\" ]; then printf 'link %s\\n' \"$(readlink -- \"$p\")\"; \

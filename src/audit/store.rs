@@ -139,9 +139,7 @@ impl AuditStore {
         check_identity(&connection, &path)?;
         // Both settings are set on every open: journal_mode persists in the file, synchronous
         // is per connection. FULL makes each commit durable even in WAL mode.
-        let mode: String = connection
-            .pragma_update_and_check(None, "journal_mode", "wal", |row| row.get(0))
-            .in_store(&path)?;
+        let mode = switch_to_wal(&connection, &path)?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(AuditError::ReadOnly { path });
         }
@@ -441,6 +439,27 @@ fn wait_for_writer(attempts: i32) -> bool {
     #[expect(clippy::disallowed_methods, reason = "a synchronous SQLite callback")]
     std::thread::sleep(BUSY_POLL);
     true
+}
+
+/// Switches the database to WAL and returns the journal mode now in force.
+///
+/// The switch needs the database to itself, and `SQLite` answers "database is locked" at once,
+/// without calling the busy handler, while another process holds it (measured: two processes
+/// creating one state directory together failed one open in ~40). It is retried here with the
+/// writers' patience instead; once the file is in WAL mode the pragma takes no lock at all.
+fn switch_to_wal(connection: &Connection, path: &Path) -> Result<String, AuditError> {
+    let mut attempts = 0;
+    loop {
+        match connection.pragma_update_and_check(None, "journal_mode", "wal", |row| row.get(0)) {
+            Err(error)
+                if error.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && wait_for_writer(attempts) =>
+            {
+                attempts = attempts.saturating_add(1);
+            }
+            result => return result.in_store(path),
+        }
+    }
 }
 
 fn write_transaction<'a>(

@@ -133,7 +133,7 @@ pub(crate) struct RunArgs {
     #[arg(long, default_value_t = 50, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub(crate) forks: u16,
     /// How long a run that needs an approval waits for one (500ms, 30s, 15m, 1h).
-    #[arg(long, default_value = "30m", value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, default_value = "30m", value_name = "DUR", value_parser = crate::runbook::value::parse_duration)]
     pub(crate) approval_timeout: Duration,
     /// Why you run it: recorded; required by --break-glass and by L5 runs of unapproved
     /// runbooks in production.
@@ -146,9 +146,4 @@ pub(crate) struct RunArgs {
     /// params are asked for again (-p NAME=@FILE, --params-file or a prompt).
     #[arg(long, value_name = "PLAN", conflicts_with_all = ["runbook", "limit", "widen"])]
     pub(crate) plan: Option<String>,
-}
-
-/// `--approval-timeout` values, in the runbook duration syntax.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    crate::runbook::model::parse_duration(text)
 }

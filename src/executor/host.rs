@@ -14,7 +14,7 @@ use super::gate::{GateAnswer, GateMode};
 use super::reboot::{self, Reboot};
 use super::{Cancel, Shared, facts};
 use crate::actions::{self, Context, Outcome, RunMode};
-use crate::plan::{Field, redact};
+use crate::plan::{self, Field, redact};
 use crate::runbook::model::{Action, Step, parse_bool, parse_condition, parse_duration};
 use crate::template;
 use crate::transport::{Connection, SshTarget, TransportError};
@@ -458,15 +458,8 @@ impl HostRunner<'_> {
             Field::AtRunTime(text) => text,
         };
         self.gather_facts_for(text).await?;
-        let rendered = self
-            .shared
-            .renderer
-            .render(text.mode, &text.source, &self.context)
-            .map_err(|error| self.redact(&error.to_string()))?;
-        text.kind
-            .parse(&rendered)
-            .map_err(|reason| self.redact(&reason))?;
-        Ok(rendered)
+        plan::render_text(&self.shared.renderer, text, &self.context)
+            .map_err(|error| self.redact(&error.to_string()))
     }
 
     /// Runs the action with retries, then applies `changed_when` / `failed_when`.

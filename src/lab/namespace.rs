@@ -42,13 +42,7 @@ impl HostNamespace<'_> {
     /// Pids of the live processes in the host's namespace; empty when none is left, or when the
     /// namespace with that inode is not (any more) the host's.
     pub(crate) fn members(&self) -> Vec<u32> {
-        let Ok(entries) = fs::read_dir("/proc") else {
-            return Vec::new();
-        };
-        let candidates: Vec<u32> = entries
-            .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-            .filter(|pid| namespace_of(*pid) == Some(self.inode))
-            .collect();
+        let candidates = self.in_inode();
         // Any one live member proves the whole namespace: all members share one mount table.
         // A member chrooted below the overlay (sshd's pre-auth child in /run/sshd) cannot show
         // it, which is why one proof stands for all.
@@ -57,6 +51,29 @@ impl HostNamespace<'_> {
         } else {
             Vec::new()
         }
+    }
+
+    /// Holds the host's namespace open, so that its inode keeps naming it even after every
+    /// member has exited: the kernel recycles a namespace's inode only once nothing refers to
+    /// it, and another lab host starting meanwhile (the test suite runs many) could otherwise be
+    /// given the same number. `None` when the namespace is not (any more) the host's.
+    fn pin(&self) -> Option<fs::File> {
+        self.members().into_iter().find_map(|pid| {
+            let file = fs::File::open(format!("/proc/{pid}/ns/mnt")).ok()?;
+            // The pid may have exited and been reused between the listing and the open.
+            (file.metadata().ok()?.ino() == self.inode).then_some(file)
+        })
+    }
+
+    /// Pids of the live processes whose mount namespace has the host's inode, unproven.
+    fn in_inode(&self) -> Vec<u32> {
+        let Ok(entries) = fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| namespace_of(*pid) == Some(self.inode))
+            .collect()
     }
 
     /// Whether `pid`'s mount table holds an overlay with the host's upper directory.
@@ -118,6 +135,14 @@ pub(crate) fn stop(
     supervisor: u32,
     namespace: &HostNamespace<'_>,
 ) -> Result<Stopped, LabError> {
+    // The namespace is proven the host's once, before any signal, and held open from then on so
+    // that its inode alone names it. Proving it again each round would fail once the members
+    // that show the overlay have exited while others (a pre-auth sshd chrooted below it, a
+    // process halfway through exiting) have not, leaving those running.
+    let Some(_pinned) = namespace.pin() else {
+        let _ = process::reap(supervisor);
+        return Ok(Stopped::Already);
+    };
     let mut stopped = Stopped::Already;
     for signal in [libc::SIGTERM, libc::SIGKILL] {
         // A process is signalled once per round: a daemon that forks while stopping gets the
@@ -126,7 +151,7 @@ pub(crate) fn stop(
         let sent = Instant::now();
         loop {
             let _ = process::reap(supervisor);
-            let members = namespace.members();
+            let members = namespace.in_inode();
             if members.is_empty() {
                 while process::reap(supervisor) == process::ReapState::Running
                     && sent.elapsed() < STOP_TIMEOUT

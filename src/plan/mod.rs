@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 use sha2::Digest as _;
+use thiserror::Error;
 
 pub use display::render as display;
 pub use params::{ParamInput, ParamSource, Params, resolve as resolve_params};
@@ -27,7 +28,8 @@ use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::inventory::{GroupName, Host, Inventory};
 use crate::runbook::Runbook;
 use crate::runbook::model::{ParamValue, Step, Text};
-use crate::template::{self, Renderer};
+use crate::runbook::value::ValueError;
+use crate::template::{self, Renderer, TemplateError};
 use crate::transport::SshTarget;
 
 /// A field of a planned step.
@@ -240,8 +242,8 @@ pub fn build(request: Request<'_>, renderer: &Renderer) -> Result<Plan, Diagnost
             "run": { "operator": request.operator },
         });
         let mut render = |text: &Text| -> Result<Field, Diagnostic> {
-            render_field(renderer, text, &context).map_err(|message| {
-                let message = redact(&message, &secrets);
+            render_field(renderer, text, &context).map_err(|error| {
+                let message = redact(&error.to_string(), &secrets);
                 Diagnostic::error(format!("host `{}`: {message}", host.name)).at(file, text.span)
             })
         };
@@ -291,23 +293,43 @@ pub fn build(request: Request<'_>, renderer: &Renderer) -> Result<Plan, Diagnost
     })
 }
 
+/// Why a field could not be rendered: its template failed, or what it rendered to is not a value
+/// of the field's type (`timeout: "{{ params.wait }}"` rendering to `soon`).
+#[derive(Debug, Error)]
+pub enum FieldError {
+    /// The template itself failed: a missing variable, a bad filter.
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    /// The rendered text is not a valid value of the field.
+    #[error(transparent)]
+    Value(#[from] ValueError),
+}
+
+/// Renders a field's template and checks the result against the field's type: the one place
+/// both plan time and run time turn a template into a value.
+pub fn render_text(
+    renderer: &Renderer,
+    text: &Text,
+    context: &Value,
+) -> Result<String, FieldError> {
+    let value = renderer.render(text.mode, &text.source, context)?;
+    text.kind.parse(&value)?;
+    Ok(value)
+}
+
 /// Renders a field now when it only reads plan-time values, else defers it.
-fn render_field(renderer: &Renderer, text: &Text, context: &Value) -> Result<Field, String> {
+fn render_field(renderer: &Renderer, text: &Text, context: &Value) -> Result<Field, FieldError> {
     if !template::is_template(&text.source) {
         return Ok(Field::Ready(text.source.clone()));
     }
-    let references = template::references(&text.source).map_err(|error| error.to_string())?;
+    let references = template::references(&text.source)?;
     if references
         .iter()
         .any(|reference| !is_plan_time(&reference.path))
     {
         return Ok(Field::AtRunTime(text.clone()));
     }
-    let text_now = renderer
-        .render(text.mode, &text.source, context)
-        .map_err(|error| error.to_string())?;
-    text.kind.parse(&text_now)?;
-    Ok(Field::Ready(text_now))
+    render_text(renderer, text, context).map(Field::Ready)
 }
 
 /// Whether a template path can be rendered before any host is contacted.

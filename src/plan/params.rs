@@ -82,7 +82,7 @@ pub fn resolve(
                     let reason = if spec.secret {
                         "value does not fit the declared type".to_owned()
                     } else {
-                        reason
+                        reason.to_string()
                     };
                     diagnostics.push(
                         Diagnostic::error(format!("param `{}`: {reason}", spec.name)).hint(

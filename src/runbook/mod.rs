@@ -6,6 +6,7 @@
 pub mod model;
 pub mod schema;
 pub mod validate;
+pub mod value;
 
 pub use model::{Kind, Runbook, Step};
 pub use validate::{load, parse};

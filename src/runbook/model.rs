@@ -11,10 +11,14 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::diagnostic::{SourceFile, Span};
 use crate::template::Mode;
+// The scalar parsers live in `value`; they are re-exported here, where the fields they parse are.
+pub use super::value::{
+    ValueError, bool_value, condition_value, count_value, parse_bool, parse_condition,
+    parse_duration, parse_mode, port_value,
+};
 
 /// A validated runbook.
 #[derive(Debug)]
@@ -132,29 +136,32 @@ pub enum ParamKind {
 
 impl ParamKind {
     /// Converts text (from `-p`, a params file or a default) to this type, or says why not.
-    pub fn parse(&self, text: &str) -> Result<ParamValue, String> {
+    pub fn parse(&self, text: &str) -> Result<ParamValue, ValueError> {
         match self {
             ParamKind::Int { min, max } => {
                 let value: i64 = text
                     .trim()
                     .parse()
-                    .map_err(|_| format!("`{text}` is not an integer"))?;
+                    .map_err(|_| ValueError::NotInt(text.to_owned()))?;
                 if let Some(min) = min.filter(|min| value < *min) {
-                    return Err(format!("{value} is below the minimum {min}"));
+                    return Err(ValueError::BelowMinimum { value, min });
                 }
                 if let Some(max) = max.filter(|max| value > *max) {
-                    return Err(format!("{value} is above the maximum {max}"));
+                    return Err(ValueError::AboveMaximum { value, max });
                 }
                 Ok(ParamValue::Int(value))
             }
             ParamKind::Bool => parse_bool(text)
                 .map(ParamValue::Bool)
-                .ok_or_else(|| format!("`{text}` is not a boolean (use true or false)")),
+                .ok_or_else(|| ValueError::NotBoolParam(text.to_owned())),
             ParamKind::Enum(values) => {
                 if values.iter().any(|value| value == text) {
                     Ok(ParamValue::Text(text.to_owned()))
                 } else {
-                    Err(format!("`{text}` is not one of {}", backticked(values)))
+                    Err(ValueError::NotInEnum {
+                        text: text.to_owned(),
+                        allowed: backticked(values),
+                    })
                 }
             }
             ParamKind::String => Ok(ParamValue::Text(text.to_owned())),
@@ -246,17 +253,17 @@ impl Amount {
     }
 
     /// Parses `N` or `P%`.
-    pub fn parse(text: &str) -> Result<Amount, String> {
+    pub fn parse(text: &str) -> Result<Amount, ValueError> {
         let text = text.trim();
         if let Some(percent) = text.strip_suffix('%') {
             match percent.trim().parse::<u32>() {
                 Ok(percent) if percent <= 100 => Ok(Amount::Percent(percent)),
-                _ => Err(format!("`{text}` is not a percentage from 0% to 100%")),
+                _ => Err(ValueError::NotPercent(text.to_owned())),
             }
         } else {
             text.parse::<usize>()
                 .map(Amount::Count)
-                .map_err(|_| format!("`{text}` is neither a number of hosts nor a percentage"))
+                .map_err(|_| ValueError::NotAmount(text.to_owned()))
         }
     }
 }
@@ -296,24 +303,13 @@ pub enum FieldType {
 
 impl FieldType {
     /// Checks that `text` parses as this type, or says why not.
-    pub fn parse(self, text: &str) -> Result<(), String> {
+    pub fn parse(self, text: &str) -> Result<(), ValueError> {
         match self {
             FieldType::Text => Ok(()),
-            FieldType::Bool => parse_bool(text)
-                .map(drop)
-                .ok_or_else(|| format!("`{}` is not true or false", text.trim())),
-            FieldType::Condition => parse_condition(text)
-                .map(drop)
-                .ok_or_else(|| format!("`{}` is not true or false", text.trim())),
-            FieldType::Count => text
-                .trim()
-                .parse::<u32>()
-                .map(drop)
-                .map_err(|_| format!("`{}` is not a non-negative integer", text.trim())),
-            FieldType::Port => match text.trim().parse::<u16>() {
-                Ok(port) if port > 0 => Ok(()),
-                _ => Err(format!("`{}` is not a TCP port", text.trim())),
-            },
+            FieldType::Bool => bool_value(text).map(drop),
+            FieldType::Condition => condition_value(text).map(drop),
+            FieldType::Count => count_value(text).map(drop),
+            FieldType::Port => port_value(text).map(drop),
             FieldType::Duration => parse_duration(text).map(drop),
             FieldType::Mode => parse_mode(text).map(drop),
         }
@@ -872,60 +868,6 @@ impl<F> Copy<F> {
     }
 }
 
-/// A condition's rendered text (SPEC §2): exactly `true` or `false` once trimmed.
-#[must_use]
-pub fn parse_condition(text: &str) -> Option<bool> {
-    match text.trim() {
-        "true" => Some(true),
-        "false" => Some(false),
-        _ => None,
-    }
-}
-
-/// Parses `true`/`false` (and the YAML spellings `yes`/`no`), trimmed.
-#[must_use]
-pub fn parse_bool(text: &str) -> Option<bool> {
-    match text.trim() {
-        "true" | "True" | "yes" => Some(true),
-        "false" | "False" | "no" => Some(false),
-        _ => None,
-    }
-}
-
-/// Parses `500ms`, `30s`, `15m`, `1h` or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration (use 500ms, 30s, 15m, 1h or seconds)"))?;
-    match unit {
-        "" | "s" => Some(Duration::from_secs(number)),
-        "ms" => Some(Duration::from_millis(number)),
-        "m" => number.checked_mul(60).map(Duration::from_secs),
-        "h" => number.checked_mul(3600).map(Duration::from_secs),
-        _ => {
-            return Err(format!("`{text}` has unknown unit `{unit}` (use ms, s, m or h)"));
-        }
-    }
-    // A year is more than any step may wait; larger values are typos, and would overflow the
-    // deadline arithmetic downstream.
-    .filter(|duration| *duration <= Duration::from_secs(366 * 24 * 3600))
-    .ok_or_else(|| format!("`{text}` is longer than a year"))
-}
-
-/// Parses a quoted octal mode string such as `"0640"` into its permission bits.
-pub fn parse_mode(text: &str) -> Result<u32, String> {
-    let text = text.trim();
-    if text.len() < 3 || text.len() > 4 || !text.chars().all(|c| ('0'..='7').contains(&c)) {
-        return Err(format!("`{text}` is not an octal mode like \"0640\""));
-    }
-    u32::from_str_radix(text, 8).map_err(|error| error.to_string())
-}
-
 /// Joins values as `` `a`, `b` `` for messages.
 #[must_use]
 pub fn backticked(values: &[String]) -> String {
@@ -938,32 +880,8 @@ pub fn backticked(values: &[String]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
-    use super::{Amount, ParamKind, ParamValue, parse_duration, parse_mode};
-
-    #[test]
-    fn durations_accept_every_documented_unit() {
-        for (text, expected) in [
-            ("500ms", Duration::from_millis(500)),
-            ("30s", Duration::from_secs(30)),
-            ("15m", Duration::from_secs(900)),
-            ("1h", Duration::from_secs(3600)),
-            ("42", Duration::from_secs(42)),
-        ] {
-            assert_eq!(parse_duration(text), Ok(expected), "{text}");
-        }
-        assert!(parse_duration("5d").is_err());
-        assert!(parse_duration("m").is_err());
-    }
-
-    #[test]
-    fn modes_are_octal_strings() {
-        assert_eq!(parse_mode("0640"), Ok(0o640));
-        assert_eq!(parse_mode("755"), Ok(0o755));
-        assert!(parse_mode("0948").is_err());
-        assert!(parse_mode("rw").is_err());
-    }
+    use super::{Amount, ParamKind, ParamValue};
 
     #[test]
     fn percentages_round_up() {

@@ -360,7 +360,7 @@ impl Validator<'_> {
         let mut amount = |field: &Option<schema::Field>, default: Amount| match field {
             None => default,
             Some(field) => Amount::parse(&field.value.to_text()).unwrap_or_else(|reason| {
-                self.error(Self::span(field), reason);
+                self.error(Self::span(field), reason.to_string());
                 default
             }),
         };
@@ -697,7 +697,7 @@ impl FieldChecker<'_, '_, '_> {
         } else if template::is_template(&source) {
             self.references(&model);
         } else if let Err(reason) = check.parse(&source) {
-            self.validator.error(model.span, reason);
+            self.validator.error(model.span, reason.to_string());
         }
         model
     }

@@ -577,7 +577,13 @@ fn wait_for_line(child: &mut Child, prefix: &str) -> String {
     loop {
         line.clear();
         let read = reader.read_line(&mut line).expect("read child output");
-        assert!(read > 0, "child ended before printing `{prefix}`");
+        if read == 0 {
+            let mut stderr = String::new();
+            if let Some(pipe) = child.stderr.as_mut() {
+                std::io::Read::read_to_string(pipe, &mut stderr).expect("child stderr");
+            }
+            panic!("child ended before printing `{prefix}`: {stderr}");
+        }
         // libtest prints the test's name on the same line before the helper's own output.
         if let Some(start) = line.find(prefix) {
             return line[start + prefix.len()..].trim().to_owned();
