@@ -1,7 +1,7 @@
 //! `command` / `shell`: run shell text, with guards that make it idempotent.
 
 use super::{Context, Outcome, RunMode, quote};
-use crate::executor::event::Status;
+use crate::actions::Status;
 use crate::runbook::model::Command;
 use crate::transport::{RemoteStatus, Transport, TransportError};
 

@@ -15,6 +15,7 @@ mod command;
 mod copy;
 mod fetch;
 mod file;
+mod outcome;
 mod package;
 mod restore;
 mod script;
@@ -24,7 +25,8 @@ mod wait_for;
 
 use std::time::Duration;
 
-use crate::executor::event::Status;
+pub use outcome::{BackupMade, Outcome, Status};
+
 // Every action quotes values with the one shell-quoting rule, as `quote`.
 use crate::quote::shell_quote as quote;
 use crate::runbook::model::Action;
@@ -115,90 +117,6 @@ impl<T: Transport> Context<'_, T> {
             .iter()
             .filter(|secret| !secret.is_empty())
             .any(|secret| text.contains(secret.as_str()) || text.contains(&quote(secret)))
-    }
-}
-
-/// What an action did.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    /// `ok`, `changed`, `skipped` or `failed`.
-    pub status: Status,
-    /// Exit code of the main remote command; `None` when nothing ran or it timed out.
-    pub rc: Option<i32>,
-    /// Standard output of the main command.
-    pub stdout: Vec<u8>,
-    /// Standard error of the main command.
-    pub stderr: Vec<u8>,
-    /// One line for the operator.
-    pub message: Option<String>,
-    /// Unified diff of a changed file.
-    pub diff: Option<String>,
-    /// Action-specific values merged into the registered result (a backup's `id`, `path` …).
-    pub extra: serde_json::Map<String, serde_json::Value>,
-    /// The backup this step wrote, even if the step then failed (pruning old ones): the audit
-    /// history records it so `opsgate backups` can list it.
-    pub backup: Option<BackupMade>,
-}
-
-/// A backup written to a host's store.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct BackupMade {
-    /// The file name without extension: what `restore: { from: … }` takes.
-    pub id: String,
-    /// The store directory.
-    pub store: String,
-    /// The backup file.
-    pub path: String,
-    /// Its size in bytes.
-    pub size: u64,
-    /// Its SHA-256, as in its manifest.
-    pub sha256: String,
-    /// Ids of older backups that `keep` removed in the same step.
-    pub removed: Vec<String>,
-}
-
-impl Outcome {
-    fn new(status: Status, message: impl Into<Option<String>>) -> Self {
-        Self {
-            status,
-            rc: None,
-            stdout: vec![],
-            stderr: vec![],
-            message: message.into(),
-            diff: None,
-            extra: serde_json::Map::new(),
-            backup: None,
-        }
-    }
-
-    /// Nothing to change.
-    fn ok(message: impl Into<Option<String>>) -> Self {
-        Self::new(Status::Ok, message)
-    }
-
-    /// Changed, or would change under `--check`.
-    pub(crate) fn changed(message: impl Into<Option<String>>) -> Self {
-        Self::new(Status::Changed, message)
-    }
-
-    /// Not run, and why.
-    pub(crate) fn skipped(message: impl Into<String>) -> Self {
-        Self::new(Status::Skipped, Some(message.into()))
-    }
-
-    /// Failed, and why.
-    pub(crate) fn failed(message: impl Into<String>) -> Self {
-        Self::new(Status::Failed, Some(message.into()))
-    }
-
-    /// A failure built from a helper command's output.
-    fn failed_with(message: impl Into<String>, output: &CommandOutput) -> Self {
-        Self {
-            rc: output.rc(),
-            stdout: output.stdout.clone(),
-            stderr: output.stderr.clone(),
-            ..Self::failed(message)
-        }
     }
 }
 

@@ -936,9 +936,9 @@ mod tests {
 
         use serde_json::{Value, json};
 
+        use crate::actions::Status;
         use crate::actions::package::run;
         use crate::actions::{Context, DiffMode, Outcome, RunMode};
-        use crate::executor::event::Status;
         use crate::runbook::model::{Package, PackageState, UpgradeScope};
         use crate::transport::{
             CommandOutput, Program, RemoteCommand, RemoteStatus, Transport, TransportError,

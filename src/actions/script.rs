@@ -1,7 +1,7 @@
 //! `script`: upload a local script to a private temp file, run it with its arguments, remove it.
 
 use super::{Context, Outcome, RunMode, quote};
-use crate::executor::event::Status;
+use crate::actions::Status;
 use crate::runbook::model::Script;
 use crate::transport::{RemoteStatus, Transport, TransportError};
 

@@ -10,35 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
-/// Outcome of one step on one host (SPEC §2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// Nothing needed changing.
-    Ok,
-    /// Something changed (or would, under `--check`).
-    Changed,
-    /// Not run: `when` was false, a guard said "already done", or the host stopped earlier.
-    Skipped,
-    /// The step failed.
-    Failed,
-    /// The host could not be reached.
-    Unreachable,
-}
-
-impl Status {
-    /// The lower-case name used in output and the audit history.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Ok => "ok",
-            Status::Changed => "changed",
-            Status::Skipped => "skipped",
-            Status::Failed => "failed",
-            Status::Unreachable => "unreachable",
-        }
-    }
-}
+pub use crate::actions::Status;
 
 /// Which list a step belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
