@@ -20,6 +20,7 @@
 use std::cmp::Reverse;
 
 use serde_json::{Map, Value};
+use thiserror::Error;
 
 use super::backup::{BackupName, Format, backups_in, join, member, normalize_store};
 use super::{Context, Outcome, RunMode, quote};
@@ -29,13 +30,62 @@ use crate::transport::{Transport, TransportError};
 /// Newest backup ids named in the message when the requested one does not exist.
 const SHOWN_IDS: usize = 5;
 
+/// Why a restore is refused before anything on the host changes.
+#[derive(Debug, Error, PartialEq, Eq)]
+enum Refusal {
+    #[error("store `{0}` is not an absolute path")]
+    RelativeStore(String),
+    #[error("`{0}` is not an absolute path")]
+    RelativePath(String),
+    #[error("no backup of host `{host}`")]
+    NoBackupOfHost { host: String },
+    #[error("no backup `{from}` (and none of host `{host}`)")]
+    NoSuchBackup { from: String, host: String },
+    #[error("no backup `{from}` (newest of host `{host}`: {})", quoted(newest))]
+    NoSuchBackupAmong {
+        from: String,
+        host: String,
+        newest: Vec<String>,
+    },
+    #[error(
+        "id `{from}` names several backups ({}); remove the stray one",
+        quoted(files)
+    )]
+    Ambiguous { from: String, files: Vec<String> },
+    #[error("`{0}` is missing")]
+    BackupMissing(String),
+    #[error("its manifest `{0}.sha256` is missing")]
+    ManifestMissing(String),
+    #[error("unexpected answer verifying it")]
+    UnexpectedAnswer,
+    #[error("its manifest `{0}.sha256` does not hold exactly one checksum line")]
+    ManifestNotOneLine(String),
+    #[error("its manifest `{0}.sha256` is not in sha256sum format")]
+    ManifestFormat(String),
+    #[error("its manifest `{file}.sha256` is for `{named}`, not `{file}`")]
+    ManifestForAnother { file: String, named: String },
+    #[error(
+        "its SHA-256 {actual} does not match the manifest's {expected} (the backup is corrupt)"
+    )]
+    Corrupt { actual: String, expected: String },
+}
+
+/// `` `a`, `b` `` for a message.
+fn quoted(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|name| format!("`{name}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Verifies the chosen backup, then restores it (unless `--check`).
 pub(super) async fn run<T: Transport>(
     context: &Context<'_, T>,
     restore: &Restore<String>,
 ) -> Result<Outcome, TransportError> {
-    if let Err(message) = check_fields(restore) {
-        return Ok(Outcome::failed(message));
+    if let Err(refusal) = check_fields(restore) {
+        return Ok(Outcome::failed(refusal.to_string()));
     }
     let store = normalize_store(&restore.store);
     let listing = context
@@ -187,9 +237,9 @@ pub(super) async fn run<T: Transport>(
     })
 }
 
-fn check_fields(restore: &Restore<String>) -> Result<(), String> {
+fn check_fields(restore: &Restore<String>) -> Result<(), Refusal> {
     if !restore.store.starts_with('/') {
-        return Err(format!("store `{}` is not an absolute path", restore.store));
+        return Err(Refusal::RelativeStore(restore.store.clone()));
     }
     if let RestoreInto::Files { paths, target } = &restore.into {
         if let Some(path) = paths
@@ -197,7 +247,7 @@ fn check_fields(restore: &Restore<String>) -> Result<(), String> {
             .chain(target)
             .find(|path| !path.starts_with('/'))
         {
-            return Err(format!("`{path}` is not an absolute path"));
+            return Err(Refusal::RelativePath(path.clone()));
         }
     }
     Ok(())
@@ -205,14 +255,14 @@ fn check_fields(restore: &Restore<String>) -> Result<(), String> {
 
 /// The backup `from` names in a store listing: `latest` (the newest of `host`, any runbook) or
 /// an id.
-fn select(listing: &str, from: &str, host: &str) -> Result<BackupName, String> {
+fn select(listing: &str, from: &str, host: &str) -> Result<BackupName, Refusal> {
     let backups = backups_in(listing);
     if from == "latest" {
         return backups
             .into_iter()
             .filter(|name| name.is_of_host(host))
             .max_by_key(BackupName::age_key)
-            .ok_or_else(|| format!("no backup of host `{host}`"));
+            .ok_or_else(|| Refusal::NoBackupOfHost { host: host.into() });
     }
     let mut matching: Vec<&BackupName> = backups.iter().filter(|name| name.id() == from).collect();
     match matching.len() {
@@ -226,25 +276,19 @@ fn select(listing: &str, from: &str, host: &str) -> Result<BackupName, String> {
             let newest: Vec<String> = of_host
                 .iter()
                 .take(SHOWN_IDS)
-                .map(|name| format!("`{}`", name.id()))
+                .map(|name| name.id())
                 .collect();
+            let (from, host) = (from.to_owned(), host.to_owned());
             if newest.is_empty() {
-                Err(format!("no backup `{from}` (and none of host `{host}`)"))
+                Err(Refusal::NoSuchBackup { from, host })
             } else {
-                Err(format!(
-                    "no backup `{from}` (newest of host `{host}`: {})",
-                    newest.join(", ")
-                ))
+                Err(Refusal::NoSuchBackupAmong { from, host, newest })
             }
         }
-        _ => Err(format!(
-            "id `{from}` names several backups ({}); remove the stray one",
-            matching
-                .iter()
-                .map(|name| format!("`{}`", name.file_name()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
+        _ => Err(Refusal::Ambiguous {
+            from: from.to_owned(),
+            files: matching.iter().map(|name| name.file_name()).collect(),
+        }),
     }
 }
 
@@ -288,15 +332,15 @@ async fn verify<T: Transport>(
 }
 
 /// Compares the verify script's answer with the manifest it printed.
-fn judge(answer: &str, file: &str) -> Result<Verified, String> {
+fn judge(answer: &str, file: &str) -> Result<Verified, Refusal> {
     match answer.trim() {
-        "missing-backup" => return Err(format!("`{file}` is missing")),
-        "missing-manifest" => return Err(format!("its manifest `{file}.sha256` is missing")),
+        "missing-backup" => return Err(Refusal::BackupMissing(file.into())),
+        "missing-manifest" => return Err(Refusal::ManifestMissing(file.into())),
         _ => {}
     }
     let (head, manifest) = answer
         .split_once("\nmanifest\n")
-        .ok_or_else(|| "unexpected answer verifying it".to_owned())?;
+        .ok_or(Refusal::UnexpectedAnswer)?;
     let mut size = None;
     let mut actual = None;
     for line in head.lines() {
@@ -307,28 +351,28 @@ fn judge(answer: &str, file: &str) -> Result<Verified, String> {
         }
     }
     let (Some(size), Some(actual)) = (size, actual) else {
-        return Err("unexpected answer verifying it".to_owned());
+        return Err(Refusal::UnexpectedAnswer);
     };
     let lines: Vec<&str> = manifest.lines().filter(|line| !line.is_empty()).collect();
     let [line] = lines.as_slice() else {
-        return Err(format!(
-            "its manifest `{file}.sha256` does not hold exactly one checksum line"
-        ));
+        return Err(Refusal::ManifestNotOneLine(file.into()));
     };
     // `sha256sum` writes `HASH  NAME`, or `HASH *NAME` in binary mode.
     let (expected, named) = line
         .split_once("  ")
         .or_else(|| line.split_once(" *"))
-        .ok_or_else(|| format!("its manifest `{file}.sha256` is not in sha256sum format"))?;
+        .ok_or_else(|| Refusal::ManifestFormat(file.into()))?;
     if named != file {
-        return Err(format!(
-            "its manifest `{file}.sha256` is for `{named}`, not `{file}`"
-        ));
+        return Err(Refusal::ManifestForAnother {
+            file: file.into(),
+            named: named.into(),
+        });
     }
     if !expected.eq_ignore_ascii_case(&actual) {
-        return Err(format!(
-            "its SHA-256 {actual} does not match the manifest's {expected} (the backup is corrupt)"
-        ));
+        return Err(Refusal::Corrupt {
+            actual,
+            expected: expected.into(),
+        });
     }
     Ok(Verified {
         size,
@@ -384,7 +428,9 @@ mod tests {
     fn an_id_names_one_backup_or_the_error_lists_the_newest() {
         let name = select(LISTING, "db-web1-20261123T235959Z", "web1").expect("found");
         assert_eq!(name.file_name(), "db-web1-20261123T235959Z.dump");
-        let error = select(LISTING, "db-web1-2026", "web1").expect_err("missing");
+        let error = select(LISTING, "db-web1-2026", "web1")
+            .expect_err("missing")
+            .to_string();
         assert!(
             error.contains("`patch-web1-20261124T090000Z-1`, `backup-files-web1-20261124T090000Z`"),
             "{error}"
@@ -404,11 +450,14 @@ mod tests {
         );
         let other = "cd".repeat(32);
         let corrupt = format!("size 10\nactual {other}\nmanifest\n{sha}  f.tar.gz");
-        assert!(judge(&corrupt, "f.tar.gz").is_err_and(|error| error.contains("corrupt")));
+        assert!(
+            judge(&corrupt, "f.tar.gz").is_err_and(|error| error.to_string().contains("corrupt"))
+        );
         let renamed = format!("size 10\nactual {sha}\nmanifest\n{sha}  g.tar.gz");
         assert!(judge(&renamed, "f.tar.gz").is_err());
         assert!(
-            judge("missing-manifest", "f.tar.gz").is_err_and(|error| error.contains("missing"))
+            judge("missing-manifest", "f.tar.gz")
+                .is_err_and(|error| error.to_string().contains("missing"))
         );
     }
 }
