@@ -31,6 +31,7 @@ use std::cmp::Reverse;
 use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
+use thiserror::Error;
 
 use super::{BackupMade, Context, Outcome, RunMode, quote};
 use crate::runbook::model::{Backup, BackupSource};
@@ -190,22 +191,35 @@ pub(super) fn member(path: &str) -> String {
     }
 }
 
+/// Why a backup step's rendered fields cannot be used.
+#[derive(Debug, Error, PartialEq, Eq)]
+enum Invalid {
+    #[error("store `{0}` is not an absolute path")]
+    RelativeStore(String),
+    #[error("backup path `{0}` is not an absolute path")]
+    RelativePath(String),
+    #[error("`keep: 0` would delete the backup just made; use 1 or more")]
+    KeepZero,
+    #[error("keep `{0}` is not a non-negative integer")]
+    KeepNotCount(String),
+}
+
 /// Checks the rendered fields: absolute paths and store, `keep` at least 1.
-fn check_fields(backup: &Backup<String>) -> Result<Option<usize>, String> {
+fn check_fields(backup: &Backup<String>) -> Result<Option<usize>, Invalid> {
     if !backup.store.starts_with('/') {
-        return Err(format!("store `{}` is not an absolute path", backup.store));
+        return Err(Invalid::RelativeStore(backup.store.clone()));
     }
     if let BackupSource::Paths(paths) = &backup.source {
         if let Some(path) = paths.iter().find(|path| !path.starts_with('/')) {
-            return Err(format!("backup path `{path}` is not an absolute path"));
+            return Err(Invalid::RelativePath(path.clone()));
         }
     }
     match backup.keep.as_deref().map(str::trim) {
         None => Ok(None),
         Some(keep) => match keep.parse::<usize>() {
-            Ok(0) => Err("`keep: 0` would delete the backup just made; use 1 or more".to_owned()),
+            Ok(0) => Err(Invalid::KeepZero),
             Ok(keep) => Ok(Some(keep)),
-            Err(_) => Err(format!("keep `{keep}` is not a non-negative integer")),
+            Err(_) => Err(Invalid::KeepNotCount(keep.to_owned())),
         },
     }
 }
@@ -217,7 +231,7 @@ pub(super) async fn run<T: Transport>(
 ) -> Result<Outcome, TransportError> {
     let keep = match check_fields(backup) {
         Ok(keep) => keep,
-        Err(message) => return Ok(Outcome::failed(message)),
+        Err(invalid) => return Ok(Outcome::failed(invalid.to_string())),
     };
     let store = normalize_store(&backup.store);
     let prefix = format!("{}-{}", context.runbook, context.host);

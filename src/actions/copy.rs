@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
+use thiserror::Error;
 
 use super::{Context, DiffMode, Outcome, RunMode, quote};
 use crate::runbook::model::{Content, Copy, parse_bool, parse_mode};
@@ -12,6 +13,13 @@ use crate::transport::{Transport, TransportError};
 
 /// Largest existing file fetched to show a `--diff`.
 const DIFF_LIMIT: u64 = 1024 * 1024;
+
+/// Why the destination cannot hold the file.
+#[derive(Debug, Error, PartialEq, Eq)]
+enum Conflict {
+    #[error("destination is a directory")]
+    Directory,
+}
 
 /// What the destination looks like now.
 #[derive(Debug, PartialEq)]
@@ -54,7 +62,7 @@ pub(super) async fn run<T: Transport>(
     );
     let changes = match changes {
         Ok(changes) => changes,
-        Err(message) => return Ok(Outcome::failed(message)),
+        Err(conflict) => return Ok(Outcome::failed(conflict.to_string())),
     };
     if changes.is_empty() {
         return Ok(Outcome::ok(None));
@@ -150,9 +158,9 @@ fn changes(
     mode: Option<u32>,
     owner: Option<&str>,
     group: Option<&str>,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, Conflict> {
     match existing {
-        Existing::Directory => Err("destination is a directory".to_owned()),
+        Existing::Directory => Err(Conflict::Directory),
         Existing::Absent => Ok(vec!["created".to_owned()]),
         Existing::File {
             mode: current_mode,

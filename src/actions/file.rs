@@ -1,8 +1,35 @@
 //! `file`: ensure a path is a file, a directory, a link, or absent, with the given attributes.
 
+use thiserror::Error;
+
 use super::{Context, Outcome, RunMode, quote};
 use crate::runbook::model::{FileKind, FileState, parse_mode};
 use crate::transport::{Transport, TransportError};
+
+/// Why the path cannot be brought to the wanted state without destroying what is there.
+#[derive(Debug, Error, PartialEq, Eq)]
+enum Conflict {
+    #[error("`{0}` exists and is not a link; remove it first")]
+    NotALink(String),
+    #[error("`{path}` exists but is not a {}", wanted.noun())]
+    WrongKind { path: String, wanted: FileKind },
+}
+
+/// How a message names a kind of node.
+trait Noun {
+    fn noun(self) -> &'static str;
+}
+
+impl Noun for FileKind {
+    fn noun(self) -> &'static str {
+        match self {
+            FileKind::File => "regular file",
+            FileKind::Directory => "directory",
+            FileKind::Link => "link",
+            FileKind::Absent => "nothing",
+        }
+    }
+}
 
 #[derive(Debug, PartialEq)]
 enum Existing {
@@ -49,7 +76,7 @@ pub(super) async fn run<T: Transport>(
     };
     let (mut changes, mut script) = match plan_state(file, &existing) {
         Ok(plan) => plan,
-        Err(message) => return Ok(Outcome::failed(message)),
+        Err(conflict) => return Ok(Outcome::failed(conflict.to_string())),
     };
     if file.state != FileKind::Absent {
         let (current_mode, current_owner, current_group) = match &existing {
@@ -108,7 +135,7 @@ pub(super) async fn run<T: Transport>(
 fn plan_state(
     file: &FileState<String>,
     existing: &Existing,
-) -> Result<(Vec<String>, Vec<String>), String> {
+) -> Result<(Vec<String>, Vec<String>), Conflict> {
     let path = quote(&file.path);
     let is =
         |kind: FileKind| matches!(existing, Existing::Node { kind: found, .. } if *found == kind);
@@ -133,23 +160,15 @@ fn plan_state(
                     vec![format!("ln -sfn -- {} {path}", quote(&target))],
                 ),
                 Existing::Node { .. } => {
-                    return Err(format!(
-                        "`{}` exists and is not a link; remove it first",
-                        file.path
-                    ));
+                    return Err(Conflict::NotALink(file.path.clone()));
                 }
             }
         }
         FileKind::File | FileKind::Directory => {
-            return Err(format!(
-                "`{}` exists but is not a {}",
-                file.path,
-                if file.state == FileKind::File {
-                    "regular file"
-                } else {
-                    "directory"
-                }
-            ));
+            return Err(Conflict::WrongKind {
+                path: file.path.clone(),
+                wanted: file.state,
+            });
         }
     })
 }

@@ -42,6 +42,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
+use thiserror::Error;
 
 use super::{Context, Outcome, RunMode, quote};
 use crate::runbook::model::{Package, PackageState, UpgradeScope};
@@ -416,8 +417,8 @@ async fn converge<T: Transport>(
         },
     };
     if let Package::Named { names, .. } = spec {
-        if let Err(message) = check_names(names) {
-            return Ok(Outcome::failed(message));
+        if let Err(bad) = check_names(names) {
+            return Ok(Outcome::failed(bad.to_string()));
         }
     }
     if manager == Manager::Apk && matches!(spec, Package::Upgrade(UpgradeScope::Security)) {
@@ -594,26 +595,40 @@ fn unique(names: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// Why a package name is not one package name.
+#[derive(Debug, Error, PartialEq, Eq)]
+enum BadName {
+    #[error("a package name is empty")]
+    Empty,
+    #[error(
+        "package name `{0}` starts with `-`, which the package manager would read as an option"
+    )]
+    LeadingDash(String),
+    #[error(
+        "package name `{name}` contains `{}`: name one package per entry, without wildcards",
+        character.escape_default()
+    )]
+    Contains { name: String, character: char },
+}
+
 /// A name must be one package: not empty, no blanks, no glob characters (apt and dpkg-query
 /// would expand them), and not starting with `-` (it would read as an option).
-fn check_names(names: &[String]) -> Result<(), String> {
+fn check_names(names: &[String]) -> Result<(), BadName> {
     for name in names {
         let name = name.trim();
         if name.is_empty() {
-            return Err("a package name is empty".to_owned());
+            return Err(BadName::Empty);
         }
         if name.starts_with('-') {
-            return Err(format!(
-                "package name `{name}` starts with `-`, which the package manager would read as an option"
-            ));
+            return Err(BadName::LeadingDash(name.to_owned()));
         }
-        if let Some(bad) = name.chars().find(|character| {
+        if let Some(character) = name.chars().find(|character| {
             character.is_whitespace() || character.is_control() || "*?[]".contains(*character)
         }) {
-            return Err(format!(
-                "package name `{name}` contains `{}`: name one package per entry, without wildcards",
-                bad.escape_default()
-            ));
+            return Err(BadName::Contains {
+                name: name.to_owned(),
+                character,
+            });
         }
     }
     Ok(())

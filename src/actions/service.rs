@@ -18,6 +18,8 @@
 //! fail. Under `--check` the query still runs (an unknown service fails in check mode too) and
 //! the action stops after deciding.
 
+use thiserror::Error;
+
 use super::{Context, Outcome, RunMode, quote};
 use crate::runbook::model::{Service, ServiceState, parse_bool};
 use crate::transport::{CommandOutput, Transport, TransportError};
@@ -108,8 +110,8 @@ pub(super) async fn run<T: Transport>(
     service: &Service<String>,
 ) -> Result<Outcome, TransportError> {
     let name = service.name.trim();
-    if let Err(reason) = check_name(name) {
-        return Ok(Outcome::failed(reason));
+    if let Err(bad) = check_name(name) {
+        return Ok(Outcome::failed(bad.to_string()));
     }
     let enabled = match service
         .enabled
@@ -210,26 +212,52 @@ pub(super) async fn run<T: Transport>(
 /// and `[` as patterns over every loaded unit (`stop -- '*'` would stop sshd too), a `/` would
 /// leave `/etc/init.d`, and a leading `-` would read as an option to `service`, which has no
 /// `--`. Unit names are `[A-Za-z0-9:_.@-]`, which is what is allowed.
-fn check_name(name: &str) -> Result<(), String> {
+fn check_name(name: &str) -> Result<(), BadName> {
     if name.is_empty() {
-        return Err("the service name is empty".to_owned());
+        return Err(BadName::Empty);
     }
-    if let Some(bad) = name
+    if let Some(character) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || ":_.@-".contains(*c)))
     {
-        return Err(format!(
-            "`{name}` is not one service name: `{}` is not allowed (letters, digits and `:_.@-` \
-             only; no wildcards — name each service in its own step)",
-            bad.escape_default()
-        ));
+        return Err(BadName::Contains {
+            name: name.to_owned(),
+            character,
+        });
     }
     if name.starts_with('-') {
-        return Err(format!(
-            "`{name}` is not a service name: it starts with `-`"
-        ));
+        return Err(BadName::LeadingDash(name.to_owned()));
     }
     Ok(())
+}
+
+/// Why a service name is not exactly one unit or init script.
+#[derive(Debug, Error, PartialEq, Eq)]
+enum BadName {
+    #[error("the service name is empty")]
+    Empty,
+    #[error(
+        "`{name}` is not one service name: `{}` is not allowed (letters, digits and `:_.@-` \
+         only; no wildcards — name each service in its own step)",
+        character.escape_default()
+    )]
+    Contains { name: String, character: char },
+    #[error("`{0}` is not a service name: it starts with `-`")]
+    LeadingDash(String),
+}
+
+/// Why the wanted state cannot be reached on this host (the message follows "service `x`: ").
+#[derive(Debug, Error, PartialEq, Eq)]
+enum Impossible {
+    #[error("it is masked, so it cannot be enabled; unmask it first (`systemctl unmask`)")]
+    EnableMasked,
+    #[error(
+        "its unit is {0}: something else starts it, so systemctl cannot disable \
+         it; use `state: stopped`, or mask it with a command step"
+    )]
+    DisableFixed(String),
+    #[error("it is masked, so it cannot be started; unmask it first (`systemctl unmask`)")]
+    StartMasked,
 }
 
 /// The `SysV` name of a service named like a systemd unit (`nginx.service` → `nginx`), so one
@@ -344,7 +372,7 @@ fn parse_query(answer: &str) -> Option<Observed> {
 
 /// What to change, in order: boot-time enablement first (so a service that fails to start is
 /// still left enabled as asked, which the next run retries), then the running state.
-fn decide(wanted: Wanted, running: bool, boot: &Boot) -> Result<Vec<Change>, String> {
+fn decide(wanted: Wanted, running: bool, boot: &Boot) -> Result<Vec<Change>, Impossible> {
     let mut changes = Vec::new();
     match (wanted.enabled, boot) {
         (None, _)
@@ -353,16 +381,10 @@ fn decide(wanted: Wanted, running: bool, boot: &Boot) -> Result<Vec<Change>, Str
         (Some(true), Boot::Disabled) => changes.push(Change::Enable),
         (Some(false), Boot::Enabled) => changes.push(Change::Disable),
         (Some(true), Boot::Masked) => {
-            return Err(
-                "it is masked, so it cannot be enabled; unmask it first (`systemctl unmask`)"
-                    .to_owned(),
-            );
+            return Err(Impossible::EnableMasked);
         }
         (Some(false), Boot::Fixed(state)) => {
-            return Err(format!(
-                "its unit is {state}: something else starts it, so systemctl cannot disable \
-                 it; use `state: stopped`, or mask it with a command step"
-            ));
+            return Err(Impossible::DisableFixed(state.clone()));
         }
     }
     if *boot == Boot::Masked
@@ -371,10 +393,7 @@ fn decide(wanted: Wanted, running: bool, boot: &Boot) -> Result<Vec<Change>, Str
             Some(ServiceState::Started | ServiceState::Restarted | ServiceState::Reloaded)
         )
     {
-        return Err(
-            "it is masked, so it cannot be started; unmask it first (`systemctl unmask`)"
-                .to_owned(),
-        );
+        return Err(Impossible::StartMasked);
     }
     changes.extend(match wanted.state {
         None => None,
@@ -617,16 +636,21 @@ mod tests {
     #[test]
     fn impossible_requests_say_why() {
         let static_unit = Boot::Fixed("static".into());
-        let error = decide(wanted(None, Some(false)), true, &static_unit).expect_err("static");
+        let error = decide(wanted(None, Some(false)), true, &static_unit)
+            .expect_err("static")
+            .to_string();
         assert!(error.contains("static"), "{error}");
-        let error = decide(wanted(None, Some(true)), false, &Boot::Masked).expect_err("masked");
+        let error = decide(wanted(None, Some(true)), false, &Boot::Masked)
+            .expect_err("masked")
+            .to_string();
         assert!(error.contains("unmask"), "{error}");
         let error = decide(
             wanted(Some(ServiceState::Started), None),
             false,
             &Boot::Masked,
         )
-        .expect_err("masked");
+        .expect_err("masked")
+        .to_string();
         assert!(error.contains("cannot be started"), "{error}");
         assert_eq!(
             decide(

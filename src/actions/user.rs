@@ -23,6 +23,8 @@
 
 use std::fmt::Write as _;
 
+use thiserror::Error;
+
 use super::{Context, Outcome, RunMode, quote};
 use crate::runbook::model::{Presence, User, parse_bool};
 use crate::transport::{Transport, TransportError};
@@ -53,6 +55,28 @@ struct Wanted<'a> {
     shell: Option<&'a str>,
     home: Option<&'a str>,
     system: bool,
+}
+
+/// Why the step cannot be carried out as written, before or after looking at the host.
+#[derive(Debug, Error, PartialEq, Eq)]
+enum Invalid {
+    #[error("the {0} is empty")]
+    EmptyWord(&'static str),
+    #[error("`{word}` is not a valid {what} (no `:`, `,`, `/`, whitespace or leading `-`)")]
+    BadWord { word: String, what: &'static str },
+    #[error("`system` is `{0}`, not true or false")]
+    SystemNotBool(String),
+    #[error("{field} `{value}` is not an absolute path without `:` or newlines")]
+    BadPath { field: &'static str, value: String },
+    #[error(
+        "account `{name}`: {} {} {} not exist on the host; `user` does not create \
+         groups — create them in an earlier step (e.g. `command: groupadd --system NAME`) \
+         or fix the name",
+        if groups.len() == 1 { "group" } else { "groups" },
+        crate::runbook::model::backticked(groups),
+        if groups.len() == 1 { "does" } else { "do" }
+    )]
+    MissingGroups { name: String, groups: Vec<String> },
 }
 
 /// What to do: nothing, or one command and what it changes in words.
@@ -101,7 +125,7 @@ pub(super) async fn run<T: Transport>(
 ) -> Result<Outcome, TransportError> {
     let wanted = match parse(user) {
         Ok(wanted) => wanted,
-        Err(reason) => return Ok(Outcome::failed(reason)),
+        Err(invalid) => return Ok(Outcome::failed(invalid.to_string())),
     };
     let name = wanted.name;
     // Groups only matter for an account that must exist.
@@ -135,7 +159,7 @@ pub(super) async fn run<T: Transport>(
                 "check mode: {reason} (an earlier step that --check did not run may create it)"
             )));
         }
-        Err(reason) => return Ok(Outcome::failed(reason)),
+        Err(reason) => return Ok(Outcome::failed(reason.to_string())),
     };
     if context.mode == RunMode::Check {
         return Ok(Outcome::changed(format!(
@@ -157,7 +181,7 @@ pub(super) async fn run<T: Transport>(
 }
 
 /// Parses the rendered fields and refuses names the shadow tools would misread.
-fn parse(user: &User<String>) -> Result<Wanted<'_>, String> {
+fn parse(user: &User<String>) -> Result<Wanted<'_>, Invalid> {
     let name = user.name.trim();
     check_word(name, "account name")?;
     let groups = user
@@ -170,17 +194,16 @@ fn parse(user: &User<String>) -> Result<Wanted<'_>, String> {
         .collect::<Result<Vec<_>, _>>()?;
     let system = match user.system.as_deref() {
         None => false,
-        Some(text) => {
-            parse_bool(text).ok_or_else(|| format!("`system` is `{text}`, not true or false"))?
-        }
+        Some(text) => parse_bool(text).ok_or_else(|| Invalid::SystemNotBool(text.to_owned()))?,
     };
     for (field, value) in [("shell", &user.shell), ("home", &user.home)] {
         if let Some(value) = value
             && (!value.starts_with('/') || value.contains([':', '\n']))
         {
-            return Err(format!(
-                "{field} `{value}` is not an absolute path without `:` or newlines"
-            ));
+            return Err(Invalid::BadPath {
+                field,
+                value: value.clone(),
+            });
         }
     }
     Ok(Wanted {
@@ -195,18 +218,19 @@ fn parse(user: &User<String>) -> Result<Wanted<'_>, String> {
 
 /// Account and group names end up in `/etc/passwd` and `/etc/group` (`:`- and `,`-separated)
 /// and on command lines after options: refuse what would break either.
-fn check_word(word: &str, what: &str) -> Result<(), String> {
+fn check_word(word: &str, what: &'static str) -> Result<(), Invalid> {
     if word.is_empty() {
-        return Err(format!("the {what} is empty"));
+        return Err(Invalid::EmptyWord(what));
     }
     if word.starts_with('-')
         || word
             .chars()
             .any(|c| matches!(c, ':' | ',' | '/') || c.is_whitespace() || c.is_control())
     {
-        return Err(format!(
-            "`{word}` is not a valid {what} (no `:`, `,`, `/`, whitespace or leading `-`)"
-        ));
+        return Err(Invalid::BadWord {
+            word: word.to_owned(),
+            what,
+        });
     }
     Ok(())
 }
@@ -278,7 +302,7 @@ fn parse_query(name: &str, answer: &str) -> Option<Observed> {
 }
 
 /// Compares the wanted account with the observed one.
-fn decide(wanted: &Wanted<'_>, observed: &Observed) -> Result<Plan, String> {
+fn decide(wanted: &Wanted<'_>, observed: &Observed) -> Result<Plan, Invalid> {
     let name = wanted.name;
     let quoted = quote(name);
     if wanted.state == Presence::Absent {
@@ -292,22 +316,10 @@ fn decide(wanted: &Wanted<'_>, observed: &Observed) -> Result<Plan, String> {
         });
     }
     if !observed.missing_groups.is_empty() {
-        let list: Vec<String> = observed
-            .missing_groups
-            .iter()
-            .map(|group| format!("`{group}`"))
-            .collect();
-        let (noun, verb) = if list.len() == 1 {
-            ("group", "does")
-        } else {
-            ("groups", "do")
-        };
-        return Err(format!(
-            "account `{name}`: {noun} {} {verb} not exist on the host; `user` does not create \
-             groups — create them in an earlier step (e.g. `command: groupadd --system NAME`) \
-             or fix the name",
-            list.join(", ")
-        ));
+        return Err(Invalid::MissingGroups {
+            name: name.to_owned(),
+            groups: observed.missing_groups.clone(),
+        });
     }
     let Some(account) = &observed.account else {
         let mut options = Vec::new();
@@ -561,7 +573,9 @@ mod tests {
             account: None,
             missing_groups: vec!["no-such-group".into()],
         };
-        let error = decide(&wanted(&["no-such-group"]), &observed).expect_err("missing group");
+        let error = decide(&wanted(&["no-such-group"]), &observed)
+            .expect_err("missing group")
+            .to_string();
         assert!(error.contains("`no-such-group` does not exist"), "{error}");
         assert!(error.contains("does not create groups"), "{error}");
     }

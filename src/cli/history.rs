@@ -102,18 +102,35 @@ pub(crate) fn write_json<T: serde::Serialize>(
     out.write_all(b"\n").map_err(AuditError::Output)
 }
 
+/// Why a `--since` / `--until` value is not a time. clap prints only the Display text, so the
+/// jiff error is part of it rather than a source.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TimeError {
+    /// An age so large that now minus it is before the earliest timestamp.
+    #[error("`{text}` reaches too far back: {reason}")]
+    TooFarBack { text: String, reason: jiff::Error },
+    /// None of the accepted forms.
+    #[error(
+        "`{0}` is not a time: use a date `2025-01-31`, an instant `2025-01-31T12:00:00Z`, or an age such as `2h` or `7d`"
+    )]
+    NotATime(String),
+}
+
 /// Parses `--since` / `--until`: an RFC 3339 instant, a civil date or date-time (UTC), or an
 /// age (`90s`, `30m`, `2h`, `7d`, `2w`) counted back from now.
-pub(crate) fn parse_time(text: &str) -> Result<Timestamp, String> {
+pub(crate) fn parse_time(text: &str) -> Result<Timestamp, TimeError> {
     parse_time_at(text, Timestamp::now())
 }
 
-fn parse_time_at(text: &str, now: Timestamp) -> Result<Timestamp, String> {
+fn parse_time_at(text: &str, now: Timestamp) -> Result<Timestamp, TimeError> {
     let text = text.trim();
     if let Some(age) = parse_age(text) {
         return now
             .checked_sub(jiff::SignedDuration::from_secs(age))
-            .map_err(|error| format!("`{text}` reaches too far back: {error}"));
+            .map_err(|reason| TimeError::TooFarBack {
+                text: text.to_owned(),
+                reason,
+            });
     }
     if let Ok(timestamp) = text.parse::<Timestamp>() {
         return Ok(timestamp);
@@ -129,9 +146,7 @@ fn parse_time_at(text: &str, now: Timestamp) -> Result<Timestamp, String> {
             return Ok(zoned.timestamp());
         }
     }
-    Err(format!(
-        "`{text}` is not a time: use a date `2025-01-31`, an instant `2025-01-31T12:00:00Z`, or an age such as `2h` or `7d`"
-    ))
+    Err(TimeError::NotATime(text.to_owned()))
 }
 
 /// Seconds in an age like `30m`; `None` when `text` is not one.
@@ -725,7 +740,11 @@ mod tests {
     #[test]
     fn times_parse_as_instants_dates_and_ages() {
         let now: Timestamp = "2025-03-10T12:00:00Z".parse().expect("instant");
-        let parse = |text: &str| parse_time_at(text, now).map(|time| time.to_string());
+        let parse = |text: &str| {
+            parse_time_at(text, now)
+                .map(|time| time.to_string())
+                .map_err(|error| error.to_string())
+        };
         assert_eq!(
             parse("2025-01-31T10:00:00+02:00").as_deref(),
             Ok("2025-01-31T08:00:00Z")

@@ -21,6 +21,7 @@
 
 use std::time::{Duration, Instant};
 
+use thiserror::Error;
 use tokio::sync::watch;
 
 use super::Cancel;
@@ -77,7 +78,7 @@ impl Reboot<'_> {
         let before = boot_id(connection).await?;
         let before = match before {
             Ok(id) => id,
-            Err(message) => return Ok(unchanged(Outcome::failed(message))),
+            Err(none) => return Ok(unchanged(Outcome::failed(none.to_string()))),
         };
         if self.mode == RunMode::Check {
             return Ok(unchanged(Outcome::changed(
@@ -284,8 +285,16 @@ fn started_nanos() -> u32 {
         .map_or(0, |since| since.subsec_nanos())
 }
 
+/// The host answered but gave no boot id.
+#[derive(Debug, Error)]
+#[error("cannot read the host's boot id, so a reboot could not be confirmed: {failure}")]
+struct NoBootId {
+    /// How the command failed, as [`crate::transport::CommandOutput::failure`] says it.
+    failure: String,
+}
+
 /// Reads the host's boot id; `Ok(Err(..))` when the host answered but gave none.
-async fn boot_id(connection: &Connection) -> Result<Result<String, String>, TransportError> {
+async fn boot_id(connection: &Connection) -> Result<Result<String, NoBootId>, TransportError> {
     let output = connection
         .run(&RemoteCommand {
             timeout: Some(COMMAND_TIMEOUT),
@@ -296,10 +305,9 @@ async fn boot_id(connection: &Connection) -> Result<Result<String, String>, Tran
     if output.success() && !id.is_empty() {
         Ok(Ok(id))
     } else {
-        Ok(Err(format!(
-            "cannot read the host's boot id, so a reboot could not be confirmed: {}",
-            output.failure()
-        )))
+        Ok(Err(NoBootId {
+            failure: output.failure(),
+        }))
     }
 }
 

@@ -12,7 +12,7 @@ use std::fs;
 use std::io::{self, ErrorKind};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 
 use serde::{Deserialize, Serialize};
 
@@ -139,18 +139,31 @@ pub(crate) fn choose(dir: &Path) -> Result<Isolation, LabError> {
     }
     Ok(match result? {
         Ok(()) => Isolation::Overlay,
-        Err(detail) => Isolation::Shared {
+        Err(refusal) => Isolation::Shared {
             reason: SharedReason::OverlayRefused {
                 dir: dir.to_owned(),
-                detail,
+                detail: refusal.to_string(),
             },
         },
     })
 }
 
+/// Why the probe's overlay mount was refused: one line, since it ends a one-line warning. The
+/// `io::Error` is part of the line, not a source, because the warning has no cause chain.
+#[derive(Debug, thiserror::Error)]
+enum OverlayRefusal {
+    #[error("cannot run `mount`: {0}")]
+    CannotRun(io::Error),
+    #[error("`mount` exited with {0}")]
+    Exited(ExitStatus),
+    /// What `mount` printed, on one line.
+    #[error("{0}")]
+    Said(String),
+}
+
 /// Mounts an overlay of `/` on `probe/merged` in a namespace that dies with the `mount` process.
-/// The outer error is about our own files; the inner one is the refusal, as text for the warning.
-fn probe_overlay(probe: &Path) -> Result<Result<(), String>, LabError> {
+/// The outer error is about our own files; the inner one is the refusal, for the warning.
+fn probe_overlay(probe: &Path) -> Result<Result<(), OverlayRefusal>, LabError> {
     let layers = OverlayLayers {
         upper: probe.join("upper"),
         work: probe.join("work"),
@@ -173,7 +186,7 @@ fn probe_overlay(probe: &Path) -> Result<Result<(), String>, LabError> {
     }
     let output = match command.output() {
         Ok(output) => output,
-        Err(error) => return Ok(Err(format!("cannot run `mount`: {error}"))),
+        Err(error) => return Ok(Err(OverlayRefusal::CannotRun(error))),
     };
     if output.status.success() {
         return Ok(Ok(()));
@@ -184,9 +197,9 @@ fn probe_overlay(probe: &Path) -> Result<Result<(), String>, LabError> {
         .collect::<Vec<_>>()
         .join(" ");
     Ok(Err(if stderr.is_empty() {
-        format!("`mount` exited with {}", output.status)
+        OverlayRefusal::Exited(output.status)
     } else {
-        stderr
+        OverlayRefusal::Said(stderr)
     }))
 }
 
