@@ -4,23 +4,21 @@
 //! owned by this task alone; other hosts never see it.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use super::event::{Event, HostOutcome, Phase, Status, StepReport};
 use super::gate::{GateAnswer, GateMode};
-use super::reboot::{self, Reboot};
+use super::reboot::Reboot;
+use super::resolved::{Settings, StepError};
 use super::{Cancel, Shared, facts};
 use crate::actions::{self, Context, Outcome, RunMode};
 use crate::plan::{self, Field, redact};
-use crate::runbook::model::{Action, Step, parse_bool, parse_condition, parse_duration};
+use crate::runbook::model::{Action, Step, Text, condition_value, parse_bool, parse_condition};
 use crate::template;
 use crate::transport::{Connection, SshTarget, TransportError};
-
-/// Pause between attempts when `retries` is set without `retry_delay` (Ansible's default).
-const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(5);
 
 /// Runs every step of host `index` and reports how the host ended.
 pub(super) async fn run(
@@ -200,21 +198,17 @@ impl HostRunner<'_> {
             (Outcome::skipped(message), 0)
         } else {
             match self.resolve(step).await {
-                Err(message) => (Outcome::failed(message), 0),
+                Err(error) => (Outcome::failed(error.to_string()), 0),
                 Ok(None) => (Outcome::skipped("`when` is false"), 0),
-                Ok(Some(resolved)) if matches!(resolved.action, Action::Gate(_)) => {
+                Ok(Some((resolved, _))) if matches!(resolved.action, Action::Gate(_)) => {
                     (self.pass_gate(number, &resolved, checking).await, 1)
                 }
-                Ok(Some(resolved)) if matches!(resolved.action, Action::Reboot(_)) => {
-                    (self.reboot(&resolved).await, 1)
+                Ok(Some((resolved, settings))) if matches!(resolved.action, Action::Reboot(_)) => {
+                    (self.reboot(&resolved, &settings).await, 1)
                 }
-                Ok(Some(resolved)) => {
-                    ignore = resolved
-                        .ignore_errors
-                        .as_deref()
-                        .and_then(parse_bool)
-                        .unwrap_or(false);
-                    match self.attempt(step, &resolved).await {
+                Ok(Some((resolved, settings))) => {
+                    ignore = settings.ignore_errors;
+                    match self.attempt(step, &resolved, &settings).await {
                         Ok(result) => {
                             if checking && result.0.status == Status::Skipped {
                                 self.unrun_by_check.extend(step.register.clone());
@@ -261,20 +255,13 @@ impl HostRunner<'_> {
     }
 
     /// Reboots the host and carries on over a new connection (see [`super::reboot`]).
-    async fn reboot(&mut self, step: &Step<String>) -> Outcome {
-        let Action::Reboot(spec) = &step.action else {
-            return Outcome::failed("internal error: not a reboot step".to_owned());
-        };
+    async fn reboot(&mut self, step: &Step<String>, settings: &Settings) -> Outcome {
         let reboot = Reboot {
             target: self.target,
             control_dir: &self.shared.options.control_dir,
             connect_timeout: self.shared.options.connect_timeout,
-            timeout: spec
-                .timeout
-                .as_deref()
-                .and_then(|timeout| parse_duration(timeout).ok())
-                .unwrap_or(reboot::DEFAULT_TIMEOUT),
-            become_user: self.become_user(step),
+            timeout: settings.reboot_timeout,
+            become_user: self.become_user(step, settings),
             mode: self.mode(step),
         };
         match reboot.run(&self.connection, self.cancel.clone()).await {
@@ -294,11 +281,9 @@ impl HostRunner<'_> {
     }
 
     /// `sudo -n -u USER` for the step: its own `become`, else the runbook's.
-    fn become_user(&self, step: &Step<String>) -> Option<String> {
-        let become_root = step
+    fn become_user(&self, step: &Step<String>, settings: &Settings) -> Option<String> {
+        let become_root = settings
             .become_root
-            .as_deref()
-            .and_then(parse_bool)
             .unwrap_or(self.shared.plan.runbook.become_root);
         become_root.then(|| {
             step.become_user
@@ -403,11 +388,20 @@ impl HostRunner<'_> {
         })
     }
 
-    /// Renders what the plan deferred. `Ok(None)` when `when` is false.
-    async fn resolve(&mut self, step: &Step<Field>) -> Result<Option<Step<String>>, String> {
+    /// Renders what the plan deferred and types the step's settings. `Ok(None)` when `when` is
+    /// false.
+    async fn resolve(
+        &mut self,
+        step: &Step<Field>,
+    ) -> Result<Option<(Step<String>, Settings)>, StepError> {
         if let Some(when) = &step.when {
             let when = self.render(when).await?;
-            if parse_condition(&when) != Some(true) {
+            // The step's report masks secrets in the message, as in every other failure.
+            let run = condition_value(&when).map_err(|error| StepError::Invalid {
+                field: "when",
+                error,
+            })?;
+            if !run {
                 return Ok(None);
             }
         }
@@ -423,12 +417,13 @@ impl HostRunner<'_> {
         let mut rendered = fields.into_iter();
         let resolved = now
             .try_map(&mut |_| rendered.next().ok_or(()))
-            .map_err(|()| "internal error: step fields changed while rendering".to_owned())?;
-        Ok(Some(resolved))
+            .map_err(|()| StepError::FieldsChanged)?;
+        let settings = Settings::parse(&resolved)?;
+        Ok(Some((resolved, settings)))
     }
 
     /// Gathers `facts.*` once per host, the first time a template reads them.
-    async fn gather_facts_for(&mut self, text: &crate::runbook::model::Text) -> Result<(), String> {
+    async fn gather_facts_for(&mut self, text: &Text) -> Result<(), StepError> {
         let reads_facts = template::references(&text.source).is_ok_and(|references| {
             references
                 .iter()
@@ -441,25 +436,25 @@ impl HostRunner<'_> {
     }
 
     /// Gathers `facts.*` unless this host already has them.
-    async fn ensure_facts(&mut self) -> Result<(), String> {
+    async fn ensure_facts(&mut self) -> Result<(), StepError> {
         if !self.facts_gathered {
             self.context["facts"] = facts::gather(&self.connection)
                 .await
-                .map_err(|error| format!("gathering facts: {error}"))?;
+                .map_err(StepError::Facts)?;
             self.facts_gathered = true;
         }
         Ok(())
     }
 
     /// Renders a field on this host's current context.
-    async fn render(&mut self, field: &Field) -> Result<String, String> {
+    async fn render(&mut self, field: &Field) -> Result<String, StepError> {
         let text = match field {
             Field::Ready(text) => return Ok(text.clone()),
             Field::AtRunTime(text) => text,
         };
         self.gather_facts_for(text).await?;
         plan::render_text(&self.shared.renderer, text, &self.context)
-            .map_err(|error| self.redact(&error.to_string()))
+            .map_err(|error| StepError::Render(self.redact(&error.to_string())))
     }
 
     /// Runs the action with retries, then applies `changed_when` / `failed_when`.
@@ -467,29 +462,16 @@ impl HostRunner<'_> {
         &mut self,
         planned: &Step<Field>,
         step: &Step<String>,
+        settings: &Settings,
     ) -> Result<(Outcome, u32), TransportError> {
-        let become_user = self.become_user(step);
+        let become_user = self.become_user(step, settings);
         let mode = self.mode(step);
-        let retries = step
-            .retries
-            .as_deref()
-            .and_then(|retries| retries.trim().parse::<u32>().ok())
-            .unwrap_or(0);
-        let delay = step
-            .retry_delay
-            .as_deref()
-            .and_then(|delay| parse_duration(delay).ok())
-            .unwrap_or(DEFAULT_RETRY_DELAY);
         if matches!(step.action, Action::Package(_)) {
             // The package manager is a fact: gathered once, whether or not a template asked.
-            if let Err(message) = self.ensure_facts().await {
-                return Ok((Outcome::failed(message), 0));
+            if let Err(error) = self.ensure_facts().await {
+                return Ok((Outcome::failed(error.to_string()), 0));
             }
         }
-        let timeout = step
-            .timeout
-            .as_deref()
-            .and_then(|timeout| parse_duration(timeout).ok());
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -503,18 +485,18 @@ impl HostRunner<'_> {
                 diff: self.shared.options.diff,
                 become_user: become_user.clone(),
                 env: step.env.clone(),
-                timeout,
+                timeout: settings.timeout,
             };
             let mut outcome = self.run_killable(&context, step).await?;
-            if let Err(message) = self.apply_conditions(planned, &mut outcome).await {
+            if let Err(error) = self.apply_conditions(planned, &mut outcome).await {
                 outcome = Outcome {
-                    message: Some(message),
+                    message: Some(error.to_string()),
                     status: Status::Failed,
                     ..outcome
                 };
             }
             if outcome.status != Status::Failed
-                || attempts > retries
+                || attempts > settings.retries
                 || *self.cancel.borrow() != Cancel::Running
             {
                 return Ok((outcome, attempts));
@@ -522,7 +504,7 @@ impl HostRunner<'_> {
             // The first Ctrl-C ends the wait: no new attempt starts after it.
             let mut cancel = self.cancel.clone();
             tokio::select! {
-                () = tokio::time::sleep(delay) => {}
+                () = tokio::time::sleep(settings.retry_delay) => {}
                 _ = cancel.changed() => return Ok((outcome, attempts)),
             }
         }
@@ -561,7 +543,7 @@ impl HostRunner<'_> {
         &mut self,
         step: &Step<Field>,
         outcome: &mut Outcome,
-    ) -> Result<(), String> {
+    ) -> Result<(), StepError> {
         if outcome.status == Status::Skipped
             || (step.changed_when.is_none() && step.failed_when.is_none())
         {
@@ -580,16 +562,16 @@ impl HostRunner<'_> {
             context[name] = result_json(outcome);
         }
         // A condition the plan already rendered is a value, never template code again.
-        let condition = |field: &Field| -> Result<bool, String> {
+        let condition = |field: &Field| -> Result<bool, StepError> {
             match field {
                 Field::Ready(text) => {
-                    parse_condition(text).ok_or_else(|| format!("`{text}` is not true or false"))
+                    parse_condition(text).ok_or_else(|| StepError::NotCondition(text.clone()))
                 }
                 Field::AtRunTime(text) => self
                     .shared
                     .renderer
                     .condition(&text.source, &context)
-                    .map_err(|error| self.redact(&error.to_string())),
+                    .map_err(|error| StepError::Render(self.redact(&error.to_string()))),
             }
         };
         if let Some(field) = &step.failed_when {

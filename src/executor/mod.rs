@@ -16,6 +16,7 @@ mod facts;
 pub mod gate;
 mod host;
 mod reboot;
+mod resolved;
 
 use std::path::PathBuf;
 use std::sync::Arc;
