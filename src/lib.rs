@@ -31,8 +31,8 @@
 //!   policy, identity and catalog state fed to [`gate::decide`], the decision recorded before any
 //!   host is contacted, approvals from other operators' processes polled from the audit store.
 //!
-//! Shared by several stages: [`project`] (where a project keeps its files), [`quote`] (the one
-//! shell-quoting rule), [`os_account`] (uids, account names, `SUDO_USER`) and `suggest`
+//! Shared by several stages: [`project`] (where a project keeps its files), [`secret`] (values
+//! never shown: `Secret<T>` and the one mask), [`quote`] (the one shell-quoting rule), [`os_account`] (uids, account names, `SUDO_USER`) and `suggest`
 //! ("did you mean" hints).
 
 pub mod actions;
@@ -52,6 +52,7 @@ pub mod project;
 pub mod quote;
 pub mod report;
 pub mod runbook;
+pub mod secret;
 pub(crate) mod suggest;
 pub mod template;
 pub mod transport;

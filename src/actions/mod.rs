@@ -30,6 +30,7 @@ pub use outcome::{BackupMade, Outcome, Status};
 // Every action quotes values with the one shell-quoting rule, as `quote`.
 use crate::quote::shell_quote as quote;
 use crate::runbook::model::Action;
+use crate::secret::Secret;
 use crate::transport::{CommandOutput, Program, RemoteCommand, Transport, TransportError};
 
 /// Whether actions change hosts or only report what they would change.
@@ -70,7 +71,7 @@ pub struct Context<'a, T> {
     pub timeout: Option<Duration>,
     /// Values never shown (secret params, what `secret: true` steps registered): a remote
     /// command that contains one keeps its text and environment off the host's command line.
-    pub secrets: &'a [String],
+    pub secrets: &'a [Secret<String>],
     /// The host's `facts.*` (SPEC §2), gathered before any action that needs them (`package`
     /// reads `pkg_manager`); `Value::Null` when nothing needed them yet.
     pub facts: &'a serde_json::Value,
@@ -115,6 +116,7 @@ impl<T: Transport> Context<'_, T> {
     fn carries_secret(&self, text: &str) -> bool {
         self.secrets
             .iter()
+            .map(Secret::expose)
             .filter(|secret| !secret.is_empty())
             .any(|secret| text.contains(secret.as_str()) || text.contains(&quote(secret)))
     }

@@ -13,6 +13,7 @@ use crate::gate::{Denial, ProcessIdentity, Rule};
 use crate::ops::PlanTarget;
 use crate::plan::{ParamInput, ParamSource};
 use crate::runbook;
+use crate::secret::Secret;
 
 /// The plain [`PlanTarget`] of `plan`/`run` arguments, reading every file they name.
 pub(super) fn plan_target(target: &Target, caller: &ProcessIdentity) -> Result<PlanTarget, Error> {
@@ -36,13 +37,13 @@ pub(super) fn plan_target(target: &Target, caller: &ProcessIdentity) -> Result<P
                 })?;
                 ParamInput {
                     name: name.to_owned(),
-                    value: crate::actions::trim_newline(&text).to_owned(),
+                    value: Secret::new(crate::actions::trim_newline(&text).to_owned()),
                     source: ParamSource::FileReference,
                 }
             }
             None => ParamInput {
                 name: name.to_owned(),
-                value: value.to_owned(),
+                value: Secret::new(value.to_owned()),
                 source: ParamSource::CommandLine,
             },
         };
@@ -95,7 +96,7 @@ fn params_file(path: &Path, caller: &ProcessIdentity) -> Result<Vec<ParamInput>,
         .into_iter()
         .map(|(name, value)| ParamInput {
             name,
-            value: value.to_text(),
+            value: Secret::new(value.to_text()),
             source: ParamSource::ParamsFile,
         })
         .collect())

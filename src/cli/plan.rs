@@ -165,10 +165,8 @@ pub(super) fn plan_json(plan: &Plan) -> serde_json::Value {
         "kind": plan.runbook.kind.as_str(),
         "pattern": plan.pattern,
         // Unlike `Plan::masked_params`, values keep their JSON type (ints stay numbers).
-        "params": plan.params.iter().map(|(name, value)| {
-            let secret = plan.runbook.param(name).is_some_and(|spec| spec.secret);
-            (name.clone(), if secret { "***".into() } else { value.to_json() })
-        }).collect::<serde_json::Map<_, _>>(),
+        "params": plan.params.iter().map(|(name, value)| (name.clone(), value.masked_json()))
+            .collect::<serde_json::Map<_, _>>(),
         "batches": plan.batches.iter().map(|batch| batch.iter().map(|index| plan.hosts[*index].host.name.as_str()).collect::<Vec<_>>()).collect::<Vec<_>>(),
         "hosts": hosts,
     })

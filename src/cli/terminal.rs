@@ -12,6 +12,7 @@ use crate::diagnostic::Style;
 use crate::error::Error;
 use crate::ops::Prompter;
 use crate::report::{Notice, Reporter};
+use crate::secret::Secret;
 
 /// How often the countdown is printed when stderr is not a terminal.
 const QUIET_COUNTDOWN: Duration = Duration::from_secs(5);
@@ -128,12 +129,12 @@ impl TerminalReporter {
 pub(super) struct TerminalPrompter;
 
 impl Prompter for TerminalPrompter {
-    fn secret(&self, runbook: &str, param: &str) -> Result<Option<String>, Error> {
+    fn secret(&self, runbook: &str, param: &str) -> Result<Option<Secret<String>>, Error> {
         if !std::io::stdin().is_terminal() {
             return Ok(None);
         }
         rpassword::prompt_password(format!("{runbook} (secret param `{param}`): "))
-            .map(Some)
+            .map(|value| Some(Secret::new(value)))
             .map_err(|source| Error::Terminal {
                 action: "read a secret param at the prompt",
                 source,

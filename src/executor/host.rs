@@ -17,6 +17,7 @@ use super::{Cancel, Shared, facts};
 use crate::actions::{self, Context, Outcome, RunMode};
 use crate::plan::{self, Field, redact};
 use crate::runbook::model::{Action, Step, Text, condition_value, parse_bool, parse_condition};
+use crate::secret::Secret;
 use crate::template;
 use crate::transport::{Connection, SshTarget, TransportError};
 
@@ -106,7 +107,7 @@ struct HostRunner<'a> {
     /// Plan-time context plus `run.id`, `facts` and registered results as they appear.
     context: Value,
     /// Values never shown: secret params and what `secret: true` steps registered.
-    secrets: Vec<String>,
+    secrets: Vec<Secret<String>>,
     cancel: watch::Receiver<Cancel>,
     facts_gathered: bool,
     /// Under `--check`: names registered by steps that `--check` did not run.
@@ -233,7 +234,7 @@ impl HostRunner<'_> {
                     self.secrets.extend(
                         pieces
                             .filter(|piece| !piece.trim().is_empty())
-                            .map(str::to_owned),
+                            .map(|piece| Secret::new(piece.to_owned())),
                     );
                 }
             }

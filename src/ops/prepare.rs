@@ -8,6 +8,7 @@ use crate::error::Error;
 use crate::inventory::Inventory;
 use crate::plan::{self, ParamInput, ParamSource, Plan};
 use crate::runbook;
+use crate::secret::Secret;
 use crate::template::Renderer;
 
 use super::Context;
@@ -29,14 +30,14 @@ pub struct PlanTarget {
 pub trait Prompter {
     /// The value of secret param `param` of runbook `runbook`, or `None` when nobody can be
     /// asked (no terminal); the param is then reported missing like any other.
-    fn secret(&self, runbook: &str, param: &str) -> Result<Option<String>, Error>;
+    fn secret(&self, runbook: &str, param: &str) -> Result<Option<Secret<String>>, Error>;
 }
 
 /// Never asks: for front ends without a person at a terminal.
 pub struct NoPrompt;
 
 impl Prompter for NoPrompt {
-    fn secret(&self, _runbook: &str, _param: &str) -> Result<Option<String>, Error> {
+    fn secret(&self, _runbook: &str, _param: &str) -> Result<Option<Secret<String>>, Error> {
         Ok(None)
     }
 }

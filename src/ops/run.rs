@@ -34,6 +34,7 @@ use crate::plan::saved::{self, PlanApproval, SavedPlan};
 use crate::plan::{ParamInput, ParamSource, Plan};
 use crate::report::Notice;
 use crate::runbook::model::Action;
+use crate::secret::Secret;
 use crate::template::Renderer;
 
 /// Limit for establishing one host's SSH connection, unless its `ssh_options` say otherwise.
@@ -168,7 +169,7 @@ fn target_of(saved: &SavedPlan, given: &PlanTarget) -> PlanTarget {
         .into_iter()
         .map(|(name, value)| ParamInput {
             name,
-            value,
+            value: Secret::new(value),
             source: ParamSource::SavedPlan,
         })
         .collect();

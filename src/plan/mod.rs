@@ -22,13 +22,14 @@ use sha2::Digest as _;
 use thiserror::Error;
 
 pub use display::render as display;
-pub use params::{ParamInput, ParamSource, Params, resolve as resolve_params};
+pub use params::{Param, ParamInput, ParamSource, Params, resolve as resolve_params};
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::inventory::{GroupName, Host, Inventory};
 use crate::runbook::Runbook;
-use crate::runbook::model::{ParamValue, Step, Text};
+use crate::runbook::model::{Step, Text};
 use crate::runbook::value::ValueError;
+use crate::secret::{MASK, Secret};
 use crate::template::{self, Renderer, TemplateError};
 use crate::transport::SshTarget;
 
@@ -53,7 +54,7 @@ pub struct Request<'a> {
     /// `--widen PATTERN`: adds hosts outside `targets` (a gated privilege).
     pub widen: Option<&'a str>,
     /// Param values, already typed by [`resolve_params`].
-    pub params: Vec<(String, ParamValue)>,
+    pub params: Params,
     /// The operator the run is for, as `run.operator`.
     pub operator: String,
 }
@@ -64,9 +65,9 @@ pub struct Plan {
     /// The runbook it was built from.
     pub runbook: Arc<Runbook>,
     /// Param values in declaration order.
-    pub params: Vec<(String, ParamValue)>,
+    pub params: Params,
     /// Values that must never be shown or stored (secret params), for redaction.
-    pub secrets: Vec<String>,
+    pub secrets: Vec<Secret<String>>,
     /// The host pattern the run targets, as the user would read it.
     pub pattern: String,
     /// Whether `--widen` added hosts outside the runbook's `targets`.
@@ -97,23 +98,13 @@ pub struct HostPlan {
 }
 
 impl Plan {
-    /// Params in declaration order as text, secret ones as `***`: what the plan display, JSON
-    /// output, saved plans and the audit record show.
+    /// Params in declaration order as text, secret ones as [`MASK`]: what the plan display,
+    /// JSON output, saved plans and the audit record show.
     #[must_use]
     pub fn masked_params(&self) -> Vec<(String, String)> {
         self.params
             .iter()
-            .map(|(name, value)| {
-                let secret = self.runbook.param(name).is_some_and(|spec| spec.secret);
-                (
-                    name.clone(),
-                    if secret {
-                        "***".to_owned()
-                    } else {
-                        value.to_text()
-                    },
-                )
-            })
+            .map(|(name, value)| (name.clone(), value.masked_text()))
             .collect()
     }
 
@@ -144,24 +135,27 @@ impl Plan {
         hex::encode(sha2::Digest::finalize(hasher))
     }
 
-    /// The value with every secret replaced by `***`.
+    /// The value with every secret replaced by [`MASK`].
     #[must_use]
     pub fn redact(&self, text: &str) -> String {
         redact(text, &self.secrets)
     }
 }
 
-/// Replaces every occurrence of each secret in `text` by `***`: the value itself, and the
+/// Replaces every occurrence of each secret in `text` by [`MASK`]: the value itself, and the
 /// shell-quoted form a `command` template renders it as (`'pa'\''ss'` does not contain `pa'ss`).
 #[must_use]
-pub fn redact(text: &str, secrets: &[String]) -> String {
+pub fn redact(text: &str, secrets: &[Secret<String>]) -> String {
     let mut text = text.to_owned();
-    for secret in secrets.iter().filter(|secret| !secret.is_empty()) {
+    for secret in secrets.iter().map(Secret::expose) {
+        if secret.is_empty() {
+            continue;
+        }
         let quoted = crate::quote::shell_quote(secret);
         if quoted != *secret {
-            text = text.replace(&quoted, "***");
+            text = text.replace(&quoted, MASK);
         }
-        text = text.replace(secret.as_str(), "***");
+        text = text.replace(secret.as_str(), MASK);
     }
     text
 }
@@ -218,13 +212,15 @@ pub fn build(request: Request<'_>, renderer: &Renderer) -> Result<Plan, Diagnost
     let params_json: Map<String, Value> = request
         .params
         .iter()
-        .map(|(name, value)| (name.clone(), value.to_json()))
+        .map(|(name, value)| (name.clone(), value.expose().to_json()))
         .collect();
-    let secrets: Vec<String> = request
+    let secrets: Vec<Secret<String>> = request
         .params
         .iter()
-        .filter(|(name, _)| runbook.param(name).is_some_and(|spec| spec.secret))
-        .map(|(_, value)| value.to_text())
+        .filter_map(|(_, value)| match value {
+            Param::Secret(secret) => Some(secret.clone().map(|value| value.to_text())),
+            Param::Public(_) => None,
+        })
         .collect();
 
     let mut diagnostics = Diagnostics::new();
@@ -371,7 +367,7 @@ fn ssh_target(inventory: &Inventory, host: &Host, depth: usize) -> SshTarget {
 mod tests {
     #[test]
     fn secrets_are_masked_raw_and_shell_quoted() {
-        let secrets = vec!["pa'ss word".to_owned()];
+        let secrets = vec![crate::secret::Secret::new("pa'ss word".to_owned())];
         let rendered = format!(
             "mysql -p{} && echo pa'ss word",
             crate::quote::shell_quote("pa'ss word")

@@ -3,9 +3,49 @@
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::runbook::Runbook;
 use crate::runbook::model::{ParamValue, backticked};
+use crate::secret::{MASK, Secret};
 
 /// Typed param values in declaration order.
-pub type Params = Vec<(String, ParamValue)>;
+pub type Params = Vec<(String, Param)>;
+
+/// A typed param value; a secret param's value is held as a [`Secret`], so no `Debug` of a
+/// plan or a request shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    /// A param not declared `secret`.
+    Public(ParamValue),
+    /// A `secret: true` param.
+    Secret(Secret<ParamValue>),
+}
+
+impl Param {
+    /// The value, for the template context and comparisons; never for showing.
+    #[must_use]
+    pub fn expose(&self) -> &ParamValue {
+        match self {
+            Param::Public(value) => value,
+            Param::Secret(secret) => secret.expose(),
+        }
+    }
+
+    /// The value as text, a secret as the mask: what displays and records show.
+    #[must_use]
+    pub fn masked_text(&self) -> String {
+        match self {
+            Param::Public(value) => value.to_text(),
+            Param::Secret(_) => MASK.to_owned(),
+        }
+    }
+
+    /// The value as JSON (ints stay numbers), a secret as the mask.
+    #[must_use]
+    pub fn masked_json(&self) -> serde_json::Value {
+        match self {
+            Param::Public(value) => value.to_json(),
+            Param::Secret(_) => MASK.into(),
+        }
+    }
+}
 
 /// Where a param value came from; decides whether a secret given this way earns a warning.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,8 +67,9 @@ pub enum ParamSource {
 pub struct ParamInput {
     /// Param name.
     pub name: String,
-    /// Value as text, converted to the declared type here.
-    pub value: String,
+    /// Value as text, converted to the declared type here. Held as a secret until the
+    /// declaration says whether it is one.
+    pub value: Secret<String>,
     /// Where it came from.
     pub source: ParamSource,
 }
@@ -64,7 +105,7 @@ pub fn resolve(
     for spec in &runbook.params {
         let given = inputs.iter().rev().find(|input| input.name == spec.name);
         let value = match given {
-            Some(input) => match spec.kind.parse(&input.value) {
+            Some(input) => match spec.kind.parse(input.value.expose()) {
                 Ok(value) => {
                     if spec.secret && input.source == ParamSource::CommandLine {
                         diagnostics.push(
@@ -94,6 +135,13 @@ pub fn resolve(
             },
             None => spec.default.clone(),
         };
+        let value = value.map(|value| {
+            if spec.secret {
+                Param::Secret(Secret::new(value))
+            } else {
+                Param::Public(value)
+            }
+        });
         match value {
             Some(value) => values.push((spec.name.clone(), value)),
             None if given.is_none() && spec.required => diagnostics.push(

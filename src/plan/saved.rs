@@ -33,9 +33,10 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use super::Plan;
+use super::{Param, Plan};
 use crate::audit::{AuditError, AuditStore, Record};
 use crate::gate::{Denial, Level, Policy, Rule, may_approve};
+use crate::secret::Secret;
 
 /// The format version written by [`save`].
 pub const FORMAT_VERSION: u32 = 2;
@@ -383,7 +384,7 @@ impl SavedPlan {
                 .params
                 .iter()
                 .find(|(name, _)| *name == check.name)
-                .map(|(_, value)| value.to_text());
+                .map(|(_, value)| Secret::new(value.expose().to_text()));
             if !value.is_some_and(|value| secret_matches(check, &value)) {
                 return Err(SavedPlanError::SecretMismatch {
                     id: id.to_owned(),
@@ -399,9 +400,10 @@ impl SavedPlan {
 fn secret_checks(plan: &Plan) -> Result<Vec<SecretCheck>, SavedPlanError> {
     let mut checks = Vec::new();
     for (name, value) in &plan.params {
-        if !plan.runbook.param(name).is_some_and(|spec| spec.secret) {
+        let Param::Secret(value) = value else {
             continue;
-        }
+        };
+        let value = Secret::new(value.expose().to_text());
         let mut salt = [0_u8; 32];
         getrandom::getrandom(&mut salt).map_err(|source| SavedPlanError::Random {
             name: name.clone(),
@@ -409,7 +411,7 @@ fn secret_checks(plan: &Plan) -> Result<Vec<SecretCheck>, SavedPlanError> {
         })?;
         checks.push(SecretCheck {
             name: name.clone(),
-            hmac: hex::encode(hmac_sha256(&salt, value.to_text().as_bytes())),
+            hmac: hex::encode(hmac_sha256(&salt, value.expose().as_bytes())),
             salt: hex::encode(salt),
         });
     }
@@ -417,12 +419,12 @@ fn secret_checks(plan: &Plan) -> Result<Vec<SecretCheck>, SavedPlanError> {
 }
 
 /// Whether `value` is the secret `check` was made from (compared in constant time).
-fn secret_matches(check: &SecretCheck, value: &str) -> bool {
+fn secret_matches(check: &SecretCheck, value: &Secret<String>) -> bool {
     let (Ok(salt), Ok(expected)) = (hex::decode(&check.salt), hex::decode(&check.hmac)) else {
         return false;
     };
     keyed(&salt)
-        .chain_update(value.as_bytes())
+        .chain_update(value.expose().as_bytes())
         .verify_slice(&expected)
         .is_ok()
 }
