@@ -1,15 +1,11 @@
 //! `assert`: every condition was rendered to `true`/`false` on the host's context already.
 
 use super::Outcome;
-use crate::runbook::model::{Assert, parse_bool};
+use crate::runbook::model::Assert;
 
 /// Fails with the message (or the first false condition) unless every condition is true.
-pub(super) fn run(assert: &Assert<String>) -> Outcome {
-    match assert
-        .that
-        .iter()
-        .position(|condition| parse_bool(condition) != Some(true))
-    {
+pub(super) fn run(assert: &Assert<String>, that: &[bool]) -> Outcome {
+    match that.iter().position(|condition| !condition) {
         None => Outcome::ok(format!(
             "{} condition{} true",
             assert.that.len(),

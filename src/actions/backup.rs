@@ -200,12 +200,10 @@ enum Invalid {
     RelativePath(String),
     #[error("`keep: 0` would delete the backup just made; use 1 or more")]
     KeepZero,
-    #[error("keep `{0}` is not a non-negative integer")]
-    KeepNotCount(String),
 }
 
 /// Checks the rendered fields: absolute paths and store, `keep` at least 1.
-fn check_fields(backup: &Backup<String>) -> Result<Option<usize>, Invalid> {
+fn check_fields(backup: &Backup<String>, keep: Option<u32>) -> Result<Option<usize>, Invalid> {
     if !backup.store.starts_with('/') {
         return Err(Invalid::RelativeStore(backup.store.clone()));
     }
@@ -214,13 +212,10 @@ fn check_fields(backup: &Backup<String>) -> Result<Option<usize>, Invalid> {
             return Err(Invalid::RelativePath(path.clone()));
         }
     }
-    match backup.keep.as_deref().map(str::trim) {
+    match keep {
         None => Ok(None),
-        Some(keep) => match keep.parse::<usize>() {
-            Ok(0) => Err(Invalid::KeepZero),
-            Ok(keep) => Ok(Some(keep)),
-            Err(_) => Err(Invalid::KeepNotCount(keep.to_owned())),
-        },
+        Some(0) => Err(Invalid::KeepZero),
+        Some(keep) => Ok(Some(keep as usize)),
     }
 }
 
@@ -228,8 +223,9 @@ fn check_fields(backup: &Backup<String>) -> Result<Option<usize>, Invalid> {
 pub(super) async fn run<T: Transport>(
     context: &Context<'_, T>,
     backup: &Backup<String>,
+    keep: Option<u32>,
 ) -> Result<Outcome, TransportError> {
-    let keep = match check_fields(backup) {
+    let keep = match check_fields(backup, keep) {
         Ok(keep) => keep,
         Err(invalid) => return Ok(Outcome::failed(invalid.to_string())),
     };

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use super::{Context, DiffMode, Outcome, RunMode, quote};
-use crate::runbook::model::{Content, Copy, parse_bool, parse_mode};
+use crate::runbook::model::{Content, Copy};
 use crate::transport::{Transport, TransportError};
 
 /// Largest existing file fetched to show a `--diff`.
@@ -38,16 +38,14 @@ enum Existing {
 pub(super) async fn run<T: Transport>(
     context: &Context<'_, T>,
     copy: &Copy<String>,
+    mode: Option<u32>,
+    backup: bool,
 ) -> Result<Outcome, TransportError> {
     let bytes: &[u8] = match &copy.content {
         Content::Bytes { bytes, .. } => bytes,
         Content::Text(text) => text.as_bytes(),
     };
     let dest = &copy.dest;
-    let mode = match copy.attributes.mode.as_deref().map(parse_mode).transpose() {
-        Ok(mode) => mode,
-        Err(reason) => return Ok(Outcome::failed(reason.to_string())),
-    };
     let existing = match query(context, dest).await? {
         Ok(existing) => existing,
         Err(failure) => return Ok(failure),
@@ -82,7 +80,6 @@ pub(super) async fn run<T: Transport>(
             ..Outcome::changed(format!("would change {summary}"))
         });
     }
-    let backup = copy.backup.as_deref().and_then(parse_bool).unwrap_or(false);
     let script = if content_changed {
         write_script(
             dest,

@@ -3,7 +3,7 @@
 use thiserror::Error;
 
 use super::{Context, Outcome, RunMode, quote};
-use crate::runbook::model::{FileKind, FileState, parse_mode};
+use crate::runbook::model::{FileKind, FileState};
 use crate::transport::{Transport, TransportError};
 
 /// Why the path cannot be brought to the wanted state without destroying what is there.
@@ -47,15 +47,12 @@ enum Existing {
 pub(super) async fn run<T: Transport>(
     context: &Context<'_, T>,
     file: &FileState<String>,
+    mode: Option<u32>,
 ) -> Result<Outcome, TransportError> {
     let path = file.path.as_str();
     if path.trim_end_matches('/').is_empty() {
         return Ok(Outcome::failed("refusing to manage `/`"));
     }
-    let mode = match file.attributes.mode.as_deref().map(parse_mode).transpose() {
-        Ok(mode) => mode,
-        Err(reason) => return Ok(Outcome::failed(reason.to_string())),
-    };
     let query = format!(
         "p={}; if [ -L \"$p\" ]; then printf 'link %s\\n' \"$(readlink -- \"$p\")\"; \
          elif [ -d \"$p\" ]; then printf 'directory %s\\n' \"$(stat -c '%a %U %G' -- \"$p\")\"; \

@@ -17,6 +17,7 @@ mod fetch;
 mod file;
 mod outcome;
 mod package;
+mod ready;
 mod restore;
 mod script;
 mod service;
@@ -26,6 +27,7 @@ mod wait_for;
 use std::time::Duration;
 
 pub use outcome::{BackupMade, Outcome, Status};
+pub use ready::{InvalidField, Ready};
 
 // Every action quotes values with the one shell-quoting rule, as `quote`.
 use crate::quote::shell_quote as quote;
@@ -133,26 +135,37 @@ pub fn trim_newline(text: &str) -> &str {
 /// failed; the executor decides what that makes the host.
 pub async fn run<T: Transport>(
     context: &Context<'_, T>,
-    action: &Action<String>,
+    action: &Ready<'_>,
 ) -> Result<Outcome, TransportError> {
-    match action {
-        Action::Command(spec) => command::run(context, spec).await,
-        Action::Script(spec) => script::run(context, spec).await,
-        Action::Copy(spec) | Action::Template(spec) => copy::run(context, spec).await,
-        Action::Fetch(spec) => fetch::run(context, spec).await,
-        Action::File(spec) => file::run(context, spec).await,
-        Action::Assert(spec) => Ok(assert::run(spec)),
-        Action::WaitFor(spec) => wait_for::run(context, spec).await,
-        Action::Backup(spec) => backup::run(context, spec).await,
-        Action::Restore(spec) => restore::run(context, spec).await,
-        Action::User(spec) => user::run(context, spec).await,
-        Action::Package(spec) => package::run(context, spec).await,
-        Action::Service(spec) => service::run(context, spec).await,
-        // A gate waits for people and a reboot replaces the host's connection: the executor
-        // handles both before dispatch.
-        Action::Gate(_) | Action::Reboot(_) => Ok(Outcome::failed(format!(
-            "a `{}` step is handled by the executor, not run as an action",
-            action.keyword()
-        ))),
+    match *action {
+        Ready::Copy { spec, mode, backup } => copy::run(context, spec, mode, backup).await,
+        Ready::File { spec, mode } => file::run(context, spec, mode).await,
+        Ready::WaitFor { spec, timeout, .. } => wait_for::run(context, spec, timeout).await,
+        Ready::Assert { spec, ref that } => Ok(assert::run(spec, that)),
+        Ready::Backup { spec, keep } => backup::run(context, spec, keep).await,
+        Ready::Service { spec, enabled } => service::run(context, spec, enabled).await,
+        Ready::User { spec, system } => user::run(context, spec, system).await,
+        Ready::Other(action) => match action {
+            Action::Command(spec) => command::run(context, spec).await,
+            Action::Script(spec) => script::run(context, spec).await,
+            Action::Fetch(spec) => fetch::run(context, spec).await,
+            Action::Restore(spec) => restore::run(context, spec).await,
+            Action::Package(spec) => package::run(context, spec).await,
+            // A gate waits for people and a reboot replaces the host's connection: the
+            // executor handles both before dispatch. The rest are typed by `Ready::parse`.
+            Action::Gate(_)
+            | Action::Reboot(_)
+            | Action::Copy(_)
+            | Action::Template(_)
+            | Action::File(_)
+            | Action::Assert(_)
+            | Action::WaitFor(_)
+            | Action::Backup(_)
+            | Action::User(_)
+            | Action::Service(_) => Ok(Outcome::failed(format!(
+                "internal error: a `{}` step is not run as an untyped action",
+                action.keyword()
+            ))),
+        },
     }
 }

@@ -21,7 +21,7 @@
 use thiserror::Error;
 
 use super::{Context, Outcome, RunMode, quote};
-use crate::runbook::model::{Service, ServiceState, parse_bool};
+use crate::runbook::model::{Service, ServiceState};
 use crate::transport::{CommandOutput, Transport, TransportError};
 
 /// Longest piece of a failed command's output kept in the step's message; the full output is in
@@ -108,24 +108,12 @@ struct Wanted {
 pub(super) async fn run<T: Transport>(
     context: &Context<'_, T>,
     service: &Service<String>,
+    enabled: Option<bool>,
 ) -> Result<Outcome, TransportError> {
     let name = service.name.trim();
     if let Err(bad) = check_name(name) {
         return Ok(Outcome::failed(bad.to_string()));
     }
-    let enabled = match service
-        .enabled
-        .as_deref()
-        .map(|text| (text, parse_bool(text)))
-    {
-        None => None,
-        Some((_, Some(enabled))) => Some(enabled),
-        Some((text, None)) => {
-            return Ok(Outcome::failed(format!(
-                "`enabled` is `{text}`, not true or false"
-            )));
-        }
-    };
     let wanted = Wanted {
         state: service.state,
         enabled,

@@ -26,7 +26,7 @@ use std::fmt::Write as _;
 use thiserror::Error;
 
 use super::{Context, Outcome, RunMode, quote};
-use crate::runbook::model::{Presence, User, parse_bool};
+use crate::runbook::model::{Presence, User};
 use crate::transport::{Transport, TransportError};
 
 /// The account as the host has it.
@@ -64,8 +64,6 @@ enum Invalid {
     EmptyWord(&'static str),
     #[error("`{word}` is not a valid {what} (no `:`, `,`, `/`, whitespace or leading `-`)")]
     BadWord { word: String, what: &'static str },
-    #[error("`system` is `{0}`, not true or false")]
-    SystemNotBool(String),
     #[error("{field} `{value}` is not an absolute path without `:` or newlines")]
     BadPath { field: &'static str, value: String },
     #[error(
@@ -122,8 +120,9 @@ impl ChangeKind {
 pub(super) async fn run<T: Transport>(
     context: &Context<'_, T>,
     user: &User<String>,
+    system: bool,
 ) -> Result<Outcome, TransportError> {
-    let wanted = match parse(user) {
+    let wanted = match parse(user, system) {
         Ok(wanted) => wanted,
         Err(invalid) => return Ok(Outcome::failed(invalid.to_string())),
     };
@@ -181,7 +180,7 @@ pub(super) async fn run<T: Transport>(
 }
 
 /// Parses the rendered fields and refuses names the shadow tools would misread.
-fn parse(user: &User<String>) -> Result<Wanted<'_>, Invalid> {
+fn parse(user: &User<String>, system: bool) -> Result<Wanted<'_>, Invalid> {
     let name = user.name.trim();
     check_word(name, "account name")?;
     let groups = user
@@ -192,10 +191,6 @@ fn parse(user: &User<String>) -> Result<Wanted<'_>, Invalid> {
             check_word(group, "group name").map(|()| group)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let system = match user.system.as_deref() {
-        None => false,
-        Some(text) => parse_bool(text).ok_or_else(|| Invalid::SystemNotBool(text.to_owned()))?,
-    };
     for (field, value) in [("shell", &user.shell), ("home", &user.home)] {
         if let Some(value) = value
             && (!value.starts_with('/') || value.contains([':', '\n']))

@@ -3,25 +3,17 @@
 use std::time::{Duration, Instant};
 
 use super::{Context, Outcome, RunMode, quote};
-use crate::runbook::model::{WaitFor, WaitTarget, parse_duration};
+use crate::runbook::model::{WaitFor, WaitTarget};
 use crate::transport::{Transport, TransportError};
 
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Polls until the target answers; read-only, so it runs under `--check` too.
 pub(super) async fn run<T: Transport>(
     context: &Context<'_, T>,
     wait: &WaitFor<String>,
+    timeout: Duration,
 ) -> Result<Outcome, TransportError> {
-    let timeout = wait
-        .timeout
-        .as_deref()
-        .map(parse_duration)
-        .transpose()
-        .ok()
-        .flatten()
-        .unwrap_or(DEFAULT_TIMEOUT);
     let (probe, what) = match &wait.target {
         WaitTarget::Port { port, host } => {
             let host = host.as_deref().unwrap_or("127.0.0.1");

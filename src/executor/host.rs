@@ -467,6 +467,10 @@ impl HostRunner<'_> {
     ) -> Result<(Outcome, u32), TransportError> {
         let become_user = self.become_user(step, settings);
         let mode = self.mode(step);
+        let action = match actions::Ready::parse(&step.action) {
+            Ok(action) => action,
+            Err(invalid) => return Ok((Outcome::failed(invalid.to_string()), 0)),
+        };
         if matches!(step.action, Action::Package(_)) {
             // The package manager is a fact: gathered once, whether or not a template asked.
             if let Err(error) = self.ensure_facts().await {
@@ -488,7 +492,7 @@ impl HostRunner<'_> {
                 env: step.env.clone(),
                 timeout: settings.timeout,
             };
-            let mut outcome = self.run_killable(&context, step).await?;
+            let mut outcome = self.run_killable(&context, &action).await?;
             if let Err(error) = self.apply_conditions(planned, &mut outcome).await {
                 outcome = Outcome {
                     message: Some(error.to_string()),
@@ -515,12 +519,12 @@ impl HostRunner<'_> {
     async fn run_killable<T>(
         &self,
         context: &Context<'_, T>,
-        step: &Step<String>,
+        action: &actions::Ready<'_>,
     ) -> Result<Outcome, TransportError>
     where
         T: crate::transport::Transport,
     {
-        let action = actions::run(context, &step.action);
+        let action = actions::run(context, action);
         tokio::pin!(action);
         let mut cancel = self.cancel.clone();
         let mut killed = false;
