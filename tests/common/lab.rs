@@ -205,7 +205,6 @@ impl TestLab {
     }
 
     /// The real binary, run in [`TestLab::workspace`] with [`TestLab::state_dir`].
-    #[must_use]
     pub fn opsgate(&self) -> Opsgate {
         Opsgate::new()
             .current_dir(self.workspace())
