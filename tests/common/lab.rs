@@ -211,6 +211,12 @@ impl TestLab {
             .state_dir(self.state_dir())
     }
 
+    /// The real binary against the lab's inventory: `lab.cli(&["run", "x.yaml"])`, then the
+    /// expectations and `.run()`.
+    pub fn cli(&self, args: &[&str]) -> Opsgate {
+        self.opsgate().arg("-i").arg(self.inventory()).args(args)
+    }
+
     /// Runs `command` on lab host `name` with the system ssh client and the lab's `ssh_config`.
     #[must_use]
     pub fn ssh(&self, name: &str, command: &str) -> Output {

@@ -58,10 +58,17 @@ pub struct Opsgate {
 }
 
 /// What a finished opsgate must have done; see [`Opsgate`].
+#[derive(Debug, Clone, Copy)]
+enum Status {
+    Code(i32),
+    /// Any status but 0.
+    Failure,
+    Any,
+}
+
 #[derive(Debug, Clone)]
 struct Expect {
-    /// `None`: any status.
-    status: Option<i32>,
+    status: Status,
     stdout_contains: Vec<String>,
     stderr_contains: Vec<String>,
     output_contains: Vec<String>,
@@ -92,7 +99,7 @@ impl Opsgate {
 
     fn wrap(command: Command, scratch: TempDir) -> Self {
         let mut expect = Expect {
-            status: Some(0),
+            status: Status::Code(0),
             stdout_contains: Vec::new(),
             stderr_contains: Vec::new(),
             output_contains: Vec::new(),
@@ -183,13 +190,19 @@ impl Opsgate {
 
     /// Expects exit status `code` (default 0).
     pub fn status(mut self, code: i32) -> Self {
-        self.expect.status = Some(code);
+        self.expect.status = Status::Code(code);
+        self
+    }
+
+    /// Expects a failure: any exit status but 0.
+    pub fn failure(mut self) -> Self {
+        self.expect.status = Status::Failure;
         self
     }
 
     /// Accepts any exit status, for a run whose status is not what the test checks.
     pub fn any_status(mut self) -> Self {
-        self.expect.status = None;
+        self.expect.status = Status::Any;
         self
     }
 
@@ -320,10 +333,14 @@ impl Expect {
             temp_paths: self.temp_paths.clone(),
         };
         let mut problems = Vec::new();
-        if let Some(code) = self.status {
-            if outcome.status.code() != Some(code) {
+        match self.status {
+            Status::Code(code) if outcome.status.code() != Some(code) => {
                 problems.push(format!("exit status {code}, got {}", outcome.status));
             }
+            Status::Failure if outcome.status.success() => {
+                problems.push("a failure, got exit status 0".to_owned());
+            }
+            _ => {}
         }
         let both = outcome.text();
         let checks = [
