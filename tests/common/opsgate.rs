@@ -268,8 +268,7 @@ impl Opsgate {
     }
 
     /// Runs the binary to completion and returns its status, stdout and stderr, unchecked.
-    #[must_use]
-    pub fn output(mut self) -> Output {
+    fn output(mut self) -> Output {
         self.command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -436,6 +435,17 @@ impl Outcome {
     #[must_use]
     pub fn stderr(&self) -> String {
         self.redacted(&self.stderr)
+    }
+
+    /// Both streams, headed as uv's snapshots are, for [`snapshot!`](crate::snapshot) where a
+    /// message may go to either.
+    #[must_use]
+    pub fn streams(&self) -> String {
+        format!(
+            "----- stdout -----\n{}----- stderr -----\n{}",
+            self.stdout(),
+            self.stderr()
+        )
     }
 
     fn redacted(&self, text: &str) -> String {

@@ -1,25 +1,37 @@
 //! `whoami`, `approve runbook` and `catalog` as root, with a policy that names root.
 
 use super::Project;
+use crate::snapshot;
 
 const RUNBOOK: &str = "runbook: hello\nkind: maintenance\nmin_level: 2\ntargets: lab\nsteps:\n  - name: hi\n    command: echo hi\n";
 
 #[test]
 fn whoami_reports_level_source_and_summary() {
     let project = Project::new();
-    project
-        .opsgate(&["whoami"])
-        .output_contains("single-operator mode")
-        .run();
+    let single = project.opsgate(&["whoami"]).run();
+    snapshot!(single.streams(), @r"
+        ----- stdout -----
+        operator: root
+        level:    none
+        identity: the OS account running opsgate (uid 0)
+        policy:   none (`policy/operators.yaml` does not exist)
+        may:      may run anything: no gate applies
+        note:     single-operator mode: there is no policy file at `policy/operators.yaml`, so no gates apply; every run is still recorded
+        ----- stderr -----
+    ");
 
     project.policy("operators:\n  root: { level: 4, name: Root Admin }\n");
-    project
-        .opsgate(&["whoami"])
-        .output_contains("operator: root (Root Admin)")
-        .output_contains("level:    L4")
-        .output_contains("the OS account running opsgate")
-        .output_contains("draft or changed runbooks outside production")
-        .run();
+    let listed = project.opsgate(&["whoami"]).run();
+    snapshot!(listed.streams(), @r"
+        ----- stdout -----
+        operator: root (Root Admin)
+        level:    L4
+        identity: the OS account running opsgate (uid 0)
+        policy:   `policy/operators.yaml`
+        may:      may run approved runbooks with min_level up to 4, and draft or changed runbooks outside production; may approve runs and gate steps of L1-L3 operators and approve runbooks with min_level up to 3 into the catalog
+        note:     under the default gate matrix (SPEC §4.3); the policy has no tightening rules
+        ----- stderr -----
+    ");
 
     project.policy("operators:\n  alice: { level: 5 }\n");
     let unlisted = project.opsgate(&["--json", "whoami"]).status(3).run();
@@ -31,13 +43,22 @@ fn whoami_reports_level_source_and_summary() {
 #[test]
 fn whoami_under_sudo_without_a_policy_is_denied() {
     let project = Project::new();
-    crate::common::Opsgate::new()
+    let denied = crate::common::Opsgate::new()
         .current_dir(project.path())
         .env("SUDO_USER", "og-nobody")
         .arg("whoami")
         .status(3)
-        .output_contains("og-nobody")
         .run();
+    snapshot!(denied.streams(), @r"
+        ----- stdout -----
+        operator: og-nobody
+        level:    none
+        identity: SUDO_USER, set by sudo for OS account `root` (uid 0)
+        policy:   none (`policy/operators.yaml` does not exist)
+        may:      may use only the ungated commands
+        note:     you run opsgate through sudo and there is no policy file at `policy/operators.yaml`: every gated command is denied
+        ----- stderr -----
+    ");
 }
 
 #[test]
@@ -107,11 +128,17 @@ fn approving_into_the_catalog_needs_l4_for_min_level_3_and_l5_above() {
         "runbook: deep\nkind: restore\nmin_level: 4\ntargets: lab\nsteps:\n  - name: hi\n    command: echo hi\n",
     );
     project.policy("operators:\n  root: { level: 3 }\n");
-    project
+    let l3 = project
         .opsgate(&["approve", "runbook", "runbooks/hello.yaml"])
         .status(3)
-        .output_contains("catalog-approver")
         .run();
+    snapshot!(l3.streams(), @r"
+        ----- stdout -----
+        ----- stderr -----
+        error: operator `root` (L3) may not approve runbook `hello` into the catalog: its min_level is 2 and approving it needs level 4+ (rule `catalog-approver`)
+
+        hint: ask an operator of level 4+ to run `opsgate approve runbook runbooks/hello.yaml`
+    ");
 
     project.policy("operators:\n  root: { level: 4 }\n");
     project
@@ -146,12 +173,21 @@ fn a_gate_step_is_validated_and_planned() {
         "bad-gate",
         "runbook: bad-gate\nkind: maintenance\ntargets: lab\nsteps:\n  - name: confirm\n    gate: { approver_level: 7 }\n",
     );
-    project
+    let invalid = project
         .opsgate(&["validate", "runbooks/bad-gate.yaml"])
         .status(2)
-        .output_contains("`approver_level` is 7")
-        .output_contains("bad-gate.yaml:6:")
         .run();
+    snapshot!(invalid.streams(), @r"
+        ----- stdout -----
+        ----- stderr -----
+        error: `approver_level` is 7, which is not an SFIA level
+         --> runbooks/bad-gate.yaml:6:29
+          |
+        6 |     gate: { approver_level: 7 }
+          |                             ^^^
+
+        hint: opsgate uses SFIA levels 1 (follow) to 5 (ensure, advise)
+    ");
 }
 
 #[test]

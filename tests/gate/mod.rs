@@ -45,5 +45,6 @@ impl Project {
             .current_dir(self.path())
             .state_dir(self.path().join("state"))
             .args(args)
+            .redact(self.path())
     }
 }
