@@ -86,7 +86,7 @@ fn catalog_lists_draft_approved_and_changed_runbooks() {
         .output_contains("approved runbook `hello`")
         .run();
 
-    let approved = project.opsgate(&["--json", "catalog"]).any_status().run();
+    let approved = project.opsgate(&["--json", "catalog"]).run();
     let json: serde_json::Value = serde_json::from_str(&approved.stdout).expect("json");
     let hello = json
         .as_array()
@@ -99,7 +99,7 @@ fn catalog_lists_draft_approved_and_changed_runbooks() {
     assert_eq!(hello["approval"]["approver_level"], 4, "{json}");
 
     std::fs::write(&runbook, format!("{RUNBOOK}# edited\n")).expect("edit");
-    let changed = project.opsgate(&["catalog"]).any_status().run();
+    let changed = project.opsgate(&["catalog"]).run();
     let listing = changed.text();
     let line = listing
         .lines()
@@ -113,7 +113,6 @@ fn catalog_lists_draft_approved_and_changed_runbooks() {
     // The approval is an audit event of no run, in the verified chain.
     project
         .opsgate(&["audit", "export", "--jsonl"])
-        .any_status()
         .output_contains("\"runbook_approved\"")
         .run();
     project.opsgate(&["audit", "verify"]).run();
@@ -219,7 +218,6 @@ fn ctrl_c_while_waiting_for_an_approval_cancels_the_run() {
             .opsgate()
             .env("SUDO_USER", "og-alice")
             .args(["--json", "pending"])
-            .any_status()
             .run();
         if pending.stdout.contains("\"run\"") {
             break;
@@ -240,7 +238,6 @@ fn ctrl_c_while_waiting_for_an_approval_cancels_the_run() {
         .opsgate()
         .env("SUDO_USER", "og-alice")
         .args(["--json", "history"])
-        .any_status()
         .run()
         .json();
     assert_eq!(runs[0]["status"], "cancelled", "{runs}");
@@ -271,7 +268,7 @@ fn an_unsigned_approval_row_is_ignored_by_the_gate_and_named_by_audit_verify() {
     project.opsgate(&["audit", "verify"]).run();
 
     project.policy(&format!("signed_approvals: true\n{operators}"));
-    let catalog = project.opsgate(&["catalog"]).any_status().run();
+    let catalog = project.opsgate(&["catalog"]).run();
     let listing = catalog.text();
     let line = listing
         .lines()

@@ -27,7 +27,6 @@ fn show(deployment: &Deployment, run: &str) -> String {
 fn last_run(deployment: &Deployment) -> String {
     let output = deployment
         .opsgate("og-alice", &["--json", "history", "--limit", "1"])
-        .any_status()
         .run();
     let runs: serde_json::Value = serde_json::from_str(&output.stdout).expect("history --json");
     runs[0]["id"].to_string()
@@ -46,7 +45,6 @@ fn an_l1_operator_is_denied_a_patch_runbook_and_the_denial_is_audited() {
         .run();
     let bob_plan = deployment
         .opsgate("og-bob", &["--json", "plan", "patch"])
-        .any_status()
         .run();
     let json: serde_json::Value = serde_json::from_str(&bob_plan.stdout).expect("plan --json");
     assert_eq!(json["gate"]["decision"], "allow", "{json}");
@@ -99,7 +97,6 @@ fn an_l2_runs_an_approved_runbook_and_is_blocked_once_it_is_edited() {
     deployment.runbook("deploy", &format!("{yaml}# a harmless-looking edit\n"));
     deployment
         .opsgate("og-bob", &["catalog"])
-        .any_status()
         .stdout_contains("changed")
         .run();
     let changed = deployment
@@ -136,10 +133,7 @@ fn a_production_run_waits_for_an_l3_approval_from_another_account() {
         .status(3)
         .output_contains("two-person")
         .run();
-    let dave = deployment
-        .opsgate("og-dave", &["pending"])
-        .any_status()
-        .run();
+    let dave = deployment.opsgate("og-dave", &["pending"]).run();
     assert!(
         dave.stdout.as_str().contains("no pending runs"),
         "{}",
@@ -346,7 +340,6 @@ fn a_gate_step_pauses_every_host_until_one_approval_releases_them_all() {
     let run = deployment.pending_run("og-carol").to_string();
     deployment
         .opsgate("og-carol", &["pending"])
-        .any_status()
         .stdout_contains("step 2")
         .run();
     assert!(
@@ -548,10 +541,7 @@ fn a_saved_plan_runs_once_by_its_author_after_approval_and_refuses_drift() {
         "the secret is stored only as a salted HMAC"
     );
 
-    let shown = deployment
-        .opsgate("og-carol", &["plan", "show", &id])
-        .any_status()
-        .run();
+    let shown = deployment.opsgate("og-carol", &["plan", "show", &id]).run();
     assert!(
         shown.stdout.as_str().contains("saved by og-dave")
             && shown.stdout.as_str().contains("not approved")
@@ -689,7 +679,6 @@ fn signed_approvals_are_made_as_the_approver_and_verified_against_registered_key
     hand_in(&deployment, "og-alice", &document).run();
     deployment
         .opsgate("og-dave", &["catalog"])
-        .any_status()
         .stdout_contains("approved")
         .run();
 
