@@ -63,6 +63,18 @@ mod process;
 mod sshd;
 mod state;
 
+/// What `transport::test_sshd` starts one lab host from, in-process, for the transport's unit
+/// tests: unit and integration tests then share one sshd harness, this module's.
+#[cfg(test)]
+pub(crate) mod harness {
+    pub(crate) use super::host::{HostFiles, Launch};
+    pub(crate) use super::keys::generate;
+    pub(crate) use super::sshd::{
+        ServerConfig, StartFailure, ensure_privilege_separation_dir, free_port, spawn, stop,
+        wait_ready,
+    };
+}
+
 use std::collections::hash_map::RandomState;
 use std::fs;
 use std::hash::{BuildHasher, Hasher};

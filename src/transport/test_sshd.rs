@@ -1,25 +1,32 @@
-//! A real, throwaway OpenSSH server for the transport's tests.
+//! A real, throwaway OpenSSH server for the transport's tests: one lab host.
 //!
-//! Each [`TestSshd`] gets a temporary directory with fresh ed25519 host and client keys, an
-//! `sshd_config` that listens on 127.0.0.1 at a free port with key-only login and no PAM, and
-//! a `known_hosts` file for its host key. sshd runs in the foreground (`-D -e`) as a child of the
-//! test process, is killed by its PID on drop, and its log is available for failure messages.
-//! A missing sshd fails the test with the install command; it never skips.
+//! There is one sshd harness for all tests, the lab's (`crate::lab`): the integration tests
+//! start whole labs through `opsgate::lab::up` (`tests/common/lab.rs`), and [`TestSshd`] starts
+//! a single host with the same pieces — the lab's key generation, `sshd_config`, detached
+//! start, readiness check and verified stop (`lab::harness`). It differs from `lab up` only in
+//! what a unit test needs: the host listens on 127.0.0.1, shares the machine's filesystem even
+//! as root (no overlay to set up, so it starts as fast as a bare sshd), and writes no lab state,
+//! inventory or `ssh_config`: the tests build their own [`SshTarget`]s. sshd is a child of the
+//! test process, stopped on drop, and its log is available for failure messages. A missing sshd
+//! fails the test with the install command; it never skips.
 
-use std::net::TcpListener;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use tokio::io::AsyncReadExt as _;
+use std::process::Child;
 
 use super::SshTarget;
+use crate::lab::harness::{self, HostFiles, Launch, ServerConfig, StartFailure};
 
-const SSHD: &str = "/usr/sbin/sshd";
+/// The name of the one host in a [`TestSshd`]'s directory (and in its log and errors).
+const HOST: &str = "test";
+
+/// Attempts when another process takes the chosen port before sshd binds it.
+const START_ATTEMPTS: usize = 5;
 
 /// A running sshd on 127.0.0.1, stopped on drop.
 pub(crate) struct TestSshd {
     directory: tempfile::TempDir,
+    files: HostFiles,
     child: Child,
     /// The port sshd listens on.
     pub(crate) port: u16,
@@ -35,86 +42,43 @@ pub(crate) struct TestSshd {
 
 impl TestSshd {
     /// Generates keys, writes the config, starts sshd and waits until it greets.
+    #[expect(
+        clippy::unused_async,
+        reason = "callers are tokio tests; the lab's start blocks for well under a second"
+    )]
     pub(crate) async fn start() -> Self {
-        assert!(
-            Path::new(SSHD).exists(),
-            "{SSHD} is missing: install it with `apt-get install openssh-server`"
-        );
-        // sshd refuses to start without its privilege separation directory.
-        std::fs::create_dir_all("/run/sshd").expect("create /run/sshd");
-
         let directory = tempfile::Builder::new()
             .prefix("opsgate-sshd-")
             .tempdir()
             .expect("temp dir");
         let dir = directory.path();
-        let host_key = dir.join("host_ed25519");
+        let files = HostFiles::new(dir, HOST);
+        std::fs::create_dir_all(files.lab_root()).expect("create the host's directory");
+        let host_public_key = keygen(&files.host_key());
         let client_key = dir.join("client_ed25519");
-        keygen(&host_key);
-        keygen(&client_key);
-        std::fs::copy(
-            client_key.with_extension("pub"),
-            dir.join("authorized_keys"),
-        )
-        .expect("write authorized_keys");
-        let host_public_key = public_key(&host_key);
+        let authorized_keys = dir.join("authorized_keys");
+        std::fs::write(&authorized_keys, format!("{}\n", keygen(&client_key)))
+            .expect("write authorized_keys");
+        harness::ensure_privilege_separation_dir(crate::os_account::effective_uid() == 0)
+            .unwrap_or_else(|error| panic!("{error}"));
 
-        let port = free_port();
-        let config = dir.join("sshd_config");
-        std::fs::write(
-            &config,
-            format!(
-                "ListenAddress 127.0.0.1\n\
-                 Port {port}\n\
-                 HostKey {host_key}\n\
-                 PidFile {pid}\n\
-                 AuthorizedKeysFile {authorized}\n\
-                 UsePAM no\n\
-                 StrictModes no\n\
-                 PermitRootLogin prohibit-password\n\
-                 PasswordAuthentication no\n\
-                 KbdInteractiveAuthentication no\n\
-                 PubkeyAuthentication yes\n\
-                 MaxSessions 10\n\
-                 SetEnv SHLVL=1\n\
-                 LogLevel VERBOSE\n",
-                host_key = host_key.display(),
-                pid = dir.join("sshd.pid").display(),
-                authorized = dir.join("authorized_keys").display(),
-            ),
-        )
-        .expect("write sshd_config");
-
+        let (child, port) = start_sshd(&files, &authorized_keys);
         let known_hosts = dir.join("known_hosts");
         std::fs::write(
             &known_hosts,
             format!("[127.0.0.1]:{port} {host_public_key}\n"),
         )
         .expect("write known_hosts");
-
-        let log = std::fs::File::create(dir.join("sshd.log")).expect("create sshd.log");
-        let child = Command::new(SSHD)
-            .arg("-D")
-            .arg("-e")
-            .arg("-f")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start sshd");
-        let user = local_user();
-        let mut server = Self {
+        Self {
             directory,
+            files,
             child,
             port,
             known_hosts,
             client_key,
             host_public_key,
-            user,
-        };
-        server.wait_until_ready().await;
-        server
+            user: local_user(),
+        }
     }
 
     /// Settings that reach this server as `host`, with its `known_hosts` file and client key.
@@ -142,72 +106,68 @@ impl TestSshd {
 
     /// Everything sshd logged so far.
     pub(crate) fn log(&self) -> String {
-        std::fs::read_to_string(self.directory.path().join("sshd.log")).unwrap_or_default()
-    }
-
-    async fn wait_until_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("sshd exited with {status}:\n{}", self.log());
-            }
-            if let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await {
-                let mut banner = [0_u8; 4];
-                if stream.read_exact(&mut banner).await.is_ok() && &banner == b"SSH-" {
-                    return;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "sshd did not accept connections within 10s:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        std::fs::read_to_string(self.files.log()).unwrap_or_default()
     }
 }
 
 impl Drop for TestSshd {
     fn drop(&mut self) {
-        // SIGTERM lets sshd remove its pid file; the per-connection processes end with the
-        // clients' connections.
-        let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");
-        // SAFETY: the PID is our own child, which has not been waited for yet.
-        unsafe {
-            libc::kill(pid, libc::SIGTERM);
+        // SIGTERM, then SIGKILL, only while the PID is still this sshd; the per-connection
+        // processes end with the clients' connections.
+        if let Err(error) = harness::stop(HOST, self.child.id(), &self.files.sshd_config()) {
+            // Not a panic: this may run while a failing test unwinds.
+            let _ =
+                std::io::Write::write_all(&mut std::io::stderr(), format!("{error}\n").as_bytes());
         }
-        let _ = self.child.wait();
     }
 }
 
-/// Creates an ed25519 key pair at `path` and `path.pub`.
-pub(crate) fn keygen(path: &Path) {
-    let status = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "opsgate-test", "-f"])
-        .arg(path)
-        .stdin(Stdio::null())
-        .status()
-        .expect("run ssh-keygen");
-    assert!(status.success(), "ssh-keygen failed for {}", path.display());
+/// Starts the lab's sshd for this host on 127.0.0.1, retrying with another port when a
+/// neighbour took the chosen one, as `lab up` does.
+fn start_sshd(files: &HostFiles, authorized_keys: &Path) -> (Child, u16) {
+    let address = Ipv4Addr::LOCALHOST;
+    for _ in 0..START_ATTEMPTS {
+        let port = harness::free_port(address).unwrap_or_else(|error| panic!("{error}"));
+        let config = ServerConfig {
+            host: HOST,
+            address,
+            port,
+            files,
+            authorized_keys,
+        };
+        std::fs::write(files.sshd_config(), config.render()).expect("write sshd_config");
+        let _ = std::fs::remove_file(files.pid_file());
+        let mut child = harness::spawn(files, Launch::Shared).unwrap_or_else(|error| {
+            panic!("{error} (install it with `apt-get install openssh-server`)")
+        });
+        match harness::wait_ready(&mut child, HOST, files, address, port) {
+            Ok(()) => return (child, port),
+            Err(StartFailure::PortTaken) => {}
+            Err(StartFailure::Failed(error)) => panic!("starting the test sshd: {error}"),
+        }
+    }
+    panic!("no free port for the test sshd after {START_ATTEMPTS} attempts");
 }
 
-/// `TYPE BASE64` of the public key next to the private key `path`.
-pub(crate) fn public_key(path: &Path) -> String {
-    let text = std::fs::read_to_string(path.with_extension("pub")).expect("read public key");
-    text.split_whitespace()
-        .take(2)
-        .collect::<Vec<_>>()
-        .join(" ")
+/// Creates an ed25519 key pair at `path` and `path.pub` with the lab's key generation and
+/// returns the public key, `TYPE BASE64`.
+pub(crate) fn keygen(path: &Path) -> String {
+    harness::generate(path, "opsgate-test")
+        .unwrap_or_else(|error| panic!("{error}"))
+        .as_str()
+        .to_owned()
 }
 
 /// A port on 127.0.0.1 that nothing listens on right now.
 pub(crate) fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local address").port()
+    harness::free_port(Ipv4Addr::LOCALHOST).unwrap_or_else(|error| panic!("{error}"))
 }
 
 fn local_user() -> String {
-    let output = Command::new("id").arg("-un").output().expect("run id -un");
+    let output = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .expect("run id -un");
     String::from_utf8(output.stdout)
         .expect("utf-8 user name")
         .trim()

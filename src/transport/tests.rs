@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest as _, Sha256};
 
-use super::test_sshd::{TestSshd, free_port, keygen, public_key};
+use super::test_sshd::{TestSshd, free_port, keygen};
 use super::{
     CommandOutput, CommandProblem, Connection, HostKeyProblem, MAX_CHANNELS, Program,
     RemoteCommand, RemoteStatus, SshTarget, Transport, TransportError,
@@ -411,11 +411,11 @@ async fn unknown_host_key_fails_with_host_key_error() {
 async fn changed_host_key_fails_with_host_key_error() {
     let server = TestSshd::start().await;
     let other_key = server.scratch("other").join("host_ed25519");
-    keygen(&other_key);
+    let other_public_key = keygen(&other_key);
     let recorded = server.scratch("changed").join("known_hosts");
     std::fs::write(
         &recorded,
-        format!("[127.0.0.1]:{} {}\n", server.port, public_key(&other_key)),
+        format!("[127.0.0.1]:{} {other_public_key}\n", server.port),
     )
     .expect("write known_hosts");
     let mut target = server.target("lab1");
@@ -440,7 +440,7 @@ async fn changed_host_key_fails_with_host_key_error() {
     // A wrong pinned key is a changed key as well.
     let mut pinned = server.target("lab1");
     pinned.known_hosts = None;
-    pinned.host_key = Some(public_key(&other_key));
+    pinned.host_key = Some(other_public_key);
     let error = Connection::connect(&pinned, control.path(), CONNECT_TIMEOUT)
         .await
         .expect_err("a wrong pinned key must fail");
@@ -585,12 +585,19 @@ async fn jump_host_reaches_the_target_and_its_failures_are_named() {
     // The target sees the connection coming from the jump host's forwarding, which is local
     // here too; what matters is that the command ran over the jump.
     assert!(text(&output.stdout).starts_with("127.0.0.1 "));
-    connection.close().await.expect("close");
+    // The jump host was used: its sshd serves a session (a child process) while the
+    // connection is open; nothing else connects to this test's own server.
+    let sessions = Command::new("pgrep")
+        .arg("-P")
+        .arg(jump_server.pid().to_string())
+        .output()
+        .expect("run pgrep");
     assert!(
-        jump_server.log().contains("direct-tcpip") || jump_server.log().contains("Accepted"),
-        "the jump host was used:\n{}",
+        !sessions.stdout.is_empty(),
+        "the jump host serves no session:\n{}",
         jump_server.log()
     );
+    connection.close().await.expect("close");
 
     // An unknown key on the jump host stops the target with an error naming the jump.
     let mut bad_jump = jump_server.target("bastion");

@@ -1,11 +1,11 @@
 //! The audit history end to end: runs over real sshd recorded in a real `SQLite` file, queried
 //! and verified through the CLI, tampered with through raw SQL, killed mid-run, run concurrently.
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use crate::common::{BackgroundRun, TestLab, pause};
-use crate::run::{opsgate, text, write_runbook};
+use crate::common::{BackgroundRun, TestLab, arg, pause};
+use crate::run::write_runbook;
 
 fn database(lab: &TestLab) -> std::path::PathBuf {
     lab.state_dir().join("audit.db")
@@ -31,52 +31,37 @@ fn a_run_is_recorded_and_queryable_from_the_cli() {
         "recorded",
         "runbook: queryable\nkind: maintenance\ntargets: lab\nparams:\n  greeting: { type: string, default: hi }\nsteps:\n  - name: greet\n    command: echo {{params.greeting}} from {{host.name}}\n  - name: fail on lab3\n    command: test {{host.name}} != lab3\n",
     );
-    let run = opsgate(
-        &lab,
-        &[
-            "run",
-            runbook.to_str().expect("utf-8"),
-            "-p",
-            "greeting=hello",
-        ],
-    );
-    assert_eq!(run.status.code(), Some(1), "{}", text(&run));
+    lab.cli(&["run", arg(&runbook), "-p", "greeting=hello"])
+        .status(1)
+        .run();
 
-    let history = opsgate(&lab, &["history"]);
-    assert_eq!(history.status.code(), Some(0), "{}", text(&history));
-    let listing = stdout(&history);
-    assert!(
-        listing.contains("queryable") && listing.contains("failed"),
-        "{listing}"
-    );
+    lab.cli(&["history"])
+        .stdout_contains("queryable")
+        .stdout_contains("failed")
+        .run();
 
-    let show = opsgate(&lab, &["history", "show", "1"]);
-    let detail = stdout(&show);
-    assert_eq!(show.status.code(), Some(0), "{}", text(&show));
-    assert!(
-        detail.contains("hello from lab2"),
-        "step output is in the history: {detail}"
-    );
-    assert!(detail.contains("greeting"), "{detail}");
-    for host in ["lab1", "lab2", "lab3"] {
-        assert!(detail.contains(host), "{detail}");
-    }
+    // Step output is in the history.
+    lab.cli(&["history", "show", "1"])
+        .stdout_contains("hello from lab2")
+        .stdout_contains("greeting")
+        .stdout_contains("lab1")
+        .stdout_contains("lab2")
+        .stdout_contains("lab3")
+        .run();
 
-    let filtered = opsgate(&lab, &["history", "--status", "ok"]);
+    let filtered = lab.cli(&["history", "--status", "ok"]).run();
     assert!(
-        !stdout(&filtered).contains("queryable"),
+        !filtered.stdout.contains("queryable"),
         "{}",
-        stdout(&filtered)
+        filtered.stdout
     );
-    let json = opsgate(&lab, &["--json", "history"]);
-    let runs: serde_json::Value =
-        serde_json::from_slice(&json.stdout).expect("history --json is JSON");
+    let runs = lab.cli(&["--json", "history"]).run().json();
     assert_eq!(runs[0]["runbook"], "queryable", "{runs}");
 
-    let verify = opsgate(&lab, &["audit", "verify"]);
-    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify));
-    let export = opsgate(&lab, &["audit", "export", "--jsonl"]);
-    let events: Vec<serde_json::Value> = stdout(&export)
+    lab.cli(&["audit", "verify"]).run();
+    let export = lab.cli(&["audit", "export", "--jsonl"]).run();
+    let events: Vec<serde_json::Value> = export
+        .stdout
         .lines()
         .map(|line| serde_json::from_str(line).expect("one JSON event per line"))
         .collect();
@@ -106,42 +91,16 @@ fn secrets_never_reach_the_database_or_any_output() {
     );
     let secret_file = lab.workspace().join("password");
     std::fs::write(&secret_file, secret).expect("secret file");
-    let run = opsgate(
-        &lab,
-        &[
-            "run",
-            runbook.to_str().expect("utf-8"),
-            "-p",
-            &format!("password=@{}", secret_file.display()),
-        ],
-    );
-    let json = opsgate(
-        &lab,
-        &[
-            "--json",
-            "run",
-            runbook.to_str().expect("utf-8"),
-            "-p",
-            &format!("password=@{}", secret_file.display()),
-        ],
-    );
-    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
-    assert_eq!(json.status.code(), Some(0), "{}", text(&json));
-    let show = opsgate(&lab, &["history", "show", "1"]);
-    let export = opsgate(&lab, &["audit", "export", "--jsonl"]);
-    assert!(
-        text(&show).contains("***"),
-        "masked values are visible as ***: {}",
-        text(&show)
-    );
-    for output in [&run, &json, &show, &export] {
-        let all = text(output);
-        assert!(!all.contains(secret), "secret param leaked: {all}");
-        assert!(
-            !all.contains(token),
-            "secret registered value leaked: {all}"
-        );
-    }
+    let password = format!("password=@{}", secret_file.display());
+    // Neither the secret param nor the secret registered value may show anywhere.
+    let leak_free = |args: &[&str]| lab.cli(args).output_lacks(secret).output_lacks(token);
+    leak_free(&["run", arg(&runbook), "-p", &password]).run();
+    leak_free(&["--json", "run", arg(&runbook), "-p", &password]).run();
+    // Masked values are visible as ***.
+    leak_free(&["history", "show", "1"])
+        .output_contains("***")
+        .run();
+    leak_free(&["audit", "export", "--jsonl"]).run();
     let mut bytes = std::fs::read(database(&lab)).expect("database");
     for suffix in ["-wal", "-shm"] {
         let mut extra = database(&lab).into_os_string();
@@ -163,13 +122,8 @@ fn tampering_with_a_recorded_event_fails_verification_at_that_event() {
         "t",
         "runbook: t\nkind: maintenance\ntargets: lab\nsteps:\n  - command: echo original\n",
     );
-    assert_eq!(
-        opsgate(&lab, &["run", runbook.to_str().expect("utf-8")])
-            .status
-            .code(),
-        Some(0)
-    );
-    assert_eq!(opsgate(&lab, &["audit", "verify"]).status.code(), Some(0));
+    lab.cli(&["run", arg(&runbook)]).run();
+    lab.cli(&["audit", "verify"]).run();
     let triggers = stdout(&sqlite(
         &lab,
         "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'entry'",
@@ -189,13 +143,11 @@ fn tampering_with_a_recorded_event_fails_verification_at_that_event() {
             .status
             .success()
     );
-    let verify = opsgate(&lab, &["audit", "verify"]);
-    assert_eq!(verify.status.code(), Some(4), "{}", text(&verify));
-    assert!(
-        text(&verify).contains('3'),
-        "names the altered event: {}",
-        text(&verify)
-    );
+    // Names the altered event.
+    lab.cli(&["audit", "verify"])
+        .status(4)
+        .output_contains("3")
+        .run();
 }
 
 #[test]
@@ -206,7 +158,7 @@ fn a_killed_run_is_marked_interrupted_by_the_next_command() {
         "slow",
         "runbook: slow\nkind: maintenance\ntargets: lab\nsteps:\n  - command: sleep 30\n    timeout: 40s\n",
     );
-    let mut run = BackgroundRun::start(&lab, &runbook);
+    let mut run = BackgroundRun::start(lab.cli(&["run", arg(&runbook)]).any_status());
     // Wait until every host's step is announced (durable) in the store.
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(20) {
@@ -219,20 +171,16 @@ fn a_killed_run_is_marked_interrupted_by_the_next_command() {
         }
         pause(Duration::from_millis(100));
     }
-    run.child.kill().expect("SIGKILL");
-    run.child.wait().expect("reap");
+    run.process.child.kill().expect("SIGKILL");
+    run.process.child.wait().expect("reap");
     // The masters outlive a SIGKILLed opsgate (nothing is left to close them): stop exactly
     // those, so they do not hold lab sessions open after the test.
     run.stop_ssh_processes();
-    let history = opsgate(&lab, &["history"]);
-    assert!(
-        stdout(&history).contains("interrupted"),
-        "{}",
-        text(&history)
-    );
-    let show = opsgate(&lab, &["history", "show", "1"]);
-    assert!(text(&show).contains("interrupted"), "{}", text(&show));
-    assert_eq!(opsgate(&lab, &["audit", "verify"]).status.code(), Some(0));
+    lab.cli(&["history"]).stdout_contains("interrupted").run();
+    lab.cli(&["history", "show", "1"])
+        .output_contains("interrupted")
+        .run();
+    lab.cli(&["audit", "verify"]).run();
     // Leave no remote `sleep 30` behind for the next test's pgrep checks.
     for host in lab.hosts() {
         let _ = lab.ssh(&host.name, "pkill -f 'sleep 30' || true");
@@ -247,35 +195,20 @@ fn two_runs_and_a_query_at_once_all_succeed_and_lose_nothing() {
         "busy",
         "runbook: busy\nkind: maintenance\ntargets: lab\nsteps:\n  - command: 'true'\n  - command: 'true'\n  - command: 'true'\n",
     );
-    let spawn = |args: &[&str]| {
-        let mut all = vec!["-i", lab.inventory().to_str().expect("utf-8")];
-        all.extend_from_slice(args);
-        Command::new(env!("CARGO_BIN_EXE_opsgate"))
-            .current_dir(lab.workspace())
-            .env("OPSGATE_STATE_DIR", lab.state_dir())
-            .env("NO_COLOR", "1")
-            .args(all)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn")
-    };
-    let runbook = runbook.to_str().expect("utf-8");
     // Create the store first so that the three processes race on appends, not on creation.
-    assert_eq!(opsgate(&lab, &["history"]).status.code(), Some(0));
-    let first = spawn(&["run", runbook]);
-    let second = spawn(&["run", runbook]);
-    let query = spawn(&["history"]);
-    for child in [first, second, query] {
-        let output = child.wait_with_output().expect("wait");
-        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    lab.cli(&["history"]).run();
+    let first = lab.cli(&["run", arg(&runbook)]).spawn();
+    let second = lab.cli(&["run", arg(&runbook)]).spawn();
+    let query = lab.cli(&["history"]).spawn();
+    for process in [first, second, query] {
+        process.finish();
     }
     let finished = stdout(&sqlite(
         &lab,
         "SELECT count(*) FROM entry WHERE kind = 'step_finished'",
     ));
     assert_eq!(finished.trim(), "18", "2 runs × 3 hosts × 3 steps");
-    assert_eq!(opsgate(&lab, &["audit", "verify"]).status.code(), Some(0));
+    lab.cli(&["audit", "verify"]).run();
 }
 
 #[test]
@@ -292,9 +225,10 @@ fn an_unrecordable_run_touches_no_host() {
         b"this is not a SQLite database, and must stay as it is",
     )
     .expect("corrupt store");
-    let run = opsgate(&lab, &["run", runbook.to_str().expect("utf-8")]);
-    assert_ne!(run.status.code(), Some(0), "{}", text(&run));
-    assert!(text(&run).contains("audit"), "{}", text(&run));
+    lab.cli(&["run", arg(&runbook)])
+        .failure()
+        .output_contains("audit")
+        .run();
     for host in lab.hosts() {
         assert!(
             !host.lab_root.join("touched").exists(),

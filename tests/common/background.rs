@@ -1,43 +1,32 @@
 //! An `opsgate run` in the background, for tests that interrupt or kill it mid-run.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use tempfile::TempDir;
 
-use super::TestLab;
+use super::opsgate::{Opsgate, Running};
 
 /// A run started as its own process, with a private `TMPDIR`: its SSH control sockets live
 /// there, so the ssh masters belonging to this run (and no other test's) can be found.
 pub struct BackgroundRun {
-    /// The opsgate process.
-    pub child: Child,
+    /// The opsgate process, with the expectations it was started with.
+    pub process: Running,
     /// Its `TMPDIR`.
     pub tmp: TempDir,
 }
 
 impl BackgroundRun {
-    /// Starts `opsgate run RUNBOOK` against `lab`, in its workspace, with its state directory.
+    /// Starts `opsgate` (e.g. `lab.cli(&["run", …]).status(130)`) with a `TMPDIR` of its own;
+    /// `process.finish()` checks the expectations.
     #[must_use]
-    pub fn start(lab: &TestLab, runbook: &Path) -> Self {
+    pub fn start(opsgate: Opsgate) -> Self {
         let tmp = tempfile::Builder::new()
             .prefix("og")
             .tempdir_in("/tmp")
             .expect("tmp dir");
-        let child = Command::new(env!("CARGO_BIN_EXE_opsgate"))
-            .current_dir(lab.workspace())
-            .env("OPSGATE_STATE_DIR", lab.state_dir())
-            .env("NO_COLOR", "1")
-            .env("TMPDIR", tmp.path())
-            .arg("-i")
-            .arg(lab.inventory())
-            .arg("run")
-            .arg(runbook)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn opsgate");
-        Self { child, tmp }
+        let process = opsgate.env("TMPDIR", tmp.path()).spawn();
+        Self { process, tmp }
     }
 
     /// `pgrep -a` lines of the ssh processes (masters) of this run.

@@ -205,11 +205,16 @@ impl TestLab {
     }
 
     /// The real binary, run in [`TestLab::workspace`] with [`TestLab::state_dir`].
-    #[must_use]
     pub fn opsgate(&self) -> Opsgate {
         Opsgate::new()
             .current_dir(self.workspace())
             .state_dir(self.state_dir())
+    }
+
+    /// The real binary against the lab's inventory: `lab.cli(&["run", "x.yaml"])`, then the
+    /// expectations and `.run()`.
+    pub fn cli(&self, args: &[&str]) -> Opsgate {
+        self.opsgate().arg("-i").arg(self.inventory()).args(args)
     }
 
     /// Runs `command` on lab host `name` with the system ssh client and the lab's `ssh_config`.

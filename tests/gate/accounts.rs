@@ -8,13 +8,13 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::common::{TestLab, pause};
+use crate::common::{Opsgate, TestLab, arg, pause};
 
 /// The service account that owns state and keys.
 pub(crate) const SERVICE: &str = "og-svc";
@@ -189,49 +189,44 @@ impl Deployment {
         format!("runbooks/{name}.yaml")
     }
 
-    /// `sudo -u og-svc opsgate --state-dir … -i … ARGS` as `operator`, in the project.
-    pub(crate) fn command(&self, operator: &str, args: &[&str]) -> Command {
+    /// `sudo -u og-svc opsgate --state-dir … -i … ARGS` as `operator`, in the project, as the
+    /// builder: expectations, then `.run()` or `.spawn()`.
+    pub(crate) fn opsgate(&self, operator: &str, args: &[&str]) -> Opsgate {
+        let state = self.path().join("state");
+        let inventory = self.path().join("inventory.yaml");
+        let global = ["--state-dir", arg(&state), "-i", arg(&inventory)];
+        self.runuser(
+            &["-u", operator, "--", "sudo", "-n", "-u", SERVICE, "--"],
+            &[&global[..], args].concat(),
+        )
+    }
+
+    /// `runuser RUNUSER… opsgate ARGS` in the project, without `SUDO_USER`: `RUNUSER` names
+    /// the account and, for an operator, the `sudo` that takes it to the service account.
+    pub(crate) fn runuser(&self, runuser: &[&str], args: &[&str]) -> Opsgate {
         let mut command = Command::new("runuser");
         command
-            .args(["-u", operator, "--", "sudo", "-n", "-u", SERVICE, "--"])
+            .args(runuser)
             .arg(env!("CARGO_BIN_EXE_opsgate"))
-            .arg("--state-dir")
-            .arg(self.path().join("state"))
-            .arg("-i")
-            .arg(self.path().join("inventory.yaml"))
             .args(args)
             .current_dir(self.path())
-            .env_remove("SUDO_USER")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        command
-    }
-
-    /// Runs opsgate as `operator` to completion.
-    pub(crate) fn run(&self, operator: &str, args: &[&str]) -> Output {
-        self.command(operator, args).output().expect("runuser")
-    }
-
-    /// Starts opsgate as `operator` in the background.
-    pub(crate) fn spawn(&self, operator: &str, args: &[&str]) -> Child {
-        self.command(operator, args).spawn().expect("runuser")
+            .env_remove("SUDO_USER");
+        Opsgate::through(command).redact(self.path())
     }
 
     /// Approves `runbook` (a project-relative path) into the catalog as `og-alice` (L5).
     pub(crate) fn approve_runbook(&self, runbook: &str) {
-        let output = self.run("og-alice", &["approve", "runbook", runbook]);
-        assert_eq!(output.status.code(), Some(0), "{}", super::text(&output));
+        self.opsgate("og-alice", &["approve", "runbook", runbook])
+            .run();
     }
 
     /// Waits until `approver` sees a pending run and returns its id.
     pub(crate) fn pending_run(&self, approver: &str) -> i64 {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let output = self.run(approver, &["--json", "pending"]);
-            assert_eq!(output.status.code(), Some(0), "{}", super::text(&output));
+            let output = self.opsgate(approver, &["--json", "pending"]).run();
             let runs: serde_json::Value =
-                serde_json::from_slice(&output.stdout).expect("pending --json");
+                serde_json::from_str(&output.stdout).expect("pending --json");
             if let Some(run) = runs.get(0) {
                 return run["run"].as_i64().expect("a run id");
             }

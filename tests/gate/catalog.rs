@@ -1,36 +1,41 @@
 //! `whoami`, `approve runbook` and `catalog` as root, with a policy that names root.
 
-use super::{Project, text};
+use super::Project;
+use crate::snapshot;
 
 const RUNBOOK: &str = "runbook: hello\nkind: maintenance\nmin_level: 2\ntargets: lab\nsteps:\n  - name: hi\n    command: echo hi\n";
 
 #[test]
 fn whoami_reports_level_source_and_summary() {
     let project = Project::new();
-    let single = project.opsgate(&["whoami"]);
-    assert_eq!(single.status.code(), Some(0), "{}", text(&single));
-    assert!(
-        text(&single).contains("single-operator mode"),
-        "{}",
-        text(&single)
-    );
+    let single = project.opsgate(&["whoami"]).run();
+    snapshot!(single.streams(), @r"
+        ----- stdout -----
+        operator: root
+        level:    none
+        identity: the OS account running opsgate (uid 0)
+        policy:   none (`policy/operators.yaml` does not exist)
+        may:      may run anything: no gate applies
+        note:     single-operator mode: there is no policy file at `policy/operators.yaml`, so no gates apply; every run is still recorded
+        ----- stderr -----
+    ");
 
     project.policy("operators:\n  root: { level: 4, name: Root Admin }\n");
-    let listed = project.opsgate(&["whoami"]);
-    let out = text(&listed);
-    assert_eq!(listed.status.code(), Some(0), "{out}");
-    assert!(out.contains("operator: root (Root Admin)"), "{out}");
-    assert!(out.contains("level:    L4"), "{out}");
-    assert!(out.contains("the OS account running opsgate"), "{out}");
-    assert!(
-        out.contains("draft or changed runbooks outside production"),
-        "{out}"
-    );
+    let listed = project.opsgate(&["whoami"]).run();
+    snapshot!(listed.streams(), @r"
+        ----- stdout -----
+        operator: root (Root Admin)
+        level:    L4
+        identity: the OS account running opsgate (uid 0)
+        policy:   `policy/operators.yaml`
+        may:      may run approved runbooks with min_level up to 4, and draft or changed runbooks outside production; may approve runs and gate steps of L1-L3 operators and approve runbooks with min_level up to 3 into the catalog
+        note:     under the default gate matrix (SPEC §4.3); the policy has no tightening rules
+        ----- stderr -----
+    ");
 
     project.policy("operators:\n  alice: { level: 5 }\n");
-    let unlisted = project.opsgate(&["--json", "whoami"]);
-    assert_eq!(unlisted.status.code(), Some(3), "{}", text(&unlisted));
-    let json: serde_json::Value = serde_json::from_slice(&unlisted.stdout).expect("json");
+    let unlisted = project.opsgate(&["--json", "whoami"]).status(3).run();
+    let json: serde_json::Value = serde_json::from_str(&unlisted.stdout).expect("json");
     assert_eq!(json["operator"], "root");
     assert_eq!(json["level"], serde_json::Value::Null);
 }
@@ -38,13 +43,22 @@ fn whoami_reports_level_source_and_summary() {
 #[test]
 fn whoami_under_sudo_without_a_policy_is_denied() {
     let project = Project::new();
-    let output = crate::common::Opsgate::new()
+    let denied = crate::common::Opsgate::new()
         .current_dir(project.path())
         .env("SUDO_USER", "og-nobody")
         .arg("whoami")
-        .output();
-    assert_eq!(output.status.code(), Some(3), "{}", text(&output));
-    assert!(text(&output).contains("og-nobody"), "{}", text(&output));
+        .status(3)
+        .run();
+    snapshot!(denied.streams(), @r"
+        ----- stdout -----
+        operator: og-nobody
+        level:    none
+        identity: SUDO_USER, set by sudo for OS account `root` (uid 0)
+        policy:   none (`policy/operators.yaml` does not exist)
+        may:      may use only the ungated commands
+        note:     you run opsgate through sudo and there is no policy file at `policy/operators.yaml`: every gated command is denied
+        ----- stderr -----
+    ");
 }
 
 #[test]
@@ -54,9 +68,8 @@ fn catalog_lists_draft_approved_and_changed_runbooks() {
     let runbook = project.runbook("hello", RUNBOOK);
     project.runbook("broken", "runbook: broken\nkind: nope\n");
 
-    let draft = project.opsgate(&["catalog"]);
-    assert_eq!(draft.status.code(), Some(0), "{}", text(&draft));
-    let listing = text(&draft);
+    let draft = project.opsgate(&["catalog"]).run();
+    let listing = draft.text();
     let line = listing
         .lines()
         .find(|line| line.starts_with("hello"))
@@ -68,16 +81,13 @@ fn catalog_lists_draft_approved_and_changed_runbooks() {
             .any(|line| line.starts_with("broken") && line.contains("invalid"))
     );
 
-    let approve = project.opsgate(&["approve", "runbook", "runbooks/hello.yaml"]);
-    assert_eq!(approve.status.code(), Some(0), "{}", text(&approve));
-    assert!(
-        text(&approve).contains("approved runbook `hello`"),
-        "{}",
-        text(&approve)
-    );
+    project
+        .opsgate(&["approve", "runbook", "runbooks/hello.yaml"])
+        .output_contains("approved runbook `hello`")
+        .run();
 
-    let approved = project.opsgate(&["--json", "catalog"]);
-    let json: serde_json::Value = serde_json::from_slice(&approved.stdout).expect("json");
+    let approved = project.opsgate(&["--json", "catalog"]).run();
+    let json: serde_json::Value = serde_json::from_str(&approved.stdout).expect("json");
     let hello = json
         .as_array()
         .expect("a list")
@@ -89,8 +99,8 @@ fn catalog_lists_draft_approved_and_changed_runbooks() {
     assert_eq!(hello["approval"]["approver_level"], 4, "{json}");
 
     std::fs::write(&runbook, format!("{RUNBOOK}# edited\n")).expect("edit");
-    let changed = project.opsgate(&["catalog"]);
-    let listing = text(&changed);
+    let changed = project.opsgate(&["catalog"]).run();
+    let listing = changed.text();
     let line = listing
         .lines()
         .find(|line| line.starts_with("hello"))
@@ -101,14 +111,11 @@ fn catalog_lists_draft_approved_and_changed_runbooks() {
     );
 
     // The approval is an audit event of no run, in the verified chain.
-    let export = project.opsgate(&["audit", "export", "--jsonl"]);
-    assert!(
-        text(&export).contains("\"runbook_approved\""),
-        "{}",
-        text(&export)
-    );
-    let verify = project.opsgate(&["audit", "verify"]);
-    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify));
+    project
+        .opsgate(&["audit", "export", "--jsonl"])
+        .output_contains("\"runbook_approved\"")
+        .run();
+    project.opsgate(&["audit", "verify"]).run();
 }
 
 #[test]
@@ -120,27 +127,42 @@ fn approving_into_the_catalog_needs_l4_for_min_level_3_and_l5_above() {
         "runbook: deep\nkind: restore\nmin_level: 4\ntargets: lab\nsteps:\n  - name: hi\n    command: echo hi\n",
     );
     project.policy("operators:\n  root: { level: 3 }\n");
-    let l3 = project.opsgate(&["approve", "runbook", "runbooks/hello.yaml"]);
-    assert_eq!(l3.status.code(), Some(3), "{}", text(&l3));
-    assert!(text(&l3).contains("catalog-approver"), "{}", text(&l3));
+    let l3 = project
+        .opsgate(&["approve", "runbook", "runbooks/hello.yaml"])
+        .status(3)
+        .run();
+    snapshot!(l3.streams(), @r"
+        ----- stdout -----
+        ----- stderr -----
+        error: operator `root` (L3) may not approve runbook `hello` into the catalog: its min_level is 2 and approving it needs level 4+ (rule `catalog-approver`)
+
+        hint: ask an operator of level 4+ to run `opsgate approve runbook runbooks/hello.yaml`
+    ");
 
     project.policy("operators:\n  root: { level: 4 }\n");
-    let l4_deep = project.opsgate(&["approve", "runbook", "runbooks/deep.yaml"]);
-    assert_eq!(l4_deep.status.code(), Some(3), "{}", text(&l4_deep));
+    project
+        .opsgate(&["approve", "runbook", "runbooks/deep.yaml"])
+        .status(3)
+        .run();
     // A policy rule raising min_level counts too.
     project
         .policy("operators:\n  root: { level: 4 }\nrules:\n  - { runbook: hello, min_level: 4 }\n");
-    let raised = project.opsgate(&["approve", "runbook", "runbooks/hello.yaml"]);
-    assert_eq!(raised.status.code(), Some(3), "{}", text(&raised));
+    project
+        .opsgate(&["approve", "runbook", "runbooks/hello.yaml"])
+        .status(3)
+        .run();
 
     project.policy("operators:\n  root: { level: 5 }\n");
-    let l5 = project.opsgate(&["approve", "runbook", "runbooks/deep.yaml"]);
-    assert_eq!(l5.status.code(), Some(0), "{}", text(&l5));
+    project
+        .opsgate(&["approve", "runbook", "runbooks/deep.yaml"])
+        .run();
 
     // Without a policy there are no operators to approve anything.
     std::fs::remove_file(project.path().join("policy/operators.yaml")).expect("remove policy");
-    let none = project.opsgate(&["approve", "runbook", "runbooks/hello.yaml"]);
-    assert_eq!(none.status.code(), Some(3), "{}", text(&none));
+    project
+        .opsgate(&["approve", "runbook", "runbooks/hello.yaml"])
+        .status(3)
+        .run();
 }
 
 #[test]
@@ -150,18 +172,21 @@ fn a_gate_step_is_validated_and_planned() {
         "bad-gate",
         "runbook: bad-gate\nkind: maintenance\ntargets: lab\nsteps:\n  - name: confirm\n    gate: { approver_level: 7 }\n",
     );
-    let output = project.opsgate(&["validate", "runbooks/bad-gate.yaml"]);
-    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
-    assert!(
-        text(&output).contains("`approver_level` is 7"),
-        "{}",
-        text(&output)
-    );
-    assert!(
-        text(&output).contains("bad-gate.yaml:6:"),
-        "{}",
-        text(&output)
-    );
+    let invalid = project
+        .opsgate(&["validate", "runbooks/bad-gate.yaml"])
+        .status(2)
+        .run();
+    snapshot!(invalid.streams(), @r"
+        ----- stdout -----
+        ----- stderr -----
+        error: `approver_level` is 7, which is not an SFIA level
+         --> runbooks/bad-gate.yaml:6:29
+          |
+        6 |     gate: { approver_level: 7 }
+          |                             ^^^
+
+        hint: opsgate uses SFIA levels 1 (follow) to 5 (ensure, advise)
+    ");
 }
 
 #[test]
@@ -177,33 +202,24 @@ fn ctrl_c_while_waiting_for_an_approval_cancels_the_run() {
     let runbook = lab.workspace().join("wait.yaml");
     std::fs::write(&runbook, RUNBOOK.replace("min_level: 2", "min_level: 1")).expect("runbook");
     let runbook = runbook.to_str().expect("utf-8");
-    let inventory = lab.inventory().to_str().expect("utf-8").to_owned();
     // Root trusts SUDO_USER (SPEC §4.1): these personas need no OS accounts.
-    let approve = lab
-        .opsgate()
+    lab.opsgate()
         .env("SUDO_USER", "og-alice")
         .args(["approve", "runbook", runbook])
-        .output();
-    assert_eq!(approve.status.code(), Some(0), "{}", text(&approve));
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_opsgate"))
-        .args(["-i", &inventory, "run", runbook])
-        .current_dir(lab.workspace())
-        .env("OPSGATE_STATE_DIR", lab.state_dir())
+        .run();
+    let waiting = lab
+        .cli(&["run", runbook])
         .env("SUDO_USER", "og-dave")
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("opsgate run");
+        .status(130)
+        .spawn();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let pending = lab
             .opsgate()
             .env("SUDO_USER", "og-alice")
             .args(["--json", "pending"])
-            .output();
-        if String::from_utf8_lossy(&pending.stdout).contains("\"run\"") {
+            .run();
+        if pending.stdout.contains("\"run\"") {
             break;
         }
         assert!(
@@ -213,18 +229,17 @@ fn ctrl_c_while_waiting_for_an_approval_cancels_the_run() {
         crate::common::pause(std::time::Duration::from_millis(100));
     }
     let interrupt = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args(["-INT", &waiting.child.id().to_string()])
         .status()
         .expect("kill");
     assert!(interrupt.success());
-    let finished = child.wait_with_output().expect("the run");
-    assert_eq!(finished.status.code(), Some(130), "{}", text(&finished));
-    let history = lab
+    waiting.finish();
+    let runs = lab
         .opsgate()
         .env("SUDO_USER", "og-alice")
         .args(["--json", "history"])
-        .output();
-    let runs: serde_json::Value = serde_json::from_slice(&history.stdout).expect("history");
+        .run()
+        .json();
     assert_eq!(runs[0]["status"], "cancelled", "{runs}");
 }
 
@@ -247,13 +262,14 @@ fn an_unsigned_approval_row_is_ignored_by_the_gate_and_named_by_audit_verify() {
     // While the policy does not ask for signatures, an approval is recorded without one: to a
     // policy that does, it is exactly a row written into the store without the approver's key.
     project.policy(&format!("signed_approvals: false\n{operators}"));
-    let approve = project.opsgate(&["approve", "runbook", "runbooks/hello.yaml"]);
-    assert_eq!(approve.status.code(), Some(0), "{}", text(&approve));
-    assert_eq!(project.opsgate(&["audit", "verify"]).status.code(), Some(0));
+    project
+        .opsgate(&["approve", "runbook", "runbooks/hello.yaml"])
+        .run();
+    project.opsgate(&["audit", "verify"]).run();
 
     project.policy(&format!("signed_approvals: true\n{operators}"));
-    let catalog = project.opsgate(&["catalog"]);
-    let listing = text(&catalog);
+    let catalog = project.opsgate(&["catalog"]).run();
+    let listing = catalog.text();
     let line = listing
         .lines()
         .find(|line| line.starts_with("hello"))
@@ -262,11 +278,9 @@ fn an_unsigned_approval_row_is_ignored_by_the_gate_and_named_by_audit_verify() {
         line.contains("draft"),
         "the gate ignores the unsigned approval: {listing}"
     );
-    let verify = project.opsgate(&["audit", "verify"]);
-    assert_eq!(verify.status.code(), Some(4), "{}", text(&verify));
-    assert!(
-        text(&verify).contains("by `root` is not signed"),
-        "{}",
-        text(&verify)
-    );
+    project
+        .opsgate(&["audit", "verify"])
+        .status(4)
+        .output_contains("by `root` is not signed")
+        .run();
 }

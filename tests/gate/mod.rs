@@ -7,7 +7,6 @@ mod catalog;
 mod run;
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use tempfile::TempDir;
 
@@ -41,20 +40,11 @@ impl Project {
     }
 
     /// opsgate in the project directory, with its own state directory.
-    pub(crate) fn opsgate(&self, args: &[&str]) -> Output {
+    pub(crate) fn opsgate(&self, args: &[&str]) -> Opsgate {
         Opsgate::new()
             .current_dir(self.path())
             .state_dir(self.path().join("state"))
             .args(args)
-            .output()
+            .redact(self.path())
     }
-}
-
-/// stdout + stderr, for assertion messages.
-pub(crate) fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::accounts::Deployment;
-use super::text;
+use crate::common::{Opsgate, arg};
 
 /// A runbook that leaves a marker file on each host, so a test can tell whether it ran.
 fn marker_runbook(id: &str, kind: &str, min_level: u8) -> String {
@@ -15,21 +15,20 @@ fn marker_runbook(id: &str, kind: &str, min_level: u8) -> String {
     )
 }
 
-fn stdout(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 /// `history show RUN` as the service account's operator `og-alice`.
 fn show(deployment: &Deployment, run: &str) -> String {
-    let output = deployment.run("og-alice", &["history", "show", run]);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
-    stdout(&output)
+    deployment
+        .opsgate("og-alice", &["history", "show", run])
+        .run()
+        .stdout
 }
 
 /// The newest run's id.
 fn last_run(deployment: &Deployment) -> String {
-    let output = deployment.run("og-alice", &["--json", "history", "--limit", "1"]);
-    let runs: serde_json::Value = serde_json::from_slice(&output.stdout).expect("history --json");
+    let output = deployment
+        .opsgate("og-alice", &["--json", "history", "--limit", "1"])
+        .run();
+    let runs: serde_json::Value = serde_json::from_str(&output.stdout).expect("history --json");
     runs[0]["id"].to_string()
 }
 
@@ -39,20 +38,21 @@ fn an_l1_operator_is_denied_a_patch_runbook_and_the_denial_is_audited() {
     let runbook = deployment.runbook("patch", &marker_runbook("patch", "patch", 2));
     deployment.approve_runbook(&runbook);
     // `plan` judges like `run` (SPEC §4.4) and records nothing.
-    let plan = deployment.run("og-dave", &["plan", "patch"]);
-    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
-    assert!(
-        stdout(&plan).contains("gate: `run` would be denied"),
-        "{}",
-        text(&plan)
-    );
-    assert!(stdout(&plan).contains("min-level"), "{}", text(&plan));
-    let bob_plan = deployment.run("og-bob", &["--json", "plan", "patch"]);
-    let json: serde_json::Value = serde_json::from_slice(&bob_plan.stdout).expect("plan --json");
+    deployment
+        .opsgate("og-dave", &["plan", "patch"])
+        .stdout_contains("gate: `run` would be denied")
+        .stdout_contains("min-level")
+        .run();
+    let bob_plan = deployment
+        .opsgate("og-bob", &["--json", "plan", "patch"])
+        .run();
+    let json: serde_json::Value = serde_json::from_str(&bob_plan.stdout).expect("plan --json");
     assert_eq!(json["gate"]["decision"], "allow", "{json}");
-    let denied = deployment.run("og-dave", &["run", "patch"]);
-    let all = text(&denied);
-    assert_eq!(denied.status.code(), Some(3), "{all}");
+    let denied = deployment
+        .opsgate("og-dave", &["run", "patch"])
+        .status(3)
+        .run();
+    let all = denied.text();
     assert!(
         all.contains("`og-dave` (L1)") && all.contains("min-level"),
         "{all}"
@@ -81,28 +81,29 @@ fn an_l2_runs_an_approved_runbook_and_is_blocked_once_it_is_edited() {
     let yaml = marker_runbook("deploy", "maintenance", 2);
     let runbook = deployment.runbook("deploy", &yaml);
     // A draft is refused to L1-L3 operators.
-    let draft = deployment.run("og-bob", &["run", "deploy"]);
-    assert_eq!(draft.status.code(), Some(3), "{}", text(&draft));
-    assert!(
-        text(&draft).contains("unapproved-runbook"),
-        "{}",
-        text(&draft)
-    );
+    deployment
+        .opsgate("og-bob", &["run", "deploy"])
+        .status(3)
+        .output_contains("unapproved-runbook")
+        .run();
 
     deployment.approve_runbook(&runbook);
-    let approved = deployment.run("og-bob", &["run", "deploy"]);
-    assert_eq!(approved.status.code(), Some(0), "{}", text(&approved));
+    deployment.opsgate("og-bob", &["run", "deploy"]).run();
     let marker = std::fs::read_to_string(deployment.lab_file("lab2", "deploy.ran")).expect("ran");
     assert_eq!(marker.trim(), "og-bob", "run.operator is the sudo identity");
     let detail = show(&deployment, &last_run(&deployment));
     assert!(detail.contains("gate: allow"), "{detail}");
 
     deployment.runbook("deploy", &format!("{yaml}# a harmless-looking edit\n"));
-    let catalog = deployment.run("og-bob", &["catalog"]);
-    assert!(stdout(&catalog).contains("changed"), "{}", text(&catalog));
-    let changed = deployment.run("og-bob", &["run", "deploy"]);
-    let all = text(&changed);
-    assert_eq!(changed.status.code(), Some(3), "{all}");
+    deployment
+        .opsgate("og-bob", &["catalog"])
+        .stdout_contains("changed")
+        .run();
+    let changed = deployment
+        .opsgate("og-bob", &["run", "deploy"])
+        .status(3)
+        .run();
+    let all = changed.text();
     assert!(all.contains("has changed since it was approved"), "{all}");
     let detail = show(&deployment, &last_run(&deployment));
     assert!(
@@ -116,7 +117,9 @@ fn a_production_run_waits_for_an_l3_approval_from_another_account() {
     let deployment = Deployment::start(2, Some("production"));
     let runbook = deployment.runbook("restore-app", &marker_runbook("restore-app", "restore", 2));
     deployment.approve_runbook(&runbook);
-    let waiting = deployment.spawn("og-bob", &["run", "restore-app"]);
+    let waiting = deployment
+        .opsgate("og-bob", &["run", "restore-app"])
+        .spawn();
     let run = deployment.pending_run("og-carol");
     let run_text = run.to_string();
     assert!(
@@ -125,20 +128,26 @@ fn a_production_run_waits_for_an_l3_approval_from_another_account() {
     );
 
     // Nobody approves their own run; an L2 may not approve; an L1 is not shown the run.
-    let own = deployment.run("og-bob", &["approve", "run", &run_text]);
-    assert_eq!(own.status.code(), Some(3), "{}", text(&own));
-    assert!(text(&own).contains("two-person"), "{}", text(&own));
-    let dave = deployment.run("og-dave", &["pending"]);
-    assert!(stdout(&dave).contains("no pending runs"), "{}", text(&dave));
-
-    let approve = deployment.run(
-        "og-carol",
-        &["approve", "run", &run_text, "--reason", "checked"],
+    deployment
+        .opsgate("og-bob", &["approve", "run", &run_text])
+        .status(3)
+        .output_contains("two-person")
+        .run();
+    let dave = deployment.opsgate("og-dave", &["pending"]).run();
+    assert!(
+        dave.stdout.as_str().contains("no pending runs"),
+        "{}",
+        dave.text()
     );
-    assert_eq!(approve.status.code(), Some(0), "{}", text(&approve));
-    let finished = waiting.wait_with_output().expect("the waiting run");
-    let all = text(&finished);
-    assert_eq!(finished.status.code(), Some(0), "{all}");
+
+    deployment
+        .opsgate(
+            "og-carol",
+            &["approve", "run", &run_text, "--reason", "checked"],
+        )
+        .run();
+    let finished = waiting.finish();
+    let all = finished.text();
     assert!(
         all.contains(&format!("opsgate approve run {run}")),
         "the command to ask for: {all}"
@@ -154,8 +163,7 @@ fn a_production_run_waits_for_an_l3_approval_from_another_account() {
     assert!(detail.contains("restore-app, ok"), "{detail}");
 
     // The history's chain stays intact with events from three accounts' processes.
-    let verify = deployment.run("og-alice", &["audit", "verify"]);
-    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify));
+    deployment.opsgate("og-alice", &["audit", "verify"]).run();
 }
 
 #[test]
@@ -167,12 +175,14 @@ fn a_pending_run_fails_cleanly_after_its_approval_timeout() {
     );
     deployment.approve_runbook(&runbook);
     let started = std::time::Instant::now();
-    let timed_out = deployment.run(
-        "og-dave",
-        &["run", "check-disk", "--approval-timeout", "2s"],
-    );
-    let all = text(&timed_out);
-    assert_eq!(timed_out.status.code(), Some(4), "{all}");
+    let timed_out = deployment
+        .opsgate(
+            "og-dave",
+            &["run", "check-disk", "--approval-timeout", "2s"],
+        )
+        .status(4)
+        .run();
+    let all = timed_out.text();
     assert!(started.elapsed() >= Duration::from_secs(2), "it waited");
     assert!(
         all.contains("waiting for approval of run"),
@@ -192,25 +202,31 @@ fn a_rejected_run_exits_4_and_never_touches_a_host() {
     let deployment = Deployment::start(1, None);
     let runbook = deployment.runbook("rotate", &marker_runbook("rotate", "maintenance", 1));
     deployment.approve_runbook(&runbook);
-    let waiting = deployment.spawn("og-dave", &["run", "rotate"]);
+    let waiting = deployment
+        .opsgate("og-dave", &["run", "rotate"])
+        .status(4)
+        .spawn();
     let run = deployment.pending_run("og-carol").to_string();
-    let no_reason = deployment.run("og-carol", &["approve", "run", &run, "--reject"]);
-    assert_eq!(no_reason.status.code(), Some(2), "--reject needs --reason");
-    let reject = deployment.run(
-        "og-carol",
-        &[
-            "approve",
-            "run",
-            &run,
-            "--reject",
-            "--reason",
-            "not during the freeze",
-        ],
-    );
-    assert_eq!(reject.status.code(), Some(0), "{}", text(&reject));
-    let finished = waiting.wait_with_output().expect("the waiting run");
-    let all = text(&finished);
-    assert_eq!(finished.status.code(), Some(4), "{all}");
+    // --reject needs --reason.
+    deployment
+        .opsgate("og-carol", &["approve", "run", &run, "--reject"])
+        .status(2)
+        .run();
+    deployment
+        .opsgate(
+            "og-carol",
+            &[
+                "approve",
+                "run",
+                &run,
+                "--reject",
+                "--reason",
+                "not during the freeze",
+            ],
+        )
+        .run();
+    let finished = waiting.finish();
+    let all = finished.text();
     assert!(
         all.contains("rejected by `og-carol`: not during the freeze"),
         "{all}"
@@ -219,8 +235,10 @@ fn a_rejected_run_exits_4_and_never_touches_a_host() {
     let detail = show(&deployment, &run);
     assert!(detail.contains("rejected by og-carol"), "{detail}");
     // A finished run cannot be approved any more.
-    let late = deployment.run("og-alice", &["approve", "run", &run]);
-    assert_eq!(late.status.code(), Some(2), "{}", text(&late));
+    deployment
+        .opsgate("og-alice", &["approve", "run", &run])
+        .status(2)
+        .run();
 }
 
 #[test]
@@ -228,27 +246,31 @@ fn break_glass_is_for_l5_with_a_reason_and_is_recorded() {
     let deployment = Deployment::start(1, Some("production"));
     // A draft runbook in production: an L5 needs --reason; break-glass is recorded as such.
     deployment.runbook("hotfix", &marker_runbook("hotfix", "maintenance", 3));
-    let bob = deployment.run(
-        "og-bob",
-        &["run", "hotfix", "--break-glass", "--reason", "x"],
-    );
-    assert_eq!(bob.status.code(), Some(3), "{}", text(&bob));
-    assert!(text(&bob).contains("break-glass"), "{}", text(&bob));
-    let no_reason = deployment.run("og-alice", &["run", "hotfix", "--break-glass"]);
-    assert_eq!(no_reason.status.code(), Some(3), "{}", text(&no_reason));
-    let alice = deployment.run(
-        "og-alice",
-        &[
-            "run",
-            "hotfix",
-            "--break-glass",
-            "--reason",
-            "site down, INC-42",
-        ],
-    );
-    let all = text(&alice);
-    assert_eq!(alice.status.code(), Some(0), "{all}");
-    assert!(all.contains("BREAK-GLASS"), "{all}");
+    deployment
+        .opsgate(
+            "og-bob",
+            &["run", "hotfix", "--break-glass", "--reason", "x"],
+        )
+        .status(3)
+        .output_contains("break-glass")
+        .run();
+    deployment
+        .opsgate("og-alice", &["run", "hotfix", "--break-glass"])
+        .status(3)
+        .run();
+    deployment
+        .opsgate(
+            "og-alice",
+            &[
+                "run",
+                "hotfix",
+                "--break-glass",
+                "--reason",
+                "site down, INC-42",
+            ],
+        )
+        .output_contains("BREAK-GLASS")
+        .run();
     assert!(deployment.lab_file("lab1", "hotfix.ran").exists());
     let detail = show(&deployment, &last_run(&deployment));
     assert!(
@@ -260,9 +282,8 @@ fn break_glass_is_for_l5_with_a_reason_and_is_recorded() {
 #[test]
 fn whoami_names_the_sudo_identity_and_an_unlisted_account_may_do_nothing_gated() {
     let deployment = Deployment::start(1, None);
-    let carol = deployment.run("og-carol", &["whoami"]);
-    let all = text(&carol);
-    assert_eq!(carol.status.code(), Some(0), "{all}");
+    let carol = deployment.opsgate("og-carol", &["whoami"]).run();
+    let all = carol.text();
     assert!(
         all.contains("operator: og-carol") && all.contains("level:    L3"),
         "{all}"
@@ -274,34 +295,34 @@ fn whoami_names_the_sudo_identity_and_an_unlisted_account_may_do_nothing_gated()
     deployment.policy("service_account: og-svc\noperators:\n  og-alice: { level: 5 }\n");
     let runbook = deployment.runbook("noop", &marker_runbook("noop", "check", 1));
     deployment.approve_runbook(&runbook);
-    let unlisted = deployment.run("og-carol", &["run", "noop"]);
-    assert_eq!(unlisted.status.code(), Some(3), "{}", text(&unlisted));
-    assert!(
-        text(&unlisted).contains("not-an-operator"),
-        "{}",
-        text(&unlisted)
-    );
+    deployment
+        .opsgate("og-carol", &["run", "noop"])
+        .status(3)
+        .output_contains("not-an-operator")
+        .run();
     // An unlisted account sees its own runs in the history, and nobody else's.
-    let alice = deployment.run("og-alice", &["run", "noop"]);
-    assert_eq!(alice.status.code(), Some(0), "{}", text(&alice));
+    deployment.opsgate("og-alice", &["run", "noop"]).run();
     let alice_run = last_run(&deployment);
-    let own = deployment.run("og-carol", &["history"]);
-    assert_eq!(own.status.code(), Some(0), "{}", text(&own));
-    assert!(stdout(&own).contains("og-carol"), "{}", text(&own));
-    assert!(!stdout(&own).contains("og-alice"), "{}", text(&own));
-    let other = deployment.run("og-carol", &["history", "show", &alice_run]);
-    assert_eq!(other.status.code(), Some(3), "{}", text(&other));
-    let filtered = deployment.run("og-carol", &["history", "--operator", "og-alice"]);
-    assert_eq!(filtered.status.code(), Some(3), "{}", text(&filtered));
+    let own = deployment
+        .opsgate("og-carol", &["history"])
+        .stdout_contains("og-carol")
+        .run();
+    assert!(!own.stdout.as_str().contains("og-alice"), "{}", own.text());
+    deployment
+        .opsgate("og-carol", &["history", "show", &alice_run])
+        .status(3)
+        .run();
+    deployment
+        .opsgate("og-carol", &["history", "--operator", "og-alice"])
+        .status(3)
+        .run();
     // Without a policy file, a sudo identity is denied rather than running ungated.
     std::fs::remove_file(deployment.path().join("policy/operators.yaml")).expect("remove");
-    let no_policy = deployment.run("og-alice", &["run", "noop"]);
-    assert_eq!(no_policy.status.code(), Some(3), "{}", text(&no_policy));
-    assert!(
-        text(&no_policy).contains("no-policy-under-sudo"),
-        "{}",
-        text(&no_policy)
-    );
+    deployment
+        .opsgate("og-alice", &["run", "noop"])
+        .status(3)
+        .output_contains("no-policy-under-sudo")
+        .run();
 }
 
 #[test]
@@ -315,16 +336,20 @@ fn a_gate_step_pauses_every_host_until_one_approval_releases_them_all() {
          command: echo done > {{vars.lab_root}}/gated.ran\n",
     );
     deployment.approve_runbook(&runbook);
-    let waiting = deployment.spawn("og-bob", &["run", "gated"]);
+    let waiting = deployment.opsgate("og-bob", &["run", "gated"]).spawn();
     let run = deployment.pending_run("og-carol").to_string();
-    let listing = deployment.run("og-carol", &["pending"]);
-    assert!(stdout(&listing).contains("step 2"), "{}", text(&listing));
+    deployment
+        .opsgate("og-carol", &["pending"])
+        .stdout_contains("step 2")
+        .run();
     assert!(
         !deployment.lab_file("lab1", "gated.ran").exists(),
         "the hosts wait at the gate"
     );
-    let own = deployment.run("og-bob", &["approve", "run", &run]);
-    assert_eq!(own.status.code(), Some(3), "{}", text(&own));
+    deployment
+        .opsgate("og-bob", &["approve", "run", &run])
+        .status(3)
+        .run();
     // Wait until both hosts reached the gate, so one approval has two hosts to release.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !show(&deployment, &run).contains("lab2\n    1  count") {
@@ -335,16 +360,12 @@ fn a_gate_step_pauses_every_host_until_one_approval_releases_them_all() {
         crate::common::pause(Duration::from_millis(100));
     }
     crate::common::pause(Duration::from_millis(300));
-    let approve = deployment.run("og-carol", &["approve", "run", &run]);
-    assert_eq!(approve.status.code(), Some(0), "{}", text(&approve));
-    assert!(
-        text(&approve).contains("gate step 2 `confirm`"),
-        "{}",
-        text(&approve)
-    );
-    let finished = waiting.wait_with_output().expect("the run");
-    let all = text(&finished);
-    assert_eq!(finished.status.code(), Some(0), "{all}");
+    deployment
+        .opsgate("og-carol", &["approve", "run", &run])
+        .output_contains("gate step 2 `confirm`")
+        .run();
+    let finished = waiting.finish();
+    let all = finished.text();
     assert!(
         all.contains("3 packages on lab1") && all.contains("3 packages on lab2"),
         "{all}"
@@ -366,8 +387,7 @@ fn a_gate_step_pauses_every_host_until_one_approval_releases_them_all() {
         detail.contains("gate step 2 `confirm` approved by og-carol"),
         "{detail}"
     );
-    let verify = deployment.run("og-alice", &["audit", "verify"]);
-    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify));
+    deployment.opsgate("og-alice", &["audit", "verify"]).run();
 }
 
 #[test]
@@ -379,36 +399,38 @@ fn a_rejected_or_unanswered_gate_fails_its_hosts() {
          gate: { message: go? }\n  - name: after\n    command: echo done > {{vars.lab_root}}/gated.ran\n",
     );
     deployment.approve_runbook(&runbook);
-    let timed_out = deployment.run("og-bob", &["run", "gated", "--approval-timeout", "1s"]);
-    assert_eq!(timed_out.status.code(), Some(1), "{}", text(&timed_out));
-    assert!(
-        text(&timed_out).contains("no approval within"),
-        "{}",
-        text(&timed_out)
-    );
+    deployment
+        .opsgate("og-bob", &["run", "gated", "--approval-timeout", "1s"])
+        .status(1)
+        .output_contains("no approval within")
+        .run();
 
-    let waiting = deployment.spawn("og-bob", &["run", "gated"]);
+    let waiting = deployment
+        .opsgate("og-bob", &["run", "gated"])
+        .status(1)
+        .spawn();
     let run = deployment.pending_run("og-carol").to_string();
-    let reject = deployment.run(
-        "og-carol",
-        &["approve", "run", &run, "--reject", "--reason", "no"],
-    );
-    assert_eq!(reject.status.code(), Some(0), "{}", text(&reject));
-    let finished = waiting.wait_with_output().expect("the run");
-    assert_eq!(finished.status.code(), Some(1), "{}", text(&finished));
+    deployment
+        .opsgate(
+            "og-carol",
+            &["approve", "run", &run, "--reject", "--reason", "no"],
+        )
+        .run();
+    let finished = waiting.finish();
     assert!(
-        text(&finished).contains("rejected by `og-carol`: no"),
+        finished.text().contains("rejected by `og-carol`: no"),
         "{}",
-        text(&finished)
+        finished.text()
     );
     assert!(!deployment.lab_file("lab1", "gated.ran").exists());
 
     // Break-glass passes gates without waiting, and says so.
-    let glass = deployment.run(
-        "og-alice",
-        &["run", "gated", "--break-glass", "--reason", "outage"],
-    );
-    assert_eq!(glass.status.code(), Some(0), "{}", text(&glass));
+    deployment
+        .opsgate(
+            "og-alice",
+            &["run", "gated", "--break-glass", "--reason", "outage"],
+        )
+        .run();
     assert!(deployment.lab_file("lab1", "gated.ran").exists());
 }
 
@@ -416,14 +438,12 @@ fn a_rejected_or_unanswered_gate_fails_its_hosts() {
 fn under_sudo_files_others_can_write_are_refused_by_name() {
     use std::os::unix::fs::PermissionsExt;
     let deployment = Deployment::start(1, None);
-    let ok = deployment.run("og-bob", &["whoami"]);
-    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+    deployment.opsgate("og-bob", &["whoami"]).run();
 
     let policy = deployment.path().join("policy/operators.yaml");
     std::fs::set_permissions(&policy, std::fs::Permissions::from_mode(0o666)).expect("chmod");
-    let writable = deployment.run("og-bob", &["whoami"]);
-    let all = text(&writable);
-    assert_eq!(writable.status.code(), Some(3), "{all}");
+    let writable = deployment.opsgate("og-bob", &["whoami"]).status(3).run();
+    let all = writable.text();
     assert!(
         all.contains("policy file") && all.contains("operators.yaml"),
         "{all}"
@@ -439,9 +459,8 @@ fn under_sudo_files_others_can_write_are_refused_by_name() {
         .status()
         .expect("chown");
     assert!(chown.success());
-    let owned = deployment.run("og-bob", &["catalog"]);
-    let all = text(&owned);
-    assert_eq!(owned.status.code(), Some(3), "{all}");
+    let owned = deployment.opsgate("og-bob", &["catalog"]).status(3).run();
+    let all = owned.text();
     assert!(
         all.contains("inventory") && all.contains("is owned by `og-bob`"),
         "{all}"
@@ -452,44 +471,22 @@ fn under_sudo_files_others_can_write_are_refused_by_name() {
     std::fs::create_dir(&parent).expect("dir");
     std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o775)).expect("chmod");
     let elsewhere = parent.join("state");
-    let state = std::process::Command::new("runuser")
-        .args(["-u", "og-alice", "--", "sudo", "-n", "-u", "og-svc", "--"])
-        .arg(env!("CARGO_BIN_EXE_opsgate"))
-        .arg("--state-dir")
-        .arg(&elsewhere)
-        .arg("history")
-        .current_dir(deployment.path())
-        .env_remove("SUDO_USER")
-        .output()
-        .expect("runuser");
-    let all = text(&state);
-    assert_eq!(state.status.code(), Some(3), "{all}");
-    assert!(all.contains("a parent of the state directory"), "{all}");
-
-    let lab = std::process::Command::new("runuser")
-        .args(["-u", "og-alice", "--", "sudo", "-n", "-u", "og-svc", "--"])
-        .arg(env!("CARGO_BIN_EXE_opsgate"))
-        .args(["lab", "status"])
-        .current_dir(deployment.path())
-        .env_remove("SUDO_USER")
-        .output()
-        .expect("runuser");
-    assert_eq!(lab.status.code(), Some(3), "{}", text(&lab));
+    let through_sudo = ["-u", "og-alice", "--", "sudo", "-n", "-u", "og-svc", "--"];
+    deployment
+        .runuser(&through_sudo, &["--state-dir", arg(&elsewhere), "history"])
+        .status(3)
+        .output_contains("a parent of the state directory")
+        .run();
+    deployment
+        .runuser(&through_sudo, &["lab", "status"])
+        .status(3)
+        .run();
     // Nor may the service account run a lab directly.
-    let service_lab = std::process::Command::new("runuser")
-        .args(["-u", "og-svc", "--"])
-        .arg(env!("CARGO_BIN_EXE_opsgate"))
-        .args(["lab", "status"])
-        .current_dir(deployment.path())
-        .env_remove("SUDO_USER")
-        .output()
-        .expect("runuser");
-    assert_eq!(service_lab.status.code(), Some(3), "{}", text(&service_lab));
-    assert!(
-        text(&service_lab).contains("lab-as-service-account"),
-        "{}",
-        text(&service_lab)
-    );
+    deployment
+        .runuser(&["-u", "og-svc", "--"], &["lab", "status"])
+        .status(3)
+        .output_contains("lab-as-service-account")
+        .run();
 }
 
 #[test]
@@ -515,22 +512,22 @@ fn a_saved_plan_runs_once_by_its_author_after_approval_and_refuses_drift() {
     let token = format!("token=@{}", secret_file.display());
     let wrong = format!("token=@{}", wrong_file.display());
 
-    let save = deployment.run(
-        "og-dave",
-        &[
-            "--json",
-            "plan",
-            "deploy",
-            "-p",
-            &token,
-            "-p",
-            "greeting=hello",
-            "--save",
-        ],
-    );
-    assert_eq!(save.status.code(), Some(0), "{}", text(&save));
-    let saved: serde_json::Value =
-        serde_json::from_slice(&save.stdout).expect("plan --save --json");
+    let save = deployment
+        .opsgate(
+            "og-dave",
+            &[
+                "--json",
+                "plan",
+                "deploy",
+                "-p",
+                &token,
+                "-p",
+                "greeting=hello",
+                "--save",
+            ],
+        )
+        .run();
+    let saved: serde_json::Value = serde_json::from_str(&save.stdout).expect("plan --save --json");
     let id = saved["plan"].as_str().expect("a plan id").to_owned();
     let file = std::fs::read_to_string(
         deployment
@@ -544,15 +541,23 @@ fn a_saved_plan_runs_once_by_its_author_after_approval_and_refuses_drift() {
         "the secret is stored only as a salted HMAC"
     );
 
-    let shown = deployment.run("og-carol", &["plan", "show", &id]);
-    assert!(stdout(&shown).contains("saved by og-dave") && stdout(&shown).contains("not approved"));
-    let early = deployment.run("og-dave", &["run", "--plan", &id, "-p", &token]);
-    assert_eq!(early.status.code(), Some(3), "{}", text(&early));
-    assert!(text(&early).contains("plan-unapproved"), "{}", text(&early));
-    let own = deployment.run("og-dave", &["approve", "plan", &id]);
-    assert_eq!(own.status.code(), Some(3), "{}", text(&own));
-    let approve = deployment.run("og-carol", &["approve", "plan", &id]);
-    assert_eq!(approve.status.code(), Some(0), "{}", text(&approve));
+    let shown = deployment.opsgate("og-carol", &["plan", "show", &id]).run();
+    assert!(
+        shown.stdout.as_str().contains("saved by og-dave")
+            && shown.stdout.as_str().contains("not approved")
+    );
+    deployment
+        .opsgate("og-dave", &["run", "--plan", &id, "-p", &token])
+        .status(3)
+        .output_contains("plan-unapproved")
+        .run();
+    deployment
+        .opsgate("og-dave", &["approve", "plan", &id])
+        .status(3)
+        .run();
+    deployment
+        .opsgate("og-carol", &["approve", "plan", &id])
+        .run();
 
     let carol_file = deployment.path().join("carol-token");
     std::fs::write(&carol_file, secret).expect("carol's copy");
@@ -563,32 +568,31 @@ fn a_saved_plan_runs_once_by_its_author_after_approval_and_refuses_drift() {
         .expect("chown");
     assert!(chowned.success());
     let carol_token = format!("token=@{}", carol_file.display());
-    let not_author = deployment.run("og-carol", &["run", "--plan", &id, "-p", &carol_token]);
-    assert_eq!(not_author.status.code(), Some(3), "{}", text(&not_author));
-    assert!(
-        text(&not_author).contains("plan-author"),
-        "{}",
-        text(&not_author)
-    );
-    let bad_secret = deployment.run("og-dave", &["run", "--plan", &id, "-p", &wrong]);
-    assert_eq!(bad_secret.status.code(), Some(2), "{}", text(&bad_secret));
+    deployment
+        .opsgate("og-carol", &["run", "--plan", &id, "-p", &carol_token])
+        .status(3)
+        .output_contains("plan-author")
+        .run();
+    deployment
+        .opsgate("og-dave", &["run", "--plan", &id, "-p", &wrong])
+        .status(2)
+        .run();
 
     deployment.runbook("deploy", &format!("{yaml}# edited\n"));
-    let drifted = deployment.run("og-dave", &["run", "--plan", &id, "-p", &token]);
-    assert_eq!(drifted.status.code(), Some(3), "{}", text(&drifted));
-    assert!(
-        text(&drifted).contains("drifted: the runbook"),
-        "{}",
-        text(&drifted)
-    );
+    deployment
+        .opsgate("og-dave", &["run", "--plan", &id, "-p", &token])
+        .status(3)
+        .output_contains("drifted: the runbook")
+        .run();
     assert!(
         !deployment.lab_file("lab1", "deploy.ran").exists(),
         "nothing ran"
     );
 
     deployment.runbook("deploy", yaml);
-    let ran = deployment.run("og-dave", &["run", "--plan", &id, "-p", &token]);
-    assert_eq!(ran.status.code(), Some(0), "{}", text(&ran));
+    deployment
+        .opsgate("og-dave", &["run", "--plan", &id, "-p", &token])
+        .run();
     let marker = std::fs::read_to_string(deployment.lab_file("lab1", "deploy.ran")).expect("ran");
     assert_eq!(marker.trim(), "hello", "exactly the saved params");
     let detail = show(&deployment, &last_run(&deployment));
@@ -596,9 +600,11 @@ fn a_saved_plan_runs_once_by_its_author_after_approval_and_refuses_drift() {
         detail.contains(&format!("approved plan {id} in advance")),
         "{detail}"
     );
-    let again = deployment.run("og-dave", &["run", "--plan", &id, "-p", &token]);
-    assert_eq!(again.status.code(), Some(3), "{}", text(&again));
-    assert!(text(&again).contains("plan-used"), "{}", text(&again));
+    deployment
+        .opsgate("og-dave", &["run", "--plan", &id, "-p", &token])
+        .status(3)
+        .output_contains("plan-used")
+        .run();
 }
 
 /// An ed25519 key of `account`, in a directory only it can read; returns the private key path.
@@ -622,32 +628,15 @@ fn key_of(deployment: &Deployment, account: &str) -> std::path::PathBuf {
 }
 
 /// `opsgate ARGS` as `account` itself, without sudo (where its SSH key is).
-fn as_self(deployment: &Deployment, account: &str, args: &[&str]) -> std::process::Output {
-    std::process::Command::new("runuser")
-        .args(["-u", account, "--"])
-        .arg(env!("CARGO_BIN_EXE_opsgate"))
-        .args(args)
-        .current_dir(deployment.path())
-        .env_remove("SUDO_USER")
-        .output()
-        .expect("runuser")
+fn as_self(deployment: &Deployment, account: &str, args: &[&str]) -> Opsgate {
+    deployment.runuser(&["-u", account, "--"], args)
 }
 
 /// Hands a signed approval to the service account: `approve --signed -` through sudo.
-fn hand_in(deployment: &Deployment, account: &str, document: &[u8]) -> std::process::Output {
-    use std::io::Write as _;
-    let mut child = deployment
-        .command(account, &["approve", "--signed", "-"])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("runuser");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(document)
-        .expect("write the document");
-    child.wait_with_output().expect("approve --signed")
+fn hand_in(deployment: &Deployment, account: &str, document: &str) -> Opsgate {
+    deployment
+        .opsgate(account, &["approve", "--signed", "-"])
+        .stdin(document)
 }
 
 #[test]
@@ -668,46 +657,44 @@ fn signed_approvals_are_made_as_the_approver_and_verified_against_registered_key
     ));
     let runbook = deployment.runbook("signed", &marker_runbook("signed", "maintenance", 1));
 
-    let unsigned = deployment.run("og-alice", &["approve", "runbook", &runbook]);
-    assert_eq!(unsigned.status.code(), Some(3), "{}", text(&unsigned));
+    deployment
+        .opsgate("og-alice", &["approve", "runbook", &runbook])
+        .status(3)
+        .run();
     let key = alice_key.to_str().expect("utf-8");
     let document = as_self(
         &deployment,
         "og-alice",
         &["approve", "runbook", &runbook, "--sign", key],
-    );
-    assert_eq!(document.status.code(), Some(0), "{}", text(&document));
+    )
+    .run()
+    .stdout;
     // Anyone else handing it in, or a tampered document, is refused.
-    let stranger = hand_in(&deployment, "og-carol", &document.stdout);
-    assert_eq!(stranger.status.code(), Some(3), "{}", text(&stranger));
-    let tampered = String::from_utf8_lossy(&document.stdout)
-        .replace("approver: og-alice", "approver: og-carol");
-    let forged = hand_in(&deployment, "og-carol", tampered.as_bytes());
-    assert_eq!(forged.status.code(), Some(3), "{}", text(&forged));
-    assert!(
-        text(&forged).contains("does not verify"),
-        "{}",
-        text(&forged)
-    );
-    let handed = hand_in(&deployment, "og-alice", &document.stdout);
-    assert_eq!(handed.status.code(), Some(0), "{}", text(&handed));
-    let catalog = deployment.run("og-dave", &["catalog"]);
-    assert!(stdout(&catalog).contains("approved"), "{}", text(&catalog));
+    hand_in(&deployment, "og-carol", &document).status(3).run();
+    let tampered = document.replace("approver: og-alice", "approver: og-carol");
+    hand_in(&deployment, "og-carol", &tampered)
+        .status(3)
+        .output_contains("does not verify")
+        .run();
+    hand_in(&deployment, "og-alice", &document).run();
+    deployment
+        .opsgate("og-dave", &["catalog"])
+        .stdout_contains("approved")
+        .run();
 
     // A run approval, signed by the approver as herself and handed in through sudo.
-    let waiting = deployment.spawn("og-dave", &["run", "signed"]);
+    let waiting = deployment.opsgate("og-dave", &["run", "signed"]).spawn();
     let run = deployment.pending_run("og-carol").to_string();
     let carol = carol_key.to_str().expect("utf-8");
     let signed_run = as_self(
         &deployment,
         "og-carol",
         &["approve", "run", &run, "--sign", carol],
-    );
-    assert_eq!(signed_run.status.code(), Some(0), "{}", text(&signed_run));
-    let handed = hand_in(&deployment, "og-carol", &signed_run.stdout);
-    assert_eq!(handed.status.code(), Some(0), "{}", text(&handed));
-    let finished = waiting.wait_with_output().expect("the run");
-    assert_eq!(finished.status.code(), Some(0), "{}", text(&finished));
+    )
+    .run()
+    .stdout;
+    hand_in(&deployment, "og-carol", &signed_run).run();
+    waiting.finish();
     assert!(deployment.lab_file("lab1", "signed.ran").exists());
     let detail = show(&deployment, &run);
     assert!(
@@ -722,19 +709,23 @@ fn a_saved_plan_expires_after_the_policy_plan_ttl() {
     deployment.policy(&format!("plan_ttl: 2s\n{}", Deployment::POLICY));
     let runbook = deployment.runbook("brief", &marker_runbook("brief", "maintenance", 1));
     deployment.approve_runbook(&runbook);
-    let save = deployment.run("og-dave", &["--json", "plan", "brief", "--save"]);
-    assert_eq!(save.status.code(), Some(0), "{}", text(&save));
-    let saved: serde_json::Value = serde_json::from_slice(&save.stdout).expect("json");
+    let save = deployment
+        .opsgate("og-dave", &["--json", "plan", "brief", "--save"])
+        .run();
+    let saved: serde_json::Value = serde_json::from_str(&save.stdout).expect("json");
     let id = saved["plan"].as_str().expect("id").to_owned();
-    let approve = deployment.run("og-carol", &["approve", "plan", &id]);
-    assert_eq!(approve.status.code(), Some(0), "{}", text(&approve));
+    deployment
+        .opsgate("og-carol", &["approve", "plan", &id])
+        .run();
     crate::common::pause(Duration::from_millis(2500));
-    let late = deployment.run("og-dave", &["run", "--plan", &id]);
-    assert_eq!(late.status.code(), Some(3), "{}", text(&late));
+    let late = deployment
+        .opsgate("og-dave", &["run", "--plan", &id])
+        .status(3)
+        .run();
     assert!(
-        text(&late).contains("plan-expired") && text(&late).contains("within 2s"),
+        late.text().contains("plan-expired") && late.text().contains("within 2s"),
         "{}",
-        text(&late)
+        late.text()
     );
     assert!(!deployment.lab_file("lab1", "brief.ran").exists());
 }
@@ -754,24 +745,18 @@ fn under_sudo_a_param_file_must_belong_to_the_operator() {
         .status()
         .expect("chown");
     assert!(chowned.success());
-    let plan = deployment.run(
-        "og-bob",
-        &[
-            "plan",
-            &runbook,
-            "-p",
-            &format!("word=@{}", secret.display()),
-        ],
-    );
-    assert_eq!(plan.status.code(), Some(3), "{}", text(&plan));
-    assert!(
-        text(&plan).contains("must be a file `og-bob` owns"),
-        "{}",
-        text(&plan)
-    );
-    assert!(
-        !text(&plan).contains("service-account-secret"),
-        "{}",
-        text(&plan)
-    );
+    deployment
+        .opsgate(
+            "og-bob",
+            &[
+                "plan",
+                &runbook,
+                "-p",
+                &format!("word=@{}", secret.display()),
+            ],
+        )
+        .status(3)
+        .output_contains("must be a file `og-bob` owns")
+        .output_lacks("service-account-secret")
+        .run();
 }

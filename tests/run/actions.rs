@@ -1,6 +1,6 @@
 //! Every action of this release, its idempotence, `--check` and `--diff`, over real SSH.
 
-use super::{count_status, opsgate, text, write_runbook};
+use super::{count_status, write_runbook};
 use crate::common::TestLab;
 
 const ALL_ACTIONS: &str = r#"
@@ -74,9 +74,8 @@ fn every_action_runs_then_a_second_run_changes_nothing() {
     let runbook = write_fixture(work.path());
     let runbook = runbook.to_str().expect("utf-8");
 
-    let first = opsgate(&lab, &["run", runbook]);
-    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
-    assert!(count_status(&first, "changed") >= 3 * 7, "{}", text(&first));
+    let first = lab.cli(&["run", runbook]).run();
+    assert!(count_status(&first, "changed") >= 3 * 7, "{}", first.text());
     for host in lab.hosts() {
         let root = &host.lab_root;
         let conf = std::fs::read_to_string(root.join("app/conf/app.conf")).expect("config written");
@@ -119,13 +118,12 @@ fn every_action_runs_then_a_second_run_changes_nothing() {
         "script arguments arrive as words"
     );
 
-    let second = opsgate(&lab, &["run", runbook]);
-    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    let second = lab.cli(&["run", runbook]).run();
     assert_eq!(
         count_status(&second, "changed"),
         0,
         "second run must be idempotent:\n{}",
-        text(&second)
+        second.text()
     );
 }
 
@@ -136,8 +134,7 @@ fn check_mode_changes_nothing_and_diff_shows_the_change() {
     let runbook = write_fixture(work.path());
     let runbook = runbook.to_str().expect("utf-8");
 
-    let check = opsgate(&lab, &["run", runbook, "--check"]);
-    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+    let check = lab.cli(&["run", runbook, "--check"]).run();
     for host in lab.hosts() {
         assert!(
             !host.lab_root.join("app").exists(),
@@ -145,17 +142,17 @@ fn check_mode_changes_nothing_and_diff_shows_the_change() {
             host.name
         );
     }
-    assert!(text(&check).contains("would change"), "{}", text(&check));
+    assert!(check.text().contains("would change"), "{}", check.text());
 
-    assert_eq!(opsgate(&lab, &["run", runbook]).status.code(), Some(0));
+    lab.cli(&["run", runbook]).run();
     std::fs::write(
         work.path().join("files/app.conf.hbs"),
         "name = {{host.name}}\nroot = {{vars.lab_root}}\nextra = 1\n",
     )
     .expect("edit template");
-    let diff = opsgate(&lab, &["run", runbook, "--check", "--diff", "-l", "lab2"]);
-    assert_eq!(diff.status.code(), Some(0), "{}", text(&diff));
-    assert!(text(&diff).contains("+extra = 1"), "{}", text(&diff));
+    lab.cli(&["run", runbook, "--check", "--diff", "-l", "lab2"])
+        .output_contains("+extra = 1")
+        .run();
     let conf =
         std::fs::read_to_string(lab.hosts()[1].lab_root.join("app/conf/app.conf")).expect("config");
     assert!(!conf.contains("extra"), "--check --diff must not write");
@@ -171,16 +168,13 @@ fn template_values_reach_the_shell_as_one_literal_argument() {
         "runbook: quoting\nkind: maintenance\ntargets: lab\nparams:\n  name: { type: string, required: true }\nsteps:\n  - command: printf '%s\\n' {{params.name}} > {{vars.lab_root}}/argument; echo $# >> {{vars.lab_root}}/argument\n",
     );
     let hostile = "x; rm -rf / $(touch pwned) `id` 'q' \"d\"";
-    let output = opsgate(
-        &lab,
-        &[
-            "run",
-            runbook.to_str().expect("utf-8"),
-            "-p",
-            &format!("name={hostile}"),
-        ],
-    );
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    lab.cli(&[
+        "run",
+        runbook.to_str().expect("utf-8"),
+        "-p",
+        &format!("name={hostile}"),
+    ])
+    .run();
     for host in lab.hosts() {
         let written =
             std::fs::read_to_string(host.lab_root.join("argument")).expect("argument file");
@@ -216,11 +210,8 @@ steps:
 "#,
     );
     let token = format!("token=@{}", token_file.display());
-    let output = opsgate(
-        &lab,
-        &["run", runbook.to_str().expect("utf-8"), "-p", &token],
-    );
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    lab.cli(&["run", runbook.to_str().expect("utf-8"), "-p", &token])
+        .run();
     let root = &lab.hosts()[0].lab_root;
     for (list, got) in [("ps-command.txt", "from-text"), ("ps-env.txt", "from-env")] {
         let processes = std::fs::read_to_string(root.join(list)).expect("ps output");

@@ -7,7 +7,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{opsgate, shipped, text, write_runbook};
+use super::{shipped, write_runbook};
 use crate::common::{TestLab, file_names};
 
 fn app_root(host: &opsgate::lab::LabHost) -> PathBuf {
@@ -85,8 +85,8 @@ fn backup_then_restore_round_trips_owners_modes_links_and_a_large_file() {
     ));
     let big_sha = sha256(&big);
 
-    let backup = opsgate(&lab, &["run", &shipped("backup-files"), "-p", "keep=3"]);
-    assert_eq!(backup.status.code(), Some(0), "{}", text(&backup));
+    lab.cli(&["run", &shipped("backup-files"), "-p", "keep=3"])
+        .run();
     for host in lab.hosts() {
         let store = backup_root(host);
         let names = archives(&store);
@@ -117,8 +117,7 @@ fn backup_then_restore_round_trips_owners_modes_links_and_a_large_file() {
     }
     fs::remove_file(&big).expect("remove big");
 
-    let restore = opsgate(&lab, &["run", &shipped("restore-files")]);
-    assert_eq!(restore.status.code(), Some(0), "{}", text(&restore));
+    lab.cli(&["run", &shipped("restore-files")]).run();
     for host in lab.hosts() {
         let app = app_root(host);
         assert_eq!(
@@ -161,8 +160,7 @@ fn a_corrupt_backup_is_refused_before_anything_changes() {
         fs::create_dir_all(app_root(host)).expect("app");
         fs::write(app_root(host).join("data"), "original\n").expect("data");
     }
-    let output = opsgate(&lab, &["run", runbook.to_str().expect("utf-8")]);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    lab.cli(&["run", runbook.to_str().expect("utf-8")]).run();
 
     for host in lab.hosts() {
         let store = backup_root(host);
@@ -192,13 +190,10 @@ fn a_corrupt_backup_is_refused_before_anything_changes() {
     let manifest = backup_root(lab2).join(format!("{}.sha256", archives(&backup_root(lab2))[0]));
     fs::remove_file(manifest).expect("remove manifest");
 
-    let check = opsgate(&lab, &["run", &shipped("restore-files"), "--check"]);
-    assert_eq!(check.status.code(), Some(1), "{}", text(&check));
-    assert!(
-        text(&check).contains("verified; would have restored"),
-        "{}",
-        text(&check)
-    );
+    lab.cli(&["run", &shipped("restore-files"), "--check"])
+        .status(1)
+        .output_contains("verified; would have restored")
+        .run();
     for host in lab.hosts() {
         assert_eq!(
             fs::read_to_string(app_root(host).join("data")).expect("data"),
@@ -208,9 +203,8 @@ fn a_corrupt_backup_is_refused_before_anything_changes() {
         );
     }
 
-    let restore = opsgate(&lab, &["run", &shipped("restore-files")]);
-    assert_eq!(restore.status.code(), Some(1), "{}", text(&restore));
-    let all = text(&restore);
+    let restore = lab.cli(&["run", &shipped("restore-files")]).status(1).run();
+    let all = restore.text();
     assert!(
         all.contains("does not match the manifest") && all.contains("nothing was changed"),
         "{all}"
@@ -266,13 +260,14 @@ steps:
     );
     let runbook = runbook.to_str().expect("utf-8");
 
-    let check = opsgate(&lab, &["run", runbook, "--check"]);
-    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+    let check = lab.cli(&["run", runbook, "--check"]).run();
     assert!(
-        text(&check).contains("would write")
-            && text(&check).contains("frozen-lab1-20260101T000000Z.tar.zst"),
+        check.text().contains("would write")
+            && check
+                .text()
+                .contains("frozen-lab1-20260101T000000Z.tar.zst"),
         "{}",
-        text(&check)
+        check.text()
     );
     for host in lab.hosts() {
         assert!(
@@ -282,8 +277,7 @@ steps:
         );
     }
 
-    let run = opsgate(&lab, &["run", runbook]);
-    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    lab.cli(&["run", runbook]).run();
     for host in lab.hosts() {
         let prefix = format!("frozen-{}-20260101T000000Z", host.name);
         assert_eq!(
@@ -315,8 +309,7 @@ steps:
 "#,
     );
     for _ in 0..3 {
-        let output = opsgate(&lab, &["run", plain.to_str().expect("utf-8")]);
-        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+        lab.cli(&["run", plain.to_str().expect("utf-8")]).run();
     }
     for host in lab.hosts() {
         let ours: Vec<String> = archives(&backup_root(host))
@@ -363,14 +356,12 @@ steps:
             fs::write(app_root(host).join("data"), content).expect("data");
         }
         let path = write_runbook(&work, runbook, &snapshot(runbook, clock));
-        let output = opsgate(&lab, &["run", path.to_str().expect("utf-8")]);
-        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+        lab.cli(&["run", path.to_str().expect("utf-8")]).run();
     }
     for host in lab.hosts() {
         fs::write(app_root(host).join("data"), "broken\n").expect("data");
     }
-    let latest = opsgate(&lab, &["run", &shipped("restore-files")]);
-    assert_eq!(latest.status.code(), Some(0), "{}", text(&latest));
+    lab.cli(&["run", &shipped("restore-files")]).run();
     for host in lab.hosts() {
         assert_eq!(
             fs::read_to_string(app_root(host).join("data")).expect("data"),
@@ -378,18 +369,15 @@ steps:
         );
     }
     // An id picks that backup, from any runbook.
-    let by_id = opsgate(
-        &lab,
-        &[
-            "run",
-            &shipped("restore-files"),
-            "-l",
-            "lab2",
-            "-p",
-            "from=zz-old-lab2-20260101T000000Z",
-        ],
-    );
-    assert_eq!(by_id.status.code(), Some(0), "{}", text(&by_id));
+    lab.cli(&[
+        "run",
+        &shipped("restore-files"),
+        "-l",
+        "lab2",
+        "-p",
+        "from=zz-old-lab2-20260101T000000Z",
+    ])
+    .run();
     assert_eq!(
         fs::read_to_string(app_root(&lab.hosts()[1]).join("data")).expect("data"),
         "version 1\n"
@@ -405,36 +393,29 @@ steps:
   - restore: { from: latest, store: "{{vars.backup_root}}", paths: ["{{vars.lab_root}}/etc"] }
 "#,
     );
-    let not_held = opsgate(
-        &lab,
-        &["run", elsewhere.to_str().expect("utf-8"), "-l", "lab3"],
-    );
-    assert_eq!(not_held.status.code(), Some(1), "{}", text(&not_held));
+    let not_held = lab
+        .cli(&["run", elsewhere.to_str().expect("utf-8"), "-l", "lab3"])
+        .status(1)
+        .run();
     assert!(
-        text(&not_held).contains(&format!(
+        not_held.text().contains(&format!(
             "the backup does not hold `{}/etc`",
             lab.hosts()[2].lab_root.display()
         )),
         "{}",
-        text(&not_held)
+        not_held.text()
     );
-    let missing = opsgate(
-        &lab,
-        &[
-            "run",
-            &shipped("restore-files"),
-            "-l",
-            "lab1",
-            "-p",
-            "from=nope-lab1-20260101T000000Z",
-        ],
-    );
-    assert_eq!(missing.status.code(), Some(1), "{}", text(&missing));
-    assert!(
-        text(&missing).contains("no backup `nope-lab1-20260101T000000Z`"),
-        "{}",
-        text(&missing)
-    );
+    lab.cli(&[
+        "run",
+        &shipped("restore-files"),
+        "-l",
+        "lab1",
+        "-p",
+        "from=nope-lab1-20260101T000000Z",
+    ])
+    .status(1)
+    .output_contains("no backup `nope-lab1-20260101T000000Z`")
+    .run();
 }
 
 const DUMP: &str = r#"
@@ -465,13 +446,10 @@ fn dump_and_load_round_trip_a_commands_output() {
         .expect("db");
     }
     let runbook = write_runbook(&work, "dump-db", DUMP);
-    let output = opsgate(&lab, &["run", runbook.to_str().expect("utf-8")]);
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
-    assert!(
-        text(&output).contains("restore it with `load`"),
-        "{}",
-        text(&output)
-    );
+    lab.cli(&["run", runbook.to_str().expect("utf-8")])
+        .status(1)
+        .output_contains("restore it with `load`")
+        .run();
     for host in lab.hosts() {
         assert_eq!(
             fs::read(host.lab_root.join("db.txt")).expect("db restored"),
@@ -541,8 +519,7 @@ fn without_zstd_on_the_host_backups_are_tar_gzip() {
         }
     }
     let runbook = write_runbook(&work, "gz", WITHOUT_ZSTD);
-    let output = opsgate(&lab, &["run", runbook.to_str().expect("utf-8")]);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    lab.cli(&["run", runbook.to_str().expect("utf-8")]).run();
     for host in lab.hosts() {
         let names = archives(&backup_root(host));
         assert_eq!(names.len(), 1, "{names:?}");
@@ -580,14 +557,11 @@ steps:
 fn a_failed_backup_leaves_nothing_in_the_store() {
     let lab = TestLab::start(3);
     let runbook = write_runbook(lab.workspace(), "failing", FAILING);
-    let output = opsgate(&lab, &["run", runbook.to_str().expect("utf-8")]);
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
-    let all = text(&output);
-    assert!(all.contains("nowhere does not exist"), "{all}");
-    assert!(
-        all.contains("the dump command failed with exit code 3"),
-        "{all}"
-    );
+    lab.cli(&["run", runbook.to_str().expect("utf-8")])
+        .status(1)
+        .output_contains("nowhere does not exist")
+        .output_contains("the dump command failed with exit code 3")
+        .run();
     for host in lab.hosts() {
         assert_eq!(
             file_names(&backup_root(host)),
@@ -618,36 +592,31 @@ steps:
 "#,
     );
     let runbook = runbook.to_str().expect("utf-8");
-    let check = opsgate(&lab, &["run", runbook, "--check"]);
-    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
-    let empty = opsgate(&lab, &["backups"]);
-    assert_eq!(empty.status.code(), Some(0), "{}", text(&empty));
+    lab.cli(&["run", runbook, "--check"]).run();
+    let empty = lab.cli(&["backups"]).run();
     assert!(
-        text(&empty).contains("no backups recorded match"),
+        empty.text().contains("no backups recorded match"),
         "a --check run records no backup: {}",
-        text(&empty)
+        empty.text()
     );
 
     for round in 0..2 {
         for host in lab.hosts() {
             fs::write(app_root(host).join("data"), format!("round {round}\n")).expect("data");
         }
-        let run = opsgate(&lab, &["run", runbook]);
-        assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+        lab.cli(&["run", runbook]).run();
     }
     // Unchanged data: the newest backup already holds these bytes, so nothing is written or
     // recorded, and the step is `ok`.
-    let again = opsgate(&lab, &["run", runbook]);
-    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
-    let again = text(&again);
+    let again = lab.cli(&["run", runbook]).run();
+    let again = again.text();
     assert!(
         again.contains("ok          lab1  1. backup") && !again.contains("changed     lab"),
         "{again}"
     );
-    let listed = opsgate(&lab, &["--json", "backups"]);
-    assert_eq!(listed.status.code(), Some(0), "{}", text(&listed));
+    let listed = lab.cli(&["--json", "backups"]).run();
     let backups: serde_json::Value =
-        serde_json::from_slice(&listed.stdout).expect("backups --json is JSON");
+        serde_json::from_str(&listed.stdout).expect("backups --json is JSON");
     let backups = backups.as_array().expect("a list");
     assert_eq!(backups.len(), 4, "two runs × two hosts: {backups:#?}");
     let newest_run = backups[0]["run"].as_u64().expect("run id");
@@ -678,9 +647,8 @@ steps:
         }
     }
 
-    let lab1 = opsgate(&lab, &["backups", "--host", "lab1"]);
-    let table = text(&lab1);
-    assert_eq!(lab1.status.code(), Some(0), "{table}");
+    let lab1 = lab.cli(&["backups", "--host", "lab1"]).run();
+    let table = lab1.text();
     assert!(table.starts_with("WRITTEN"), "{table}");
     assert_eq!(
         table.matches("nightly-lab1-").count(),
@@ -692,10 +660,7 @@ steps:
         table.contains(&format!("removed by run {newest_run}")),
         "{table}"
     );
-    let other = opsgate(&lab, &["backups", "--runbook", "backup-files"]);
-    assert!(
-        text(&other).contains("no backups recorded match"),
-        "{}",
-        text(&other)
-    );
+    lab.cli(&["backups", "--runbook", "backup-files"])
+        .output_contains("no backups recorded match")
+        .run();
 }

@@ -3,9 +3,9 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::{opsgate, text, write_runbook};
+use super::write_runbook;
 use crate::common::background::ssh_processes_under;
-use crate::common::{BackgroundRun, TestLab};
+use crate::common::{BackgroundRun, TestLab, arg};
 
 #[test]
 fn ctrl_c_lets_running_steps_finish_then_exits_130_without_leftover_masters() {
@@ -16,7 +16,7 @@ fn ctrl_c_lets_running_steps_finish_then_exits_130_without_leftover_masters() {
         "slow",
         "runbook: slow\nkind: maintenance\ntargets: lab\nsteps:\n  - command: sleep 2; touch {{vars.lab_root}}/first\n  - command: touch {{vars.lab_root}}/second\n",
     );
-    let run = BackgroundRun::start(&lab, &runbook);
+    let run = BackgroundRun::start(lab.cli(&["run", arg(&runbook)]).status(130));
     // Wait until every host has its master (the first step is then starting), then interrupt.
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(10) && run.ssh_processes().len() < 3 {
@@ -26,13 +26,13 @@ fn ctrl_c_lets_running_steps_finish_then_exits_130_without_leftover_masters() {
     // kill(1) delivers SIGINT exactly as a terminal's Ctrl-C would.
     assert!(
         Command::new("kill")
-            .args(["-INT", &run.child.id().to_string()])
+            .args(["-INT", &run.process.child.id().to_string()])
             .status()
             .expect("kill")
             .success()
     );
-    let output = run.child.wait_with_output().expect("wait");
-    assert_eq!(output.status.code(), Some(130), "{}", text(&output));
+    let tmp = run.tmp;
+    run.process.finish();
     for host in lab.hosts() {
         assert!(
             host.lab_root.join("first").exists(),
@@ -46,7 +46,7 @@ fn ctrl_c_lets_running_steps_finish_then_exits_130_without_leftover_masters() {
         );
     }
     crate::common::pause(Duration::from_millis(300));
-    let leftovers = ssh_processes_under(run.tmp.path());
+    let leftovers = ssh_processes_under(tmp.path());
     assert!(leftovers.is_empty(), "leftover ssh masters: {leftovers:?}");
 }
 
@@ -59,9 +59,9 @@ fn json_output_is_one_event_per_line() {
         "json",
         "runbook: json\nkind: maintenance\ntargets: lab\nsteps:\n  - command: echo hi\n    register: hi\n  - command: echo {{hi.stdout}} again\n",
     );
-    let output = opsgate(&lab, &["--json", "run", runbook.to_str().expect("utf-8")]);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
-    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+    let output = lab.cli(&["--json", "run", arg(&runbook)]).run();
+    let events: Vec<serde_json::Value> = output
+        .stdout
         .lines()
         .map(|line| {
             serde_json::from_str(line).unwrap_or_else(|error| panic!("not JSON ({error}): {line}"))

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{opsgate, text, write_runbook};
+use super::write_runbook;
 use crate::common::TestLab;
 
 #[test]
@@ -28,8 +28,10 @@ on_failure:
     command: echo {{after.status}} > {{vars.lab_root}}/on-failure
 ",
     );
-    let output = opsgate(&lab, &["run", runbook.to_str().expect("utf-8")]);
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let output = lab
+        .cli(&["run", runbook.to_str().expect("utf-8")])
+        .status(1)
+        .run();
     let hosts = lab.hosts();
     let marker = std::fs::read_to_string(hosts[0].lab_root.join("on-failure"))
         .expect("on_failure ran on lab1");
@@ -47,9 +49,9 @@ on_failure:
         );
     }
     assert!(
-        text(&output).contains("exceed max_failures"),
+        output.text().contains("exceed max_failures"),
         "{}",
-        text(&output)
+        output.text()
     );
 }
 
@@ -62,8 +64,9 @@ fn without_rolling_the_other_hosts_carry_on() {
         "independent",
         "runbook: independent\nkind: maintenance\ntargets: lab\nsteps:\n  - command: test {{host.name}} != lab2\n  - command: touch {{vars.lab_root}}/done\n",
     );
-    let output = opsgate(&lab, &["run", runbook.to_str().expect("utf-8")]);
-    assert_eq!(output.status.code(), Some(1));
+    lab.cli(&["run", runbook.to_str().expect("utf-8")])
+        .status(1)
+        .run();
     let hosts = lab.hosts();
     assert!(hosts[0].lab_root.join("done").exists() && hosts[2].lab_root.join("done").exists());
     assert!(!hosts[1].lab_root.join("done").exists());
@@ -87,9 +90,9 @@ steps:
     retry_delay: 100ms
 ",
     );
-    let output = opsgate(&lab, &["run", runbook.to_str().expect("utf-8")]);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
-    assert!(text(&output).contains("3 attempts"), "{}", text(&output));
+    lab.cli(&["run", runbook.to_str().expect("utf-8")])
+        .output_contains("3 attempts")
+        .run();
     for host in lab.hosts() {
         let attempts = std::fs::read_to_string(host.lab_root.join("attempts")).expect("attempts");
         assert_eq!(attempts.lines().count(), 3);
@@ -108,9 +111,10 @@ fn a_timeout_fails_the_step_and_kills_the_remote_process() {
             "runbook: timeout\nkind: maintenance\ntargets: lab\nsteps:\n  - command: sh -c 'sleep 60; echo {marker}' & sleep 61 # {marker}\n    timeout: 1s\n"
         ),
     );
-    let output = opsgate(&lab, &["run", runbook.to_str().expect("utf-8")]);
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
-    assert!(text(&output).contains("timed out"), "{}", text(&output));
+    lab.cli(&["run", runbook.to_str().expect("utf-8")])
+        .status(1)
+        .output_contains("timed out")
+        .run();
     // The lab's sshd runs on this machine, so its children are visible here.
     crate::common::pause(Duration::from_millis(500));
     let leftovers = std::process::Command::new("pgrep")
@@ -141,7 +145,7 @@ fn an_unreachable_host_is_reported_and_the_others_carry_on() {
         "touch",
         "runbook: touch\nkind: maintenance\ntargets: all\nsteps:\n  - command: touch {{vars.lab_root}}/touched\n    when: \"{{ne host.name 'ghost'}}\"\n  - command: 'true'\n",
     );
-    let output = crate::common::Opsgate::new()
+    crate::common::Opsgate::new()
         .current_dir(lab.dir())
         .args([
             "-i",
@@ -149,13 +153,9 @@ fn an_unreachable_host_is_reported_and_the_others_carry_on() {
             "run",
             runbook.to_str().expect("utf-8"),
         ])
-        .output();
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
-    assert!(
-        text(&output).contains("unreachable ghost"),
-        "{}",
-        text(&output)
-    );
+        .status(1)
+        .output_contains("unreachable ghost")
+        .run();
     for host in lab.hosts() {
         assert!(
             host.lab_root.join("touched").exists(),
@@ -206,10 +206,12 @@ fn a_changed_host_key_stops_that_host_with_the_fix() {
         "touch",
         "runbook: touch\nkind: maintenance\ntargets: lab\nsteps:\n  - command: touch {{vars.lab_root}}/touched\n",
     );
-    let output = opsgate(&lab, &["run", runbook.to_str().expect("utf-8")]);
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
-    let all = text(&output);
-    assert!(all.contains("unreachable lab2"), "{all}");
+    let output = lab
+        .cli(&["run", runbook.to_str().expect("utf-8")])
+        .status(1)
+        .output_contains("unreachable lab2")
+        .run();
+    let all = output.text();
     assert!(all.to_lowercase().contains("host key"), "{all}");
     assert!(!lab2.lab_root.join("touched").exists());
     assert!(lab.hosts()[0].lab_root.join("touched").exists());
@@ -224,9 +226,10 @@ fn failed_when_false_does_not_turn_a_timeout_into_success() {
         "lenient",
         "runbook: lenient\nkind: maintenance\ntargets: lab\nsteps:\n  - command: sleep 30\n    timeout: 1s\n    failed_when: false\n",
     );
-    let output = opsgate(&lab, &["run", runbook.to_str().expect("utf-8")]);
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
-    assert!(text(&output).contains("timed out"), "{}", text(&output));
+    lab.cli(&["run", runbook.to_str().expect("utf-8")])
+        .status(1)
+        .output_contains("timed out")
+        .run();
 }
 
 #[test]
@@ -239,16 +242,14 @@ fn a_wait_for_host_value_is_never_shell_text() {
         "runbook: probe\nkind: maintenance\ntargets: lab\nparams:\n  db: { type: string, required: true }\nsteps:\n  - wait_for: { port: 1, host: \"{{params.db}}\", timeout: 1s }\n",
     );
     let hostile = "127.0.0.1/1; touch /tmp/opsgate-pwned-by-wait-for; echo ";
-    let output = opsgate(
-        &lab,
-        &[
-            "run",
-            runbook.to_str().expect("utf-8"),
-            "-p",
-            &format!("db={hostile}"),
-        ],
-    );
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    lab.cli(&[
+        "run",
+        runbook.to_str().expect("utf-8"),
+        "-p",
+        &format!("db={hostile}"),
+    ])
+    .status(1)
+    .run();
     assert!(
         !std::path::Path::new("/tmp/opsgate-pwned-by-wait-for").exists(),
         "the host value ran as shell code"
@@ -277,6 +278,5 @@ fn a_condition_may_read_facts_that_no_other_field_reads() {
         "facts",
         "runbook: facts\nkind: maintenance\ntargets: lab\nsteps:\n  - command: 'false'\n    failed_when: \"{{eq facts.pkg_manager 'no-such-manager'}}\"\n",
     );
-    let output = opsgate(&lab, &["run", runbook.to_str().expect("utf-8")]);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    lab.cli(&["run", runbook.to_str().expect("utf-8")]).run();
 }

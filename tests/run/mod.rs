@@ -10,9 +10,8 @@ mod services;
 mod shipped;
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
-use crate::common::TestLab;
+use crate::common::Outcome;
 
 /// The path of a runbook shipped in `runbooks/`.
 pub(crate) fn shipped(name: &str) -> String {
@@ -26,31 +25,7 @@ pub(crate) fn write_runbook(dir: &Path, name: &str, yaml: &str) -> PathBuf {
     path
 }
 
-/// Runs opsgate against the lab's inventory.
-pub(crate) fn opsgate(lab: &TestLab, args: &[&str]) -> Output {
-    let inventory = lab
-        .inventory()
-        .to_str()
-        .expect("utf-8 inventory path")
-        .to_owned();
-    let mut all = vec!["-i".to_owned(), inventory];
-    all.extend(args.iter().map(ToString::to_string));
-    lab.opsgate().args(all).output()
-}
-
-/// stdout + stderr, for assertion messages.
-pub(crate) fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 /// Lines of the run output that report a step with this status.
-pub(crate) fn count_status(output: &Output, status: &str) -> usize {
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter(|line| line.starts_with(&format!("{status} ")))
-        .count()
+pub(crate) fn count_status(output: &Outcome, status: &str) -> usize {
+    output.stdout_lines(&format!("{status} "))
 }

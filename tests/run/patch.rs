@@ -17,8 +17,8 @@ use std::process::{Command, Output};
 
 use sha2::{Digest, Sha256};
 
-use super::{count_status, opsgate, shipped, text, write_runbook};
-use crate::common::TestLab;
+use super::{count_status, shipped, write_runbook};
+use crate::common::{Outcome, TestLab};
 
 const HELLO: &str = "opsgate-fixture-hello";
 const EXTRA: &str = "opsgate-fixture-extra";
@@ -147,8 +147,8 @@ fn installed_version(lab: &TestLab, host: &str, package: &str) -> Option<String>
 }
 
 /// How many times `needle` appears in the run's output.
-fn occurrences(output: &Output, needle: &str) -> usize {
-    text(output).matches(needle).count()
+fn occurrences(output: &Outcome, needle: &str) -> usize {
+    output.text().matches(needle).count()
 }
 
 /// v1 of hello installed on every host from its `main` repository, then v2 (with `v2_files`)
@@ -169,8 +169,9 @@ fn hosts_with_v1_and_v2_pending(lab: &TestLab, debs: &Path, v2_files: &[(&str, &
 }
 
 /// The step lines (`STATUS HOST N. NAME (…)`) of a run with this status and step name.
-fn step_lines(output: &Output, status: &str, step: &str) -> usize {
-    String::from_utf8_lossy(&output.stdout)
+fn step_lines(output: &Outcome, status: &str, step: &str) -> usize {
+    output
+        .stdout
         .lines()
         .filter(|line| line.starts_with(&format!("{status} ")) && line.contains(step))
         .count()
@@ -202,27 +203,26 @@ fn patch_debian_upgrades_every_host_from_v1_to_v2_reboots_then_has_nothing_to_do
         .collect();
 
     let runbook = shipped("patch-debian");
-    let first = opsgate(&lab, &["run", &runbook]);
-    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let first = lab.cli(&["run", &runbook]).run();
     assert_eq!(
         occurrences(&first, "upgraded 1: opsgate-fixture-hello 1.0-1 → 2.0-1"),
         3,
         "{}",
-        text(&first)
+        first.text()
     );
     assert_eq!(
         step_lines(&first, "changed", "7. reboot"),
         3,
         "{}",
-        text(&first)
+        first.text()
     );
     // The history says plainly that these were lab reboots, not real ones.
-    let audit = lab.opsgate().args(["audit", "export", "--jsonl"]).output();
+    let audit = lab.cli(&["audit", "export", "--jsonl"]).run();
     assert_eq!(
         occurrences(&audit, "rebooted by the lab's reboot script"),
         3,
         "{}",
-        text(&audit)
+        audit.text()
     );
     for (host, old_boot_id) in lab.hosts().iter().zip(&boot_ids) {
         assert_eq!(
@@ -254,20 +254,19 @@ fn patch_debian_upgrades_every_host_from_v1_to_v2_reboots_then_has_nothing_to_do
         assert_eq!(backups, 1, "one /etc backup on {}", host.name);
     }
 
-    let second = opsgate(&lab, &["run", &runbook]);
-    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
-    assert_eq!(occurrences(&second, "upgraded"), 0, "{}", text(&second));
+    let second = lab.cli(&["run", &runbook]).run();
+    assert_eq!(occurrences(&second, "upgraded"), 0, "{}", second.text());
     assert_eq!(
         step_lines(&second, "ok", "4. upgrade every package"),
         3,
         "{}",
-        text(&second)
+        second.text()
     );
     assert_eq!(
         step_lines(&second, "skipped", "7. reboot"),
         3,
         "{}",
-        text(&second)
+        second.text()
     );
 }
 
@@ -284,8 +283,7 @@ fn check_mode_reports_the_upgrade_and_changes_nothing() {
         .map(|host| lab.host_digest(&host.name))
         .collect();
 
-    let check = opsgate(&lab, &["run", &shipped("patch-debian"), "--check"]);
-    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+    let check = lab.cli(&["run", &shipped("patch-debian"), "--check"]).run();
     for (host, before) in lab.hosts().iter().zip(&before) {
         // Not a file of the host changed — apt's package lists included (--check refreshes a
         // throwaway copy of them).
@@ -303,7 +301,7 @@ fn check_mode_reports_the_upgrade_and_changes_nothing() {
         ),
         2,
         "{}",
-        text(&check)
+        check.text()
     );
     for host in lab.hosts() {
         assert_eq!(
@@ -339,9 +337,8 @@ fn package_runbook(dir: &Path, name: &str, package: &str) -> String {
 
 /// Runs `runbook`; it must succeed and print `message` exactly `times` times.
 fn run_expecting(lab: &TestLab, runbook: &str, message: &str, times: usize) {
-    let output = opsgate(lab, &["run", runbook]);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
-    assert_eq!(occurrences(&output, message), times, "{}", text(&output));
+    let output = lab.cli(&["run", runbook]).run();
+    assert_eq!(occurrences(&output, message), times, "{}", output.text());
 }
 
 #[test]
@@ -425,16 +422,15 @@ fn an_unknown_package_fails_naming_it_and_the_fix() {
         "typo",
         "{ names: [opsgate-fixture-hello, opsgate-fixture-helo] }",
     );
-    let output = opsgate(&lab, &["run", &runbook]);
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let output = lab.cli(&["run", &runbook]).status(1).run();
     assert!(
-        text(&output).contains(
+        output.text().contains(
             "package `opsgate-fixture-helo` was not found in the host's apt sources (the index \
              was refreshed with `apt-get update`): check the name for a typo, or add the \
              repository that provides it"
         ),
         "{}",
-        text(&output)
+        output.text()
     );
 }
 
@@ -471,23 +467,16 @@ fn security_only_upgrades_just_the_packages_from_a_security_archive() {
     publish(&security, "opsgate-security", &[&extra[0], &extra[1]]);
 
     let runbook = shipped("patch-debian");
-    let security_run = opsgate(
-        &lab,
-        &[
+    let security_run = lab
+        .cli(&[
             "run",
             &runbook,
             "-p",
             "security_only=true",
             "-p",
             "reboot=false",
-        ],
-    );
-    assert_eq!(
-        security_run.status.code(),
-        Some(0),
-        "{}",
-        text(&security_run)
-    );
+        ])
+        .run();
     assert_eq!(
         occurrences(
             &security_run,
@@ -495,7 +484,7 @@ fn security_only_upgrades_just_the_packages_from_a_security_archive() {
         ),
         1,
         "{}",
-        text(&security_run)
+        security_run.text()
     );
     assert_eq!(
         installed_version(&lab, "lab1", HELLO).as_deref(),
@@ -509,7 +498,7 @@ fn security_only_upgrades_just_the_packages_from_a_security_archive() {
         step_lines(&security_run, "skipped", "7. reboot"),
         1,
         "{}",
-        text(&security_run)
+        security_run.text()
     );
     assert_eq!(
         lab.ssh_ok("lab1", "test -e /var/run/reboot-required && echo required"),
@@ -520,13 +509,12 @@ fn security_only_upgrades_just_the_packages_from_a_security_archive() {
         lab.ssh_ok("lab1", &format!("apt-mark showauto {EXTRA}")),
         EXTRA
     );
-    let all = opsgate(&lab, &["run", &runbook, "-p", "reboot=false"]);
-    assert_eq!(all.status.code(), Some(0), "{}", text(&all));
+    let all = lab.cli(&["run", &runbook, "-p", "reboot=false"]).run();
     assert_eq!(
         occurrences(&all, "upgraded 1: opsgate-fixture-hello 1.0-1 → 2.0-1"),
         1,
         "{}",
-        text(&all)
+        all.text()
     );
 }
 
@@ -558,31 +546,29 @@ fn a_failed_upgrade_gets_etc_back_and_stops_the_later_batches() {
         publish(&main, "opsgate", &[&v1, &v2]);
     }
 
-    let output = opsgate(&lab, &["run", &shipped("patch-debian")]);
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let output = lab
+        .cli(&["run", &shipped("patch-debian")])
+        .status(1)
+        .output_contains("apt-get failed")
+        .run();
     assert!(
-        text(&output).contains("apt-get failed"),
-        "{}",
-        text(&output)
-    );
-    assert!(
-        text(&output).contains(
+        output.text().contains(
             "before it failed: upgraded 1: opsgate-fixture-hello 1.0-1 → 2.0-1 (half-configured)"
         ),
         "{}",
-        text(&output)
+        output.text()
     );
     assert!(
-        text(&output).contains("exceed max_failures"),
+        output.text().contains("exceed max_failures"),
         "{}",
-        text(&output)
+        output.text()
     );
     // lab1 (first batch) failed and got its /etc back from the backup this run took…
     assert_eq!(
         lab.ssh_ok("lab1", &format!("cat /{conf}")),
         "version=1",
         "{}",
-        text(&output)
+        output.text()
     );
     // …and lab2's batch never started.
     assert_eq!(lab.ssh_ok("lab2", &format!("cat /{conf}")), "version=1");
@@ -615,9 +601,10 @@ fn satisfied_states_and_skipped_steps_register_an_empty_packages_list() {
          - name: keep the counts\n    copy:\n      dest: \"{{vars.lab_root}}/counts.txt\"\n      \
          content: \"{{len kept.packages}} {{len gone.packages}} {{len skipped.packages}} {{skipped.status}}\"\n",
     );
-    let output = opsgate(&lab, &["run", runbook.to_str().expect("utf-8 path")]);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
-    assert_eq!(count_status(&output, "ok"), 2, "{}", text(&output));
+    let output = lab
+        .cli(&["run", runbook.to_str().expect("utf-8 path")])
+        .run();
+    assert_eq!(count_status(&output, "ok"), 2, "{}", output.text());
     assert_eq!(
         fs::read_to_string(lab.host("lab1").lab_root.join("counts.txt")).expect("counts"),
         "0 0 0 skipped"

@@ -7,11 +7,11 @@
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-use super::{count_status, opsgate, shipped, text};
+use super::{count_status, shipped};
 use crate::common::postgres::{ACCOUNT, open_path};
-use crate::common::{TestLab, TestPostgres, file_names};
+use crate::common::{Opsgate, TestLab, TestPostgres, file_names};
 
 const DATABASE: &str = "opsgate_shop";
 
@@ -48,13 +48,13 @@ fn table_exists(postgres: &TestPostgres) -> bool {
 }
 
 /// Runs a shipped runbook against the lab's one host and the test server.
-fn run(lab: &TestLab, postgres: &TestPostgres, runbook: &str, extra: &[&str]) -> Output {
+fn pg_run(lab: &TestLab, postgres: &TestPostgres, runbook: &str, extra: &[&str]) -> Opsgate {
     let host = format!("host={}", postgres.host());
     let port = format!("port={}", postgres.port());
     let database = format!("database={DATABASE}");
     let mut args = vec!["run", runbook, "-p", &database, "-p", &host, "-p", &port];
     args.extend_from_slice(extra);
-    opsgate(lab, &args)
+    lab.cli(&args)
 }
 
 #[test]
@@ -80,9 +80,9 @@ fn backup_postgres_then_restore_postgres_bring_back_a_dropped_table() {
 
     // As root the lab host has a filesystem of its own: --check must leave all of it alone.
     let digest = host.is_isolated().then(|| lab.host_digest(&host.name));
-    let dry = run(&lab, &postgres, &backup, &["--check"]);
-    assert_eq!(dry.status.code(), Some(0), "{}", text(&dry));
-    assert!(text(&dry).contains("would write"), "{}", text(&dry));
+    pg_run(&lab, &postgres, &backup, &["--check"])
+        .output_contains("would write")
+        .run();
     assert!(!store(host).exists(), "--check created the store");
     if let Some(digest) = &digest {
         assert_eq!(
@@ -93,27 +93,25 @@ fn backup_postgres_then_restore_postgres_bring_back_a_dropped_table() {
     }
 
     // A database name that would lead the store (created as root) out of the backup root.
-    let escape = run(&lab, &postgres, &backup, &["-p", "database=../../../etc"]);
-    assert_eq!(escape.status.code(), Some(1), "{}", text(&escape));
-    assert!(
-        text(&escape).contains("database name must not be empty, contain '/'"),
-        "{}",
-        text(&escape)
-    );
-    assert_eq!(count_status(&escape, "changed"), 0, "{}", text(&escape));
+    let escape = pg_run(&lab, &postgres, &backup, &["-p", "database=../../../etc"])
+        .status(1)
+        .output_contains("database name must not be empty, contain '/'")
+        .run();
+    assert_eq!(count_status(&escape, "changed"), 0, "{}", escape.text());
 
     // A role that needs a password: none on any command line, so without a ~/.pgpass of the
     // OS account the dump fails at once; with one (mode 0600, written inside the lab host) it
     // succeeds, and the password shows nowhere.
     postgres.create_password_role(DUMPER, PASSWORD);
     let user = format!("user={DUMPER}");
-    let without = run(&lab, &postgres, &backup, &["-p", &user]);
-    assert_eq!(without.status.code(), Some(1), "{}", text(&without));
+    let without = pg_run(&lab, &postgres, &backup, &["-p", &user])
+        .status(1)
+        .run();
     assert!(
-        text(&without).contains("no password supplied")
-            && !text(&without).contains("could not change directory"),
+        without.text().contains("no password supplied")
+            && !without.text().contains("could not change directory"),
         "{}",
-        text(&without)
+        without.text()
     );
     assert!(dumps(&store(host)).is_empty(), "a failed dump left a file");
 
@@ -129,16 +127,18 @@ fn backup_postgres_then_restore_postgres_bring_back_a_dropped_table() {
              chown postgres \"$home/.pgpass\""
         ),
     );
-    let first = run(&lab, &postgres, &backup, &["-p", &user]);
-    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
-    let audit = lab.opsgate().args(["audit", "export", "--jsonl"]).output();
-    assert!(
-        audit.status.success() && text(&audit).contains(DUMPER),
-        "the audit records the run's params: {}",
-        text(&audit)
-    );
+    let first = pg_run(&lab, &postgres, &backup, &["-p", &user]).run();
+    // The audit records the run's params.
+    let audit = lab
+        .cli(&["audit", "export", "--jsonl"])
+        .output_contains(DUMPER)
+        .run();
     for (what, output) in [("run output", &first), ("audit export", &audit)] {
-        assert!(!text(output).contains(PASSWORD), "{what}: {}", text(output));
+        assert!(
+            !output.text().contains(PASSWORD),
+            "{what}: {}",
+            output.text()
+        );
     }
     let names = dumps(&store(host));
     assert_eq!(names.len(), 1, "{names:?}");
@@ -151,9 +151,9 @@ fn backup_postgres_then_restore_postgres_bring_back_a_dropped_table() {
         "{first_id}"
     );
     assert!(
-        text(&first).contains(&first_id),
+        first.text().contains(&first_id),
         "the report names the dump: {}",
-        text(&first)
+        first.text()
     );
     let check = Command::new("sha256sum")
         .args(["-c", &format!("{}.sha256", names[0])])
@@ -183,16 +183,15 @@ fn backup_postgres_then_restore_postgres_bring_back_a_dropped_table() {
     );
     let grown = rows(&postgres);
     assert!(grown.starts_with("1500 "), "{grown}");
-    let second = run(&lab, &postgres, &backup, &[]);
-    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
-    assert_eq!(count_status(&second, "changed"), 1, "{}", text(&second));
+    let second = pg_run(&lab, &postgres, &backup, &[]).run();
+    assert_eq!(count_status(&second, "changed"), 1, "{}", second.text());
     assert_eq!(dumps(&store(host)).len(), 2);
 
     postgres.execute(DATABASE, "DROP TABLE t");
 
     // --check verifies the dump and reports; the table stays dropped and the host unchanged.
     let digest = host.is_isolated().then(|| lab.host_digest(&host.name));
-    let checked = run(&lab, &postgres, &restore, &["--check"]);
+    let checked = pg_run(&lab, &postgres, &restore, &["--check"]).run();
     if let Some(digest) = &digest {
         assert_eq!(
             &lab.host_digest(&host.name),
@@ -200,22 +199,19 @@ fn backup_postgres_then_restore_postgres_bring_back_a_dropped_table() {
             "--check changed the host"
         );
     }
-    assert_eq!(checked.status.code(), Some(0), "{}", text(&checked));
     assert!(
-        text(&checked).contains("verified; would have fed"),
+        checked.text().contains("verified; would have fed"),
         "{}",
-        text(&checked)
+        checked.text()
     );
     assert!(!table_exists(&postgres), "--check restored the table");
 
-    let latest = run(&lab, &postgres, &restore, &[]);
-    assert_eq!(latest.status.code(), Some(0), "{}", text(&latest));
+    pg_run(&lab, &postgres, &restore, &[]).run();
     assert_eq!(rows(&postgres), grown, "latest brings back the 1500 rows");
 
     // By id, over the existing table: --clean replaces it with the older contents.
     let from = format!("from={first_id}");
-    let by_id = run(&lab, &postgres, &restore, &["-p", &from]);
-    assert_eq!(by_id.status.code(), Some(0), "{}", text(&by_id));
+    pg_run(&lab, &postgres, &restore, &["-p", &from]).run();
     assert_eq!(
         rows(&postgres),
         original,
@@ -223,13 +219,9 @@ fn backup_postgres_then_restore_postgres_bring_back_a_dropped_table() {
     );
 
     // keep=1: the new dump stays, the two older ones go with their manifests.
-    let pruned = run(&lab, &postgres, &backup, &["-p", "keep=1"]);
-    assert_eq!(pruned.status.code(), Some(0), "{}", text(&pruned));
-    assert!(
-        text(&pruned).contains("removed 2 old backups"),
-        "{}",
-        text(&pruned)
-    );
+    pg_run(&lab, &postgres, &backup, &["-p", "keep=1"])
+        .output_contains("removed 2 old backups")
+        .run();
     let left = dumps(&store(host));
     assert_eq!(left.len(), 1, "{left:?}");
     assert_ne!(left[0], format!("{first_id}.dump"));

@@ -15,11 +15,11 @@ use std::fs;
 use std::io::{Read as _, Write as _};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
-use super::{count_status, opsgate, text, write_runbook};
-use crate::common::TestLab;
+use super::{count_status, write_runbook};
+use crate::common::{Opsgate, Outcome, TestLab};
 
 /// Whether `command` succeeds on host `name`.
 fn succeeds_on_host(lab: &TestLab, name: &str, command: &str) -> bool {
@@ -38,17 +38,23 @@ fn account_on_machine(account: &str) -> bool {
 
 /// Asserts a run exited 0 and reports exactly `changed` changed steps and no failed ones.
 #[track_caller]
-fn assert_run(output: &Output, changed: usize) {
-    assert_eq!(output.status.code(), Some(0), "{}", text(output));
-    assert_eq!(count_status(output, "failed"), 0, "{}", text(output));
-    assert_eq!(count_status(output, "changed"), changed, "{}", text(output));
+fn assert_run(opsgate: Opsgate, changed: usize) -> Outcome {
+    let output = opsgate.run();
+    assert_eq!(count_status(&output, "failed"), 0, "{}", output.text());
+    assert_eq!(
+        count_status(&output, "changed"),
+        changed,
+        "{}",
+        output.text()
+    );
+    output
 }
 
-fn run_yaml(lab: &TestLab, dir: &Path, name: &str, yaml: &str, extra: &[&str]) -> Output {
+fn run_yaml(lab: &TestLab, dir: &Path, name: &str, yaml: &str, extra: &[&str]) -> Opsgate {
     let runbook = write_runbook(dir, name, yaml);
     let mut args = vec!["run", runbook.to_str().expect("utf-8 path")];
     args.extend_from_slice(extra);
-    opsgate(lab, &args)
+    lab.cli(&args)
 }
 
 fn account_runbook(body: &str) -> String {
@@ -69,20 +75,23 @@ fn user_creates_changes_and_removes_accounts_only_inside_the_lab_host() {
          - user: {{ name: {DAEMON}, system: true, shell: /usr/sbin/nologin, home: /var/lib/{DAEMON} }}\n"
     ));
 
-    let check = run_yaml(&lab, work.path(), "present", &present, &["--check"]);
-    assert_run(&check, 2);
+    let check = assert_run(
+        run_yaml(&lab, work.path(), "present", &present, &["--check"]),
+        2,
+    );
     assert!(
-        text(&check).contains(&format!("would create account `{ALICE}`")),
+        check
+            .text()
+            .contains(&format!("would create account `{ALICE}`")),
         "{}",
-        text(&check)
+        check.text()
     );
     assert!(
         !succeeds_on_host(&lab, "lab1", &format!("getent passwd {ALICE}")),
         "--check created the account"
     );
 
-    let first = run_yaml(&lab, work.path(), "present", &present, &[]);
-    assert_run(&first, 2);
+    assert_run(run_yaml(&lab, work.path(), "present", &present, &[]), 2);
     let entry = lab.ssh_ok("lab1", &format!("getent passwd {ALICE}"));
     assert!(entry.ends_with(":/bin/bash"), "{entry}");
     let groups = lab.ssh_ok("lab1", &format!("id -nG {ALICE}"));
@@ -108,18 +117,18 @@ fn user_creates_changes_and_removes_accounts_only_inside_the_lab_host() {
         "the accounts must exist only inside the lab host"
     );
 
-    let second = run_yaml(&lab, work.path(), "present", &present, &[]);
-    assert_run(&second, 0);
+    assert_run(run_yaml(&lab, work.path(), "present", &present, &[]), 0);
 
     let changed = account_runbook(&format!(
         "  - user: {{ name: {ALICE}, shell: /bin/sh, groups: [users, adm] }}\n"
     ));
-    let change = run_yaml(&lab, work.path(), "changed", &changed, &[]);
-    assert_run(&change, 1);
+    let change = assert_run(run_yaml(&lab, work.path(), "changed", &changed, &[]), 1);
     assert!(
-        text(&change).contains("shell /bin/bash → /bin/sh, added to groups adm"),
+        change
+            .text()
+            .contains("shell /bin/bash → /bin/sh, added to groups adm"),
         "{}",
-        text(&change)
+        change.text()
     );
     let groups = lab.ssh_ok("lab1", &format!("id -nG {ALICE}"));
     for group in ["users", "adm", "staff"] {
@@ -128,20 +137,21 @@ fn user_creates_changes_and_removes_accounts_only_inside_the_lab_host() {
             "`{group}` missing (groups not named are left alone): {groups}"
         );
     }
-    assert_run(&run_yaml(&lab, work.path(), "changed", &changed, &[]), 0);
+    assert_run(run_yaml(&lab, work.path(), "changed", &changed, &[]), 0);
 
     let absent = account_runbook(&format!(
         "  - user: {{ name: {ALICE}, state: absent }}\n  - user: {{ name: {DAEMON}, state: absent }}\n"
     ));
-    let check = run_yaml(&lab, work.path(), "absent", &absent, &["--check"]);
-    assert_run(&check, 2);
+    assert_run(
+        run_yaml(&lab, work.path(), "absent", &absent, &["--check"]),
+        2,
+    );
     assert!(succeeds_on_host(
         &lab,
         "lab1",
         &format!("getent passwd {ALICE}")
     ));
-    let remove = run_yaml(&lab, work.path(), "absent", &absent, &[]);
-    assert_run(&remove, 2);
+    assert_run(run_yaml(&lab, work.path(), "absent", &absent, &[]), 2);
     assert!(!succeeds_on_host(
         &lab,
         "lab1",
@@ -151,7 +161,7 @@ fn user_creates_changes_and_removes_accounts_only_inside_the_lab_host() {
         succeeds_on_host(&lab, "lab1", &format!("test -d /home/{ALICE}")),
         "the home directory is left in place"
     );
-    assert_run(&run_yaml(&lab, work.path(), "absent", &absent, &[]), 0);
+    assert_run(run_yaml(&lab, work.path(), "absent", &absent, &[]), 0);
 }
 
 #[test]
@@ -163,28 +173,26 @@ fn unknown_groups_and_unknown_services_fail_with_clear_messages() {
     let group = account_runbook(&format!(
         "  - user: {{ name: {ALICE}, groups: [users, opsgate-no-such-group] }}\n"
     ));
-    let output = run_yaml(&lab, work.path(), "group", &group, &[]);
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
-    assert!(
-        text(&output).contains("group `opsgate-no-such-group` does not exist on the host"),
-        "{}",
-        text(&output)
-    );
+    run_yaml(&lab, work.path(), "group", &group, &[])
+        .status(1)
+        .output_contains("group `opsgate-no-such-group` does not exist on the host")
+        .run();
     assert!(
         !succeeds_on_host(&lab, "lab1", &format!("getent passwd {ALICE}")),
         "no account is created when a group is missing"
     );
 
     let service = "runbook: svc\nkind: maintenance\ntargets: lab\nsteps:\n  - service: { name: opsgate-no-such-service, state: started }\n";
-    let output = run_yaml(&lab, work.path(), "unknown", service, &[]);
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let output = run_yaml(&lab, work.path(), "unknown", service, &[])
+        .status(1)
+        .run();
     assert!(
-        text(&output).contains(
+        output.text().contains(
             "service `opsgate-no-such-service` is unknown: systemd does not run on this host \
              and there is no `/etc/init.d/opsgate-no-such-service`"
         ),
         "{}",
-        text(&output)
+        output.text()
     );
 
     // An init script whose start fails: the step's message carries what it said on stderr.
@@ -192,14 +200,15 @@ fn unknown_groups_and_unknown_services_fail_with_clear_messages() {
         "printf '#!/bin/sh\\ncase \"$1\" in\\n  start) echo \"opsgate-broken: port 1 is taken\" >&2; exit 1;;\\n  status) exit 3;;\\n  *) exit 0;;\\nesac\\n' > /etc/init.d/opsgate-broken && chmod 755 /etc/init.d/opsgate-broken",
     );
     let broken = "runbook: svc\nkind: maintenance\ntargets: lab\nsteps:\n  - service: { name: opsgate-broken, state: started }\n";
-    let output = run_yaml(&lab, work.path(), "broken", broken, &[]);
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let output = run_yaml(&lab, work.path(), "broken", broken, &[])
+        .status(1)
+        .run();
     assert!(
-        text(&output).contains(
+        output.text().contains(
             "cannot start `opsgate-broken`: exit code 1: opsgate-broken: port 1 is taken"
         ),
         "{}",
-        text(&output)
+        output.text()
     );
     assert!(
         !Path::new("/etc/init.d/opsgate-broken").exists(),
@@ -281,10 +290,9 @@ fn provision_web_serves_each_lab_host_on_its_own_address_then_stops() {
     let runbook = provision_web();
     let runbook = runbook.to_str().expect("utf-8 path");
 
-    let first = opsgate(&lab, &["run", runbook, "-p", &port_param]);
+    let first = lab.cli(&["run", runbook, "-p", &port_param]).run();
     guard.remember();
-    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
-    assert_eq!(count_status(&first, "failed"), 0, "{}", text(&first));
+    assert_eq!(count_status(&first, "failed"), 0, "{}", first.text());
 
     let mut masters = Vec::new();
     for host in lab.hosts() {
@@ -342,19 +350,17 @@ fn provision_web_serves_each_lab_host_on_its_own_address_then_stops() {
         }
     }
 
-    let second = opsgate(&lab, &["run", runbook, "-p", &port_param]);
-    assert_run(&second, 0);
+    let second = assert_run(lab.cli(&["run", runbook, "-p", &port_param]), 0);
     assert_eq!(
         count_status(&second, "skipped"),
         lab.hosts().len(),
         "only the reload (site config unchanged) is skipped:\n{}",
-        text(&second)
+        second.text()
     );
 
     let work = tempfile::tempdir().expect("temp dir");
     let stop = "runbook: stop-web\nkind: maintenance\ntargets: lab\nsteps:\n  - service: { name: nginx, state: stopped }\n";
-    let stopped = run_yaml(&lab, work.path(), "stop", stop, &[]);
-    assert_run(&stopped, 2);
+    assert_run(run_yaml(&lab, work.path(), "stop", stop, &[]), 2);
     for host in lab.hosts() {
         assert!(
             http_get(host.address, port).is_err(),
@@ -362,16 +368,18 @@ fn provision_web_serves_each_lab_host_on_its_own_address_then_stops() {
             host.name
         );
     }
-    assert_run(&run_yaml(&lab, work.path(), "stop", stop, &[]), 0);
+    assert_run(run_yaml(&lab, work.path(), "stop", stop, &[]), 0);
 
     let disable = "runbook: boot\nkind: maintenance\ntargets: lab\nsteps:\n  - service: { name: nginx, enabled: false }\n";
-    let check = run_yaml(&lab, work.path(), "disable", disable, &["--check"]);
-    assert_run(&check, 2);
+    assert_run(
+        run_yaml(&lab, work.path(), "disable", disable, &["--check"]),
+        2,
+    );
     assert!(
         lab.ssh_ok("lab1", "ls /etc/rc2.d").contains("S01nginx"),
         "--check disabled it"
     );
-    assert_run(&run_yaml(&lab, work.path(), "disable", disable, &[]), 2);
+    assert_run(run_yaml(&lab, work.path(), "disable", disable, &[]), 2);
     let links = lab.ssh_ok("lab1", "ls /etc/rc2.d");
     assert!(
         links.contains("K01nginx") && !links.contains("S01nginx"),
@@ -381,5 +389,5 @@ fn provision_web_serves_each_lab_host_on_its_own_address_then_stops() {
         Path::new("/etc/rc2.d/S01nginx").exists(),
         "the machine's own boot links are untouched"
     );
-    assert_run(&run_yaml(&lab, work.path(), "disable", disable, &[]), 0);
+    assert_run(run_yaml(&lab, work.path(), "disable", disable, &[]), 0);
 }

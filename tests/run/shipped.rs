@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 use std::fs;
 
-use super::{count_status, opsgate, shipped, text};
-use crate::common::{TestLab, file_names};
+use super::{count_status, shipped};
+use crate::common::{Outcome, TestLab, file_names};
 
 /// Each host's digest, by host name.
 fn digests(lab: &TestLab) -> BTreeMap<String, String> {
@@ -21,18 +21,11 @@ fn digests(lab: &TestLab) -> BTreeMap<String, String> {
 
 /// Runs a shipped runbook; it must exit 0.
 #[track_caller]
-fn run(lab: &TestLab, runbook: &str, extra: &[&str]) -> std::process::Output {
+fn run(lab: &TestLab, runbook: &str, extra: &[&str]) -> Outcome {
     let path = shipped(runbook);
     let mut args = vec!["run", path.as_str()];
     args.extend_from_slice(extra);
-    let output = opsgate(lab, &args);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{runbook} {extra:?}:\n{}",
-        text(&output)
-    );
-    output
+    lab.cli(&args).run()
 }
 
 #[test]
@@ -67,7 +60,7 @@ fn every_shipped_runbook_changes_nothing_under_check_and_nothing_on_a_second_run
             digests(&lab),
             before,
             "`{runbook} --check` changed a host:\n{}",
-            text(&checked)
+            checked.text()
         );
 
         run(&lab, runbook, params);
@@ -88,7 +81,7 @@ fn every_shipped_runbook_changes_nothing_under_check_and_nothing_on_a_second_run
             ),
             (0, 0),
             "the second run of {runbook} changed something:\n{}",
-            text(&second)
+            second.text()
         );
     }
     assert!(nginx_started);

@@ -1,22 +1,22 @@
 //! `opsgate validate`: every error at once, each at `file:line:col` with a caret and a hint.
 
-use crate::common::Opsgate;
+use crate::common::{Opsgate, repository};
+use crate::snapshot;
 
 #[test]
 fn validate_reports_every_error_with_its_location() {
-    let output = Opsgate::new()
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+    let done = Opsgate::new()
+        .current_dir(repository())
         .args(["validate", "tests/fixtures/runbooks/broken.yaml"])
-        .output();
-    assert_eq!(output.status.code(), Some(2), "{output:?}");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    insta_like::assert_golden("validate_broken", &stderr);
+        .status(2)
+        .run();
+    snapshot!("validate_broken", done.stderr());
 }
 
 #[test]
 fn validate_accepts_the_shipped_runbooks_and_inventory() {
-    let output = Opsgate::new()
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+    let done = Opsgate::new()
+        .current_dir(repository())
         .args([
             "validate",
             "runbooks/health-check.yaml",
@@ -28,116 +28,87 @@ fn validate_accepts_the_shipped_runbooks_and_inventory() {
             "runbooks/restore-postgres.yaml",
             "inventory/hosts.yaml",
         ])
-        .output();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(
-        stdout
-            .lines()
-            .filter(|line| line.starts_with("ok  "))
-            .count(),
-        8,
-        "{stdout}"
-    );
+        .run();
+    snapshot!(done.stdout(), @r"
+        ok  runbooks/health-check.yaml  runbook `health-check` (check, 6 steps, 1 params)
+        ok  runbooks/provision-app.yaml  runbook `provision-app` (provision, 7 steps, 2 params)
+        ok  runbooks/backup-files.yaml  runbook `backup-files` (backup, 2 steps, 1 params)
+        ok  runbooks/restore-files.yaml  runbook `restore-files` (restore, 2 steps, 1 params)
+        ok  runbooks/patch-debian.yaml  runbook `patch-debian` (patch, 7 steps, 3 params)
+        ok  runbooks/backup-postgres.yaml  runbook `backup-postgres` (backup, 4 steps, 7 params)
+        ok  runbooks/restore-postgres.yaml  runbook `restore-postgres` (restore, 3 steps, 7 params)
+        ok  inventory/hosts.yaml  inventory (4 hosts, 3 groups)
+    ");
 }
 
 #[test]
 fn unknown_keys_get_a_did_you_mean_hint() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("typo.yaml");
-    std::fs::write(
-        &path,
-        "runbook: typo\nkind: check\ntargets: all\nsteps:\n  - name: x\n    comand: uptime\n",
-    )
-    .expect("write");
-    let output = Opsgate::new()
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["validate", path.to_str().expect("utf-8 path")])
-        .output();
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("error: unknown key `comand`"), "{stderr}");
-    assert!(stderr.contains("typo.yaml:6:5"), "{stderr}");
-    assert!(stderr.contains("hint: did you mean `command`?"), "{stderr}");
+    let done = Opsgate::new()
+        .runbook(
+            "runbook: typo\nkind: check\ntargets: all\nsteps:\n  - name: x\n    comand: uptime\n",
+        )
+        .args(["validate", "runbook.yaml"])
+        .status(2)
+        .run();
+    snapshot!(done.stderr(), @r"
+        error: unknown key `comand`
+         --> runbook.yaml:6:5
+          |
+        6 |     comand: uptime
+          |     ^^^^^^
+
+        hint: did you mean `command`?
+        hint: allowed here: `name`, `when`, `register`, `secret`, `become`, `become_user`, `env`, `timeout`, `retries`, `retry_delay`, `changed_when`, `failed_when`, `ignore_errors`, `check_mode`, `creates`, `removes`, `unless`, `only_if`, `expect_rc`, `executable`, `command`, `shell`, `script`, `copy`, `template`, `fetch`, `file`, `assert`, `wait_for`, `backup`, `restore`, `gate`, `user`, `package`, `service`, `reboot`
+    ");
 }
 
 #[test]
 fn raw_triple_stash_in_a_command_is_a_warning() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("raw.yaml");
-    std::fs::write(&path, "runbook: raw\nkind: maintenance\ntargets: all\nparams:\n  x: { type: string, default: a }\nsteps:\n  - command: echo {{{params.x}}}\n").expect("write");
-    let output = Opsgate::new()
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["validate", path.to_str().expect("utf-8 path")])
-        .output();
-    assert_eq!(output.status.code(), Some(0), "{output:?}");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("warning:") && stderr.contains("raw"),
-        "{stderr}"
-    );
+    let done = Opsgate::new()
+        .runbook("runbook: raw\nkind: maintenance\ntargets: all\nparams:\n  x: { type: string, default: a }\nsteps:\n  - command: echo {{{params.x}}}\n")
+        .args(["validate", "runbook.yaml"])
+        .run();
+    snapshot!(done.stderr(), @r"
+        warning: `{{{params.x}}}` inserts raw, unquoted text into a command
+         --> runbook.yaml:7:22
+          |
+        7 |   - command: echo {{{params.x}}}
+          |                      ^^^^^^^^
+
+        hint: use `{{…}}` so the value is shell-quoted, unless the value is trusted shell syntax
+    ");
 }
 
 #[test]
 fn a_check_runbook_may_not_change_hosts() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("check.yaml");
-    std::fs::write(&path, "runbook: c\nkind: check\ntargets: all\nsteps:\n  - file: { path: /tmp/x, state: absent }\n").expect("write");
-    let output = Opsgate::new()
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["validate", path.to_str().expect("utf-8 path")])
-        .output();
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&output.stderr).contains("which a `check` runbook may not use")
-    );
-}
+    let done = Opsgate::new()
+        .runbook("runbook: c\nkind: check\ntargets: all\nsteps:\n  - file: { path: /tmp/x, state: absent }\n")
+        .args(["validate", "runbook.yaml"])
+        .status(2)
+        .run();
+    snapshot!(done.stderr(), @r"
+        error: step uses `file`, which a `check` runbook may not use
+         --> runbook.yaml:5:5
+          |
+        5 |   - file: { path: /tmp/x, state: absent }
+          |     ^^^^
 
-/// Golden files under `tests/fixtures/golden/`: compared exactly; `OPSGATE_BLESS=1` rewrites them.
-mod insta_like {
-    pub(crate) fn assert_golden(name: &str, actual: &str) {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/golden")
-            .join(format!("{name}.txt"));
-        if std::env::var_os("OPSGATE_BLESS").is_some() {
-            std::fs::create_dir_all(path.parent().expect("golden dir")).expect("create golden dir");
-            std::fs::write(&path, actual).expect("write golden file");
-            return;
-        }
-        let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-            panic!(
-                "missing golden file {}; run with OPSGATE_BLESS=1",
-                path.display()
-            )
-        });
-        assert_eq!(actual, expected, "output differs from {}", path.display());
-    }
+        hint: check runbooks are read-only: use `command`, `assert`, `wait_for`, `fetch`, or change `kind`
+    ");
 }
-
-pub(crate) use insta_like::assert_golden;
 
 #[test]
 fn the_example_policy_loads() {
-    let output = Opsgate::new()
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+    // Whoever runs the suite is not one of the example's operators (exit 3), but the file must
+    // load: an invalid policy would exit 2.
+    Opsgate::new()
+        .current_dir(repository())
         .args([
             "--policy",
             "policy/operators.example.yaml",
             "--json",
             "whoami",
         ])
-        .output();
-    // Whoever runs the suite is not one of the example's operators (exit 3), but the file must
-    // load: an invalid policy would exit 2.
-    assert_eq!(
-        output.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+        .status(3)
+        .run();
 }
