@@ -27,6 +27,8 @@
 //! - [`executor`]: drives a plan over many hosts and emits an event stream.
 //! - [`lab`]: throwaway local `sshd` hosts for trying opsgate and for the test suite.
 //! - [`audit`]: the append-only, hash-chained history of every run.
+//! - [`service`]: team mode: `opsgate serve` on a Unix socket, identity from the peer uid, the
+//!   versioned protocol, and the command line's client.
 //! - [`cli`]: argument parsing, subcommands, human and JSON output, and the gate's edge: the
 //!   policy, identity and catalog state fed to [`gate::decide`], the decision recorded before any
 //!   host is contacted, approvals from other operators' processes polled from the audit store.
@@ -52,6 +54,7 @@ pub mod project;
 pub mod quote;
 pub mod report;
 pub mod runbook;
+pub mod service;
 pub(crate) mod suggest;
 pub mod template;
 pub mod transport;
