@@ -1,0 +1,517 @@
+//! Team mode end to end (SPEC §4.6, §7): `opsgate serve` runs as the real service account
+//! `og-svc` on a socket in a directory only it may write, group-accessible to the operators
+//! (group `og-team`); the operators run the real command line as themselves (`runuser -u og-bob
+//! -- opsgate whoami`), so their identity is the socket's peer uid and nothing else.
+//!
+//! The audit history is seeded before the service starts, by the operators' own local runs
+//! against the state directory (denials need no host), then handed to the service account.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use crate::common::pause;
+use crate::gate::accounts::{OPERATORS, SERVICE, chmod, chown, ensure_accounts};
+use crate::gate::text;
+
+/// The group that may connect to the socket.
+const TEAM_GROUP: &str = "og-team";
+
+/// The service's policy: `og-dave` is deliberately not listed.
+const POLICY: &str = "service_account: og-svc\noperators:\n  og-alice: { level: 5, name: Alice }\n  \
+    og-carol: { level: 3 }\n  og-bob: { level: 2 }\n";
+
+const RUNBOOK: &str = "runbook: hello\nkind: maintenance\nmin_level: 2\ntargets: lab\nsteps:\n  \
+    - name: hi\n    command: echo hi\n";
+
+/// One host nobody needs to reach: every seeded run ends at the gate.
+const INVENTORY: &str =
+    "groups:\n  lab: { hosts: [lab1] }\nhosts:\n  lab1: { address: 127.0.0.1, port: 9 }\n";
+
+/// Creates `og-team` with every operator in it, once.
+fn ensure_team_group() {
+    static READY: OnceLock<()> = OnceLock::new();
+    READY.get_or_init(|| {
+        ensure_accounts();
+        let output = Command::new("groupadd")
+            .args(["-f", TEAM_GROUP])
+            .output()
+            .expect("groupadd");
+        assert!(output.status.success(), "groupadd: {}", text(&output));
+        for account in OPERATORS {
+            let output = Command::new("usermod")
+                .args(["-a", "-G", TEAM_GROUP, account])
+                .output()
+                .expect("usermod");
+            assert!(
+                output.status.success(),
+                "usermod {account}: {}",
+                text(&output)
+            );
+        }
+    });
+}
+
+fn id(flag: &str, account: &str) -> u32 {
+    let output = Command::new("id")
+        .args([flag, account])
+        .output()
+        .expect("id");
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .expect("a numeric id")
+}
+
+/// A deployed team-mode project and its running service.
+struct Team {
+    dir: TempDir,
+    service: Option<Child>,
+}
+
+impl Team {
+    /// Deploys the project, seeds the history with runs of `og-dave` (unlisted) and `og-bob`
+    /// (L2, a draft runbook), both denied, and starts the service.
+    fn start() -> Self {
+        ensure_team_group();
+        let dir = tempfile::tempdir().expect("project dir");
+        let root = dir.path().to_path_buf();
+        let root = root.as_path();
+        chmod(root, 0o755);
+        for sub in ["policy", "runbooks", "state", "run"] {
+            std::fs::create_dir(root.join(sub)).expect("project subdir");
+            chmod(&root.join(sub), 0o755);
+        }
+        std::fs::write(root.join("policy/operators.yaml"), POLICY).expect("policy");
+        std::fs::write(root.join("runbooks/hello.yaml"), RUNBOOK).expect("runbook");
+        std::fs::write(root.join("inventory.yaml"), INVENTORY).expect("inventory");
+        let team = Team { dir, service: None };
+        // Seeding: the operators' own processes, with the state directory open to them for now.
+        chmod(&root.join("state"), 0o777);
+        let dave = team.local("og-dave", &["run", "hello"]);
+        assert_eq!(dave.status.code(), Some(3), "{}", text(&dave));
+        let open = Command::new("chmod")
+            .args(["-R", "a+rwX"])
+            .arg(root.join("state"))
+            .output()
+            .expect("chmod");
+        assert!(open.status.success(), "{}", text(&open));
+        let bob = team.local("og-bob", &["run", "hello"]);
+        assert_eq!(bob.status.code(), Some(3), "{}", text(&bob));
+        chown(&root.join("state"), SERVICE);
+        chmod(&root.join("state"), 0o700);
+        // The socket directory: the service account's, group og-team, setgid so the socket
+        // gets that group.
+        let output = Command::new("chown")
+            .arg(format!("{SERVICE}:{TEAM_GROUP}"))
+            .arg(root.join("run"))
+            .output()
+            .expect("chown");
+        assert!(output.status.success(), "{}", text(&output));
+        chmod(&root.join("run"), 0o2750);
+        std::fs::write(
+            root.join("opsgate.yaml"),
+            "inventory: inventory.yaml\nstate_dir: state\nservice:\n  socket: run/opsgate.sock\n",
+        )
+        .expect("opsgate.yaml");
+        let mut team = team;
+        team.service = Some(team.spawn_service());
+        team.wait_ready();
+        team
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.path().join("run/opsgate.sock")
+    }
+
+    /// `opsgate serve --config …/opsgate.yaml` as `og-svc` (its own uid and gid, no groups).
+    fn spawn_service(&self) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_opsgate"))
+            .arg("serve")
+            .arg("--config")
+            .arg(self.path().join("opsgate.yaml"))
+            .current_dir("/")
+            .env_remove("OPSGATE_STATE_DIR")
+            .env_remove("OPSGATE_SOCKET")
+            .env("NO_COLOR", "1")
+            .uid(id("-u", SERVICE))
+            .gid(id("-g", SERVICE))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("opsgate serve")
+    }
+
+    /// Waits until the socket has its final mode, or fails with the service's log.
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ready = std::fs::metadata(self.socket())
+                .is_ok_and(|metadata| metadata.permissions().mode() & 0o777 == 0o660);
+            if ready {
+                return;
+            }
+            let exited = self
+                .service
+                .as_mut()
+                .and_then(|service| service.try_wait().expect("try_wait"));
+            if exited.is_some() || Instant::now() > deadline {
+                let output = self
+                    .service
+                    .take()
+                    .expect("a service")
+                    .wait_with_output()
+                    .expect("service output");
+                panic!("the service did not start: {}", text(&output));
+            }
+            pause(Duration::from_millis(50));
+        }
+    }
+
+    /// opsgate as `account` without a service: a policy without a service, own files.
+    fn local(&self, account: &str, args: &[&str]) -> Output {
+        Command::new("runuser")
+            .args(["-u", account, "--"])
+            .arg(env!("CARGO_BIN_EXE_opsgate"))
+            .arg("--policy")
+            .arg(self.path().join("policy/operators.yaml"))
+            .arg("--state-dir")
+            .arg(self.path().join("state"))
+            .arg("-i")
+            .arg(self.path().join("inventory.yaml"))
+            .args(args)
+            .current_dir(self.path())
+            .env("NO_COLOR", "1")
+            .env_remove("OPSGATE_STATE_DIR")
+            .env_remove("OPSGATE_SOCKET")
+            .env_remove("SUDO_USER")
+            .stdin(Stdio::null())
+            .output()
+            .expect("runuser")
+    }
+
+    /// The command line as `account`, in the project (team mode through `opsgate.yaml`).
+    fn command(&self, account: &str, args: &[&str]) -> Command {
+        let mut command = Command::new("runuser");
+        command
+            .args(["-u", account, "--"])
+            .arg(env!("CARGO_BIN_EXE_opsgate"))
+            .args(args)
+            .current_dir(self.path())
+            .env("NO_COLOR", "1")
+            .env_remove("OPSGATE_STATE_DIR")
+            .env_remove("OPSGATE_SOCKET")
+            .env_remove("SUDO_USER")
+            .stdin(Stdio::null());
+        command
+    }
+
+    fn run(&self, account: &str, args: &[&str]) -> Output {
+        self.command(account, args).output().expect("runuser")
+    }
+
+    /// Sends SIGTERM and returns the service's exit and log.
+    fn stop(&mut self) -> Output {
+        let service = self.service.take().expect("a running service");
+        let pid = service.id().to_string();
+        let kill = Command::new("kill")
+            .args(["-TERM", &pid])
+            .output()
+            .expect("kill");
+        assert!(kill.status.success(), "{}", text(&kill));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut service = service;
+        while service.try_wait().expect("try_wait").is_none() {
+            assert!(Instant::now() < deadline, "the service ignored SIGTERM");
+            pause(Duration::from_millis(50));
+        }
+        service.wait_with_output().expect("service output")
+    }
+
+    /// A raw connection from the test process (root), past the `hello`s.
+    fn connect(&self) -> (BufReader<UnixStream>, UnixStream) {
+        let stream = UnixStream::connect(self.socket()).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        let mut writer = stream.try_clone().expect("clone");
+        let mut reader = BufReader::new(stream);
+        writer
+            .write_all(b"{\"type\":\"hello\",\"protocol\":1}\n")
+            .expect("hello");
+        let hello = read_json(&mut reader);
+        assert_eq!(hello["type"], "hello", "{hello}");
+        assert_eq!(hello["protocol"], 1, "{hello}");
+        assert_eq!(hello["account"], "root", "{hello}");
+        (reader, writer)
+    }
+}
+
+impl Drop for Team {
+    fn drop(&mut self) {
+        if let Some(mut service) = self.service.take() {
+            let _ = service.kill();
+            let _ = service.wait();
+        }
+    }
+}
+
+fn read_json(reader: &mut impl BufRead) -> serde_json::Value {
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("a response line");
+    serde_json::from_str(&line).unwrap_or_else(|error| panic!("{error}: {line:?}"))
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn identity_is_the_peer_uid_and_sudo_user_claims_nothing() {
+    let team = Team::start();
+    let bob = team.run("og-bob", &["whoami"]);
+    let out = text(&bob);
+    assert_eq!(bob.status.code(), Some(0), "{out}");
+    assert!(out.contains("operator: og-bob"), "{out}");
+    assert!(out.contains("level:    L2"), "{out}");
+    assert!(
+        out.contains("identity: the peer uid of your connection to the opsgate service"),
+        "{out}"
+    );
+    assert!(out.contains("mode:     team"), "{out}");
+
+    // A client that sets SUDO_USER (and OPSGATE_SOCKET, its own way to find the service) is
+    // still itself.
+    let forged = team
+        .command("og-bob", &["--json", "whoami"])
+        .env("SUDO_USER", "og-alice")
+        .env("OPSGATE_SOCKET", team.socket())
+        .output()
+        .expect("runuser");
+    assert_eq!(forged.status.code(), Some(0), "{}", text(&forged));
+    let json: serde_json::Value = serde_json::from_slice(&forged.stdout).expect("whoami --json");
+    assert_eq!(json["operator"], "og-bob", "{json}");
+    assert_eq!(json["level"], 2, "{json}");
+    assert_eq!(json["source"], "peer", "{json}");
+    assert_eq!(json["mode"], "team", "{json}");
+    assert_eq!(json["uid"], id("-u", "og-bob"), "{json}");
+
+    // An unlisted account is told so, with the exit code scripts check.
+    let dave = team.run("og-dave", &["whoami"]);
+    assert_eq!(dave.status.code(), Some(3), "{}", text(&dave));
+    assert!(
+        text(&dave).contains("account `og-dave` is not listed"),
+        "{}",
+        text(&dave)
+    );
+
+    // The catalog and the pending runs come from the service's project, rendered as locally.
+    let catalog = team.run("og-carol", &["catalog"]);
+    assert_eq!(catalog.status.code(), Some(0), "{}", text(&catalog));
+    assert!(
+        stdout(&catalog).starts_with("RUNBOOK"),
+        "{}",
+        text(&catalog)
+    );
+    assert!(stdout(&catalog).contains("hello"), "{}", text(&catalog));
+    assert!(stdout(&catalog).contains("draft"), "{}", text(&catalog));
+    let pending = team.run("og-alice", &["pending"]);
+    assert_eq!(pending.status.code(), Some(0), "{}", text(&pending));
+    assert_eq!(stdout(&pending), "no pending runs that you may approve\n");
+}
+
+#[test]
+fn service_options_are_refused_in_team_mode() {
+    let team = Team::start();
+    for (args, option) in [
+        (&["-i", "/tmp/evil.yaml", "catalog"][..], "`-i/--inventory`"),
+        (&["--policy", "/tmp/evil.yaml", "whoami"][..], "`--policy`"),
+        (&["--state-dir", "/tmp/evil", "history"][..], "`--state-dir"),
+    ] {
+        let output = team.run("og-bob", args);
+        let out = text(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {out}");
+        assert!(out.contains(option), "{args:?}: {out}");
+        assert!(out.contains("cannot be chosen in team mode"), "{out}");
+    }
+    let from_env = team
+        .command("og-bob", &["history"])
+        .env("OPSGATE_STATE_DIR", "/tmp/evil")
+        .output()
+        .expect("runuser");
+    assert_eq!(from_env.status.code(), Some(2), "{}", text(&from_env));
+    assert!(
+        text(&from_env).contains("OPSGATE_STATE_DIR"),
+        "{}",
+        text(&from_env)
+    );
+}
+
+#[test]
+fn an_unlisted_account_sees_only_its_own_runs() {
+    let team = Team::start();
+    let all = team.run("og-alice", &["--json", "history"]);
+    assert_eq!(all.status.code(), Some(0), "{}", text(&all));
+    let runs: serde_json::Value = serde_json::from_slice(&all.stdout).expect("history --json");
+    let operators: Vec<&str> = runs
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|run| run["operator"].as_str().expect("an operator"))
+        .collect();
+    assert_eq!(operators, ["og-bob", "og-dave"], "{runs}");
+    let bob_run = runs[0]["id"].as_i64().expect("a run id").to_string();
+
+    let dave = team.run("og-dave", &["history"]);
+    let out = stdout(&dave);
+    assert_eq!(dave.status.code(), Some(0), "{}", text(&dave));
+    assert!(out.starts_with("RUN"), "{out}");
+    assert!(out.contains("og-dave"), "{out}");
+    assert!(!out.contains("og-bob"), "{out}");
+
+    let other = team.run("og-dave", &["history", "--operator", "og-bob"]);
+    assert_eq!(other.status.code(), Some(3), "{}", text(&other));
+    let shown = team.run("og-dave", &["history", "show", &bob_run]);
+    assert_eq!(shown.status.code(), Some(3), "{}", text(&shown));
+    assert!(
+        text(&shown).contains("may see only its own runs"),
+        "{}",
+        text(&shown)
+    );
+    // An operator reads it in full, exactly as the local command renders it.
+    let alice = team.run("og-alice", &["history", "show", &bob_run]);
+    assert_eq!(alice.status.code(), Some(0), "{}", text(&alice));
+    assert!(stdout(&alice).contains("og-bob"), "{}", text(&alice));
+}
+
+#[test]
+fn bad_request_lines_get_protocol_errors_and_the_service_lives_on() {
+    let mut team = Team::start();
+    let (mut reader, mut writer) = team.connect();
+    for (line, expected) in [
+        (&b"this is not json\n"[..], "not a JSON object"),
+        (
+            b"{\"type\":\"format-disk\"}\n",
+            "unknown request type `format-disk`",
+        ),
+        (
+            b"{\"type\":\"history_show\",\"run\":\"x\"}\n",
+            "bad `history_show`",
+        ),
+    ] {
+        writer.write_all(line).expect("send");
+        let error = read_json(&mut reader);
+        assert_eq!(error["type"], "error", "{error}");
+        assert_eq!(error["exit"], 2, "{error}");
+        assert!(
+            error["message"]
+                .as_str()
+                .expect("a message")
+                .contains(expected),
+            "{error}"
+        );
+    }
+    // The same connection still answers, ignoring fields it does not know.
+    writer
+        .write_all(b"{\"type\":\"catalog\",\"colour\":\"blue\"}\n")
+        .expect("send");
+    let output = read_json(&mut reader);
+    assert_eq!(output["type"], "output", "{output}");
+    assert!(
+        output["stdout"]
+            .as_str()
+            .expect("stdout")
+            .starts_with("RUNBOOK"),
+        "{output}"
+    );
+    assert_eq!(
+        read_json(&mut reader),
+        serde_json::json!({"type": "done", "exit": 0})
+    );
+    // A refusal carries the exit code, the rule and the message the command line prints.
+    writer.write_all(b"{\"type\":\"pending\"}\n").expect("send");
+    let refusal = read_json(&mut reader);
+    assert_eq!(refusal["type"], "error", "{refusal}");
+    assert_eq!(refusal["exit"], 3, "{refusal}");
+    assert_eq!(refusal["rule"], "not-an-operator", "{refusal}");
+    assert!(
+        refusal["rendered"]
+            .as_str()
+            .expect("rendered")
+            .starts_with("error: account `root` may not list runs to approve"),
+        "{refusal}"
+    );
+
+    // An oversized line is refused and its connection closed.
+    let (mut reader, mut writer) = team.connect();
+    let huge = vec![b'x'; 3 << 20];
+    // The service stops reading at the limit; the rest of the write may fail.
+    let _ = writer.write_all(&huge);
+    let error = read_json(&mut reader);
+    assert_eq!(error["type"], "error", "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .expect("a message")
+            .contains("longer than the limit"),
+        "{error}"
+    );
+    let mut rest = Vec::new();
+    let _ = reader.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+
+    // The first line must be a hello of this version.
+    let mut stream = UnixStream::connect(team.socket()).expect("connect");
+    stream
+        .write_all(b"{\"type\":\"hello\",\"protocol\":99}\n")
+        .expect("send");
+    let error = read_json(&mut BufReader::new(stream));
+    assert!(
+        error["message"]
+            .as_str()
+            .expect("a message")
+            .contains("protocol version 99"),
+        "{error}"
+    );
+
+    // The service still serves, and stops cleanly on SIGTERM, removing its socket.
+    let bob = team.run("og-bob", &["whoami"]);
+    assert_eq!(bob.status.code(), Some(0), "{}", text(&bob));
+    let stopped = team.stop();
+    assert!(stopped.status.success(), "{}", text(&stopped));
+    assert!(text(&stopped).contains("stopped"), "{}", text(&stopped));
+    assert!(!team.socket().exists());
+    let after = team.run("og-bob", &["whoami"]);
+    assert_eq!(after.status.code(), Some(1), "{}", text(&after));
+    assert!(
+        text(&after).contains("cannot connect to the opsgate service"),
+        "{}",
+        text(&after)
+    );
+}
+
+#[test]
+fn the_service_refuses_a_policy_others_can_write() {
+    let mut team = Team::start();
+    team.stop();
+    let policy = team.path().join("policy/operators.yaml");
+    chmod(&policy, 0o666);
+    let output = team.spawn_service().wait_with_output().expect("serve");
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(3), "{out}");
+    assert!(out.contains("is writable by group or others"), "{out}");
+    assert!(out.contains("the service refuses to serve"), "{out}");
+    assert!(!team.socket().exists());
+}
