@@ -185,3 +185,46 @@ fn is_yaml(path: &Path) -> bool {
         extension.eq_ignore_ascii_case("yaml") || extension.eq_ignore_ascii_case("yml")
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::{DEFAULT_SOCKET, Overrides, Project};
+
+    #[test]
+    fn a_service_configuration_resolves_against_its_directory() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("service.yaml");
+        std::fs::write(
+            &config,
+            "runbooks: catalog\nstate_dir: /var/lib/opsgate/state\nservice:\n  socket: run/og.sock\n",
+        )
+        .expect("config");
+        let project = Project::load_config(&config).expect("loads");
+        assert_eq!(project.runbooks, dir.path().join("catalog"));
+        assert_eq!(project.policy, dir.path().join("policy/operators.yaml"));
+        assert_eq!(project.state_dir, PathBuf::from("/var/lib/opsgate/state"));
+        assert_eq!(project.service_socket, Some(dir.path().join("run/og.sock")));
+
+        std::fs::write(&config, "service: {}\n").expect("config");
+        let project = Project::load_config(&config).expect("loads");
+        assert_eq!(
+            project.service_socket.as_deref(),
+            Some(Path::new(DEFAULT_SOCKET))
+        );
+
+        std::fs::write(dir.path().join("opsgate.yaml"), "inventory: hosts.yaml\n").expect("config");
+        let project = Project::load(dir.path(), Overrides::default()).expect("loads");
+        assert_eq!(project.service_socket, None);
+        assert_eq!(project.inventory, dir.path().join("hosts.yaml"));
+    }
+
+    #[test]
+    fn unknown_service_keys_are_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("opsgate.yaml");
+        std::fs::write(&config, "service:\n  sock: /x\n").expect("config");
+        assert!(Project::load_config(&config).is_err());
+    }
+}

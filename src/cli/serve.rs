@@ -3,7 +3,7 @@
 //! `serve` runs the service in the foreground as the account that starts it (the service
 //! account, under systemd: `deploy/opsgate.service`): it loads and checks its configuration once,
 //! listens on the configured socket and stops on SIGTERM or Ctrl-C after the requests in flight
-//! are answered.
+//! are answered. SIGHUP is logged and ignored (reloading is a later step of issue 10).
 //!
 //! In team mode (`OPSGATE_SOCKET`, or `service:` in `opsgate.yaml`) the command line sends
 //! `whoami`, `catalog`, `history` and `pending` to the service and prints what it answers —
@@ -77,10 +77,19 @@ pub(super) fn serve(cli: &Cli, args: &ServeArgs, style: Style) -> Result<Exit, E
             process.account,
             crate::service::protocol::VERSION
         ));
+        // SIGHUP would end the process by default; until reloads exist it only says so.
+        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .map_err(ServiceError::Signals)?;
         let shutdown = async move {
-            tokio::select! {
-                _ = terminate.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
+            loop {
+                tokio::select! {
+                    _ = terminate.recv() => break,
+                    _ = tokio::signal::ctrl_c() => break,
+                    _ = hangup.recv() => log(
+                        "opsgate serve: SIGHUP ignored: reloading is not implemented yet; \
+                         restart the service to load changed files",
+                    ),
+                }
             }
         };
         server::serve(listener, Arc::new(service), shutdown).await;

@@ -51,6 +51,9 @@ pub const MAX_CONNECTIONS: usize = 64;
 /// connection holds one of the [`MAX_CONNECTIONS`] permits.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long a stopping service waits for the requests in flight.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 /// The service's project, loaded and checked once at start.
 #[derive(Debug)]
 pub struct Service {
@@ -194,7 +197,7 @@ pub fn bind(socket: &Path) -> Result<UnixListener, ServiceError> {
 }
 
 /// Serves `listener` until `shutdown` completes, then stops accepting, lets every connection
-/// finish the request it is answering, and returns once all have ended.
+/// finish the request it is answering (for up to 10 seconds), removes the socket and returns.
 pub async fn serve(
     listener: UnixListener,
     service: Arc<Service>,
@@ -209,7 +212,15 @@ pub async fn serve(
     }
     drop(listener);
     let _ = stop.send(true);
-    while connections.join_next().await.is_some() {}
+    // A client that stopped reading could hold a connection in `send` forever: after a grace
+    // period the remaining connections are aborted.
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        connections.shutdown().await;
+    }
     let _ = std::fs::remove_file(&service.socket);
 }
 

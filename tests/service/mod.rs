@@ -486,12 +486,25 @@ fn bad_request_lines_get_protocol_errors_and_the_service_lives_on() {
         "{error}"
     );
 
+    // SIGHUP does not end it (reloading is not implemented: it is logged and ignored).
+    let pid = team.service.as_ref().expect("a service").id().to_string();
+    let hangup = Command::new("kill")
+        .args(["-HUP", &pid])
+        .output()
+        .expect("kill");
+    assert!(hangup.status.success(), "{}", text(&hangup));
+    pause(Duration::from_millis(200));
     // The service still serves, and stops cleanly on SIGTERM, removing its socket.
     let bob = team.run("og-bob", &["whoami"]);
     assert_eq!(bob.status.code(), Some(0), "{}", text(&bob));
     let stopped = team.stop();
     assert!(stopped.status.success(), "{}", text(&stopped));
     assert!(text(&stopped).contains("stopped"), "{}", text(&stopped));
+    assert!(
+        text(&stopped).contains("SIGHUP ignored"),
+        "{}",
+        text(&stopped)
+    );
     assert!(!team.socket().exists());
     let after = team.run("og-bob", &["whoami"]);
     assert_eq!(after.status.code(), Some(1), "{}", text(&after));
