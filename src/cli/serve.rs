@@ -6,24 +6,30 @@
 //! are answered. SIGHUP is logged and ignored (reloading is a later step of issue 10).
 //!
 //! In team mode (`OPSGATE_SOCKET`, or `service:` in `opsgate.yaml`) the command line sends
-//! `whoami`, `catalog`, `history` and `pending` to the service and prints what it answers —
-//! the same text the local command prints — instead of opening any project file itself.
+//! `whoami`, `catalog`, `history`, `pending` and `run` of a catalog runbook to the service and
+//! prints what it answers — the same text the local command prints — instead of opening any
+//! project file itself. Param files (`-p NAME=@FILE`, `--params-file`) are read here, with the
+//! operator's rights; only their values travel.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::args::{Cli, Command};
+use super::args::{Cli, Command, RunArgs};
 use super::emit;
 use super::history::{HistoryArgs, HistoryCommand};
 use super::terminal::TerminalReporter;
-use crate::diagnostic::Style;
+use crate::diagnostic::{Diagnostic, Style};
 use crate::error::{Error, Exit};
 use crate::gate::ProcessIdentity;
+use crate::plan::ParamSource;
 use crate::project::CONFIG_FILE;
 use crate::service::ServiceError;
 use crate::service::client::Client;
-use crate::service::protocol::{Format, HistoryQuery, Request, RequestKind, Response};
+use crate::service::protocol::{
+    CancelDepth, Format, HistoryQuery, Param, ParamOrigin, Request, RequestKind, Response,
+    RunRequest,
+};
 use crate::service::server::{self, Service};
 
 /// `opsgate serve`.
@@ -139,7 +145,18 @@ pub(super) fn through_service(
             return None;
         }
         Command::Serve(_) => unreachable!("`serve` is dispatched before team mode"),
-        Command::Run(_) => return Some(Err(not_yet("run", socket))),
+        Command::Run(args) if args.plan.is_some() => {
+            return Some(Err(not_yet("run --plan", socket)));
+        }
+        Command::Run(args) => {
+            return Some(
+                refuse_file_options(cli, |option| ServiceError::ServiceOwned {
+                    option,
+                    socket: socket.to_path_buf(),
+                })
+                .and_then(|()| run(args, cli.json, socket, out)),
+            );
+        }
         Command::Approve(_) => return Some(Err(not_yet("approve", socket))),
         Command::Audit(_) => return Some(Err(not_yet("audit", socket))),
         Command::Backups(_) => return Some(Err(not_yet("backups", socket))),
@@ -159,6 +176,110 @@ pub(super) fn through_service(
         })
         .and_then(|()| ask(socket, &request, out)),
     )
+}
+
+/// `opsgate run` through the service: the client reads the param files with its own rights and
+/// sends values; the service plans, gates, runs and records; Ctrl-C sends a `cancel` (once: no
+/// new steps; twice: kill running commands); events print as the local command prints them.
+fn run(args: &RunArgs, json: bool, socket: &Path, out: &mut dyn Write) -> Result<Exit, Error> {
+    let target = super::params::plan_target(&args.target, &ProcessIdentity::current()?)?;
+    let Some(runbook) = target.runbook else {
+        return Err(Diagnostic::error("no RUNBOOK given")
+            .hint("name a catalog id: `opsgate catalog` lists them")
+            .into());
+    };
+    let request = Request {
+        kind: RequestKind::Run(RunRequest {
+            runbook,
+            limit: target.limit,
+            widen: target.widen,
+            params: target
+                .params
+                .into_iter()
+                .map(|param| Param {
+                    name: param.name,
+                    value: param.value,
+                    origin: match param.source {
+                        ParamSource::FileReference => ParamOrigin::FileReference,
+                        ParamSource::ParamsFile => ParamOrigin::ParamsFile,
+                        ParamSource::Prompt => ParamOrigin::Prompt,
+                        ParamSource::CommandLine | ParamSource::SavedPlan => {
+                            ParamOrigin::CommandLine
+                        }
+                    },
+                })
+                .collect(),
+            check: args.check,
+            diff: args.diff,
+            forks: args.forks,
+            approval_timeout_ms: u64::try_from(args.approval_timeout.as_millis())
+                .unwrap_or(u64::MAX),
+            reason: args.reason.clone(),
+            break_glass: args.break_glass,
+        }),
+        format: if json { Format::Json } else { Format::Human },
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)?;
+    let mut written = Ok(());
+    let exit = runtime.block_on(async {
+        let interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+            .map_err(|source| Error::Terminal {
+                action: "catch Ctrl-C",
+                source,
+            })?;
+        let (cancel, mut cancels) = tokio::sync::mpsc::unbounded_channel();
+        let watcher = tokio::spawn(watch_interrupts(interrupts, cancel, json));
+        let result = async {
+            let mut client = Client::connect(socket).await?;
+            client
+                .follow(&request, &mut cancels, |response| match response {
+                    Response::Event { stdout, .. } | Response::Output { stdout }
+                        if written.is_ok() && !stdout.is_empty() =>
+                    {
+                        written = emit(out, stdout);
+                    }
+                    Response::Warning { text } => {
+                        let mut stderr = std::io::stderr().lock();
+                        let _ = stderr.write_all(text.as_bytes());
+                    }
+                    _ => {}
+                })
+                .await
+        }
+        .await;
+        watcher.abort();
+        Ok::<u8, Error>(result?)
+    })?;
+    written?;
+    Ok(Exit::from_code(exit))
+}
+
+/// First Ctrl-C: ask the service to start no new step; second: to kill running commands.
+async fn watch_interrupts(
+    mut signal: tokio::signal::unix::Signal,
+    cancel: tokio::sync::mpsc::UnboundedSender<CancelDepth>,
+    json: bool,
+) {
+    let mut depth = CancelDepth::StopScheduling;
+    while signal.recv().await.is_some() {
+        if !json {
+            let message = match depth {
+                CancelDepth::StopScheduling => {
+                    "interrupted: no new steps start; running steps finish (Ctrl-C again to kill \
+                     them)"
+                }
+                CancelDepth::Kill => "interrupted again: killing running remote commands",
+            };
+            let _ = writeln!(std::io::stderr().lock(), "{message}");
+        }
+        if cancel.send(depth).is_err() {
+            return;
+        }
+        depth = CancelDepth::Kill;
+    }
 }
 
 fn not_yet(command: &'static str, socket: &Path) -> Error {

@@ -11,7 +11,7 @@ use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::ServiceError;
-use super::protocol::{self, ProtocolError, Request, Response};
+use super::protocol::{self, CancelDepth, ProtocolError, Request, RequestKind, Response};
 
 /// An open connection that has exchanged `hello`s.
 #[derive(Debug)]
@@ -80,8 +80,52 @@ impl Client {
         }
     }
 
+    /// Sends a `run` request and follows the run: calls `each` with every `warning`, `event` and
+    /// `output`, and sends a `cancel` for every depth that arrives on `cancels` (Ctrl-C);
+    /// returns the exit code of `done`, or the service's error.
+    pub async fn follow(
+        &mut self,
+        request: &Request,
+        cancels: &mut tokio::sync::mpsc::UnboundedReceiver<CancelDepth>,
+        mut each: impl FnMut(&Response),
+    ) -> Result<u8, ServiceError> {
+        self.send(request).await?;
+        let mut line = Vec::new();
+        let mut cancels_open = true;
+        loop {
+            tokio::select! {
+                read = protocol::read_line(&mut self.reader, &mut line) => {
+                    if !read? {
+                        return Err(ServiceError::Closed);
+                    }
+                    let response = protocol::decode_response(&line)?;
+                    line.clear();
+                    match response {
+                        Response::Done { exit } => return Ok(exit),
+                        Response::Error(error) => return Err(ServiceError::Remote(error)),
+                        response => each(&response),
+                    }
+                }
+                depth = cancels.recv(), if cancels_open => match depth {
+                    Some(depth) => {
+                        let cancel = Request {
+                            kind: RequestKind::Cancel { depth },
+                            format: request.format,
+                        };
+                        Self::write(&mut self.writer, &cancel).await?;
+                    }
+                    None => cancels_open = false,
+                },
+            }
+        }
+    }
+
     async fn send(&mut self, request: &Request) -> Result<(), ServiceError> {
-        self.writer
+        Self::write(&mut self.writer, request).await
+    }
+
+    async fn write(writer: &mut OwnedWriteHalf, request: &Request) -> Result<(), ServiceError> {
+        writer
             .write_all(&protocol::encode(request))
             .await
             .map_err(|error| ServiceError::Protocol(ProtocolError::Io(error)))

@@ -5,6 +5,8 @@
 //! - [`protocol`]: the wire format (newline-delimited JSON, versioned, bounded lines).
 //! - [`server`]: the listener: identity from the socket's peer credentials and nothing else, a
 //!   bounded number of connections, a shutdown future; each request is one `ops` call.
+//! - `runs`: runs inside the service, streamed to the client that asked, cancelled by it, never
+//!   stopped by its going away.
 //! - [`client`]: the command line's side of a connection.
 //!
 //! This module holds no domain logic: the service calls the same `ops` functions as the command
@@ -14,6 +16,7 @@
 
 pub mod client;
 pub mod protocol;
+mod runs;
 pub mod server;
 
 use std::path::PathBuf;
@@ -136,8 +139,8 @@ impl ServiceError {
                     .to_owned(),
             ],
             ServiceError::NotInTeamMode { .. } => vec![
-                "team mode offers `whoami`, `catalog`, `history` and `pending` so far; `validate`, \
-                 `plan`, `inventory` and `lab` work on your own files"
+                "team mode offers `whoami`, `catalog`, `history`, `pending` and `run` of a catalog \
+                 runbook so far; `validate`, `plan`, `inventory` and `lab` work on your own files"
                     .to_owned(),
             ],
             ServiceError::NoPolicy { .. } => vec![

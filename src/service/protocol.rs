@@ -27,13 +27,15 @@ pub const VERSION: u32 = 1;
 pub const MAX_LINE: usize = 1 << 20;
 
 /// The request types this version knows, as they appear in `type`.
-pub const REQUEST_TYPES: [&str; 6] = [
+pub const REQUEST_TYPES: [&str; 8] = [
     "hello",
     "whoami",
     "catalog",
     "history",
     "history_show",
     "pending",
+    "run",
+    "cancel",
 ];
 
 /// How the client wants a listing's output: what the local command prints without and with
@@ -80,6 +82,84 @@ fn default_limit() -> usize {
     50
 }
 
+/// Where a param value came from, as the client read it (with its own rights).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamOrigin {
+    /// `-p NAME=VALUE`.
+    CommandLine,
+    /// `-p NAME=@FILE`, read by the client.
+    FileReference,
+    /// `--params-file FILE`, read by the client.
+    ParamsFile,
+    /// Typed at the client's prompt.
+    Prompt,
+}
+
+/// One param value of a `run`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Param {
+    /// The param's name.
+    pub name: String,
+    /// Its value as text.
+    pub value: String,
+    /// Where the client got it.
+    pub origin: ParamOrigin,
+}
+
+/// `opsgate run` of a catalog runbook: the flags of the command line, values not paths.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRequest {
+    /// The catalog id (a path is refused: the service runs only what it holds).
+    pub runbook: String,
+    /// `-l PATTERN`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<String>,
+    /// `--widen PATTERN`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub widen: Option<String>,
+    /// `-p` and `--params-file` values, in order (later wins).
+    #[serde(default)]
+    pub params: Vec<Param>,
+    /// `--check`.
+    #[serde(default)]
+    pub check: bool,
+    /// `--diff`.
+    #[serde(default)]
+    pub diff: bool,
+    /// `--forks`.
+    #[serde(default = "default_forks")]
+    pub forks: u16,
+    /// `--approval-timeout`, in milliseconds.
+    #[serde(default = "default_approval_timeout")]
+    pub approval_timeout_ms: u64,
+    /// `--reason`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// `--break-glass`.
+    #[serde(default)]
+    pub break_glass: bool,
+}
+
+fn default_forks() -> u16 {
+    50
+}
+
+fn default_approval_timeout() -> u64 {
+    30 * 60 * 1000
+}
+
+/// How far a `cancel` goes: what the first and the second Ctrl-C do locally.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelDepth {
+    /// Start no new step; running steps finish.
+    #[default]
+    StopScheduling,
+    /// Kill running remote commands too.
+    Kill,
+}
+
 /// What a request asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -106,6 +186,14 @@ pub enum RequestKind {
     },
     /// `opsgate pending`.
     Pending,
+    /// `opsgate run RUNBOOK …`: answered by the run's events as they happen.
+    Run(RunRequest),
+    /// Cancels the run this connection is following (only while it streams).
+    Cancel {
+        /// How far.
+        #[serde(default)]
+        depth: CancelDepth,
+    },
 }
 
 /// One request line.
@@ -148,6 +236,14 @@ pub enum Response {
     Warning {
         /// The text, ending in a newline.
         text: String,
+    },
+    /// One event of a run: the object `run --json` prints, and what the local command prints
+    /// for it on stdout in the format asked (nothing, for some events in human format).
+    Event {
+        /// The event, as `run --json` prints it.
+        event: serde_json::Value,
+        /// Its text on stdout.
+        stdout: String,
     },
     /// Output for stdout: exactly what the local command prints, in the format asked.
     Output {
@@ -243,6 +339,9 @@ pub enum ProtocolError {
         /// Ours ([`VERSION`]).
         ours: u32,
     },
+    /// A request other than `cancel` while a run streams on the connection.
+    #[error("protocol error: a run is streaming on this connection; only `cancel` may be sent")]
+    Busy,
     /// The connection closed mid-line (no newline before end of stream).
     #[error("protocol error: the connection closed in the middle of a line")]
     Truncated,
@@ -303,31 +402,32 @@ pub fn decode_response(line: &[u8]) -> Result<Response, ProtocolError> {
     })
 }
 
-/// Reads one line of at most [`MAX_LINE`] bytes into `line` (cleared first, newline removed).
-/// `Ok(false)` at a clean end of stream.
+/// Reads one line of at most [`MAX_LINE`] bytes into `line`, without its newline. `Ok(false)`
+/// at a clean end of stream.
+///
+/// Cancel-safe: what was read of a line stays in `line` and a new call continues it, so it may
+/// be a branch of `select!`. Clear `line` before reading the next line.
 pub async fn read_line<R: AsyncBufRead + Unpin>(
     reader: &mut R,
     line: &mut Vec<u8>,
 ) -> Result<bool, ProtocolError> {
-    line.clear();
-    let limit = MAX_LINE as u64;
+    let room = MAX_LINE.saturating_sub(line.len()) as u64;
     let read = (&mut *reader)
-        .take(limit)
+        .take(room)
         .read_until(b'\n', line)
         .await
         .map_err(ProtocolError::Io)?;
-    if read == 0 {
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        return Ok(true);
+    }
+    if line.len() >= MAX_LINE {
+        return Err(ProtocolError::LineTooLong { limit: MAX_LINE });
+    }
+    if read == 0 && line.is_empty() {
         return Ok(false);
     }
-    if line.last() != Some(&b'\n') {
-        return Err(if line.len() >= MAX_LINE {
-            ProtocolError::LineTooLong { limit: MAX_LINE }
-        } else {
-            ProtocolError::Truncated
-        });
-    }
-    line.pop();
-    Ok(true)
+    Err(ProtocolError::Truncated)
 }
 
 #[cfg(test)]
@@ -476,9 +576,12 @@ mod tests {
         let mut line = Vec::new();
         assert!(read_line(&mut input, &mut line).await.expect("a line"));
         assert_eq!(line, b"{\"type\":\"pending\"}");
+        line.clear();
         assert!(read_line(&mut input, &mut line).await.expect("a line"));
         assert_eq!(line, b"second");
+        line.clear();
         assert!(!read_line(&mut input, &mut line).await.expect("end"));
+        line.clear();
 
         let long = vec![b'x'; MAX_LINE + 10];
         let mut input: &[u8] = &long;
@@ -489,6 +592,7 @@ mod tests {
         assert!(line.len() <= MAX_LINE);
 
         let mut input: &[u8] = b"{\"type\":";
+        line.clear();
         assert!(matches!(
             read_line(&mut input, &mut line).await,
             Err(ProtocolError::Truncated)

@@ -32,6 +32,7 @@ use super::ServiceError;
 use super::protocol::{
     self, ErrorResponse, Format, HistoryQuery, ProtocolError, Request, RequestKind, Response,
 };
+use super::runs::{Following, Runs, escalate};
 use crate::audit::{Actor, AuditStore, RunId};
 use crate::diagnostic::{Diagnostic, Style};
 use crate::error::{Error, Exit};
@@ -61,6 +62,8 @@ pub struct Service {
     project: Project,
     /// The socket to listen on.
     socket: PathBuf,
+    /// The runs in progress: the service's, not their clients'.
+    pub(super) runs: Runs,
 }
 
 impl Service {
@@ -110,13 +113,22 @@ impl Service {
         trust::check_service_path(&project.runbooks, "catalog directory", process)?;
         trust::check_service_path(&project.state_dir, "state directory", process)?;
         AuditStore::open(&project.state_dir)?;
-        Ok(Service { project, socket })
+        Ok(Service {
+            project,
+            socket,
+            runs: Runs::default(),
+        })
     }
 
     /// The socket the configuration names.
     #[must_use]
     pub fn socket(&self) -> &Path {
         &self.socket
+    }
+
+    /// The project every request works on.
+    pub(super) fn project(&self) -> &Project {
+        &self.project
     }
 }
 
@@ -221,6 +233,8 @@ pub async fn serve(
     if drained.is_err() {
         connections.shutdown().await;
     }
+    // Runs are the service's: each is cancelled and awaited, so it ends on record.
+    service.runs.stop().await;
     let _ = std::fs::remove_file(&service.socket);
 }
 
@@ -235,6 +249,7 @@ async fn accept(
     loop {
         // Reap finished connections so the set does not grow with the service's uptime.
         while connections.try_join_next().is_some() {}
+        service.runs.reap();
         let Ok(permit) = Arc::clone(limit).acquire_owned().await else {
             return;
         };
@@ -260,6 +275,7 @@ async fn next_line(
     line: &mut Vec<u8>,
     stopped: &mut watch::Receiver<bool>,
 ) -> Option<Result<(), ProtocolError>> {
+    line.clear();
     tokio::select! {
         read = tokio::time::timeout(IDLE_TIMEOUT, protocol::read_line(reader, line)) => {
             match read {
@@ -356,6 +372,25 @@ async fn connection(stream: UnixStream, service: Arc<Service>, mut stopped: watc
                 return;
             }
         };
+        match request.kind {
+            RequestKind::Run(run) => {
+                let following = Runs::start(&service, caller.clone(), run, request.format);
+                if follow(&mut reader, &mut writer, &mut line, following).await {
+                    continue;
+                }
+                return;
+            }
+            RequestKind::Cancel { .. } => {
+                let error = Error::from(Diagnostic::error(
+                    "`cancel` applies to the run this connection follows, and there is none",
+                ));
+                if send(&mut writer, &[Response::Error(error_response(&error))]).await {
+                    continue;
+                }
+                return;
+            }
+            _ => {}
+        }
         let service = Arc::clone(&service);
         let caller = caller.clone();
         let responses = tokio::task::spawn_blocking(move || answer(&service, &caller, &request))
@@ -422,6 +457,60 @@ fn request_type(kind: &RequestKind) -> &'static str {
         RequestKind::History { .. } => "history",
         RequestKind::HistoryShow { .. } => "history_show",
         RequestKind::Pending => "pending",
+        RequestKind::Run(_) => "run",
+        RequestKind::Cancel { .. } => "cancel",
+    }
+}
+
+/// Forwards a run's responses to the client until `done` or `error`, and applies the client's
+/// `cancel` requests meanwhile. Whether the connection may go on: `false` when the client went
+/// away (the run goes on without it) or broke the protocol.
+async fn follow(
+    reader: &mut BufReader<tokio::net::unix::OwnedReadHalf>,
+    writer: &mut OwnedWriteHalf,
+    line: &mut Vec<u8>,
+    following: Following,
+) -> bool {
+    let Following {
+        mut responses,
+        cancel,
+    } = following;
+    line.clear();
+    loop {
+        tokio::select! {
+            response = responses.recv() => {
+                let Some(response) = response else {
+                    return false;
+                };
+                let last = matches!(response, Response::Done { .. } | Response::Error(_));
+                if !send(writer, &[response]).await {
+                    return false;
+                }
+                if last {
+                    return true;
+                }
+            }
+            read = protocol::read_line(reader, line) => {
+                let reply = match read {
+                    Ok(true) => match protocol::decode_request(line) {
+                        Ok(Request { kind: RequestKind::Cancel { depth }, .. }) => {
+                            cancel.send_if_modified(|state| escalate(state, depth));
+                            None
+                        }
+                        Ok(_) => Some(ErrorResponse::protocol(&ProtocolError::Busy)),
+                        Err(error) => Some(ErrorResponse::protocol(&error)),
+                    },
+                    // The client is gone: the run is the service's and goes on.
+                    Ok(false) | Err(_) => return false,
+                };
+                line.clear();
+                if let Some(error) = reply
+                    && !send(writer, &[Response::Error(error)]).await
+                {
+                    return false;
+                }
+            }
+        }
     }
 }
 
@@ -455,6 +544,9 @@ fn answer(service: &Service, caller: &Caller, request: &Request) -> Vec<Response
     let result = match &request.kind {
         RequestKind::Hello { .. } => Err(Error::from(Diagnostic::error(
             "protocol error: `hello` is only the first line of a connection",
+        ))),
+        RequestKind::Run(_) | RequestKind::Cancel { .. } => Err(Error::from(Diagnostic::error(
+            "protocol error: runs are followed on their connection, not answered at once",
         ))),
         RequestKind::Whoami => crate::cli::whoami::run(context, json, &mut stdout),
         RequestKind::Catalog => crate::cli::catalog::run(context, json, &mut stdout),
@@ -532,7 +624,7 @@ fn history_args(
 }
 
 /// An error as a response: its exit code, rule, message, hints and the command line's rendering.
-fn error_response(error: &Error) -> ErrorResponse {
+pub(super) fn error_response(error: &Error) -> ErrorResponse {
     ErrorResponse {
         exit: error.exit().code(),
         rule: match error {

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use crate::common::pause;
-use crate::gate::accounts::{OPERATORS, SERVICE, chmod, chown, ensure_accounts};
+use crate::gate::accounts::{Deployment, OPERATORS, SERVICE, chmod, chown, ensure_accounts};
 use crate::gate::text;
 
 /// The group that may connect to the socket.
@@ -70,9 +70,17 @@ fn id(flag: &str, account: &str) -> u32 {
         .expect("a numeric id")
 }
 
+/// What keeps a project's files alive.
+enum Files {
+    /// A project without hosts.
+    Bare(TempDir),
+    /// A project with a lab the service reaches with its own key.
+    Lab(Deployment),
+}
+
 /// A deployed team-mode project and its running service.
 struct Team {
-    dir: TempDir,
+    files: Files,
     service: Option<Child>,
 }
 
@@ -85,14 +93,17 @@ impl Team {
         let root = dir.path().to_path_buf();
         let root = root.as_path();
         chmod(root, 0o755);
-        for sub in ["policy", "runbooks", "state", "run"] {
+        for sub in ["policy", "runbooks", "state"] {
             std::fs::create_dir(root.join(sub)).expect("project subdir");
             chmod(&root.join(sub), 0o755);
         }
         std::fs::write(root.join("policy/operators.yaml"), POLICY).expect("policy");
         std::fs::write(root.join("runbooks/hello.yaml"), RUNBOOK).expect("runbook");
         std::fs::write(root.join("inventory.yaml"), INVENTORY).expect("inventory");
-        let team = Team { dir, service: None };
+        let team = Team {
+            files: Files::Bare(dir),
+            service: None,
+        };
         // Seeding: the operators' own processes, with the state directory open to them for now.
         chmod(&root.join("state"), 0o777);
         let dave = team.local("og-dave", &["run", "hello"]);
@@ -107,6 +118,29 @@ impl Team {
         assert_eq!(bob.status.code(), Some(3), "{}", text(&bob));
         chown(&root.join("state"), SERVICE);
         chmod(&root.join("state"), 0o700);
+        team.serve()
+    }
+
+    /// The deployment of the gate's sudo tests (a lab of `hosts` hosts, its key the service
+    /// account's) with `runbooks` approved into the catalog, served in team mode.
+    fn with_lab(hosts: usize, runbooks: &[(&str, &str)]) -> Self {
+        ensure_team_group();
+        let deployment = Deployment::start(hosts, None);
+        for (name, yaml) in runbooks {
+            let path = deployment.runbook(name, yaml);
+            deployment.approve_runbook(&path);
+        }
+        let team = Team {
+            files: Files::Lab(deployment),
+            service: None,
+        };
+        team.serve()
+    }
+
+    /// Writes `opsgate.yaml` and the socket directory, and starts the service.
+    fn serve(mut self) -> Self {
+        let root = self.path().to_path_buf();
+        std::fs::create_dir(root.join("run")).expect("socket dir");
         // The socket directory: the service account's, group og-team, setgid so the socket
         // gets that group.
         let output = Command::new("chown")
@@ -121,14 +155,49 @@ impl Team {
             "inventory: inventory.yaml\nstate_dir: state\nservice:\n  socket: run/opsgate.sock\n",
         )
         .expect("opsgate.yaml");
-        let mut team = team;
-        team.service = Some(team.spawn_service());
-        team.wait_ready();
-        team
+        self.service = Some(self.spawn_service());
+        self.wait_ready();
+        self
     }
 
     fn path(&self) -> &Path {
-        self.dir.path()
+        match &self.files {
+            Files::Bare(dir) => dir.path(),
+            Files::Lab(deployment) => deployment.path(),
+        }
+    }
+
+    fn deployment(&self) -> &Deployment {
+        match &self.files {
+            Files::Lab(deployment) => deployment,
+            Files::Bare(_) => panic!("this team has no lab"),
+        }
+    }
+
+    /// The command line as `account` without `runuser` in between, so that signals sent to it
+    /// reach opsgate itself (`setpriv` execs; groups from the account, og-team included).
+    fn direct(&self, account: &str, args: &[&str]) -> Command {
+        let mut command = Command::new("setpriv");
+        command
+            .args([
+                "--reuid",
+                account,
+                "--regid",
+                account,
+                "--init-groups",
+                "--",
+            ])
+            .arg(env!("CARGO_BIN_EXE_opsgate"))
+            .args(args)
+            .current_dir(self.path())
+            .env("NO_COLOR", "1")
+            .env_remove("OPSGATE_STATE_DIR")
+            .env_remove("OPSGATE_SOCKET")
+            .env_remove("SUDO_USER")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
     }
 
     fn socket(&self) -> PathBuf {
@@ -527,4 +596,129 @@ fn the_service_refuses_a_policy_others_can_write() {
     assert!(out.contains("is writable by group or others"), "{out}");
     assert!(out.contains("the service refuses to serve"), "{out}");
     assert!(!team.socket().exists());
+}
+
+const HELLO: &str = "runbook: hello\nkind: maintenance\nmin_level: 2\ntargets: lab\nsteps:\n  \
+    - name: mark\n    command: echo {{run.operator}} > {{vars.lab_root}}/hello.ran\n";
+
+const SLOW: &str = "runbook: slow\nkind: maintenance\nmin_level: 2\ntargets: lab\nsteps:\n  \
+    - name: nap\n    command: sleep 3\n  - name: mark\n    command: echo done > \
+    {{vars.lab_root}}/slow.ran\n";
+
+/// The runs of `history --json` as `og-alice` sees them.
+fn runs(team: &Team) -> Vec<serde_json::Value> {
+    let output = team.run("og-alice", &["--json", "history"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    serde_json::from_slice::<serde_json::Value>(&output.stdout)
+        .expect("history --json")
+        .as_array()
+        .expect("a list")
+        .clone()
+}
+
+/// Waits until the newest run has left `running`, and returns it.
+fn finished_run(team: &Team) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let newest = runs(team).into_iter().next().expect("a run");
+        if newest["status"] != "running" && newest["status"] != "pending" {
+            return newest;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run never finished: {newest}"
+        );
+        pause(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn runs_execute_in_the_service_as_the_peer_and_stream_their_events() {
+    let team = Team::with_lab(2, &[("hello", HELLO)]);
+    let bob = team.run("og-bob", &["run", "hello"]);
+    let out = stdout(&bob);
+    assert_eq!(bob.status.code(), Some(0), "{}", text(&bob));
+    assert!(out.contains("lab1"), "{out}");
+    assert!(out.contains("RECAP"), "{out}");
+    // The service ran it with its own key, for og-bob, who is recorded as the operator.
+    let marker = team.deployment().lab_file("lab1", "hello.ran");
+    assert_eq!(
+        std::fs::read_to_string(&marker).expect("the step ran"),
+        "og-bob\n"
+    );
+    let newest = finished_run(&team);
+    assert_eq!(newest["operator"], "og-bob", "{newest}");
+    assert_eq!(newest["status"], "ok", "{newest}");
+
+    // --json streams the `run --json` events, one object per line.
+    let json = team.run("og-carol", &["--json", "run", "hello", "-l", "lab2"]);
+    assert_eq!(json.status.code(), Some(0), "{}", text(&json));
+    let events: Vec<serde_json::Value> = stdout(&json)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("an event per line"))
+        .collect();
+    assert!(!events.is_empty(), "{}", text(&json));
+    assert!(
+        events
+            .iter()
+            .all(|event| event.get("event").is_some() || event.get("type").is_some()),
+        "{events:?}"
+    );
+
+    // The gate judges the peer: og-dave (L1) may not run a min_level 2 runbook, whatever
+    // SUDO_USER says; a path is refused before anything is opened.
+    let dave = team
+        .command("og-dave", &["run", "hello"])
+        .env("SUDO_USER", "og-alice")
+        .output()
+        .expect("runuser");
+    assert_eq!(dave.status.code(), Some(3), "{}", text(&dave));
+    assert!(text(&dave).contains("og-dave"), "{}", text(&dave));
+    let path = team.run("og-alice", &["run", "/etc/opsgate/evil.yaml"]);
+    assert_eq!(path.status.code(), Some(2), "{}", text(&path));
+    assert!(text(&path).contains("by id"), "{}", text(&path));
+}
+
+#[test]
+fn a_lost_client_does_not_stop_its_run_and_ctrl_c_cancels() {
+    let team = Team::with_lab(1, &[("slow", SLOW)]);
+    // Killed mid-run: the run is the service's, finishes and is recorded.
+    let mut client = team
+        .direct("og-bob", &["run", "slow"])
+        .spawn()
+        .expect("client");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while runs(&team).is_empty() {
+        assert!(Instant::now() < deadline, "the run never started");
+        pause(Duration::from_millis(100));
+    }
+    client.kill().expect("kill the client");
+    let _ = client.wait();
+    let newest = finished_run(&team);
+    assert_eq!(newest["status"], "ok", "{newest}");
+    assert!(team.deployment().lab_file("lab1", "slow.ran").exists());
+
+    // Ctrl-C (SIGINT to the client) sends a cancel: no new step starts, the run is cancelled.
+    std::fs::remove_file(team.deployment().lab_file("lab1", "slow.ran")).expect("reset");
+    let client = team
+        .direct("og-bob", &["run", "slow"])
+        .spawn()
+        .expect("client");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while runs(&team).len() < 2 {
+        assert!(Instant::now() < deadline, "the second run never started");
+        pause(Duration::from_millis(100));
+    }
+    pause(Duration::from_millis(500));
+    let interrupt = Command::new("kill")
+        .args(["-INT", &client.id().to_string()])
+        .output()
+        .expect("kill");
+    assert!(interrupt.status.success(), "{}", text(&interrupt));
+    let output = client.wait_with_output().expect("client");
+    assert_eq!(output.status.code(), Some(130), "{}", text(&output));
+    assert!(text(&output).contains("interrupted"), "{}", text(&output));
+    let newest = finished_run(&team);
+    assert_eq!(newest["status"], "cancelled", "{newest}");
+    assert!(!team.deployment().lab_file("lab1", "slow.ran").exists());
 }
