@@ -105,11 +105,17 @@ impl Runs {
         Following { responses, cancel }
     }
 
-    /// Cancels every run (no new steps start) and waits until each has ended on record.
-    pub(super) async fn stop(&self) {
+    /// Cancels every run in progress: no new step starts.
+    pub(super) fn cancel_all(&self) {
         for cancel in lock(&self.cancels).iter() {
             cancel.send_if_modified(|state| escalate(state, CancelDepth::StopScheduling));
         }
+    }
+
+    /// Cancels every run (again: one may have started since) and waits until each has ended on
+    /// record.
+    pub(super) async fn stop(&self) {
+        self.cancel_all();
         let mut tasks = std::mem::take(&mut *lock(&self.tasks));
         while tasks.join_next().await.is_some() {}
     }

@@ -224,6 +224,8 @@ pub async fn serve(
     }
     drop(listener);
     let _ = stop.send(true);
+    // Cancelled first, so the connections following them get their `done` within the grace.
+    service.runs.cancel_all();
     // A client that stopped reading could hold a connection in `send` forever: after a grace
     // period the remaining connections are aborted.
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {

@@ -377,6 +377,41 @@ fn identity_is_the_peer_uid_and_sudo_user_claims_nothing() {
     assert_eq!(json["mode"], "team", "{json}");
     assert_eq!(json["uid"], id("-u", "og-bob"), "{json}");
 
+    // An account outside the socket's group cannot even connect.
+    let outsider = team
+        .command("nobody", &["whoami"])
+        .env("OPSGATE_SOCKET", team.socket())
+        .output()
+        .expect("runuser");
+    assert_eq!(outsider.status.code(), Some(1), "{}", text(&outsider));
+    assert!(
+        text(&outsider).contains("cannot connect to the opsgate service"),
+        "{}",
+        text(&outsider)
+    );
+
+    // Twenty clients at once are each answered as themselves.
+    let clients: Vec<(&str, Child)> = OPERATORS
+        .iter()
+        .cycle()
+        .take(20)
+        .map(|account| {
+            let child = team
+                .command(account, &["--json", "whoami"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("runuser");
+            (*account, child)
+        })
+        .collect();
+    for (account, child) in clients {
+        let output = child.wait_with_output().expect("client");
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|error| panic!("{account}: {error}: {}", text(&output)));
+        assert_eq!(json["operator"], account, "{json}");
+    }
+
     // An unlisted account is told so, with the exit code scripts check.
     let dave = team.run("og-dave", &["whoami"]);
     assert_eq!(dave.status.code(), Some(3), "{}", text(&dave));
@@ -721,4 +756,36 @@ fn a_lost_client_does_not_stop_its_run_and_ctrl_c_cancels() {
     let newest = finished_run(&team);
     assert_eq!(newest["status"], "cancelled", "{newest}");
     assert!(!team.deployment().lab_file("lab1", "slow.ran").exists());
+}
+
+#[test]
+fn stopping_the_service_cancels_its_runs_on_record() {
+    let mut team = Team::with_lab(1, &[("slow", SLOW)]);
+    let client = team
+        .direct("og-bob", &["run", "slow"])
+        .spawn()
+        .expect("client");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while runs(&team).is_empty() {
+        assert!(Instant::now() < deadline, "the run never started");
+        pause(Duration::from_millis(100));
+    }
+    pause(Duration::from_millis(500));
+    let stopped = team.stop();
+    assert!(stopped.status.success(), "{}", text(&stopped));
+    let output = client.wait_with_output().expect("client");
+    assert_eq!(output.status.code(), Some(130), "{}", text(&output));
+    assert!(!team.deployment().lab_file("lab1", "slow.ran").exists());
+    // Read on the store itself, as root: the run ended on record as cancelled.
+    let history = Command::new(env!("CARGO_BIN_EXE_opsgate"))
+        .args(["--json", "history", "--state-dir"])
+        .arg(team.path().join("state"))
+        .current_dir("/")
+        .env_remove("OPSGATE_SOCKET")
+        .env_remove("OPSGATE_STATE_DIR")
+        .output()
+        .expect("history");
+    assert_eq!(history.status.code(), Some(0), "{}", text(&history));
+    let runs: serde_json::Value = serde_json::from_slice(&history.stdout).expect("history --json");
+    assert_eq!(runs[0]["status"], "cancelled", "{runs}");
 }
