@@ -97,6 +97,12 @@ pub enum ServiceError {
         /// What is wrong, as a phrase (`is owned by uid 1000`).
         problem: String,
     },
+    /// Another service answers on the socket.
+    #[error("another opsgate service is already listening on `{}`", socket.display())]
+    InUse {
+        /// The socket.
+        socket: PathBuf,
+    },
     /// Something other than a stale socket is where the socket goes.
     #[error("`{}` exists and is not a socket; refusing to replace it", socket.display())]
     NotASocket {

@@ -133,9 +133,9 @@ impl Service {
 }
 
 /// Creates the socket: its directory must exist or is created (mode 0750), must belong to this
-/// account and be writable by nobody else; a stale socket from an earlier run is removed
-/// (anything else in its place is refused); the new socket gets mode 0660, so the directory's
-/// group (`opsgate`) may connect and others may not.
+/// account and be writable by nobody else; a stale socket from an earlier run is removed (a
+/// socket another service answers on, or anything else in its place, is refused); the new
+/// socket gets mode 0660, so the directory's group (`opsgate`) may connect and others may not.
 pub fn bind(socket: &Path) -> Result<UnixListener, ServiceError> {
     let directory = match socket.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
@@ -180,6 +180,12 @@ pub fn bind(socket: &Path) -> Result<UnixListener, ServiceError> {
     }
     match std::fs::symlink_metadata(socket) {
         Ok(existing) if existing.file_type().is_socket() => {
+            // A socket someone answers on belongs to a running service: never take it over.
+            if std::os::unix::net::UnixStream::connect(socket).is_ok() {
+                return Err(ServiceError::InUse {
+                    socket: socket.to_path_buf(),
+                });
+            }
             std::fs::remove_file(socket).map_err(|source| ServiceError::Socket {
                 action: "remove the stale socket",
                 path: socket.to_path_buf(),

@@ -598,6 +598,14 @@ fn bad_request_lines_get_protocol_errors_and_the_service_lives_on() {
         .expect("kill");
     assert!(hangup.status.success(), "{}", text(&hangup));
     pause(Duration::from_millis(200));
+    // A second service on the same socket refuses to take it over.
+    let second = team.spawn_service().wait_with_output().expect("serve");
+    assert_eq!(second.status.code(), Some(1), "{}", text(&second));
+    assert!(
+        text(&second).contains("already listening"),
+        "{}",
+        text(&second)
+    );
     // The service still serves, and stops cleanly on SIGTERM, removing its socket.
     let bob = team.run("og-bob", &["whoami"]);
     assert_eq!(bob.status.code(), Some(0), "{}", text(&bob));
