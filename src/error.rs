@@ -55,6 +55,19 @@ impl Exit {
             Exit::Interrupted => 130,
         }
     }
+
+    /// The exit for a numeric code (the service sends codes); an unknown code is a failure.
+    #[must_use]
+    pub fn from_code(code: u8) -> Exit {
+        match code {
+            0 => Exit::Ok,
+            2 => Exit::Invalid,
+            3 => Exit::Denied,
+            4 => Exit::Rejected,
+            130 => Exit::Interrupted,
+            _ => Exit::Failed,
+        }
+    }
 }
 
 /// Anything that stops a command.
@@ -151,6 +164,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Team mode: talking to the service, or starting it, failed; or the service refused.
+    #[error(transparent)]
+    Service(#[from] crate::service::ServiceError),
     /// The async runtime could not be started.
     #[error("cannot start the async runtime")]
     Runtime(#[source] std::io::Error),
@@ -203,6 +219,16 @@ impl Error {
                 | SavedPlanError::Audit { .. } => Exit::Failed,
             },
             Error::Inventory(error) if error.is_invalid_input() => Exit::Invalid,
+            Error::Service(error) => match error {
+                crate::service::ServiceError::Remote(response) => Exit::from_code(response.exit),
+                crate::service::ServiceError::Protocol(_)
+                | crate::service::ServiceError::ServiceOwned { .. }
+                | crate::service::ServiceError::NotInTeamMode { .. }
+                | crate::service::ServiceError::ServeOption { .. }
+                | crate::service::ServiceError::NoServiceSection { .. }
+                | crate::service::ServiceError::NoPolicy { .. } => Exit::Invalid,
+                _ => Exit::Failed,
+            },
             Error::Signature(_)
             | Error::Audit(_)
             | Error::Recording { .. }
@@ -245,6 +271,7 @@ impl Error {
             Error::Identity(error) => error.hints(),
             Error::Lab(error) => error.hints(),
             Error::Inventory(error) => error.hints(),
+            Error::Service(error) => error.hints(),
             Error::Invalid(_)
             | Error::Usage(_)
             | Error::Io { .. }
@@ -273,6 +300,10 @@ impl Error {
                 out.join("\n")
             }
             Error::Usage(diagnostic) => diagnostic.render(style),
+            // The service rendered it exactly as the command line would have.
+            Error::Service(crate::service::ServiceError::Remote(response)) => {
+                response.rendered.clone()
+            }
             // Transparent wrappers of errors that render themselves as diagnostics.
             Error::Inventory(crate::cli::InventoryCliError::Inventory(diagnostics)) => {
                 Error::Invalid(diagnostics.clone()).render(style)

@@ -4,36 +4,50 @@
 //! # The pipeline is the architecture
 //!
 //! ```text
-//! load ──▶ validate ──▶ plan ──▶ gate ──▶ execute ──▶ record / report
-//! runbook    runbook     plan     gate     executor    audit, cli::render
-//! inventory  inventory   template          transport
-//!                                          actions
+//! front ends   cli (terminal)                  service (team mode: Unix socket, peer uid)
+//!                      └───────────────┬───────────────┘
+//! operations                          ops  (run, plan, approve, pending, catalog, history, …)
+//!                                      │
+//! stages       load ──▶ validate ──▶ plan ──▶ gate ──▶ execute ──▶ record / report
+//!              runbook    runbook     plan     gate     executor    audit
+//!              inventory  inventory   template approval transport
+//!                                                       actions
 //! ```
 //!
-//! Each arrow is a function from plain data to plain data. Side effects live at the edges:
-//! [`transport`] (SSH), [`audit`] (`SQLite`) and [`cli`] (terminal, files, signals). The middle is
-//! pure and unit-tested; the edges are tested against real `sshd` processes and `SQLite` files.
+//! Each arrow is a function from plain data to plain data. The front ends turn their input into
+//! a plain options struct and call one [`ops`] function with the caller, a reporter and a
+//! cancellation channel; neither holds domain logic. Side effects live at the edges:
+//! [`transport`] (SSH), [`audit`] (`SQLite`), [`cli`] (terminal, files, signals) and [`service`]
+//! (the socket). The middle is pure and unit-tested; the edges are tested against real `sshd`
+//! processes, real OS accounts and `SQLite` files. `docs/architecture.md` says where a new
+//! command, action or front end plugs in.
 //!
 //! # Module map
+//! - [`cli`]: argument parsing (every clap struct in `cli::args`), terminal rendering, prompts,
+//!   progress, signals and exit codes; one thin file per subcommand over one [`ops`] call.
+//! - [`service`]: team mode: `opsgate serve` on a Unix socket, identity from the peer uid, the
+//!   versioned protocol (`docs/protocol.md`), and the command line's client.
+//! - [`ops`]: one function per operation, joining the stages below for it; takes who asks, a
+//!   reporter, a prompter and a cancellation channel; never prints, prompts or exits.
+//! - [`approval`]: catalog, run, gate-step and plan approvals, their signatures, waiting for them.
 //! - [`diagnostic`]: `file:line:col` diagnostics with carets and hints.
 //! - [`error`]: the top-level error, exit codes, the renderer.
 //! - [`runbook`]: YAML schema → validated model of a runbook.
 //! - [`inventory`]: hosts, groups, variables, connection settings, host patterns.
 //! - [`template`]: strict Handlebars with a shell-quoting escape for command text.
-//! - [`plan`]: the pure planning stage: every step rendered for every host before any connection.
+//! - [`plan`]: the pure planning stage: every step rendered for every host before any
+//!   connection; saved plans and their drift fingerprint in [`plan::saved`].
 //! - [`gate`]: SFIA levels, the operators policy, the operator identity and the pure gate decision.
 //! - [`transport`]: SSH connections through the system OpenSSH client, remote commands.
 //! - [`actions`]: what each step action does on a host (query → change, so `--check` falls out).
 //! - [`executor`]: drives a plan over many hosts and emits an event stream.
 //! - [`lab`]: throwaway local `sshd` hosts for trying opsgate and for the test suite.
 //! - [`audit`]: the append-only, hash-chained history of every run.
-//! - [`cli`]: argument parsing, subcommands, human and JSON output, and the gate's edge: the
-//!   policy, identity and catalog state fed to [`gate::decide`], the decision recorded before any
-//!   host is contacted, approvals from other operators' processes polled from the audit store.
 //!
-//! Shared by several stages: [`project`] (where a project keeps its files), [`secret`] (values
-//! never shown: `Secret<T>` and the one mask), [`quote`] (the one shell-quoting rule), [`os_account`] (uids, account names, `SUDO_USER`) and `suggest`
-//! ("did you mean" hints).
+//! Shared by several layers: [`project`] (where a project keeps its files), [`report`] (notices
+//! an operation sends its front end), [`secret`] (values never shown: `Secret<T>` and the one
+//! mask), [`quote`] (the one shell-quoting rule), [`os_account`] (uids, account names) and
+//! `suggest` ("did you mean" hints).
 
 pub mod actions;
 pub mod approval;
@@ -53,6 +67,7 @@ pub mod quote;
 pub mod report;
 pub mod runbook;
 pub mod secret;
+pub mod service;
 pub(crate) mod suggest;
 pub mod template;
 pub mod transport;

@@ -9,4 +9,5 @@ mod gate;
 mod lab;
 mod plan;
 mod run;
+mod service;
 mod validate;

@@ -268,7 +268,7 @@ fn target_text(target: &ApprovalTarget) -> String {
 }
 
 /// `opsgate pending`: the runs waiting for an approval that the caller may give.
-pub(super) fn pending(
+pub(crate) fn pending(
     context: Context<'_>,
     json: bool,
     out: &mut dyn Write,

@@ -65,6 +65,8 @@ pub(crate) enum Command {
     Lab(super::lab::LabArgs),
     /// List the inventory's hosts, show its group graph, or import an Ansible inventory.
     Inventory(super::inventory::InventoryArgs),
+    /// Run the team-mode service on its Unix socket, in the foreground (as the service account).
+    Serve(super::serve::ServeArgs),
 }
 
 /// `opsgate validate`.

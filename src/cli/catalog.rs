@@ -20,7 +20,7 @@ struct Entry {
 }
 
 /// Lists the catalog.
-pub(super) fn run(context: Context<'_>, json: bool, out: &mut dyn Write) -> Result<Exit, Error> {
+pub(crate) fn run(context: Context<'_>, json: bool, out: &mut dyn Write) -> Result<Exit, Error> {
     let project = context.project;
     let entries: Vec<Entry> = ops::catalog::catalog(context)?
         .into_iter()

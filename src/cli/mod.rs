@@ -3,21 +3,22 @@
 //! This is the edge of the program: the only place that reads the process environment, talks to
 //! the terminal, builds the tokio runtime and decides exit codes (see [`crate::error`]).
 
-mod approve;
+pub(crate) mod approve;
 mod args;
 mod audit;
 mod backups;
-mod catalog;
-mod history;
+pub(crate) mod catalog;
+pub(crate) mod history;
 mod inventory;
 mod lab;
 mod params;
 mod plan;
-mod render;
+pub(crate) mod render;
 mod run;
-mod terminal;
+mod serve;
+pub(crate) mod terminal;
 mod validate;
-mod whoami;
+pub(crate) mod whoami;
 
 pub use inventory::InventoryCliError;
 
@@ -31,7 +32,7 @@ use crate::audit::Actor;
 use crate::diagnostic::{Diagnostic, Style};
 use crate::error::{Error, Exit};
 use crate::gate::ProcessIdentity;
-use crate::ops::{Caller, Context, trust};
+use crate::ops::{Caller, Channel, Context, trust};
 use crate::project::{Overrides, Project};
 use crate::report::Reporter;
 use args::{Cli, Command};
@@ -75,10 +76,23 @@ pub fn main() -> ExitCode {
 }
 
 fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
+    if let Command::Serve(args) = &cli.command {
+        return serve::serve(cli, args, style);
+    }
+    // Team mode: the service owns the project; what it offers goes through the socket.
+    if let Some(socket) = serve::team_socket()? {
+        let mut stdout = std::io::stdout();
+        match serve::through_service(cli, &socket, &mut stdout) {
+            Some(Err(error)) if error.is_broken_pipe() => return Ok(Exit::Ok),
+            Some(result) => return result,
+            None => {}
+        }
+    }
     // Who asks is read from the process here, at the edge, and handed down.
     let caller = Caller {
         process: ProcessIdentity::current()?,
         actor: Actor::current(),
+        channel: Channel::Process,
     };
     // Under a sudo identity, the files that govern the gate are checked before they are read.
     trust::check_config(Path::new("."), &caller.process)?;
@@ -129,6 +143,7 @@ fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
             reporter.warnings(&warnings);
             Ok(Exit::Ok)
         }
+        Command::Serve(_) => unreachable!("`serve` returned at the top of `dispatch`"),
     };
     match result {
         // The reader went away (`opsgate history | head`): that is its choice, not an error.
@@ -185,6 +200,7 @@ pub(crate) mod testing {
         let caller = Caller {
             process: ProcessIdentity::current().expect("the test account has a name"),
             actor: Actor::current(),
+            channel: crate::ops::Channel::Process,
         };
         let reporter = super::TerminalReporter::new(Style::Plain);
         body(Context {

@@ -15,7 +15,7 @@ use crate::plan::Plan;
 
 /// How events are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Format {
+pub(crate) enum Format {
     /// Lines, colours and a recap for people.
     Human(Style),
     /// One JSON object per line for programs.
@@ -24,40 +24,37 @@ pub(super) enum Format {
 
 /// Per-host counts for the recap.
 #[derive(Debug, Default)]
-pub(super) struct HostRecap {
+pub(crate) struct HostRecap {
     counts: BTreeMap<&'static str, usize>,
     outcome: Option<HostOutcome>,
 }
 
 /// Everything the run reported, summed up.
 #[derive(Debug, Default)]
-pub(super) struct Recap {
+pub(crate) struct Recap {
     hosts: IndexMap<String, HostRecap>,
 }
 
-/// The run as it happens on the terminal (or as JSON lines): the [`RunObserver`] of `opsgate
-/// run`. Events arrive already recorded, on the recording thread.
-pub(super) struct Live {
+/// The text of a run's event stream in one format, without a terminal: what `Live` prints, and
+/// what the service sends a client of `run` so that both print the same.
+pub(crate) struct Transcript {
     format: Format,
     recap: Recap,
     width: usize,
-    progress: ProgressBar,
 }
 
-impl Live {
-    /// Shows events in `format`.
-    pub(super) fn new(format: Format) -> Self {
+impl Transcript {
+    /// Renders events in `format`.
+    pub(crate) fn new(format: Format) -> Self {
         Self {
             format,
             recap: Recap::default(),
             width: 4,
-            progress: ProgressBar::hidden(),
         }
     }
-}
 
-impl RunObserver for Live {
-    fn started(&mut self, plan: &Plan) {
+    /// The run passed the gate: its hosts, for the recap and the column width.
+    pub(crate) fn started(&mut self, plan: &Plan) {
         self.recap = Recap {
             hosts: plan
                 .hosts
@@ -71,18 +68,56 @@ impl RunObserver for Live {
             .map(|host| host.host.name.as_str().len())
             .max()
             .unwrap_or(4);
+    }
+
+    /// One event as stdout shows it (empty for events the human format does not show).
+    pub(crate) fn event(&mut self, event: &Event) -> String {
+        self.recap.record(event);
+        match self.format {
+            Format::Json => serde_json::to_string(event)
+                .map(|line| line + "\n")
+                .unwrap_or_default(),
+            Format::Human(style) => human(event, style, self.width),
+        }
+    }
+
+    /// What stdout shows after the last event: the recap table, for people.
+    pub(crate) fn finished(&self) -> String {
+        match self.format {
+            Format::Human(style) => self.recap.render(style),
+            Format::Json => String::new(),
+        }
+    }
+}
+
+/// The run as it happens on the terminal (or as JSON lines): the [`RunObserver`] of `opsgate
+/// run`. Events arrive already recorded, on the recording thread.
+pub(super) struct Live {
+    format: Format,
+    transcript: Transcript,
+    progress: ProgressBar,
+}
+
+impl Live {
+    /// Shows events in `format`.
+    pub(super) fn new(format: Format) -> Self {
+        Self {
+            format,
+            transcript: Transcript::new(format),
+            progress: ProgressBar::hidden(),
+        }
+    }
+}
+
+impl RunObserver for Live {
+    fn started(&mut self, plan: &Plan) {
+        self.transcript.started(plan);
         let total = plan.hosts.iter().map(|host| host.steps.len() as u64).sum();
         self.progress = progress_bar(self.format, total);
     }
 
     fn event(&mut self, event: &Event) {
-        self.recap.record(event);
-        let text = match self.format {
-            Format::Json => serde_json::to_string(event)
-                .map(|line| line + "\n")
-                .unwrap_or_default(),
-            Format::Human(style) => human(event, style, self.width),
-        };
+        let text = self.transcript.event(event);
         if matches!(event, Event::StepFinished { .. }) {
             self.progress.inc(1);
         }
@@ -97,9 +132,7 @@ impl RunObserver for Live {
 
     fn finished(&mut self) {
         self.progress.finish_and_clear();
-        if let Format::Human(style) = self.format {
-            let _ = write!(std::io::stdout().lock(), "{}", self.recap.render(style));
-        }
+        let _ = write!(std::io::stdout().lock(), "{}", self.transcript.finished());
     }
 }
 

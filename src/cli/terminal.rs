@@ -38,61 +38,70 @@ impl TerminalReporter {
 
 impl Reporter for TerminalReporter {
     fn notice(&self, notice: Notice<'_>) {
-        let text = match notice {
-            Notice::Warning(warning) => format!("{}\n", warning.render(self.style)),
-            Notice::GateNote(note) => format!("warning: {note}\n"),
-            Notice::Pending { run, reason, ask } => {
-                format!("run {run} is pending: {reason}\n{ask}\n  opsgate approve run {run}\n")
-            }
-            Notice::Countdown { run, left } => {
-                self.countdown(run, left);
-                return;
-            }
-            Notice::WaitEnded => {
-                if self.terminal {
-                    "\r\x1b[2K".to_owned()
-                } else {
-                    return;
-                }
-            }
-            Notice::Approved {
-                run,
-                approver,
-                reason,
-            } => format!(
-                "run {run} approved by `{approver}`{}\n",
-                reason
-                    .map(|reason| format!(": {reason}"))
-                    .unwrap_or_default()
-            ),
-            Notice::ApprovedInAdvance {
-                run,
-                approver,
-                plan,
-            } => format!("run {run} approved in advance by `{approver}` (plan {plan})\n"),
-            Notice::ApprovalIgnored {
-                run,
-                target,
-                approver,
-                problem,
-            } => {
-                let what = match target {
-                    ApprovalTarget::Gate { step, .. } => format!("gate step {step}"),
-                    ApprovalTarget::Run | ApprovalTarget::Plan { .. } => format!("run {run}"),
-                };
-                let clear = if self.terminal { "\r\x1b[2K" } else { "" };
-                format!(
-                    "{clear}warning: ignoring an approval of {what} by `{approver}`: {problem}\n"
-                )
-            }
-            Notice::GateWatchStopped(error) => {
-                format!("warning: cannot watch for gate approvals: {error}\n")
-            }
+        if let Notice::Countdown { run, left } = notice {
+            self.countdown(run, left);
+            return;
+        }
+        let Some(text) = notice_text(&notice, self.style, self.terminal) else {
+            return;
         };
         let mut stderr = std::io::stderr().lock();
         let _ = stderr.write_all(text.as_bytes());
         let _ = stderr.flush();
     }
+}
+
+/// A notice as the command line prints it on stderr, or `None` for one it does not print
+/// (a countdown, which each front end shows its own way; the end of a wait off a terminal).
+/// `terminal`: whether stderr is a terminal, where lines are cleared with escape codes.
+pub(crate) fn notice_text(notice: &Notice<'_>, style: Style, terminal: bool) -> Option<String> {
+    let text = match *notice {
+        Notice::Warning(warning) => format!("{}\n", warning.render(style)),
+        Notice::GateNote(note) => format!("warning: {note}\n"),
+        Notice::Pending { run, reason, ask } => {
+            format!("run {run} is pending: {reason}\n{ask}\n  opsgate approve run {run}\n")
+        }
+        Notice::Countdown { .. } => return None,
+        Notice::WaitEnded => {
+            if terminal {
+                "\r\x1b[2K".to_owned()
+            } else {
+                return None;
+            }
+        }
+        Notice::Approved {
+            run,
+            approver,
+            reason,
+        } => format!(
+            "run {run} approved by `{approver}`{}\n",
+            reason
+                .map(|reason| format!(": {reason}"))
+                .unwrap_or_default()
+        ),
+        Notice::ApprovedInAdvance {
+            run,
+            approver,
+            plan,
+        } => format!("run {run} approved in advance by `{approver}` (plan {plan})\n"),
+        Notice::ApprovalIgnored {
+            run,
+            target,
+            approver,
+            problem,
+        } => {
+            let what = match target {
+                ApprovalTarget::Gate { step, .. } => format!("gate step {step}"),
+                ApprovalTarget::Run | ApprovalTarget::Plan { .. } => format!("run {run}"),
+            };
+            let clear = if terminal { "\r\x1b[2K" } else { "" };
+            format!("{clear}warning: ignoring an approval of {what} by `{approver}`: {problem}\n")
+        }
+        Notice::GateWatchStopped(error) => {
+            format!("warning: cannot watch for gate approvals: {error}\n")
+        }
+    };
+    Some(text)
 }
 
 impl TerminalReporter {

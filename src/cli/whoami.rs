@@ -4,6 +4,10 @@
 //! Ungated, but its exit code answers "may I use the gated commands?": 0 for a listed operator
 //! or single-operator mode, 3 (denied by policy) for an account the policy does not list or a
 //! sudo identity without a policy file, so scripts can check before they try.
+//!
+//! It also says which mode opsgate is in (SPEC §4.6): personal (no policy, no service), a policy
+//! without a service (which gates nobody against their will), or team mode (the service, which
+//! renders this report with the identity from the socket's peer credentials).
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -11,23 +15,32 @@ use std::io::Write;
 use super::emit;
 use crate::error::{Error, Exit};
 use crate::gate::IdentitySource;
-use crate::ops::Context;
+use crate::ops::{Channel, Context};
 
 /// Prints the identity report.
-pub(super) fn run(context: Context<'_>, json: bool, out: &mut dyn Write) -> Result<Exit, Error> {
+pub(crate) fn run(context: Context<'_>, json: bool, out: &mut dyn Write) -> Result<Exit, Error> {
     let project = context.project;
     let gatekeeper = context.gatekeeper()?;
     let identity = &gatekeeper.identity;
     let operator = &identity.operator;
     let process = &identity.process;
-    let source = match identity.source {
-        IdentitySource::Process => format!("the OS account running opsgate (uid {})", process.uid),
-        IdentitySource::SudoUser => format!(
+    let source = match (&context.caller.channel, identity.source) {
+        (Channel::Service { socket }, _) => format!(
+            "the peer uid of your connection to the opsgate service `{}` (uid {})",
+            socket.display(),
+            process.uid
+        ),
+        (Channel::Process, IdentitySource::Process) => {
+            format!("the OS account running opsgate (uid {})", process.uid)
+        }
+        (Channel::Process, IdentitySource::SudoUser) => format!(
             "SUDO_USER, set by sudo for OS account `{}` (uid {})",
             process.account, process.uid
         ),
     };
-    let mode = if gatekeeper.single_operator() {
+    let mode = if matches!(context.caller.channel, Channel::Service { .. }) {
+        Mode::Team
+    } else if gatekeeper.single_operator() {
         Mode::SingleOperator
     } else if gatekeeper.policy.is_none() {
         Mode::NoPolicyUnderSudo
@@ -91,9 +104,10 @@ pub(super) fn run(context: Context<'_>, json: bool, out: &mut dyn Write) -> Resu
             "operator": operator.account,
             "name": operator.display_name,
             "level": operator.level.map(crate::gate::Level::get),
-            "source": match identity.source {
-                IdentitySource::Process => "process",
-                IdentitySource::SudoUser => "sudo_user",
+            "source": match (&context.caller.channel, identity.source) {
+                (Channel::Service { .. }, _) => "peer",
+                (Channel::Process, IdentitySource::Process) => "process",
+                (Channel::Process, IdentitySource::SudoUser) => "sudo_user",
             },
             "uid": process.uid,
             "account": process.account,
@@ -119,9 +133,10 @@ pub(super) fn run(context: Context<'_>, json: bool, out: &mut dyn Write) -> Resu
         |policy| format!("`{}`", policy.path().display()),
     );
     let mut text = format!(
-        "operator: {}{name}\nlevel:    {level}\nidentity: {source}\npolicy:   {policy}\nmay:      \
-         {summary}\nnote:     {note}\n",
-        operator.account
+        "operator: {}{name}\nlevel:    {level}\nidentity: {source}\nmode:     {}\npolicy:   \
+         {policy}\nmay:      {summary}\nnote:     {note}\n",
+        operator.account,
+        mode.describe()
     );
     if let Some(login_uid) = process.login_uid {
         let _ = writeln!(text, "login:    uid {login_uid}");
@@ -137,8 +152,10 @@ enum Mode {
     SingleOperator,
     /// A sudo identity without a policy file: every gated command is denied.
     NoPolicyUnderSudo,
-    /// A policy file applies.
+    /// A policy file applies to the account running the command line (no service).
     Policy,
+    /// The service's policy applies to the peer of the socket (SPEC §4.6).
+    Team,
 }
 
 impl Mode {
@@ -147,6 +164,20 @@ impl Mode {
             Mode::SingleOperator => "single-operator",
             Mode::NoPolicyUnderSudo => "no-policy-under-sudo",
             Mode::Policy => "policy",
+            Mode::Team => "team",
+        }
+    }
+
+    /// The `mode:` line of the report.
+    fn describe(self) -> &'static str {
+        match self {
+            Mode::SingleOperator => "personal (no policy file, no service)",
+            Mode::NoPolicyUnderSudo => "sudo without a policy file (every gated command is denied)",
+            Mode::Policy => {
+                "policy without a service: it gates only this account, which owns the files, so \
+                 it gates nobody against their will"
+            }
+            Mode::Team => "team (the opsgate service)",
         }
     }
 }

@@ -40,6 +40,20 @@ pub struct Caller {
     pub process: ProcessIdentity,
     /// The OS identity every audit event of the operation records.
     pub actor: Actor,
+    /// How the OS vouches for it.
+    pub channel: Channel,
+}
+
+/// How a caller reached the operation, which is also how its identity was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Channel {
+    /// The command line in the caller's own process: identity from the process.
+    Process,
+    /// The service (team mode): identity from the peer credentials of the socket connection.
+    Service {
+        /// The socket the caller connected to.
+        socket: std::path::PathBuf,
+    },
 }
 
 /// What every operation is given by its front end.

@@ -16,6 +16,10 @@
 //!   paths. So under `sudo opsgate` (running as root) the policy itself must be root's.
 //! - `lab` is refused under a sudo identity and to the service account itself (it would start
 //!   servers with the keys that reach real hosts).
+//!
+//! The team-mode service (`opsgate serve`) applies the same walk once at start to its
+//! configuration, policy, inventory, catalog and state ([`check_service_path`]), trusting root
+//! and the account it runs as.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
@@ -96,7 +100,42 @@ pub fn check_config(directory: &Path, process: &ProcessIdentity) -> Result<(), E
         &directory.join(CONFIG_FILE),
         "project configuration",
         &owners,
+        Regime::Sudo,
     )
+}
+
+/// Checks one file of the service's project (and its parents) at `opsgate serve` start: owned
+/// by root or the service account (`process`), writable by nobody else.
+pub fn check_service_path(path: &Path, what: &str, process: &ProcessIdentity) -> Result<(), Error> {
+    let owners = Owners {
+        process_uid: process.uid,
+        service_account: None,
+    };
+    check_path(path, what, &owners, Regime::Service)
+}
+
+/// Why a path must be out of reach, for the message.
+#[derive(Clone, Copy)]
+enum Regime {
+    /// The command line acting for a `SUDO_USER`.
+    Sudo,
+    /// The team-mode service.
+    Service,
+}
+
+impl Regime {
+    fn rule(self) -> &'static str {
+        match self {
+            Regime::Sudo => {
+                "under a sudo identity opsgate uses only files that root or the service account \
+                 own and nobody else can write"
+            }
+            Regime::Service => {
+                "the service refuses to serve: it gates people only with files that root or the \
+                 service account own and nobody else can write"
+            }
+        }
+    }
 }
 
 /// Checks every governing path of `project` when the identity comes from `SUDO_USER`.
@@ -108,7 +147,7 @@ pub fn check_project(project: &Project, process: &ProcessIdentity) -> Result<(),
         process_uid: process.uid,
         service_account: None,
     };
-    check_path(&project.policy, "policy file", &owners)?;
+    check_path(&project.policy, "policy file", &owners, Regime::Sudo)?;
     // Only a policy that passed may name the service account; an unreadable or invalid one is
     // reported by the command itself.
     let policy = Policy::load_optional(&project.policy)
@@ -121,9 +160,14 @@ pub fn check_project(project: &Project, process: &ProcessIdentity) -> Result<(),
     owners.service_account = policy
         .as_ref()
         .and_then(|policy| policy.service_account().map(str::to_owned));
-    check_path(&project.state_dir, "state directory", &owners)?;
-    check_path(&project.inventory, "inventory", &owners)?;
-    check_path(&project.runbooks, "catalog directory", &owners)
+    check_path(&project.state_dir, "state directory", &owners, Regime::Sudo)?;
+    check_path(&project.inventory, "inventory", &owners, Regime::Sudo)?;
+    check_path(
+        &project.runbooks,
+        "catalog directory",
+        &owners,
+        Regime::Sudo,
+    )
 }
 
 /// Refuses `opsgate lab` to the service account (its SSH keys reach real hosts) and under sudo
@@ -156,7 +200,7 @@ pub fn check_lab(project: &Project, process: &ProcessIdentity) -> Result<(), Den
 }
 
 /// Checks `path` (or its nearest existing ancestor) and every parent, through symlinks.
-fn check_path(path: &Path, what: &str, owners: &Owners) -> Result<(), Error> {
+fn check_path(path: &Path, what: &str, owners: &Owners, regime: Regime) -> Result<(), Error> {
     let absolute = std::path::absolute(path).map_err(|source| Error::Io {
         action: "resolve",
         path: path.to_path_buf(),
@@ -208,10 +252,7 @@ fn check_path(path: &Path, what: &str, owners: &Owners) -> Result<(), Error> {
                 };
                 return Err(Denial::new(
                     Rule::UntrustedPath,
-                    format!(
-                        "{subject} {problem}: under a sudo identity opsgate uses only files that \
-                         root or the service account own and nobody else can write"
-                    ),
+                    format!("{subject} {problem}: {}", regime.rule()),
                     format!(
                         "make it owned by {} and not group- or world-writable \
                          (docs/deployment.md): whoever can write it could change what you may \

@@ -19,12 +19,12 @@ use crate::common::{Opsgate, TestLab, arg, pause};
 /// The service account that owns state and keys.
 pub(crate) const SERVICE: &str = "og-svc";
 /// Operators and their levels in [`Deployment::POLICY`].
-const OPERATORS: [&str; 6] = [
+pub(crate) const OPERATORS: [&str; 6] = [
     "og-alice", "og-erin", "og-carol", "og-bob", "og-dave", "og-frank",
 ];
 
 /// Creates the accounts and the sudoers rule once; panics with what failed.
-fn ensure_accounts() {
+pub(crate) fn ensure_accounts() {
     static READY: OnceLock<()> = OnceLock::new();
     READY.get_or_init(|| {
         assert_eq!(
@@ -97,7 +97,7 @@ fn current_uid() -> u32 {
         .expect("a uid")
 }
 
-fn chown(path: &Path, owner: &str) {
+pub(crate) fn chown(path: &Path, owner: &str) {
     let output = Command::new("chown")
         .arg("-R")
         .arg(owner)
@@ -111,7 +111,7 @@ fn chown(path: &Path, owner: &str) {
     );
 }
 
-fn chmod(path: &Path, mode: u32) {
+pub(crate) fn chmod(path: &Path, mode: u32) {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).expect("chmod");
 }
 

@@ -2,7 +2,7 @@
 //! approvals from a second process, timeouts, break-glass) — as root with a policy naming root,
 //! and as real OS accounts through real `sudo` in `accounts`.
 
-mod accounts;
+pub(crate) mod accounts;
 mod catalog;
 mod run;
 
