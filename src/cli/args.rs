@@ -70,6 +70,24 @@ pub(crate) enum Command {
     Lab(LabArgs),
     /// List the inventory's hosts, show its group graph, or import an Ansible inventory.
     Inventory(InventoryArgs),
+    /// Print a shell completion script: `opsgate completions bash > /etc/bash_completion.d/opsgate`.
+    Completions {
+        /// The shell to complete in.
+        shell: Shell,
+    },
+    /// Print the man page (roff): `opsgate man | man -l -`, or save it as `opsgate.1`.
+    Man,
+}
+
+/// Shells `opsgate completions` writes scripts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Shell {
+    /// GNU Bash.
+    Bash,
+    /// Z shell.
+    Zsh,
+    /// fish.
+    Fish,
 }
 
 /// `opsgate validate`.

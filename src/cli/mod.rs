@@ -8,6 +8,7 @@ mod args;
 mod audit;
 mod backups;
 mod catalog;
+mod docs;
 mod history;
 mod inventory;
 mod lab;
@@ -75,6 +76,14 @@ pub fn main() -> ExitCode {
 }
 
 fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
+    // Documents about the command line itself need no project, identity or state directory.
+    match &cli.command {
+        Command::Completions { shell } => {
+            return docs::completions(*shell, &mut std::io::stdout()).map(|()| Exit::Ok);
+        }
+        Command::Man => return docs::man(&mut std::io::stdout()).map(|()| Exit::Ok),
+        _ => {}
+    }
     // Who asks is read from the process here, at the edge, and handed down.
     let caller = Caller {
         process: ProcessIdentity::current()?,
@@ -128,6 +137,9 @@ fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
             let warnings = inventory::run(args, &project.inventory, json, &mut stdout)?;
             reporter.warnings(&warnings);
             Ok(Exit::Ok)
+        }
+        Command::Completions { .. } | Command::Man => {
+            unreachable!("answered before the project is loaded")
         }
     };
     match result {
