@@ -93,7 +93,8 @@ pub(crate) enum Shell {
 /// `opsgate validate`.
 #[derive(Debug, Args)]
 pub(crate) struct ValidateArgs {
-    /// Runbook or inventory files [default: the catalog and the inventory].
+    /// Runbook or inventory files, or directories: every runbook under them, recursively
+    /// [default: the catalog and the inventory].
     pub(crate) paths: Vec<PathBuf>,
 }
 

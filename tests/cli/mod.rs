@@ -80,3 +80,76 @@ fn man_prints_a_roff_page_that_man_accepts() {
         stdout(&formatted)
     );
 }
+
+/// A scratch project directory with `files` (relative path, content) written into it.
+fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (path, text) in files {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+    dir
+}
+
+#[test]
+fn validate_dir_checks_every_runbook_under_it_and_reports_every_error() {
+    let good =
+        "runbook: good\nkind: check\ntargets: all\nsteps:\n  - name: look\n    command: uptime\n";
+    let dir = project(&[
+        ("ops/good.yaml", good),
+        (
+            "ops/nested/deeper/bad-one.yml",
+            "runbook: bad-one\ntargets: all\nsteps:\n  - name: nothing to do\n",
+        ),
+        (
+            "ops/nested/bad-two.yaml",
+            "runbook: bad-two\ntargets: all\nsteps:\n  - name: t\n    command: sleep 1\n    timeout: 5 minutes\n",
+        ),
+        // Not runbooks: left alone under a directory.
+        ("ops/hosts.yaml", "hosts:\n  web1: { address: 10.0.0.1 }\n"),
+        ("ops/README.md", "not yaml"),
+    ]);
+    let output = Opsgate::new()
+        .current_dir(dir.path())
+        .args(["validate", "ops"])
+        .output();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let errors = stderr(&output);
+    assert!(
+        errors.contains("ops/nested/deeper/bad-one.yml:"),
+        "{errors}"
+    );
+    assert!(errors.contains("ops/nested/bad-two.yaml:"), "{errors}");
+    assert!(!errors.contains("hosts.yaml"), "{errors}");
+
+    std::fs::remove_dir_all(dir.path().join("ops/nested")).expect("rm");
+    let output = Opsgate::new()
+        .current_dir(dir.path())
+        .args(["validate", "ops"])
+        .output();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let summary = stdout(&output);
+    assert_eq!(summary.lines().count(), 1, "{summary}");
+    assert!(
+        summary.starts_with("ok  ops/good.yaml  runbook `good` (check,"),
+        "{summary}"
+    );
+
+    let output = Opsgate::new()
+        .current_dir(dir.path())
+        .args(["validate", "ops/nowhere-empty"])
+        .output();
+    assert_eq!(output.status.code(), Some(2));
+    std::fs::create_dir_all(dir.path().join("empty")).expect("mkdir");
+    let output = Opsgate::new()
+        .current_dir(dir.path())
+        .args(["validate", "empty"])
+        .output();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("no runbooks under `empty`"),
+        "{}",
+        stderr(&output)
+    );
+}
