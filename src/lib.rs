@@ -32,8 +32,8 @@
 //!   host is contacted, approvals from other operators' processes polled from the audit store.
 //!
 //! Shared by several stages: [`project`] (where a project keeps its files), [`quote`] (the one
-//! shell-quoting rule), [`os_account`] (uids, account names, `SUDO_USER`) and `suggest`
-//! ("did you mean" hints).
+//! shell-quoting rule), [`os_account`] (uids, account names, `SUDO_USER`), `suggest`
+//! ("did you mean" hints) and `plural` (`1 host`, `2 hosts` in messages).
 
 pub mod actions;
 pub mod approval;
@@ -48,6 +48,7 @@ pub mod lab;
 pub mod ops;
 pub mod os_account;
 pub mod plan;
+pub(crate) mod plural;
 pub mod project;
 pub mod quote;
 pub mod report;

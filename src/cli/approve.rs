@@ -198,11 +198,7 @@ fn short(digest: &str) -> &str {
 
 /// `1 host`, `3 hosts`.
 fn hosts(count: usize) -> String {
-    if count == 1 {
-        "1 host".to_owned()
-    } else {
-        format!("{count} hosts")
-    }
+    crate::plural::counted(count, "host").to_string()
 }
 
 /// "the run" or "gate step 3 \`confirm\`", for messages.

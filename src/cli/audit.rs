@@ -116,7 +116,8 @@ fn finding_text(checkpoint: &Checkpoint, finding: CheckpointFinding, events: u64
     match finding {
         CheckpointFinding::Matches => "matches".to_owned(),
         CheckpointFinding::Truncated => format!(
-            "the store holds {events} events: events {} to {} were cut off",
+            "the store holds {}: events {} to {} were cut off",
+            crate::plural::counted(events, "event"),
             events + 1,
             checkpoint.events
         ),
@@ -153,9 +154,9 @@ fn render_verify(
         };
         writeln!(
             out,
-            "  checkpoint of {} ({} events): {}{signature}",
+            "  checkpoint of {} ({}): {}{signature}",
             check.checkpoint.at,
-            check.checkpoint.events,
+            crate::plural::counted(check.checkpoint.events, "event"),
             finding_text(&check.checkpoint, check.finding, report.events)
         )?;
     }

@@ -349,10 +349,10 @@ fn render_detail(detail: &RunDetail, out: &mut dyn Write) -> std::io::Result<()>
     let hosts: Vec<&str> = detail.hosts.iter().map(|host| host.host.as_str()).collect();
     writeln!(
         out,
-        "  targets    {} → {} ({} hosts)",
+        "  targets    {} → {} ({})",
         summary.pattern,
         hosts.join(", "),
-        summary.host_count
+        crate::plural::counted(summary.host_count, "host")
     )?;
     if !detail.params.is_empty() {
         let params: Vec<String> = detail

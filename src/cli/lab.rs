@@ -97,10 +97,10 @@ fn status(dir: &Path, out: &mut dyn Write) -> Result<(), LabError> {
     let mut write = || -> io::Result<()> {
         writeln!(
             out,
-            "lab in {}: {} of {} hosts running",
+            "lab in {}: {} of {} running",
             status.dir.display(),
             status.running(),
-            status.hosts.len()
+            crate::plural::counted(status.hosts.len(), "host")
         )?;
         for host in &status.hosts {
             let state = match host.state {

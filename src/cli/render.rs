@@ -12,6 +12,7 @@ use crate::diagnostic::{Paint, Style};
 use crate::executor::event::{Event, HostOutcome, Phase, Status};
 use crate::ops::run::RunObserver;
 use crate::plan::Plan;
+use crate::plural::counted;
 
 /// How events are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,10 +124,10 @@ fn human(event: &Event, style: Style, width: usize) -> String {
         Event::RunStarted { hosts, steps } => {
             let _ = writeln!(
                 out,
-                "{} {hosts} host{}, {steps} step{} each",
+                "{} {}, {} each",
                 style.paint("run", Paint::Bold),
-                plural(*hosts),
-                plural(*steps)
+                counted(*hosts, "host"),
+                counted(*steps, "step")
             );
         }
         Event::StepStarted { .. } | Event::HostFinished { .. } | Event::RunFinished { .. } => {}
@@ -186,9 +187,9 @@ fn human(event: &Event, style: Style, width: usize) -> String {
                     let tail = &lines[lines.len().saturating_sub(10)..];
                     let _ = writeln!(
                         out,
-                        "            {stream} (last {} of {} lines):",
+                        "            {stream} (last {} of {}):",
                         tail.len(),
-                        lines.len()
+                        counted(lines.len(), "line")
                     );
                     for line in tail {
                         let _ = writeln!(out, "            | {line}");
@@ -242,10 +243,6 @@ fn human(event: &Event, style: Style, width: usize) -> String {
         }
     }
     out
-}
-
-fn plural(count: usize) -> &'static str {
-    if count == 1 { "" } else { "s" }
 }
 
 impl Recap {

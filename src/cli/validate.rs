@@ -10,6 +10,7 @@ use super::{emit, warn};
 use crate::diagnostic::{Diagnostic, Diagnostics, Style, read_source};
 use crate::error::{Error, Exit};
 use crate::inventory::Inventory;
+use crate::plural::counted;
 use crate::project::Project;
 use crate::runbook::{self, Runbook, discover};
 
@@ -82,12 +83,12 @@ pub(super) fn run(
                     warn(&warnings, style);
                     let _ = writeln!(
                         summary,
-                        "ok  {}  runbook `{}` ({}, {} steps, {} params)",
+                        "ok  {}  runbook `{}` ({}, {}, {})",
                         path.display(),
                         runbook.id,
                         runbook.kind.as_str(),
-                        runbook.steps.len(),
-                        runbook.params.len()
+                        counted(runbook.steps.len(), "step"),
+                        counted(runbook.params.len(), "param")
                     );
                     runbooks.push(runbook);
                 }
@@ -99,10 +100,10 @@ pub(super) fn run(
                     warn(&warnings, style);
                     let _ = writeln!(
                         summary,
-                        "ok  {}  inventory ({} hosts, {} groups)",
+                        "ok  {}  inventory ({}, {})",
                         path.display(),
-                        loaded.hosts().len(),
-                        loaded.group_names().count()
+                        counted(loaded.hosts().len(), "host"),
+                        counted(loaded.group_names().count(), "group")
                     );
                     inventory = Some(loaded);
                 }
