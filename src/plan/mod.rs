@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 use sha2::Digest as _;
 use thiserror::Error;
 
-pub use display::render as display;
+pub use display::{render as display, summary as step_summary};
 pub use params::{ParamInput, ParamSource, Params, resolve as resolve_params};
 
 use crate::diagnostic::{Diagnostic, Diagnostics};

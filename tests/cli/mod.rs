@@ -151,3 +151,84 @@ fn validate_dir_checks_every_runbook_under_it_and_reports_every_error() {
         stderr(&output)
     );
 }
+
+#[test]
+fn plan_json_holds_every_rendered_command_per_host() {
+    let output = Opsgate::new()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "--json",
+            "-i",
+            "tests/fixtures/inventories/web.yaml",
+            "plan",
+            "tests/fixtures/runbooks/deploy.yaml",
+            "-p",
+            "greeting=hello world",
+            "-p",
+            "token=s3cr3t-value",
+        ])
+        .output();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+    let hosts = plan["hosts"].as_array().expect("hosts");
+    assert_eq!(hosts.len(), 2, "{plan}");
+    for host in hosts {
+        let name = host["host"].as_str().expect("a host name");
+        let steps = host["steps"].as_array().expect("steps");
+        assert_eq!(steps.len(), 3, "{host}");
+        assert_eq!(steps[0]["name"], "say hello");
+        assert_eq!(steps[0]["action"], "command");
+        assert_eq!(
+            steps[0]["command"],
+            format!("echo 'hello world' from {name} on port 8080").as_str(),
+            "{host}"
+        );
+        assert_eq!(steps[0]["rendered_at"], "plan");
+        // Not a command: the line the text plan shows.
+        assert_eq!(steps[1]["action"], "copy");
+        assert!(
+            steps[1]["summary"]
+                .as_str()
+                .is_some_and(|summary| summary.contains("/srv/app/web.conf")),
+            "{host}"
+        );
+        // Facts exist only on the host: the template, to be rendered there.
+        assert_eq!(steps[2]["command"], "echo {{facts.os_family}}");
+        assert_eq!(steps[2]["rendered_at"], "run");
+    }
+    assert!(!stdout(&output).contains("s3cr3t-value"));
+}
+
+#[test]
+fn inventory_list_exits_2_on_a_bad_pattern() {
+    for pattern in ["web[", "&", "nosuch"] {
+        let output = Opsgate::new()
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args([
+                "-i",
+                "tests/fixtures/inventories/web.yaml",
+                "inventory",
+                "list",
+                pattern,
+            ])
+            .output();
+        assert_eq!(output.status.code(), Some(2), "{pattern}: {output:?}");
+        assert!(
+            stderr(&output).contains("error: host pattern"),
+            "{}",
+            stderr(&output)
+        );
+    }
+    let output = Opsgate::new()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "-i",
+            "tests/fixtures/inventories/web.yaml",
+            "inventory",
+            "list",
+            "web",
+        ])
+        .output();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output).lines().count(), 3, "a header and two hosts");
+}
