@@ -144,6 +144,10 @@ pub(crate) enum PlanCommand {
 
 /// `opsgate run`.
 #[derive(Debug, Args)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "each is one switch of the command line; `run.rs` turns them into enums"
+)]
 pub(crate) struct RunArgs {
     #[command(flatten)]
     pub(crate) target: Target,
@@ -153,6 +157,10 @@ pub(crate) struct RunArgs {
     /// Show a unified diff for every file that changes.
     #[arg(long)]
     pub(crate) diff: bool,
+    /// Show each step's output excerpt (the last lines of stdout and stderr) as it finishes,
+    /// not only for failed steps.
+    #[arg(short = 'v', long)]
+    pub(crate) verbose: bool,
     /// Hosts worked on at once.
     #[arg(long, default_value_t = 50, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub(crate) forks: u16,

@@ -2,9 +2,10 @@
 //! live run output, exit codes and wording.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::common::Opsgate;
+use crate::common::{Opsgate, TestLab};
 
 fn stdout(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
@@ -231,4 +232,75 @@ fn inventory_list_exits_2_on_a_bad_pattern() {
         .output();
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(stdout(&output).lines().count(), 3, "a header and two hosts");
+}
+
+/// The lab's inventory with a host `ghost` first, on a loopback port where nothing listens.
+fn inventory_with_a_ghost(lab: &TestLab, dir: &Path) -> PathBuf {
+    let inventory = std::fs::read_to_string(lab.inventory()).expect("inventory");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    let inventory = inventory.replace(
+        "hosts:\n",
+        &format!(
+            "hosts:\n  ghost: {{ address: 127.0.0.1, port: {port}, vars: {{ lab_root: /nonexistent }} }}\n"
+        ),
+    );
+    let path = dir.join("inventory.yaml");
+    std::fs::write(&path, inventory).expect("inventory");
+    path
+}
+
+#[test]
+fn a_verbose_rolling_run_shows_batches_outputs_skip_reasons_rendered_names_and_unreachable_hosts() {
+    let lab = TestLab::start(3);
+    let work = tempfile::tempdir().expect("temp dir");
+    let inventory = inventory_with_a_ghost(&lab, work.path());
+    let runbook = work.path().join("greet.yaml");
+    std::fs::write(
+        &runbook,
+        "runbook: greet\nkind: maintenance\ntargets: all\nrolling: { batch: 2, max_failures: 1 }\n\
+         steps:\n  - name: greet {{host.name}}\n    command: echo hello from {{host.name}}\n\
+         \x20 - name: never\n    command: 'false'\n    when: \"{{eq host.name 'nobody'}}\"\n",
+    )
+    .expect("runbook");
+    let output = Opsgate::new()
+        .current_dir(lab.dir())
+        .args([
+            "-i",
+            inventory.to_str().expect("utf-8"),
+            "run",
+            "-v",
+            runbook.to_str().expect("utf-8"),
+        ])
+        .output();
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}{}", stderr(&output));
+    assert!(out.starts_with("run 4 hosts, 2 steps each\n"), "{out}");
+    // Hosts in inventory order: the ghost first.
+    let first = out.find("batch 1/2: ghost, lab1\n").expect(&out);
+    let second = out.find("batch 2/2: lab2, lab3\n").expect(&out);
+    assert!(first < second, "{out}");
+    for host in ["lab1", "lab2", "lab3"] {
+        assert!(
+            out.contains(&format!("  1. greet {host}  ")),
+            "the step name is rendered per host: {out}"
+        );
+        assert!(
+            out.contains(&format!("            | hello from {host}\n")),
+            "--verbose shows the output: {out}"
+        );
+    }
+    assert!(!out.contains("{{host.name}}"), "{out}");
+    assert!(out.contains("\n            `when` is false\n"), "{out}");
+    let ghost = out
+        .lines()
+        .rev()
+        .find(|line| line.starts_with("ghost "))
+        .expect("a recap row for the ghost");
+    assert_eq!(
+        ghost.split_whitespace().collect::<Vec<_>>(),
+        ["ghost", "0", "0", "0", "0", "1", "unreachable"],
+        "{out}"
+    );
 }
