@@ -269,7 +269,10 @@ impl TransportError {
                 format!(
                     "check that host `{host}` is up and that no firewall drops SSH traffic to it"
                 ),
-                "a slow network may need a longer connect timeout".to_owned(),
+                format!(
+                    "a slow network may need a longer connect timeout: `ssh_options: \
+                     [ConnectTimeout=SECONDS]` for host `{host}` in the inventory"
+                ),
             ],
             Self::Authentication { host, .. } => vec![
                 format!(

@@ -304,3 +304,38 @@ fn a_verbose_rolling_run_shows_batches_outputs_skip_reasons_rendered_names_and_u
         "{out}"
     );
 }
+
+#[test]
+fn an_inventory_connect_timeout_bounds_a_host_that_never_greets() {
+    // Accepts connections (the kernel completes the handshake into the backlog) but never
+    // sends an SSH banner.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let port = silent.local_addr().expect("addr").port();
+    let dir = project(&[
+        (
+            "inventory/hosts.yaml",
+            &format!(
+                "hosts:\n  silent: {{ address: 127.0.0.1, port: {port}, ssh_options: [ConnectTimeout=2] }}\n"
+            ),
+        ),
+        (
+            "look.yaml",
+            "runbook: look\nkind: check\ntargets: all\nsteps:\n  - name: look\n    command: uptime\n",
+        ),
+    ]);
+    let started = std::time::Instant::now();
+    let output = Opsgate::new()
+        .current_dir(dir.path())
+        .args(["run", "look.yaml"])
+        .output();
+    let elapsed = started.elapsed();
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}{}", stderr(&output));
+    assert!(out.contains("unreachable silent"), "{out}");
+    // The default is 15 s (plus a handshake allowance); the inventory asked for 2.
+    assert!(
+        elapsed < std::time::Duration::from_secs(12),
+        "took {elapsed:?}: {out}"
+    );
+    drop(silent);
+}
