@@ -339,3 +339,35 @@ fn an_inventory_connect_timeout_bounds_a_host_that_never_greets() {
     );
     drop(silent);
 }
+
+#[test]
+fn run_ids_count_runs_not_events() {
+    let lab = TestLab::start(2);
+    let runbook = lab.workspace().join("look.yaml");
+    std::fs::write(
+        &runbook,
+        "runbook: look\nkind: check\ntargets: all\nsteps:\n  - command: 'true'\n  - command: 'true'\n",
+    )
+    .expect("runbook");
+    let inventory = lab.inventory().to_str().expect("utf-8").to_owned();
+    let runbook = runbook.to_str().expect("utf-8").to_owned();
+    for _ in 0..3 {
+        let output = lab
+            .opsgate()
+            .args(["-i", &inventory, "run", &runbook])
+            .output();
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    }
+    let output = lab.opsgate().args(["--json", "history"]).output();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let runs: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let ids: Vec<i64> = runs
+        .as_array()
+        .expect("a list of runs")
+        .iter()
+        .map(|run| run["id"].as_i64().expect("a numeric id"))
+        .collect();
+    assert_eq!(ids, [3, 2, 1], "{runs}");
+    let verify = lab.opsgate().args(["audit", "verify"]).output();
+    assert_eq!(verify.status.code(), Some(0), "{}", stderr(&verify));
+}
