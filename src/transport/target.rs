@@ -67,7 +67,7 @@ impl SshTarget {
     }
 
     /// How long reaching this host may take: its `ssh_options` `ConnectTimeout=N` (seconds)
-    /// when it sets one, else `default`. [`prepare`] rejects a value that is not a number of
+    /// when it sets one, else `default`. Connecting rejects a value that is not a number of
     /// seconds, so an unreadable one never gets this far in a real connection.
     #[must_use]
     pub fn connect_timeout(&self, default: Duration) -> Duration {
