@@ -338,6 +338,36 @@ fn an_inventory_connect_timeout_bounds_a_host_that_never_greets() {
         "took {elapsed:?}: {out}"
     );
     drop(silent);
+
+    // A real sshd with the option set: ssh takes the generated config as it is.
+    let lab = TestLab::start(1);
+    let inventory = std::fs::read_to_string(lab.inventory()).expect("inventory");
+    assert!(
+        inventory.contains("ssh_options: [IdentitiesOnly=yes]"),
+        "{inventory}"
+    );
+    let inventory = inventory.replace(
+        "ssh_options: [IdentitiesOnly=yes]",
+        "ssh_options: [IdentitiesOnly=yes, ConnectTimeout=5]",
+    );
+    let inventory_path = lab.workspace().join("inventory.yaml");
+    std::fs::write(&inventory_path, inventory).expect("inventory");
+    let output = lab
+        .opsgate()
+        .args([
+            "-i",
+            inventory_path.to_str().expect("utf-8"),
+            "run",
+            dir.path().join("look.yaml").to_str().expect("utf-8"),
+        ])
+        .output();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
 }
 
 #[test]
