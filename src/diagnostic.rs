@@ -355,10 +355,11 @@ impl From<Diagnostic> for Diagnostics {
 
 impl fmt::Display for Diagnostics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.error_count() {
-            1 => write!(f, "1 error in the input"),
-            n => write!(f, "{n} errors in the input"),
-        }
+        write!(
+            f,
+            "{} in the input",
+            crate::plural::counted(self.error_count(), "error")
+        )
     }
 }
 

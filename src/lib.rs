@@ -46,8 +46,8 @@
 //!
 //! Shared by several layers: [`project`] (where a project keeps its files), [`report`] (notices
 //! an operation sends its front end), [`secret`] (values never shown: `Secret<T>` and the one
-//! mask), [`quote`] (the one shell-quoting rule), [`os_account`] (uids, account names) and
-//! `suggest` ("did you mean" hints).
+//! mask), [`quote`] (the one shell-quoting rule), [`os_account`] (uids, account names) `suggest`
+//! ("did you mean" hints) and `plural` (`1 host`, `2 hosts` in messages).
 
 pub mod actions;
 pub mod approval;
@@ -62,6 +62,7 @@ pub mod lab;
 pub mod ops;
 pub mod os_account;
 pub mod plan;
+pub(crate) mod plural;
 pub mod project;
 pub mod quote;
 pub mod report;

@@ -5,6 +5,7 @@
 pub mod common;
 
 mod audit;
+mod cli;
 mod gate;
 mod lab;
 mod plan;

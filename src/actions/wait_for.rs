@@ -49,8 +49,9 @@ pub(super) async fn run<T: Transport>(
         }
         if started.elapsed() + POLL_INTERVAL > timeout {
             return Ok(Outcome::failed(format!(
-                "{what} did not answer within {}s ({attempts} attempts)",
-                timeout.as_secs()
+                "{what} did not answer within {}s ({})",
+                timeout.as_secs(),
+                crate::plural::counted(attempts, "attempt")
             )));
         }
         tokio::time::sleep(POLL_INTERVAL).await;

@@ -130,7 +130,10 @@ impl Checkpoint {
         let Some(signature) = &self.signature else {
             return Err(AuditError::SshKeygen {
                 operation: "verify",
-                message: format!("the checkpoint of {} events is not signed", self.events),
+                message: format!(
+                    "the checkpoint of {} is not signed",
+                    crate::plural::counted(self.events, "event")
+                ),
             });
         };
         let mut signature_file =

@@ -5,8 +5,10 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-/// A run's id: the `seq` of its `run_requested` event, so ids are unique, increase with time and
-/// can never be reused inside one audit store. Displays as the bare number.
+/// A run's id: runs are numbered 1, 2, 3 … in the order they were requested (one more than the
+/// highest id in the store, recorded in the chain), so ids are unique, increase with time and can
+/// never be reused inside one audit store. Stores from before that rule numbered runs by their
+/// `run_requested` event's `seq`; those ids stay. Displays as the bare number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
 pub struct RunId(i64);

@@ -217,7 +217,7 @@ impl AuditStore {
         let transaction = write_transaction(&mut self.connection, &path)?;
         let (last_seq, prev_hash) = head(&transaction).in_store(&path)?;
         let seq = last_seq + 1;
-        let run = RunId::new(sql_integer(seq));
+        let run = next_run_id(&transaction).in_store(&path)?;
         // The lock is taken before the event commits: no other process can ever see this run
         // as live with a free lock.
         let lock_path = crate::audit::lock::lock_path(&self.state_dir, run);
@@ -460,6 +460,18 @@ fn switch_to_wal(connection: &Connection, path: &Path) -> Result<String, AuditEr
             result => return result.in_store(path),
         }
     }
+}
+
+/// The id of the next run: one more than the highest run id in the log, so runs are numbered
+/// 1, 2, 3 … (read inside the append's write transaction, so two processes never take the same).
+///
+/// Stores written before this rule numbered a run by its `run_requested` event's `seq` (1, 47,
+/// 66 …); those ids stay as they were recorded — they are hashed into the chain — and the next
+/// run follows the highest of them. `entry_by_run` makes the lookup one index probe.
+fn next_run_id(transaction: &Transaction<'_>) -> rusqlite::Result<RunId> {
+    let highest: Option<i64> =
+        transaction.query_row("SELECT MAX(run_id) FROM entry", [], |row| row.get(0))?;
+    Ok(RunId::new(highest.unwrap_or(0) + 1))
 }
 
 fn write_transaction<'a>(

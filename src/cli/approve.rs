@@ -5,68 +5,15 @@ use std::fmt::Write as _;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use super::args::{ApproveArgs, ApproveCommand};
 use super::emit;
 use crate::approval::signed::Verdict;
-use crate::audit::{ApprovalTarget, RunId};
+use crate::audit::ApprovalTarget;
 use crate::diagnostic::Diagnostic;
 use crate::error::{Error, Exit};
 use crate::gate::CatalogState;
 use crate::ops::approve::{Approved, RunApproval, Signing};
 use crate::ops::{self, Context};
-
-/// `opsgate approve`.
-#[derive(Debug, clap::Args)]
-#[command(args_conflicts_with_subcommands = true)]
-pub(crate) struct ApproveArgs {
-    #[command(subcommand)]
-    pub(crate) command: Option<ApproveCommand>,
-    /// Apply a signed approval (made with `approve … --sign KEY`) read from FILE, or `-` for
-    /// stdin: `opsgate approve run 42 --sign ~/.ssh/id_ed25519 | sudo -u opsgate opsgate
-    /// approve --signed -`.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) signed: Option<PathBuf>,
-}
-
-/// What to approve.
-#[derive(Debug, clap::Subcommand)]
-pub(crate) enum ApproveCommand {
-    /// Approve (or reject) another operator's pending run, which then starts (or ends).
-    Run {
-        /// The run id, as the waiting run and `opsgate pending` print it.
-        run: RunId,
-        /// Reject the run instead: it ends as denied, exit 4 on the requester's side.
-        #[arg(long, requires = "reason")]
-        reject: bool,
-        /// Why: recorded with the approval; required with --reject.
-        #[arg(long, value_name = "TEXT")]
-        reason: Option<String>,
-        /// Answer this gate step's request (default: the run's oldest open request; a signed
-        /// approval names exactly one: the run itself unless this is given).
-        #[arg(long, value_name = "N")]
-        gate_step: Option<u32>,
-        /// Do not apply: sign the approval with this SSH key (or the agent's key for this
-        /// public key) as yourself and print it for `approve --signed -`.
-        #[arg(long, value_name = "KEY")]
-        sign: Option<PathBuf>,
-    },
-    /// Approve a saved plan (`plan --save`), which its author may then run once with
-    /// `run --plan`; never your own.
-    Plan {
-        /// The plan id.
-        plan: String,
-        /// Do not apply: sign the approval with this SSH key and print it (see `approve run`).
-        #[arg(long, value_name = "KEY")]
-        sign: Option<PathBuf>,
-    },
-    /// Approve a runbook file's current content into the catalog (L5; L4 up to `min_level` 3).
-    Runbook {
-        /// The runbook file.
-        file: PathBuf,
-        /// Do not apply: sign the approval with this SSH key and print it (see `approve run`).
-        #[arg(long, value_name = "KEY")]
-        sign: Option<PathBuf>,
-    },
-}
 
 /// Runs `approve`.
 pub(super) fn run(
@@ -251,11 +198,7 @@ fn short(digest: &str) -> &str {
 
 /// `1 host`, `3 hosts`.
 fn hosts(count: usize) -> String {
-    if count == 1 {
-        "1 host".to_owned()
-    } else {
-        format!("{count} hosts")
-    }
+    crate::plural::counted(count, "host").to_string()
 }
 
 /// "the run" or "gate step 3 \`confirm\`", for messages.

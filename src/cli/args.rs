@@ -1,10 +1,15 @@
-//! Raw command-line arguments (clap derive). Validation of their *values* happens in the
+//! Raw command-line arguments: every clap derive struct of every subcommand lives here, so the
+//! whole command line reads in one file. Validation of their *values* happens in the
 //! subcommands, which turn them into the plain data the pipeline takes.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use jiff::Timestamp;
+
+use super::history::parse_time;
+use crate::audit::{RunId, RunStatus};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -48,31 +53,50 @@ pub(crate) enum Command {
     /// Plan, then run the runbook over SSH.
     Run(RunArgs),
     /// List recorded runs, newest first, or show one run in full.
-    History(super::history::HistoryArgs),
+    History(HistoryArgs),
     /// List the backups recorded in the audit history, newest first.
-    Backups(super::backups::BackupsArgs),
+    Backups(BackupsArgs),
     /// Verify the audit history's hash chain, write a checkpoint, or export every event.
-    Audit(super::audit::AuditArgs),
+    Audit(AuditArgs),
     /// List the catalog's runbooks as approved, changed or draft, with their last approval.
     Catalog,
     /// Approve a runbook into the catalog, or another operator's pending run.
-    Approve(super::approve::ApproveArgs),
+    Approve(ApproveArgs),
     /// List the runs waiting for an approval that you may give.
     Pending,
     /// Show who opsgate takes you for, your SFIA level and what it allows.
     Whoami,
     /// Start, inspect or stop a local lab of OpenSSH hosts on 127.0.0.x.
-    Lab(super::lab::LabArgs),
+    Lab(LabArgs),
     /// List the inventory's hosts, show its group graph, or import an Ansible inventory.
-    Inventory(super::inventory::InventoryArgs),
+    Inventory(InventoryArgs),
     /// Run the team-mode service on its Unix socket, in the foreground (as the service account).
-    Serve(super::serve::ServeArgs),
+    Serve(ServeArgs),
+    /// Print a shell completion script: `opsgate completions bash > /etc/bash_completion.d/opsgate`.
+    Completions {
+        /// The shell to complete in.
+        shell: Shell,
+    },
+    /// Print the man page (roff): `opsgate man | man -l -`, or save it as `opsgate.1`.
+    Man,
+}
+
+/// Shells `opsgate completions` writes scripts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Shell {
+    /// GNU Bash.
+    Bash,
+    /// Z shell.
+    Zsh,
+    /// fish.
+    Fish,
 }
 
 /// `opsgate validate`.
 #[derive(Debug, Args)]
 pub(crate) struct ValidateArgs {
-    /// Runbook or inventory files [default: the catalog and the inventory].
+    /// Runbook or inventory files, or directories: every runbook under them, recursively
+    /// [default: the catalog and the inventory].
     pub(crate) paths: Vec<PathBuf>,
 }
 
@@ -111,7 +135,7 @@ pub(crate) struct PlanArgs {
 }
 
 /// `plan` subcommands.
-#[derive(Debug, clap::Subcommand)]
+#[derive(Debug, Subcommand)]
 pub(crate) enum PlanCommand {
     /// Show a saved plan, who saved it, and its approvals.
     Show {
@@ -122,6 +146,10 @@ pub(crate) enum PlanCommand {
 
 /// `opsgate run`.
 #[derive(Debug, Args)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "each is one switch of the command line; `run.rs` turns them into enums"
+)]
 pub(crate) struct RunArgs {
     #[command(flatten)]
     pub(crate) target: Target,
@@ -131,6 +159,10 @@ pub(crate) struct RunArgs {
     /// Show a unified diff for every file that changes.
     #[arg(long)]
     pub(crate) diff: bool,
+    /// Show each step's output excerpt (the last lines of stdout and stderr) as it finishes,
+    /// not only for failed steps.
+    #[arg(short = 'v', long)]
+    pub(crate) verbose: bool,
     /// Hosts worked on at once.
     #[arg(long, default_value_t = 50, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub(crate) forks: u16,
@@ -148,4 +180,238 @@ pub(crate) struct RunArgs {
     /// params are asked for again (-p NAME=@FILE, --params-file or a prompt).
     #[arg(long, value_name = "PLAN", conflicts_with_all = ["runbook", "limit", "widen"])]
     pub(crate) plan: Option<String>,
+}
+
+/// Parses `opsgate ARGUMENTS…` to its subcommand: the subcommands' unit tests parse through the
+/// real command line rather than a wrapper of their own.
+#[cfg(test)]
+pub(crate) fn parse_command<'a>(
+    arguments: impl IntoIterator<Item = &'a str>,
+) -> Result<Command, clap::Error> {
+    Cli::try_parse_from(std::iter::once("opsgate").chain(arguments)).map(|cli| cli.command)
+}
+
+/// `opsgate approve`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct ApproveArgs {
+    #[command(subcommand)]
+    pub(crate) command: Option<ApproveCommand>,
+    /// Apply a signed approval (made with `approve … --sign KEY`) read from FILE, or `-` for
+    /// stdin: `opsgate approve run 42 --sign ~/.ssh/id_ed25519 | sudo -u opsgate opsgate
+    /// approve --signed -`.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) signed: Option<PathBuf>,
+}
+
+/// What to approve.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ApproveCommand {
+    /// Approve (or reject) another operator's pending run, which then starts (or ends).
+    Run {
+        /// The run id, as the waiting run and `opsgate pending` print it.
+        run: RunId,
+        /// Reject the run instead: it ends as denied, exit 4 on the requester's side.
+        #[arg(long, requires = "reason")]
+        reject: bool,
+        /// Why: recorded with the approval; required with --reject.
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+        /// Answer this gate step's request (default: the run's oldest open request; a signed
+        /// approval names exactly one: the run itself unless this is given).
+        #[arg(long, value_name = "N")]
+        gate_step: Option<u32>,
+        /// Do not apply: sign the approval with this SSH key (or the agent's key for this
+        /// public key) as yourself and print it for `approve --signed -`.
+        #[arg(long, value_name = "KEY")]
+        sign: Option<PathBuf>,
+    },
+    /// Approve a saved plan (`plan --save`), which its author may then run once with
+    /// `run --plan`; never your own.
+    Plan {
+        /// The plan id.
+        plan: String,
+        /// Do not apply: sign the approval with this SSH key and print it (see `approve run`).
+        #[arg(long, value_name = "KEY")]
+        sign: Option<PathBuf>,
+    },
+    /// Approve a runbook file's current content into the catalog (L5; L4 up to `min_level` 3).
+    Runbook {
+        /// The runbook file.
+        file: PathBuf,
+        /// Do not apply: sign the approval with this SSH key and print it (see `approve run`).
+        #[arg(long, value_name = "KEY")]
+        sign: Option<PathBuf>,
+    },
+}
+
+/// `opsgate audit …`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct AuditArgs {
+    /// What to do with the history.
+    #[command(subcommand)]
+    pub(crate) command: AuditCommand,
+}
+
+/// `audit` subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Recompute the hash chain; print the head hash and event count, or name the first event
+    /// altered, inserted or removed (exit 4).
+    Verify {
+        /// Also compare with the checkpoints in FILE (detects a cut-off tail or a rewritten
+        /// history).
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+        /// Require every checkpoint to be signed by a key in this ssh allowed-signers file.
+        #[arg(long, value_name = "FILE", requires = "checkpoint")]
+        allowed_signers: Option<PathBuf>,
+    },
+    /// Print a checkpoint (event count and head hash) to keep outside the state directory.
+    Checkpoint {
+        /// Sign it with this SSH key (`ssh-keygen -Y sign`; a public key uses the ssh-agent).
+        #[arg(long, value_name = "KEY")]
+        key: Option<PathBuf>,
+        /// Also append it to FILE.
+        #[arg(long, value_name = "FILE")]
+        append: Option<PathBuf>,
+    },
+    /// Write every event as one JSON object per line, with its chain fields.
+    Export {
+        /// JSON Lines output (the only format; required so scripts say what they expect).
+        #[arg(long, required = true)]
+        jsonl: bool,
+        /// Only events appended at or after TIME (`2025-01-31`, an instant, or an age like `7d`).
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        since: Option<Timestamp>,
+    },
+}
+
+/// `opsgate backups [--host H] [--runbook R]`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct BackupsArgs {
+    /// Only backups of this host.
+    #[arg(long, value_name = "HOST")]
+    pub(crate) host: Option<String>,
+    /// Only backups written by runs of this runbook id.
+    #[arg(long, value_name = "ID")]
+    pub(crate) runbook: Option<String>,
+    /// At most N backups, newest first; 0 lists all.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub(crate) limit: usize,
+}
+
+/// `opsgate history [filters] | history show RUN`.
+#[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct HistoryArgs {
+    /// Show one run instead of listing.
+    #[command(subcommand)]
+    pub(crate) command: Option<HistoryCommand>,
+    /// Only runs of this operator.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) operator: Option<String>,
+    /// Only runs of this runbook id.
+    #[arg(long, value_name = "ID")]
+    pub(crate) runbook: Option<String>,
+    /// Only runs that targeted this host.
+    #[arg(long, value_name = "HOST")]
+    pub(crate) host: Option<String>,
+    /// Only runs in this status: running, pending, ok, failed, denied, cancelled, interrupted.
+    #[arg(long, value_name = "STATUS")]
+    pub(crate) status: Option<RunStatus>,
+    /// Only runs requested at or after TIME: `2025-01-31`, `2025-01-31T12:00:00Z`, or an age
+    /// such as `2h`, `7d` (dates and times without an offset are UTC).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub(crate) since: Option<Timestamp>,
+    /// Only runs requested before TIME (same forms as `--since`).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub(crate) until: Option<Timestamp>,
+    /// At most N runs, newest first; 0 lists all.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub(crate) limit: usize,
+}
+
+/// `history` subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub(crate) enum HistoryCommand {
+    /// Show one run: header, approvals, each host's steps with status, duration and output.
+    Show {
+        /// The run id, as `history` lists it.
+        run: RunId,
+    },
+}
+
+/// `opsgate inventory`: list by default.
+#[derive(Debug, Args)]
+pub(crate) struct InventoryArgs {
+    #[command(subcommand)]
+    pub(crate) command: Option<InventoryCommand>,
+}
+
+/// `inventory` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum InventoryCommand {
+    /// List hosts (all, or those a pattern selects) with address, user, groups and environment
+    List {
+        /// Host pattern: names, groups, globs (`web*`), `a,b`, `&group`, `!host`
+        pattern: Option<String>,
+    },
+    /// Show groups, their child groups and hosts as a tree
+    Graph,
+    /// Convert an Ansible YAML inventory and print it as an opsgate inventory
+    Import {
+        /// The Ansible inventory (YAML; convert INI first with `ansible-inventory --list --yaml`)
+        file: PathBuf,
+    },
+}
+
+/// Default lab directory, relative to the working directory.
+const DEFAULT_LAB_DIR: &str = ".opsgate/lab";
+
+/// Arguments of `opsgate lab`.
+#[derive(Debug, Args)]
+pub(crate) struct LabArgs {
+    #[command(subcommand)]
+    pub(crate) command: LabCommand,
+}
+
+/// `lab` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum LabCommand {
+    /// Start N local OpenSSH servers on 127.0.0.x and write an inventory for them.
+    ///
+    /// As root each host gets its own overlay of `/`; otherwise hosts share this machine's files
+    /// (docs/lab.md).
+    Up {
+        /// Number of hosts (lab1…labN).
+        #[arg(long, default_value_t = 3, value_name = "N")]
+        hosts: usize,
+        /// Lab directory: keys, configs, logs, per-host roots and inventory.yaml.
+        #[arg(long, default_value = DEFAULT_LAB_DIR, value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Say which lab hosts are running.
+    Status {
+        /// Lab directory.
+        #[arg(long, default_value = DEFAULT_LAB_DIR, value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Stop exactly what `lab up` started and remove the lab's files.
+    ///
+    /// On hosts with their own filesystem that is every process of the host, services included.
+    Down {
+        /// Lab directory.
+        #[arg(long, default_value = DEFAULT_LAB_DIR, value_name = "DIR")]
+        dir: PathBuf,
+    },
+}
+
+/// `opsgate serve`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// The service's configuration: socket, catalog, inventory, policy and state directory;
+    /// relative paths in it resolve against its directory.
+    #[arg(long, value_name = "PATH", default_value = crate::project::CONFIG_FILE)]
+    pub(crate) config: PathBuf,
 }

@@ -7,57 +7,14 @@
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use jiff::Timestamp;
-
+use super::args::{AuditArgs, AuditCommand};
 use crate::audit::{AuditError, Checkpoint, CheckpointFinding};
-use crate::cli::history::{parse_time, write_json};
+use crate::cli::history::write_json;
 use crate::error::{Error, Exit};
 use crate::ops::audit::{SignatureCheck, Verification};
 use crate::ops::{self, Context};
-
-/// `opsgate audit …`.
-#[derive(Debug, Clone, clap::Args)]
-pub(crate) struct AuditArgs {
-    /// What to do with the history.
-    #[command(subcommand)]
-    pub(crate) command: AuditCommand,
-}
-
-/// `audit` subcommands.
-#[derive(Debug, Clone, clap::Subcommand)]
-pub(crate) enum AuditCommand {
-    /// Recompute the hash chain; print the head hash and event count, or name the first event
-    /// altered, inserted or removed (exit 4).
-    Verify {
-        /// Also compare with the checkpoints in FILE (detects a cut-off tail or a rewritten
-        /// history).
-        #[arg(long, value_name = "FILE")]
-        checkpoint: Option<PathBuf>,
-        /// Require every checkpoint to be signed by a key in this ssh allowed-signers file.
-        #[arg(long, value_name = "FILE", requires = "checkpoint")]
-        allowed_signers: Option<PathBuf>,
-    },
-    /// Print a checkpoint (event count and head hash) to keep outside the state directory.
-    Checkpoint {
-        /// Sign it with this SSH key (`ssh-keygen -Y sign`; a public key uses the ssh-agent).
-        #[arg(long, value_name = "KEY")]
-        key: Option<PathBuf>,
-        /// Also append it to FILE.
-        #[arg(long, value_name = "FILE")]
-        append: Option<PathBuf>,
-    },
-    /// Write every event as one JSON object per line, with its chain fields.
-    Export {
-        /// JSON Lines output (the only format; required so scripts say what they expect).
-        #[arg(long, required = true)]
-        jsonl: bool,
-        /// Only events appended at or after TIME (`2025-01-31`, an instant, or an age like `7d`).
-        #[arg(long, value_name = "TIME", value_parser = parse_time)]
-        since: Option<Timestamp>,
-    },
-}
 
 /// How an `audit` command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,7 +116,8 @@ fn finding_text(checkpoint: &Checkpoint, finding: CheckpointFinding, events: u64
     match finding {
         CheckpointFinding::Matches => "matches".to_owned(),
         CheckpointFinding::Truncated => format!(
-            "the store holds {events} events: events {} to {} were cut off",
+            "the store holds {}: events {} to {} were cut off",
+            crate::plural::counted(events, "event"),
             events + 1,
             checkpoint.events
         ),
@@ -196,9 +154,9 @@ fn render_verify(
         };
         writeln!(
             out,
-            "  checkpoint of {} ({} events): {}{signature}",
+            "  checkpoint of {} ({}): {}{signature}",
             check.checkpoint.at,
-            check.checkpoint.events,
+            crate::plural::counted(check.checkpoint.events, "event"),
             finding_text(&check.checkpoint, check.finding, report.events)
         )?;
     }
@@ -255,22 +213,18 @@ fn verify_json(verification: &Verification, verdict: Verdict) -> serde_json::Val
 mod tests {
     use std::path::Path;
 
-    use clap::Parser;
     use rusqlite::Connection;
 
-    use super::{AuditArgs, Verdict, run};
+    use super::{Verdict, run};
     use crate::audit::{Actor, AuditStore, Record, RunStatus};
-
-    #[derive(Debug, clap::Parser)]
-    struct Cli {
-        #[command(flatten)]
-        audit: AuditArgs,
-    }
+    use crate::cli::args::{Command, parse_command};
 
     fn invoke(args: &[&str], state_dir: &Path, json: bool) -> (Verdict, String) {
-        let args = Cli::try_parse_from(std::iter::once("audit").chain(args.iter().copied()))
-            .expect("arguments parse")
-            .audit;
+        let Ok(Command::Audit(args)) =
+            parse_command(std::iter::once("audit").chain(args.iter().copied()))
+        else {
+            panic!("`audit {args:?}` does not parse");
+        };
         let mut out = Vec::new();
         let mut verdict = None;
         crate::cli::testing::with_context(state_dir, |context| {
@@ -451,7 +405,7 @@ mod tests {
         );
         assert_eq!(later, "");
         assert!(
-            Cli::try_parse_from(["audit", "export"]).is_err(),
+            parse_command(["audit", "export"]).is_err(),
             "--jsonl is required"
         );
     }

@@ -6,24 +6,11 @@
 
 use std::io::Write;
 
+use super::args::BackupsArgs;
 use super::history::{short_time, write_columns, write_json};
 use crate::audit::{AuditError, BackupEntry, BackupFilter};
 use crate::error::Error;
 use crate::ops::{self, Context};
-
-/// `opsgate backups [--host H] [--runbook R]`.
-#[derive(Debug, Clone, clap::Args)]
-pub(crate) struct BackupsArgs {
-    /// Only backups of this host.
-    #[arg(long, value_name = "HOST")]
-    pub(crate) host: Option<String>,
-    /// Only backups written by runs of this runbook id.
-    #[arg(long, value_name = "ID")]
-    pub(crate) runbook: Option<String>,
-    /// At most N backups, newest first; 0 lists all.
-    #[arg(long, value_name = "N", default_value_t = 50)]
-    pub(crate) limit: usize,
-}
 
 /// Runs `backups` (SPEC §4.1: an account that is not an operator sees only its own runs').
 pub(crate) fn run(

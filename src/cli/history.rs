@@ -7,53 +7,13 @@ use jiff::Timestamp;
 use std::fmt::Write as _;
 use std::io::Write;
 
+use super::args::{HistoryArgs, HistoryCommand};
 use crate::audit::{
-    ApprovalTarget, AuditError, Event, Output, Record, RunDetail, RunFilter, RunId, RunStatus,
-    RunSummary, StepHistory,
+    ApprovalTarget, AuditError, Event, Output, Record, RunDetail, RunFilter, RunSummary,
+    StepHistory,
 };
 use crate::error::Error;
 use crate::ops::{self, Context};
-
-/// `opsgate history [filters] | history show RUN`.
-#[derive(Debug, Clone, clap::Args)]
-#[command(args_conflicts_with_subcommands = true)]
-pub(crate) struct HistoryArgs {
-    /// Show one run instead of listing.
-    #[command(subcommand)]
-    pub(crate) command: Option<HistoryCommand>,
-    /// Only runs of this operator.
-    #[arg(long, value_name = "NAME")]
-    pub(crate) operator: Option<String>,
-    /// Only runs of this runbook id.
-    #[arg(long, value_name = "ID")]
-    pub(crate) runbook: Option<String>,
-    /// Only runs that targeted this host.
-    #[arg(long, value_name = "HOST")]
-    pub(crate) host: Option<String>,
-    /// Only runs in this status: running, pending, ok, failed, denied, cancelled, interrupted.
-    #[arg(long, value_name = "STATUS")]
-    pub(crate) status: Option<RunStatus>,
-    /// Only runs requested at or after TIME: `2025-01-31`, `2025-01-31T12:00:00Z`, or an age
-    /// such as `2h`, `7d` (dates and times without an offset are UTC).
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
-    pub(crate) since: Option<Timestamp>,
-    /// Only runs requested before TIME (same forms as `--since`).
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
-    pub(crate) until: Option<Timestamp>,
-    /// At most N runs, newest first; 0 lists all.
-    #[arg(long, value_name = "N", default_value_t = 50)]
-    pub(crate) limit: usize,
-}
-
-/// `history` subcommands.
-#[derive(Debug, Clone, clap::Subcommand)]
-pub(crate) enum HistoryCommand {
-    /// Show one run: header, approvals, each host's steps with status, duration and output.
-    Show {
-        /// The run id, as `history` lists it.
-        run: RunId,
-    },
-}
 
 /// Runs `history`: every run for operators, only their own for an account the policy does not
 /// list (SPEC §4.1; another account's run or `--operator` is denied, exit 3).
@@ -404,10 +364,10 @@ fn render_detail(detail: &RunDetail, out: &mut dyn Write) -> std::io::Result<()>
     let hosts: Vec<&str> = detail.hosts.iter().map(|host| host.host.as_str()).collect();
     writeln!(
         out,
-        "  targets    {} → {} ({} hosts)",
+        "  targets    {} → {} ({})",
         summary.pattern,
         hosts.join(", "),
-        summary.host_count
+        crate::plural::counted(summary.host_count, "host")
     )?;
     if !detail.params.is_empty() {
         let params: Vec<String> = detail
@@ -490,7 +450,6 @@ fn render_detail(detail: &RunDetail, out: &mut dyn Write) -> std::io::Result<()>
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
     use jiff::Timestamp;
 
     use super::{HistoryArgs, HistoryCommand, human_duration, parse_time_at, run};
@@ -498,17 +457,13 @@ mod tests {
         Actor, ApprovalTarget, AuditStore, GateOutcome, Output, Record, RunId, RunStatus,
         StepStatus,
     };
-
-    #[derive(Debug, clap::Parser)]
-    struct Cli {
-        #[command(flatten)]
-        history: HistoryArgs,
-    }
+    use crate::cli::args::{Command, parse_command};
 
     fn parse(args: &[&str]) -> HistoryArgs {
-        Cli::try_parse_from(std::iter::once("history").chain(args.iter().copied()))
-            .expect("arguments parse")
-            .history
+        match parse_command(std::iter::once("history").chain(args.iter().copied())) {
+            Ok(Command::History(args)) => args,
+            other => panic!("`history {args:?}` parsed as {other:?}"),
+        }
     }
 
     fn output(args: &[&str], state_dir: &std::path::Path, json: bool) -> String {
@@ -733,8 +688,8 @@ mod tests {
             parse(&["show", "#12"]).command,
             Some(HistoryCommand::Show { run }) if run == RunId::new(12)
         ));
-        assert!(Cli::try_parse_from(["history", "--status", "done"]).is_err());
-        assert!(Cli::try_parse_from(["history", "--since", "yesterday-ish"]).is_err());
+        assert!(parse_command(["history", "--status", "done"]).is_err());
+        assert!(parse_command(["history", "--since", "yesterday-ish"]).is_err());
     }
 
     #[test]

@@ -8,31 +8,9 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use super::args::{InventoryArgs, InventoryCommand};
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile, Span};
 use crate::inventory::{GroupName, Host, ImportError, Inventory, PatternError, import_ansible};
-
-/// `opsgate inventory`: list by default.
-#[derive(Debug, clap::Args)]
-pub(crate) struct InventoryArgs {
-    #[command(subcommand)]
-    command: Option<InventoryCommand>,
-}
-
-#[derive(Debug, clap::Subcommand)]
-enum InventoryCommand {
-    /// List hosts (all, or those a pattern selects) with address, user, groups and environment
-    List {
-        /// Host pattern: names, groups, globs (`web*`), `a,b`, `&group`, `!host`
-        pattern: Option<String>,
-    },
-    /// Show groups, their child groups and hosts as a tree
-    Graph,
-    /// Convert an Ansible YAML inventory and print it as an opsgate inventory
-    Import {
-        /// The Ansible inventory (YAML; convert INI first with `ansible-inventory --list --yaml`)
-        file: PathBuf,
-    },
-}
 
 /// Why `opsgate inventory` failed.
 #[derive(Debug, thiserror::Error)]
@@ -282,16 +260,9 @@ fn import(file: &Path, out: &mut dyn Write) -> Result<Vec<Diagnostic>, Inventory
 mod tests {
     use std::path::Path;
 
-    use clap::Parser;
-
-    use super::{InventoryArgs, InventoryCliError, run};
+    use super::{InventoryCliError, run};
+    use crate::cli::args::{Command, parse_command};
     use crate::diagnostic::Style;
-
-    #[derive(Debug, Parser)]
-    struct Command {
-        #[command(flatten)]
-        inventory: InventoryArgs,
-    }
 
     const INVENTORY: &str = "defaults: { user: ops, port: 22 }
 groups:
@@ -311,15 +282,13 @@ hosts:
             .iter()
             .copied()
             .filter(|argument| *argument != "--json");
-        let command = Command::try_parse_from(std::iter::once("inventory").chain(arguments))
-            .expect("arguments parse");
+        let Ok(Command::Inventory(command)) =
+            parse_command(std::iter::once("inventory").chain(arguments))
+        else {
+            panic!("the arguments do not parse");
+        };
         let mut out = Vec::new();
-        run(
-            &command.inventory,
-            &directory.join("hosts.yaml"),
-            json,
-            &mut out,
-        )?;
+        run(&command, &directory.join("hosts.yaml"), json, &mut out)?;
         Ok(String::from_utf8(out).expect("utf-8"))
     }
 

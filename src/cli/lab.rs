@@ -8,48 +8,9 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use super::args::{LabArgs, LabCommand};
 use crate::diagnostic::Diagnostic;
 use crate::lab::{self, HostState, Isolation, Lab, LabError, LabOptions};
-
-/// Default lab directory, relative to the working directory.
-const DEFAULT_DIR: &str = ".opsgate/lab";
-
-/// Arguments of `opsgate lab`.
-#[derive(Debug, clap::Args)]
-pub(crate) struct LabArgs {
-    #[command(subcommand)]
-    command: LabCommand,
-}
-
-#[derive(Debug, clap::Subcommand)]
-enum LabCommand {
-    /// Start N local OpenSSH servers on 127.0.0.x and write an inventory for them.
-    ///
-    /// As root each host gets its own overlay of `/`; otherwise hosts share this machine's files
-    /// (docs/lab.md).
-    Up {
-        /// Number of hosts (lab1…labN).
-        #[arg(long, default_value_t = 3, value_name = "N")]
-        hosts: usize,
-        /// Lab directory: keys, configs, logs, per-host roots and inventory.yaml.
-        #[arg(long, default_value = DEFAULT_DIR, value_name = "DIR")]
-        dir: PathBuf,
-    },
-    /// Say which lab hosts are running.
-    Status {
-        /// Lab directory.
-        #[arg(long, default_value = DEFAULT_DIR, value_name = "DIR")]
-        dir: PathBuf,
-    },
-    /// Stop exactly what `lab up` started and remove the lab's files.
-    ///
-    /// On hosts with their own filesystem that is every process of the host, services included.
-    Down {
-        /// Lab directory.
-        #[arg(long, default_value = DEFAULT_DIR, value_name = "DIR")]
-        dir: PathBuf,
-    },
-}
 
 /// Runs `opsgate lab …`, writing human output to `out`. Returns the warnings to show on stderr.
 pub(crate) fn run(args: &LabArgs, out: &mut dyn Write) -> Result<Vec<Diagnostic>, LabError> {
@@ -136,10 +97,10 @@ fn status(dir: &Path, out: &mut dyn Write) -> Result<(), LabError> {
     let mut write = || -> io::Result<()> {
         writeln!(
             out,
-            "lab in {}: {} of {} hosts running",
+            "lab in {}: {} of {} running",
             status.dir.display(),
             status.running(),
-            status.hosts.len()
+            crate::plural::counted(status.hosts.len(), "host")
         )?;
         for host in &status.hosts {
             let state = match host.state {
@@ -185,37 +146,37 @@ fn output_error(source: io::Error) -> LabError {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-
     use super::{LabArgs, LabCommand, run};
+    use crate::cli::args::{Command, parse_command};
 
-    #[derive(Debug, Parser)]
-    struct Command {
-        #[command(flatten)]
-        lab: LabArgs,
+    fn parse(arguments: &[&str]) -> LabArgs {
+        match parse_command(std::iter::once("lab").chain(arguments.iter().copied())) {
+            Ok(Command::Lab(args)) => args,
+            other => panic!("`lab {arguments:?}` parsed as {other:?}"),
+        }
     }
 
     #[test]
     fn up_defaults_to_three_hosts_in_the_project_lab_directory() {
-        let parsed = Command::try_parse_from(["lab", "up"]).expect("valid");
-        match parsed.lab.command {
+        match parse(&["up"]).command {
             LabCommand::Up { hosts, dir } => {
                 assert_eq!(hosts, 3);
                 assert_eq!(dir, std::path::Path::new(".opsgate/lab"));
             }
             other => panic!("parsed as {other:?}"),
         }
-        let parsed = Command::try_parse_from(["lab", "down", "--dir", "/x"]).expect("valid");
-        assert!(matches!(parsed.lab.command, LabCommand::Down { dir } if dir.as_os_str() == "/x"));
+        assert!(
+            matches!(parse(&["down", "--dir", "/x"]).command, LabCommand::Down { dir } if dir.as_os_str() == "/x")
+        );
     }
 
     fn run_lab(arguments: &[&str]) -> Result<String, crate::lab::LabError> {
-        let parsed = Command::try_parse_from(["lab"].iter().chain(arguments)).expect("valid");
+        let parsed = parse(arguments);
         let mut out = Vec::new();
-        let warnings = run(&parsed.lab, &mut out)?;
+        let warnings = run(&parsed, &mut out)?;
         // Only `up` warns, and a lab started without root always does (hosts share the
         // filesystem); as root it depends on whether this machine can mount the overlay.
-        if !matches!(parsed.lab.command, LabCommand::Up { .. }) {
+        if !matches!(parsed.command, LabCommand::Up { .. }) {
             assert!(warnings.is_empty(), "{warnings:?}");
         } else if crate::os_account::effective_uid() != 0 {
             assert_eq!(warnings.len(), 1, "{warnings:?}");

@@ -4,10 +4,11 @@
 //! the terminal, builds the tokio runtime and decides exit codes (see [`crate::error`]).
 
 pub(crate) mod approve;
-mod args;
+pub(crate) mod args;
 mod audit;
 mod backups;
 pub(crate) mod catalog;
+mod docs;
 pub(crate) mod history;
 mod inventory;
 mod lab;
@@ -76,8 +77,14 @@ pub fn main() -> ExitCode {
 }
 
 fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
-    if let Command::Serve(args) = &cli.command {
-        return serve::serve(cli, args, style);
+    // Documents about the command line itself need no project, identity, state or service.
+    match &cli.command {
+        Command::Completions { shell } => {
+            return docs::completions(*shell, &mut std::io::stdout()).map(|()| Exit::Ok);
+        }
+        Command::Man => return docs::man(&mut std::io::stdout()).map(|()| Exit::Ok),
+        Command::Serve(args) => return serve::serve(cli, args, style),
+        _ => {}
     }
     // Team mode: the service owns the project; what it offers goes through the socket.
     if let Some(socket) = serve::team_socket()? {
@@ -143,7 +150,9 @@ fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
             reporter.warnings(&warnings);
             Ok(Exit::Ok)
         }
-        Command::Serve(_) => unreachable!("`serve` returned at the top of `dispatch`"),
+        Command::Completions { .. } | Command::Man | Command::Serve(_) => {
+            unreachable!("answered before the project is loaded")
+        }
     };
     match result {
         // The reader went away (`opsgate history | head`): that is its choice, not an error.

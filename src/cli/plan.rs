@@ -12,7 +12,8 @@ use crate::diagnostic::Style;
 use crate::error::{Error, Exit};
 use crate::gate::Decision;
 use crate::ops::{self, Context};
-use crate::plan::{self, Plan};
+use crate::plan::{self, Field, Plan};
+use crate::runbook::model::{Action, Step};
 
 /// Prints the plan; nothing connects anywhere.
 pub(super) fn run(
@@ -146,6 +147,26 @@ fn decision_json(decision: &Decision) -> serde_json::Value {
     }
 }
 
+/// One planned step on one host (secrets masked): its name, action, the line the text plan
+/// shows, and for `command`/`shell` steps the command as it will run — or its template, when it
+/// can only be rendered on the host at run time.
+fn step_json(plan: &Plan, step: &Step<Field>) -> serde_json::Value {
+    let mut value = serde_json::json!({
+        "name": plan.redact(&step.name),
+        "action": step.action.keyword(),
+        "summary": plan.redact(&plan::step_summary(step)),
+    });
+    if let Action::Command(command) = &step.action {
+        let (text, rendered_at) = match &command.text {
+            Field::Ready(text) => (text.as_str(), "plan"),
+            Field::AtRunTime(text) => (text.source.as_str(), "run"),
+        };
+        value["command"] = plan.redact(text).into();
+        value["rendered_at"] = rendered_at.into();
+    }
+    value
+}
+
 /// The plan as one JSON object (secrets masked).
 pub(super) fn plan_json(plan: &Plan) -> serde_json::Value {
     let hosts: Vec<serde_json::Value> = plan
@@ -155,7 +176,8 @@ pub(super) fn plan_json(plan: &Plan) -> serde_json::Value {
             serde_json::json!({
                 "host": host.host.name.as_str(),
                 "address": host.host.address,
-                "steps": host.steps.iter().map(|step| plan.redact(&step.name)).collect::<Vec<_>>(),
+                "steps": host.steps.iter().map(|step| step_json(plan, step)).collect::<Vec<_>>(),
+                "on_failure": host.on_failure.iter().map(|step| step_json(plan, step)).collect::<Vec<_>>(),
             })
         })
         .collect();

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use super::args::RunArgs;
 use super::params::plan_target;
-use super::render::{Format, Live};
+use super::render::{Detail, Format, Live};
 use super::terminal::TerminalPrompter;
 use crate::actions::{DiffMode, RunMode};
 use crate::error::{Error, Exit};
@@ -37,6 +37,11 @@ pub(super) fn run(args: &RunArgs, context: Context<'_>, format: Format) -> Resul
         break_glass: args.break_glass,
         connect_timeout: ops::run::CONNECT_TIMEOUT,
     };
+    let detail = if args.verbose {
+        Detail::Verbose
+    } else {
+        Detail::Normal
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -54,7 +59,7 @@ pub(super) fn run(args: &RunArgs, context: Context<'_>, format: Format) -> Resul
             &options,
             &TerminalPrompter,
             cancel,
-            Box::new(Live::new(format)),
+            Box::new(Live::new(format, detail)),
         )
         .await;
         watcher.abort();

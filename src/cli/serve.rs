@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::args::{Cli, Command, RunArgs};
+use super::args::{HistoryArgs, HistoryCommand, ServeArgs};
 use super::emit;
-use super::history::{HistoryArgs, HistoryCommand};
 use super::terminal::TerminalReporter;
 use crate::diagnostic::{Diagnostic, Style};
 use crate::error::{Error, Exit};
@@ -31,15 +31,6 @@ use crate::service::protocol::{
     RunRequest,
 };
 use crate::service::server::{self, Service};
-
-/// `opsgate serve`.
-#[derive(Debug, clap::Args)]
-pub(crate) struct ServeArgs {
-    /// The service's configuration: socket, catalog, inventory, policy and state directory;
-    /// relative paths in it resolve against its directory.
-    #[arg(long, value_name = "PATH", default_value = CONFIG_FILE)]
-    pub(crate) config: PathBuf,
-}
 
 /// Refuses the global options that name project files: the service's configuration decides.
 fn refuse_file_options(
@@ -144,7 +135,9 @@ pub(super) fn through_service(
         Command::Validate(_) | Command::Plan(_) | Command::Inventory(_) | Command::Lab(_) => {
             return None;
         }
-        Command::Serve(_) => unreachable!("`serve` is dispatched before team mode"),
+        Command::Serve(_) | Command::Completions { .. } | Command::Man => {
+            unreachable!("answered before team mode is looked for")
+        }
         Command::Run(args) if args.plan.is_some() => {
             return Some(Err(not_yet("run --plan", socket)));
         }

@@ -1,4 +1,5 @@
 //! `opsgate validate [PATH…]`: every error in every file at once, or one summary line per file.
+//! A directory stands for every runbook under it ([`runbook::discover`]).
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -9,8 +10,9 @@ use super::{emit, warn};
 use crate::diagnostic::{Diagnostic, Diagnostics, Style, read_source};
 use crate::error::{Error, Exit};
 use crate::inventory::Inventory;
+use crate::plural::counted;
 use crate::project::Project;
-use crate::runbook::{self, Runbook};
+use crate::runbook::{self, Runbook, discover};
 
 /// Validates the named files, or the whole project (catalog + inventory) when none is named.
 pub(super) fn run(
@@ -38,29 +40,55 @@ pub(super) fn run(
         args.paths.clone()
     };
     let mut errors = Diagnostics::new();
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let (found, unreadable) = discover::yaml_files_under(&path);
+            errors.extend(unreadable);
+            let before = files.len();
+            for file in found {
+                match read_source(&file) {
+                    // Under a directory only runbooks are validated: inventories and policies
+                    // there are named on their own.
+                    Ok(source) if !discover::is_runbook(&source.text) => {}
+                    read => files.push((file, read)),
+                }
+            }
+            if files.len() == before {
+                errors.push(
+                    Diagnostic::error(format!("no runbooks under `{}`", path.display())).hint(
+                        "a runbook is a `*.yaml` or `*.yml` file with a top-level `runbook:` key",
+                    ),
+                );
+            }
+        } else {
+            let read = read_source(&path);
+            files.push((path, read));
+        }
+    }
     let mut inventory = None;
     let mut runbooks = Vec::new();
     let mut summary = String::new();
-    for path in &paths {
-        let file = match read_source(path) {
+    for (path, read) in files {
+        let file = match read {
             Ok(file) => file,
             Err(diagnostic) => {
                 errors.push(diagnostic);
                 continue;
             }
         };
-        if is_runbook(&file.text) {
+        if discover::is_runbook(&file.text) {
             match runbook::parse(&file) {
                 Ok((runbook, warnings)) => {
                     warn(&warnings, style);
                     let _ = writeln!(
                         summary,
-                        "ok  {}  runbook `{}` ({}, {} steps, {} params)",
+                        "ok  {}  runbook `{}` ({}, {}, {})",
                         path.display(),
                         runbook.id,
                         runbook.kind.as_str(),
-                        runbook.steps.len(),
-                        runbook.params.len()
+                        counted(runbook.steps.len(), "step"),
+                        counted(runbook.params.len(), "param")
                     );
                     runbooks.push(runbook);
                 }
@@ -72,10 +100,10 @@ pub(super) fn run(
                     warn(&warnings, style);
                     let _ = writeln!(
                         summary,
-                        "ok  {}  inventory ({} hosts, {} groups)",
+                        "ok  {}  inventory ({}, {})",
                         path.display(),
-                        loaded.hosts().len(),
-                        loaded.group_names().count()
+                        counted(loaded.hosts().len(), "host"),
+                        counted(loaded.group_names().count(), "group")
                     );
                     inventory = Some(loaded);
                 }
@@ -117,9 +145,4 @@ fn check_targets(runbook: &Runbook, inventory: &Inventory, errors: &mut Diagnost
         ));
         errors.push(diagnostic);
     }
-}
-
-/// A runbook has a top-level `runbook:` key; anything else is taken for an inventory.
-fn is_runbook(text: &str) -> bool {
-    text.lines().any(|line| line.starts_with("runbook:"))
 }

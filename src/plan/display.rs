@@ -85,8 +85,10 @@ fn write_steps(out: &mut String, plan: &Plan, steps: &[Step<Field>], indent: &st
     }
 }
 
-/// One line saying what the step will do on this host.
-fn summary(step: &Step<Field>) -> String {
+/// One line saying what the step will do on this host (secrets not yet masked: see
+/// [`Plan::redact`]).
+#[must_use]
+pub fn summary(step: &Step<Field>) -> String {
     let show = |field: &Field| match field {
         Field::Ready(text) => text.replace('\n', "⏎"),
         Field::AtRunTime(text) => format!("{} (at run time)", text.source.replace('\n', "⏎")),

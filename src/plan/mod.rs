@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 use sha2::Digest as _;
 use thiserror::Error;
 
-pub use display::render as display;
+pub use display::{render as display, summary as step_summary};
 pub use params::{Param, ParamInput, ParamSource, Params, resolve as resolve_params};
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
@@ -247,7 +247,10 @@ pub fn build(request: Request<'_>, renderer: &Renderer) -> Result<Plan, Diagnost
             steps
                 .iter()
                 .filter_map(|step| match step.try_map(&mut render) {
-                    Ok(step) => Some(step),
+                    Ok(mut step) => {
+                        step.name = render_name(renderer, &step.name, &context, &secrets);
+                        Some(step)
+                    }
                     Err(diagnostic) => {
                         diagnostics.push(diagnostic);
                         None
@@ -328,6 +331,32 @@ fn render_field(renderer: &Renderer, text: &Text, context: &Value) -> Result<Fie
     render_text(renderer, text, context).map(Field::Ready)
 }
 
+/// A step's name with this host's plan-time values filled in (`restart {{host.name}}` →
+/// `restart web1`), secrets masked, so the plan, the live output and the history name the step
+/// as it runs on this host. A name that reads run-time values (facts, registered results) or
+/// does not render stays as written: a name is a label, never a reason to refuse a plan.
+fn render_name(
+    renderer: &Renderer,
+    name: &str,
+    context: &Value,
+    secrets: &[Secret<String>],
+) -> String {
+    if !template::is_template(name) {
+        return name.to_owned();
+    }
+    let plan_time = template::references(name).is_ok_and(|references| {
+        references
+            .iter()
+            .all(|reference| is_plan_time(&reference.path))
+    });
+    if !plan_time {
+        return name.to_owned();
+    }
+    renderer
+        .render(template::Mode::Data, name, context)
+        .map_or_else(|_| name.to_owned(), |rendered| redact(&rendered, secrets))
+}
+
 /// Whether a template path can be rendered before any host is contacted.
 fn is_plan_time(path: &[String]) -> bool {
     match path.first().map(String::as_str) {
@@ -365,6 +394,26 @@ fn ssh_target(inventory: &Inventory, host: &Host, depth: usize) -> SshTarget {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn step_names_render_plan_time_values_and_keep_the_rest_as_written() {
+        let renderer = crate::template::Renderer::new();
+        let context = serde_json::json!({
+            "host": { "name": "web1" },
+            "params": { "who": "ops", "token": "hush" },
+        });
+        let secrets = vec![crate::secret::Secret::new("hush".to_owned())];
+        let name = |text: &str| super::render_name(&renderer, text, &context, &secrets);
+        assert_eq!(name("plain name"), "plain name");
+        assert_eq!(
+            name("greet {{host.name}} as {{params.who}}"),
+            "greet web1 as ops"
+        );
+        assert_eq!(name("with {{params.token}}"), "with ***");
+        assert_eq!(name("on {{facts.os_family}}"), "on {{facts.os_family}}");
+        assert_eq!(name("broken {{#if}}"), "broken {{#if}}");
+        assert_eq!(name("missing {{params.nope}}"), "missing {{params.nope}}");
+    }
+
     #[test]
     fn secrets_are_masked_raw_and_shell_quoted() {
         let secrets = vec![crate::secret::Secret::new("pa'ss word".to_owned())];

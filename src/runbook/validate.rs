@@ -716,9 +716,7 @@ impl FieldChecker<'_, '_, '_> {
                     error.offset().unwrap_or(0),
                 );
                 let hints = error.hints();
-                let diagnostic = self
-                    .validator
-                    .error(span, format!("invalid template: {error}"));
+                let diagnostic = self.validator.error(span, error.to_string());
                 diagnostic.hints.extend(hints);
                 return;
             }
@@ -1488,6 +1486,14 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join("\n"),
         }
+    }
+
+    #[test]
+    fn a_template_syntax_error_says_invalid_template_once() {
+        let yaml = "runbook: a\nkind: maintenance\ntargets: all\nsteps:\n  - name: hi\n    command: echo {{#if x}}\n";
+        let out = errors(yaml);
+        assert!(out.contains("error: invalid template: "), "{out}");
+        assert!(!out.contains("invalid template: invalid template"), "{out}");
     }
 
     #[test]

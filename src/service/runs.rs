@@ -81,10 +81,13 @@ impl Runs {
                         reporter: &reporter,
                     };
                     let observer = Box::new(Stream {
-                        transcript: Transcript::new(match format {
-                            Format::Human => crate::cli::render::Format::Human(Style::Plain),
-                            Format::Json => crate::cli::render::Format::Json,
-                        }),
+                        transcript: Transcript::new(
+                            match format {
+                                Format::Human => crate::cli::render::Format::Human(Style::Plain),
+                                Format::Json => crate::cli::render::Format::Json,
+                            },
+                            crate::cli::render::Detail::Normal,
+                        ),
                         sender: sender.clone(),
                     });
                     let run =

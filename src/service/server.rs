@@ -595,7 +595,7 @@ fn answer(service: &Service, caller: &Caller, request: &Request) -> Vec<Response
 fn history_args(
     query: &HistoryQuery,
     show: Option<RunId>,
-) -> Result<crate::cli::history::HistoryArgs, Error> {
+) -> Result<crate::cli::args::HistoryArgs, Error> {
     let time = |text: &Option<String>, flag: &str| {
         text.as_deref()
             .map(|text| {
@@ -619,8 +619,8 @@ fn history_args(
             }
             Error::from(diagnostic)
         })?;
-    Ok(crate::cli::history::HistoryArgs {
-        command: show.map(|run| crate::cli::history::HistoryCommand::Show { run }),
+    Ok(crate::cli::args::HistoryArgs {
+        command: show.map(|run| crate::cli::args::HistoryCommand::Show { run }),
         operator: query.operator.clone(),
         runbook: query.runbook.clone(),
         host: query.host.clone(),

@@ -126,7 +126,7 @@ pub enum TransportError {
     },
     /// The host key is unknown or changed; the connection was refused before logging in.
     #[error(
-        "host `{host}` presented {} for `{destination}`",
+        "host `{host}` at `{destination}` presented {}",
         match problem {
             HostKeyProblem::Unknown => "a host key that no known_hosts file or pinned `host_key` vouches for",
             HostKeyProblem::Changed => "a host key that differs from the recorded one",
@@ -269,7 +269,10 @@ impl TransportError {
                 format!(
                     "check that host `{host}` is up and that no firewall drops SSH traffic to it"
                 ),
-                "a slow network may need a longer connect timeout".to_owned(),
+                format!(
+                    "a slow network may need a longer connect timeout: `ssh_options: \
+                     [ConnectTimeout=SECONDS]` for host `{host}` in the inventory"
+                ),
             ],
             Self::Authentication { host, .. } => vec![
                 format!(
@@ -480,8 +483,8 @@ mod tests {
         };
         assert_eq!(
             error.to_string(),
-            "host `web2` presented a host key that differs from the recorded one for \
-             `10.0.0.12:2222`"
+            "host `web2` at `10.0.0.12:2222` presented a host key that differs from the recorded \
+             one"
         );
         let hints = error.hints().join("\n");
         assert!(

@@ -94,8 +94,12 @@ impl Connection {
         control_dir: &Path,
         connect_timeout: Duration,
     ) -> Result<Connection, TransportError> {
-        let connect_timeout = connect_timeout.max(Duration::from_secs(1));
-        let prepared = target::prepare(target, control_dir, connect_timeout)?;
+        // `connect_timeout` is the default; a hop's `ssh_options: [ConnectTimeout=N]` wins.
+        let default_timeout = connect_timeout.max(Duration::from_secs(1));
+        let connect_timeout = target
+            .connect_timeout(default_timeout)
+            .max(Duration::from_secs(1));
+        let prepared = target::prepare(target, control_dir, default_timeout)?;
 
         let mut builder = SessionBuilder::default();
         builder
@@ -117,8 +121,19 @@ impl Connection {
             builder.config_file(config);
         }
 
-        let hops = u32::try_from(prepared.jumps.len() + 1).unwrap_or(u32::MAX);
-        let limit = (connect_timeout + HANDSHAKE_ALLOWANCE).saturating_mul(hops);
+        // Every hop is reached in turn, each within its own timeout and handshake.
+        let limit = prepared
+            .jumps
+            .iter()
+            .map(|hop| {
+                hop.target
+                    .connect_timeout(default_timeout)
+                    .max(Duration::from_secs(1))
+            })
+            .chain([connect_timeout])
+            .fold(Duration::ZERO, |total, hop| {
+                total.saturating_add(hop + HANDSHAKE_ALLOWANCE)
+            });
         let session = match tokio::time::timeout(limit, builder.connect_mux(&target.address)).await
         {
             Err(_elapsed) => {

@@ -66,6 +66,18 @@ impl SshTarget {
         }
     }
 
+    /// How long reaching this host may take: its `ssh_options` `ConnectTimeout=N` (seconds)
+    /// when it sets one, else `default`. Connecting rejects a value that is not a number of
+    /// seconds, so an unreadable one never gets this far in a real connection.
+    #[must_use]
+    pub fn connect_timeout(&self, default: Duration) -> Duration {
+        self.ssh_options
+            .iter()
+            .find_map(|option| connect_timeout_option(option))
+            .and_then(Result::ok)
+            .unwrap_or(default)
+    }
+
     /// Whether only the command line of `ssh` is needed, without a generated config file.
     fn needs_generated_config(&self) -> bool {
         !self.ssh_options.is_empty()
@@ -243,12 +255,30 @@ fn validate(target: &SshTarget) -> Result<(), TransportError> {
                 keyword: keyword.to_owned(),
             }));
         }
+        if let Some(Err(())) = connect_timeout_option(option) {
+            return Err(target.invalid(TargetProblem::InvalidSshOption(option.clone())));
+        }
     }
     if let Some(key) = &target.host_key {
         parse_host_key(key)
             .ok_or_else(|| target.invalid(TargetProblem::InvalidHostKey(key.clone())))?;
     }
     Ok(())
+}
+
+/// The seconds of a `ConnectTimeout` entry of `ssh_options` (`Err` when it is not a positive
+/// number of seconds); `None` for any other entry.
+fn connect_timeout_option(option: &str) -> Option<Result<Duration, ()>> {
+    let keyword = option_keyword(option)?;
+    if !keyword.eq_ignore_ascii_case("connecttimeout") {
+        return None;
+    }
+    let value = option[keyword.len()..].trim_start();
+    let value = value.strip_prefix('=').unwrap_or(value).trim();
+    Some(match value.parse::<u64>() {
+        Ok(seconds) if seconds > 0 => Ok(Duration::from_secs(seconds)),
+        _ => Err(()),
+    })
 }
 
 /// The keyword of an `ssh_options` entry (`Name=value` or `Name value`), when well formed.
@@ -323,7 +353,11 @@ fn render_config(
         "# setting, so opsgate's settings come before the included user configuration.".to_owned(),
         "BatchMode yes".to_owned(),
         "StrictHostKeyChecking yes".to_owned(),
-        format!("ConnectTimeout {}", connect_timeout.as_secs().max(1)),
+        // The host's own `ConnectTimeout` wins over the default; ssh would keep this line.
+        format!(
+            "ConnectTimeout {}",
+            target.connect_timeout(connect_timeout).as_secs().max(1)
+        ),
         format!("ServerAliveInterval {}", SERVER_ALIVE_INTERVAL.as_secs()),
     ];
     if role == Role::Jump {
@@ -499,6 +533,45 @@ mod tests {
             problem(prepare(&target, directory.path(), Duration::from_secs(5))),
             TargetProblem::InvalidSshOption("Compression=yes\nHost evil".to_owned())
         );
+    }
+
+    #[test]
+    fn an_ssh_options_connect_timeout_replaces_the_default() {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let default = Duration::from_secs(15);
+        let mut target = SshTarget::new("web1", "10.0.0.1");
+        assert_eq!(target.connect_timeout(default), default);
+        for option in ["ConnectTimeout=3", "connecttimeout 3", "ConnectTimeout = 3"] {
+            target.ssh_options = vec!["Compression=yes".to_owned(), option.to_owned()];
+            assert_eq!(
+                target.connect_timeout(default),
+                Duration::from_secs(3),
+                "{option}"
+            );
+        }
+        let prepared = prepare(&target, directory.path(), default).expect("ok");
+        let config = std::fs::read_to_string(prepared.config_file.expect("a config file"))
+            .expect("readable");
+        let first = config
+            .lines()
+            .find(|line| line.to_ascii_lowercase().starts_with("connecttimeout"))
+            .expect("a ConnectTimeout line");
+        assert_eq!(
+            first, "ConnectTimeout 3",
+            "ssh keeps the first value:\n{config}"
+        );
+        for bad in [
+            "ConnectTimeout=soon",
+            "ConnectTimeout=0",
+            "ConnectTimeout=-1",
+        ] {
+            target.ssh_options = vec![bad.to_owned()];
+            assert_eq!(target.connect_timeout(default), default, "{bad}");
+            assert_eq!(
+                problem(prepare(&target, directory.path(), default)),
+                TargetProblem::InvalidSshOption(bad.to_owned())
+            );
+        }
     }
 
     #[test]

@@ -17,13 +17,11 @@ use std::time::Instant;
 use rusqlite::Connection;
 
 use super::{AuditStore, DATABASE_FILE, MIGRATIONS};
-#[cfg(feature = "bench-history")]
 use super::{insert_entry, insert_run_row};
 use crate::audit::actor::Actor;
 use crate::audit::chain::{ChainHash, Envelope};
 use crate::audit::checkpoint::Checkpoint;
 use crate::audit::error::AuditError;
-#[cfg(feature = "bench-history")]
 use crate::audit::index::RunRow;
 use crate::audit::output::Output;
 use crate::audit::query::{RunFilter, StoredEntry};
@@ -174,6 +172,66 @@ fn appended_events_verify_and_survive_reopening() {
         .pragma_query_value(None, "journal_mode", |row| row.get(0))
         .expect("journal mode");
     assert_eq!(mode, "wal");
+}
+
+#[test]
+fn run_ids_are_consecutive_whatever_the_events_between_them() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let mut store = AuditStore::open(directory.path()).expect("open");
+    let runs: Vec<i64> = [&["web1", "web2"][..], &["web1"], &["db1", "db2", "db3"]]
+        .iter()
+        .map(|hosts| record_run(&mut store, "alice", "patch", hosts).get())
+        .collect();
+    assert_eq!(runs, [1, 2, 3]);
+    assert!(store.verify(&[]).expect("verify").is_intact());
+}
+
+#[test]
+fn a_store_numbered_by_event_seq_keeps_its_ids_and_goes_on_from_the_highest() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let mut store = AuditStore::open(directory.path()).expect("open");
+    let actor = alice();
+    // Written as earlier versions did: a run's id is its `run_requested` event's `seq`.
+    let transaction = store.write_transaction().expect("transaction");
+    let mut previous = ChainHash::GENESIS;
+    let mut seq = 0u64;
+    for _ in 0..2 {
+        let run = RunId::new(super::sql_integer(seq) + 1);
+        let requested = request("alice", "patch", &["web1"]);
+        let at = super::now_microsecond();
+        let mut row = RunRow::requested(run, at, &requested).expect("a request");
+        let finished = Record::RunFinished {
+            status: RunStatus::Ok,
+            message: None,
+        };
+        for record in [requested.clone(), Record::RunStarted, finished] {
+            seq += 1;
+            insert_entry(&transaction, seq, &previous, at, Some(run), &actor, &record)
+                .expect("insert");
+            previous = stored_hash(&transaction, seq);
+            if seq != run.get() as u64 {
+                row.apply(at, &record);
+            }
+        }
+        insert_run_row(&transaction, &row).expect("index");
+    }
+    transaction.commit().expect("commit");
+    let before = store.verify(&[]).expect("verify");
+    assert!(before.is_intact(), "{before:?}");
+    // Runs 1 and 4; the next ones follow the highest.
+    let next: Vec<i64> = (0..2)
+        .map(|_| record_run(&mut store, "bob", "restart", &["web2"]).get())
+        .collect();
+    assert_eq!(next, [5, 6]);
+    let after = store.verify(&[]).expect("verify");
+    assert!(after.is_intact(), "{after:?}");
+    let listed: Vec<i64> = store
+        .runs(&RunFilter::default())
+        .expect("listing")
+        .iter()
+        .map(|run| run.id.get())
+        .collect();
+    assert_eq!(listed, [6, 5, 4, 1]);
 }
 
 #[test]
@@ -1035,7 +1093,6 @@ fn bench_listing_100_000_runs() {
     assert!(report.is_intact());
 }
 
-#[cfg(feature = "bench-history")]
 fn stored_hash(connection: &Connection, seq: u64) -> ChainHash {
     let hash: Vec<u8> = connection
         .query_row(
