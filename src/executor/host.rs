@@ -12,11 +12,11 @@ use tokio::sync::watch;
 use super::event::{Event, HostOutcome, Phase, Status, StepReport};
 use super::gate::{GateAnswer, GateMode};
 use super::reboot::Reboot;
-use super::resolved::{Settings, StepError};
+use super::resolved::{self, Settings, StepError, ignore_errors_at_plan_time};
 use super::{Cancel, Shared, facts};
 use crate::actions::{self, Context, Outcome, RunMode};
-use crate::plan::{self, Field, redact};
-use crate::runbook::model::{Action, Step, Text, condition_value, parse_bool, parse_condition};
+use crate::plan::{self, Field, Rendered, redact};
+use crate::runbook::model::{Action, Step, Text};
 use crate::secret::Secret;
 use crate::template;
 use crate::transport::{Connection, SshTarget, TransportError};
@@ -397,12 +397,7 @@ impl HostRunner<'_> {
     ) -> Result<Option<(Step<String>, Settings)>, StepError> {
         if let Some(when) = &step.when {
             let when = self.render(when).await?;
-            // The step's report masks secrets in the message, as in every other failure.
-            let run = condition_value(&when).map_err(|error| StepError::Invalid {
-                field: "when",
-                error,
-            })?;
-            if !run {
+            if !resolved::condition(&when, "when")? {
                 return Ok(None);
             }
         }
@@ -416,10 +411,14 @@ impl HostRunner<'_> {
             fields.push(self.render(field).await?);
         }
         let mut rendered = fields.into_iter();
-        let resolved = now
+        let typed = now
             .try_map(&mut |_| rendered.next().ok_or(()))
             .map_err(|()| StepError::FieldsChanged)?;
-        let settings = Settings::parse(&resolved)?;
+        let settings = Settings::of(&typed)?;
+        // Actions take the text; their own scalar fields are typed by `actions::Ready`.
+        let resolved = typed
+            .try_map(&mut |field| Ok::<_, std::convert::Infallible>(field.text().to_owned()))
+            .unwrap_or_else(|never| match never {});
         Ok(Some((resolved, settings)))
     }
 
@@ -447,14 +446,14 @@ impl HostRunner<'_> {
         Ok(())
     }
 
-    /// Renders a field on this host's current context.
-    async fn render(&mut self, field: &Field) -> Result<String, StepError> {
+    /// Renders and types a field on this host's current context.
+    async fn render(&mut self, field: &Field) -> Result<Rendered, StepError> {
         let text = match field {
-            Field::Ready(text) => return Ok(text.clone()),
+            Field::Ready(rendered) => return Ok(rendered.clone()),
             Field::AtRunTime(text) => text,
         };
         self.gather_facts_for(text).await?;
-        plan::render_text(&self.shared.renderer, text, &self.context)
+        plan::render_text(&self.shared.renderer, text, &self.context, &self.secrets)
             .map_err(|error| StepError::Render(self.redact(&error.to_string())))
     }
 
@@ -566,12 +565,10 @@ impl HostRunner<'_> {
         if let Some(name) = &step.register {
             context[name] = result_json(outcome);
         }
-        // A condition the plan already rendered is a value, never template code again.
-        let condition = |field: &Field| -> Result<bool, StepError> {
+        // A condition the plan already rendered is a typed value, never template code again.
+        let condition = |field: &Field, name: &'static str| -> Result<bool, StepError> {
             match field {
-                Field::Ready(text) => {
-                    parse_condition(text).ok_or_else(|| StepError::NotCondition(text.clone()))
-                }
+                Field::Ready(rendered) => resolved::condition(rendered, name),
                 Field::AtRunTime(text) => self
                     .shared
                     .renderer
@@ -580,7 +577,7 @@ impl HostRunner<'_> {
             }
         };
         if let Some(field) = &step.failed_when {
-            let failed = condition(field)?;
+            let failed = condition(field, "failed_when")?;
             outcome.status = if failed {
                 Status::Failed
             } else if outcome.status == Status::Failed && outcome.rc.is_some() {
@@ -597,7 +594,7 @@ impl HostRunner<'_> {
             }
         }
         if let Some(field) = &step.changed_when {
-            let changed = condition(field)?;
+            let changed = condition(field, "changed_when")?;
             if outcome.status != Status::Failed {
                 outcome.status = if changed { Status::Changed } else { Status::Ok };
             }
@@ -629,11 +626,6 @@ fn transport_failure(error: &TransportError) -> Outcome {
         outcome.status = Status::Unreachable;
     }
     outcome
-}
-
-/// `ignore_errors` as far as the plan knows it, for steps that fail before they are rendered.
-fn ignore_errors_at_plan_time(step: &Step<Field>) -> bool {
-    matches!(&step.ignore_errors, Some(Field::Ready(text)) if parse_bool(text) == Some(true))
 }
 
 /// A step's registered value (SPEC §2): `rc` is null when nothing ran or it timed out.

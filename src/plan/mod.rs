@@ -12,6 +12,7 @@
 
 mod display;
 mod params;
+mod rendered;
 pub mod saved;
 
 use std::collections::BTreeSet;
@@ -23,6 +24,7 @@ use thiserror::Error;
 
 pub use display::render as display;
 pub use params::{Param, ParamInput, ParamSource, Params, resolve as resolve_params};
+pub use rendered::Rendered;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::inventory::{GroupName, Host, Inventory};
@@ -36,8 +38,8 @@ use crate::transport::SshTarget;
 /// A field of a planned step.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Field {
-    /// Rendered at plan time: exactly what will run.
-    Ready(String),
+    /// Rendered and typed at plan time: exactly what will run.
+    Ready(Rendered),
     /// Needs facts, registered results or the run id: rendered on the host when the step runs.
     AtRunTime(Text),
 }
@@ -238,7 +240,7 @@ pub fn build(request: Request<'_>, renderer: &Renderer) -> Result<Plan, Diagnost
             "run": { "operator": request.operator },
         });
         let mut render = |text: &Text| -> Result<Field, Diagnostic> {
-            render_field(renderer, text, &context).map_err(|error| {
+            render_field(renderer, text, &context, &secrets).map_err(|error| {
                 let message = redact(&error.to_string(), &secrets);
                 Diagnostic::error(format!("host `{}`: {message}", host.name)).at(file, text.span)
             })
@@ -301,22 +303,35 @@ pub enum FieldError {
     Value(#[from] ValueError),
 }
 
-/// Renders a field's template and checks the result against the field's type: the one place
-/// both plan time and run time turn a template into a value.
+/// Renders a field's template and parses the result as the field's type: the one place both
+/// plan time and run time turn a template into a typed value. `secrets` are masked when the
+/// result is shown.
 pub fn render_text(
     renderer: &Renderer,
     text: &Text,
     context: &Value,
-) -> Result<String, FieldError> {
-    let value = renderer.render(text.mode, &text.source, context)?;
-    text.kind.parse(&value)?;
-    Ok(value)
+    secrets: &[Secret<String>],
+) -> Result<Rendered, FieldError> {
+    let output = renderer.render(text.mode, &text.source, context)?;
+    let value = text.kind.parse(&output)?;
+    Ok(Rendered::new(output, value, secrets))
 }
 
-/// Renders a field now when it only reads plan-time values, else defers it.
-fn render_field(renderer: &Renderer, text: &Text, context: &Value) -> Result<Field, FieldError> {
+/// Renders a field now when it only reads plan-time values, else defers it. A literal is typed
+/// here too (validation has checked it parses), so the executor gets every ready field typed.
+fn render_field(
+    renderer: &Renderer,
+    text: &Text,
+    context: &Value,
+    secrets: &[Secret<String>],
+) -> Result<Field, FieldError> {
     if !template::is_template(&text.source) {
-        return Ok(Field::Ready(text.source.clone()));
+        let value = text.kind.parse(&text.source)?;
+        return Ok(Field::Ready(Rendered::new(
+            text.source.clone(),
+            value,
+            secrets,
+        )));
     }
     let references = template::references(&text.source)?;
     if references
@@ -325,7 +340,7 @@ fn render_field(renderer: &Renderer, text: &Text, context: &Value) -> Result<Fie
     {
         return Ok(Field::AtRunTime(text.clone()));
     }
-    render_text(renderer, text, context).map(Field::Ready)
+    render_text(renderer, text, context, secrets).map(Field::Ready)
 }
 
 /// Whether a template path can be rendered before any host is contacted.

@@ -11,6 +11,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::diagnostic::{SourceFile, Span};
 use crate::template::Mode;
@@ -302,16 +303,75 @@ pub enum FieldType {
 }
 
 impl FieldType {
-    /// Checks that `text` parses as this type, or says why not.
-    pub fn parse(self, text: &str) -> Result<(), ValueError> {
+    /// Parses `text` as this type, or says why not: the one place a field's text becomes its
+    /// typed value.
+    pub fn parse(self, text: &str) -> Result<FieldValue, ValueError> {
+        Ok(match self {
+            FieldType::Text => FieldValue::Text,
+            FieldType::Bool => FieldValue::Bool(bool_value(text)?),
+            FieldType::Condition => FieldValue::Condition(condition_value(text)?),
+            FieldType::Count => FieldValue::Count(count_value(text)?),
+            FieldType::Port => FieldValue::Port(port_value(text)?),
+            FieldType::Duration => FieldValue::Duration(parse_duration(text)?),
+            FieldType::Mode => FieldValue::Mode(parse_mode(text)?),
+        })
+    }
+}
+
+/// A field's text parsed as its [`FieldType`]: what the executor acts on, so it never parses
+/// text again. A text field's value is its text, which the holder keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldValue {
+    /// A [`FieldType::Text`] field.
+    Text,
+    /// A [`FieldType::Bool`] field.
+    Bool(bool),
+    /// A [`FieldType::Condition`] field.
+    Condition(bool),
+    /// A [`FieldType::Count`] field.
+    Count(u32),
+    /// A [`FieldType::Port`] field.
+    Port(u16),
+    /// A [`FieldType::Duration`] field.
+    Duration(Duration),
+    /// A [`FieldType::Mode`] field: permission bits.
+    Mode(u32),
+}
+
+impl FieldValue {
+    /// The value of a bool field.
+    #[must_use]
+    pub fn bool(self) -> Option<bool> {
         match self {
-            FieldType::Text => Ok(()),
-            FieldType::Bool => bool_value(text).map(drop),
-            FieldType::Condition => condition_value(text).map(drop),
-            FieldType::Count => count_value(text).map(drop),
-            FieldType::Port => port_value(text).map(drop),
-            FieldType::Duration => parse_duration(text).map(drop),
-            FieldType::Mode => parse_mode(text).map(drop),
+            FieldValue::Bool(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// The value of a condition.
+    #[must_use]
+    pub fn condition(self) -> Option<bool> {
+        match self {
+            FieldValue::Condition(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// The value of a count field.
+    #[must_use]
+    pub fn count(self) -> Option<u32> {
+        match self {
+            FieldValue::Count(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// The value of a duration field.
+    #[must_use]
+    pub fn duration(self) -> Option<Duration> {
+        match self {
+            FieldValue::Duration(value) => Some(value),
+            _ => None,
         }
     }
 }
