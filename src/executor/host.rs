@@ -70,7 +70,7 @@ pub(super) async fn run(
             return HostOutcome::Unreachable;
         }
     };
-    let mut context = host_plan.context.clone();
+    let mut context = shared.plan.template_context(host_plan);
     context["run"]["id"] = Value::String(shared.options.run_id.clone());
     let mut runner = HostRunner {
         shared,

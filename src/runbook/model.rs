@@ -9,6 +9,7 @@
 //!
 //! [`Step::try_map`] converts between stages, so no stage re-implements the walk over fields.
 
+use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -101,7 +102,7 @@ impl Kind {
 }
 
 /// A declared parameter.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ParamSpec {
     /// Name, as used in `{{params.name}}`.
     pub name: String,
@@ -115,6 +116,29 @@ pub struct ParamSpec {
     pub secret: bool,
     /// Free text.
     pub description: String,
+}
+
+/// Written by hand so that a secret param's default never shows: validation rejects one, but a
+/// `ParamSpec` built another way could still hold it.
+impl fmt::Debug for ParamSpec {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let default = self.default.as_ref().map(|value| -> &dyn fmt::Debug {
+            if self.secret {
+                &crate::secret::MASK
+            } else {
+                value
+            }
+        });
+        formatter
+            .debug_struct("ParamSpec")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("default", &default)
+            .field("required", &self.required)
+            .field("secret", &self.secret)
+            .field("description", &self.description)
+            .finish()
+    }
 }
 
 /// A parameter's type and constraints.
@@ -941,7 +965,7 @@ pub fn backticked(values: &[String]) -> String {
 #[cfg(test)]
 mod tests {
 
-    use super::{Amount, ParamKind, ParamValue};
+    use super::{Amount, ParamKind, ParamSpec, ParamValue};
 
     #[test]
     fn percentages_round_up() {
@@ -962,5 +986,22 @@ mod tests {
         assert_eq!(ParamKind::Bool.parse("true"), Ok(ParamValue::Bool(true)));
         let choice = ParamKind::Enum(vec!["staging".into(), "production".into()]);
         assert!(choice.parse("prod").is_err());
+    }
+
+    #[test]
+    fn debug_of_a_secret_param_masks_its_default() {
+        let mut spec = ParamSpec {
+            name: "token".into(),
+            kind: ParamKind::String,
+            default: Some(ParamValue::Text("t0ken".into())),
+            required: false,
+            secret: true,
+            description: String::new(),
+        };
+        let text = format!("{spec:?}");
+        assert!(!text.contains("t0ken"), "{text}");
+        assert!(text.contains(crate::secret::MASK), "{text}");
+        spec.secret = false;
+        assert!(format!("{spec:?}").contains("t0ken"));
     }
 }
