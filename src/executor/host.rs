@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use super::event::{Event, HostOutcome, Phase, Status, StepReport};
 use super::gate::{GateAnswer, GateMode};
 use super::reboot::Reboot;
-use super::resolved::{self, Settings, StepError, ignore_errors_at_plan_time};
+use super::resolved::{self, Resolved, Settings, StepError, ignore_errors_at_plan_time};
 use super::{Cancel, Shared, facts};
 use crate::actions::{self, Context, Outcome, RunMode};
 use crate::plan::{self, Field, Rendered, redact};
@@ -201,15 +201,15 @@ impl HostRunner<'_> {
             match self.resolve(step).await {
                 Err(error) => (Outcome::failed(error.to_string()), 0),
                 Ok(None) => (Outcome::skipped("`when` is false"), 0),
-                Ok(Some((resolved, _))) if matches!(resolved.action, Action::Gate(_)) => {
-                    (self.pass_gate(number, &resolved, checking).await, 1)
+                Ok(Some(resolved)) if matches!(resolved.step.action, Action::Gate(_)) => {
+                    (self.pass_gate(number, &resolved.step, checking).await, 1)
                 }
-                Ok(Some((resolved, settings))) if matches!(resolved.action, Action::Reboot(_)) => {
-                    (self.reboot(&resolved, &settings).await, 1)
+                Ok(Some(resolved)) if matches!(resolved.step.action, Action::Reboot(_)) => {
+                    (self.reboot(&resolved.step, &resolved.settings).await, 1)
                 }
-                Ok(Some((resolved, settings))) => {
-                    ignore = settings.ignore_errors;
-                    match self.attempt(step, &resolved, &settings).await {
+                Ok(Some(resolved)) => {
+                    ignore = resolved.settings.ignore_errors;
+                    match self.attempt(step, &resolved).await {
                         Ok(result) => {
                             if checking && result.0.status == Status::Skipped {
                                 self.unrun_by_check.extend(step.register.clone());
@@ -391,10 +391,7 @@ impl HostRunner<'_> {
 
     /// Renders what the plan deferred and types the step's settings. `Ok(None)` when `when` is
     /// false.
-    async fn resolve(
-        &mut self,
-        step: &Step<Field>,
-    ) -> Result<Option<(Step<String>, Settings)>, StepError> {
+    async fn resolve(&mut self, step: &Step<Field>) -> Result<Option<Resolved>, StepError> {
         if let Some(when) = &step.when {
             let when = self.render(when).await?;
             if !resolved::condition(&when, "when")? {
@@ -414,12 +411,7 @@ impl HostRunner<'_> {
         let typed = now
             .try_map(&mut |_| rendered.next().ok_or(()))
             .map_err(|()| StepError::FieldsChanged)?;
-        let settings = Settings::of(&typed)?;
-        // Actions take the text; their own scalar fields are typed by `actions::Ready`.
-        let resolved = typed
-            .try_map(&mut |field| Ok::<_, std::convert::Infallible>(field.text().to_owned()))
-            .unwrap_or_else(|never| match never {});
-        Ok(Some((resolved, settings)))
+        Resolved::new(&typed).map(Some)
     }
 
     /// Gathers `facts.*` once per host, the first time a template reads them.
@@ -461,14 +453,18 @@ impl HostRunner<'_> {
     async fn attempt(
         &mut self,
         planned: &Step<Field>,
-        step: &Step<String>,
-        settings: &Settings,
+        resolved: &Resolved,
     ) -> Result<(Outcome, u32), TransportError> {
+        let Resolved {
+            step,
+            values,
+            settings,
+        } = resolved;
         let become_user = self.become_user(step, settings);
         let mode = self.mode(step);
-        let action = match actions::Ready::parse(&step.action) {
+        let action = match actions::Ready::new(&step.action, &values.action) {
             Ok(action) => action,
-            Err(invalid) => return Ok((Outcome::failed(invalid.to_string()), 0)),
+            Err(mistyped) => return Ok((Outcome::failed(mistyped.to_string()), 0)),
         };
         if matches!(step.action, Action::Package(_)) {
             // The package manager is a fact: gathered once, whether or not a template asked.

@@ -8,9 +8,11 @@
 //! [`crate::runbook::model::FieldType::parse`]), which returns a [`Rendered`]: the text and its
 //! [`FieldValue`]. The plan calls it for every field it can render (literals included), so a
 //! [`Field::Ready`] arrives here already typed; the executor calls it on the host for a
-//! [`Field::AtRunTime`] field. Either way the executor reads typed values and never parses text,
-//! so a bad value cannot fall back to a default: it fails where it is rendered, and defaults
-//! apply only to fields the runbook left out.
+//! [`Field::AtRunTime`] field. [`Resolved`] splits the rendered step into the texts the action
+//! gets and a `Step<FieldValue>` of the same shape, from which the settings here and the
+//! action's own scalar fields ([`crate::actions::Ready::new`]) are read. Either way neither the
+//! executor nor an action parses text, so a bad value cannot fall back to a default: it fails
+//! where it is rendered, and defaults apply only to fields the runbook left out.
 //!
 //! The runbook model keeps `Step<Text>` (template sources) rather than typed literals, because
 //! one field type per stage (`Text` → [`Field`] → [`Rendered`]) lets [`Step::try_map`] walk every
@@ -20,6 +22,7 @@
 //! A typed value of another kind than its field asks for ([`StepError::Mistyped`]) would be a
 //! bug in the model, reported as such rather than guessed around.
 
+use std::convert::Infallible;
 use std::time::Duration;
 
 use thiserror::Error;
@@ -48,6 +51,36 @@ pub(super) enum StepError {
     /// Rendering returned another number of fields than it was given.
     #[error("internal error: step fields changed while rendering")]
     FieldsChanged,
+}
+
+/// A step rendered for this host: the text its action gets, the typed value of every field
+/// (for the action's own scalar fields, [`crate::actions::Ready::new`]) and its settings.
+#[derive(Debug)]
+pub(super) struct Resolved {
+    /// Every field's rendered text.
+    pub(super) step: Step<String>,
+    /// Every field's typed value, in the same shape.
+    pub(super) values: Step<FieldValue>,
+    /// The step-level settings.
+    pub(super) settings: Settings,
+}
+
+impl Resolved {
+    /// Splits a rendered step into its texts and typed values, and reads its settings.
+    pub(super) fn new(rendered: &Step<Rendered>) -> Result<Self, StepError> {
+        let settings = Settings::of(rendered)?;
+        let step = rendered
+            .try_map(&mut |field| Ok::<_, Infallible>(field.text().to_owned()))
+            .unwrap_or_else(|never| match never {});
+        let values = rendered
+            .try_map(&mut |field| Ok::<_, Infallible>(field.value()))
+            .unwrap_or_else(|never| match never {});
+        Ok(Self {
+            step,
+            values,
+            settings,
+        })
+    }
 }
 
 /// The typed step-level settings of a rendered step.
@@ -127,7 +160,7 @@ fn typed<T>(
 mod tests {
     use std::time::Duration;
 
-    use super::{Settings, StepError, ignore_errors_at_plan_time};
+    use super::{Resolved, Settings, StepError, ignore_errors_at_plan_time};
     use crate::plan::{Field, Rendered};
     use crate::runbook::model::{Action, Assert, FieldValue, Step};
 
@@ -176,6 +209,22 @@ mod tests {
         assert_eq!(settings.timeout, Some(Duration::from_secs(90)));
         assert_eq!(settings.retries, 2);
         assert!(settings.ignore_errors);
+    }
+
+    #[test]
+    fn a_resolved_step_holds_the_texts_and_the_typed_values_in_one_shape() {
+        let mut written = step();
+        written.timeout = Some(rendered(
+            "90s",
+            FieldValue::Duration(Duration::from_secs(90)),
+        ));
+        let resolved = Resolved::new(&written).expect("valid");
+        assert_eq!(resolved.step.timeout.as_deref(), Some("90s"));
+        assert_eq!(
+            resolved.values.timeout,
+            Some(FieldValue::Duration(Duration::from_secs(90)))
+        );
+        assert_eq!(resolved.settings.timeout, Some(Duration::from_secs(90)));
     }
 
     #[test]

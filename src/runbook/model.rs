@@ -398,6 +398,24 @@ impl FieldValue {
             _ => None,
         }
     }
+
+    /// The value of a port field.
+    #[must_use]
+    pub fn port(self) -> Option<u16> {
+        match self {
+            FieldValue::Port(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// The permission bits of a mode field.
+    #[must_use]
+    pub fn mode(self) -> Option<u32> {
+        match self {
+            FieldValue::Mode(value) => Some(value),
+            _ => None,
+        }
+    }
 }
 
 /// One step, generic over its field type (see the module doc).
