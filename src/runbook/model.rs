@@ -3,9 +3,11 @@
 //! Steps and actions are generic over their field type `F`, because the same shape travels the
 //! whole pipeline with fields at different stages:
 //! - `Step<Text>`: as written, each field a template source with its span (this module);
-//! - `Step<plan::Field>`: rendered for one host where the plan could, deferred where it needs
-//!   facts or registered results;
-//! - `Step<String>`: fully rendered, just before an action runs.
+//! - `Step<plan::Field>`: rendered and typed for one host where the plan could (a
+//!   `plan::Rendered`), deferred where it needs facts or registered results;
+//! - `Step<plan::Rendered>`: every field rendered and typed on the host, then split into
+//!   `Step<String>` (the text an action gets) and `Step<FieldValue>` (the typed values the
+//!   executor and the action act on), so nothing downstream parses text again.
 //!
 //! [`Step::try_map`] converts between stages, so no stage re-implements the walk over fields.
 
