@@ -398,7 +398,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::{Field, Param, Params, Plan, Request};
-    use crate::diagnostic::SourceFile;
+    use crate::diagnostic::{Diagnostics, SourceFile};
     use crate::inventory::Inventory;
     use crate::runbook::model::{Action, Command, ParamValue};
     use crate::secret::{MASK, Secret};
@@ -408,9 +408,20 @@ mod tests {
 
     /// A plan whose command, data field and condition all read the secret param `password`.
     fn plan_with_a_secret(password: &str) -> Plan {
+        build_with_a_secret(
+            "  - name: login\n    command: mysql -p{{params.password}}\n    failed_when: \"{{#if (eq params.password 'x')}}true{{else}}false{{/if}}\"\n  - copy: { content: \"pw={{params.password}}\\n\", dest: /etc/db.conf }\n",
+            password,
+        )
+        .expect("plan builds")
+    }
+
+    /// Plans `steps` on one host with the secret param `password`.
+    fn build_with_a_secret(steps: &str, password: &str) -> Result<Plan, Diagnostics> {
         let runbook = SourceFile::new(
             "db.yaml",
-            "runbook: db\nkind: maintenance\ntargets: db\nparams:\n  password: { type: string, secret: true }\nsteps:\n  - name: login\n    command: mysql -p{{params.password}}\n    failed_when: \"{{#if (eq params.password 'x')}}true{{else}}false{{/if}}\"\n  - copy: { content: \"pw={{params.password}}\\n\", dest: /etc/db.conf }\n",
+            format!(
+                "runbook: db\nkind: maintenance\ntargets: db\nparams:\n  password: {{ type: string, secret: true }}\nsteps:\n{steps}"
+            ),
         );
         let (runbook, _) = crate::runbook::parse(&runbook).expect("valid runbook");
         let inventory = SourceFile::new(
@@ -433,7 +444,6 @@ mod tests {
             },
             &Renderer::new(),
         )
-        .expect("plan builds")
     }
 
     #[test]
@@ -454,6 +464,22 @@ mod tests {
         };
         assert_eq!(command.text(), format!("mysql -p{PASSWORD}"));
         assert_eq!(plan.template_context(host)["params"]["password"], PASSWORD);
+    }
+
+    #[test]
+    fn a_plan_error_that_quotes_a_rendered_secret_masks_it() {
+        let error = build_with_a_secret(
+            "  - command: sleep 1\n    timeout: \"{{params.password}}\"\n",
+            PASSWORD,
+        )
+        .map(drop)
+        .expect_err("the password is not a duration");
+        let text = format!("{error:?}");
+        assert!(!text.contains(PASSWORD), "{text}");
+        assert!(
+            text.contains(&format!("`{MASK}` is not a duration")),
+            "{text}"
+        );
     }
 
     #[test]
