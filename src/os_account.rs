@@ -43,61 +43,65 @@ pub fn login_uid() -> Option<u32> {
 /// The account name of `uid` through the C library, so accounts from LDAP or SSSD resolve too.
 #[must_use]
 pub fn account_name(uid: u32) -> Option<String> {
-    let mut buffer = vec![0_u8; 4096];
-    loop {
-        // SAFETY: an all-zero passwd (null pointers, zero ids) is a valid value to overwrite.
-        let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut found: *mut libc::passwd = std::ptr::null_mut();
+    lookup_passwd(
         // SAFETY: every pointer is valid for the duration of the call and the buffer length is
         // its real length; getpwuid_r writes the strings of `entry` into `buffer`.
-        let code = unsafe {
-            libc::getpwuid_r(
-                uid,
-                &raw mut entry,
-                buffer.as_mut_ptr().cast(),
-                buffer.len(),
-                &raw mut found,
-            )
-        };
-        if code == libc::ERANGE && buffer.len() < 1 << 20 {
-            buffer.resize(buffer.len() * 4, 0);
-            continue;
-        }
-        if code != 0 || found.is_null() || entry.pw_name.is_null() {
-            return None;
-        }
-        // SAFETY: getpwuid_r succeeded, so pw_name points at a NUL-terminated string in `buffer`,
-        // which is still alive here.
-        let name = unsafe { CStr::from_ptr(entry.pw_name) };
-        return Some(name.to_string_lossy().into_owned());
-    }
+        |entry, buffer, found| unsafe {
+            libc::getpwuid_r(uid, entry, buffer.as_mut_ptr().cast(), buffer.len(), found)
+        },
+        |entry| {
+            if entry.pw_name.is_null() {
+                return None;
+            }
+            // SAFETY: getpwuid_r succeeded, so pw_name points at a NUL-terminated string in the
+            // buffer, which `lookup_passwd` keeps alive while this runs.
+            let name = unsafe { CStr::from_ptr(entry.pw_name) };
+            Some(name.to_string_lossy().into_owned())
+        },
+    )
 }
 
 /// The uid of the account called `name`, through the C library.
 #[must_use]
 pub fn uid_of(name: &str) -> Option<u32> {
     let name = std::ffi::CString::new(name).ok()?;
+    lookup_passwd(
+        // SAFETY: every pointer is valid for the duration of the call, `name` is NUL-terminated
+        // and the buffer length is its real length.
+        |entry, buffer, found| unsafe {
+            libc::getpwnam_r(
+                name.as_ptr(),
+                entry,
+                buffer.as_mut_ptr().cast(),
+                buffer.len(),
+                found,
+            )
+        },
+        |entry| Some(entry.pw_uid),
+    )
+}
+
+/// Runs a reentrant passwd lookup (`getpwuid_r`, `getpwnam_r`: `call` gets the entry to fill,
+/// the string buffer and where to say whether an entry was found) with a buffer that grows on
+/// `ERANGE` up to 1 MiB, then reads the entry found while its buffer is alive.
+fn lookup_passwd<T>(
+    mut call: impl FnMut(*mut libc::passwd, &mut [u8], *mut *mut libc::passwd) -> libc::c_int,
+    read: impl FnOnce(&libc::passwd) -> Option<T>,
+) -> Option<T> {
     let mut buffer = vec![0_u8; 4096];
     loop {
         // SAFETY: an all-zero passwd (null pointers, zero ids) is a valid value to overwrite.
         let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
         let mut found: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: every pointer is valid for the duration of the call, `name` is NUL-terminated
-        // and the buffer length is its real length.
-        let code = unsafe {
-            libc::getpwnam_r(
-                name.as_ptr(),
-                &raw mut entry,
-                buffer.as_mut_ptr().cast(),
-                buffer.len(),
-                &raw mut found,
-            )
-        };
+        let code = call(&raw mut entry, &mut buffer, &raw mut found);
         if code == libc::ERANGE && buffer.len() < 1 << 20 {
             buffer.resize(buffer.len() * 4, 0);
             continue;
         }
-        return (code == 0 && !found.is_null()).then_some(entry.pw_uid);
+        if code != 0 || found.is_null() {
+            return None;
+        }
+        return read(&entry);
     }
 }
 

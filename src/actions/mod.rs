@@ -27,7 +27,7 @@ mod wait_for;
 use std::time::Duration;
 
 pub use outcome::{BackupMade, Outcome, Status};
-pub use ready::{InvalidField, Ready};
+pub use ready::{MistypedField, Ready};
 
 // Every action quotes values with the one shell-quoting rule, as `quote`.
 use crate::quote::shell_quote as quote;
@@ -152,7 +152,7 @@ pub async fn run<T: Transport>(
             Action::Restore(spec) => restore::run(context, spec).await,
             Action::Package(spec) => package::run(context, spec).await,
             // A gate waits for people and a reboot replaces the host's connection: the
-            // executor handles both before dispatch. The rest are typed by `Ready::parse`.
+            // executor handles both before dispatch. The rest are typed by `Ready::new`.
             Action::Gate(_)
             | Action::Reboot(_)
             | Action::Copy(_)

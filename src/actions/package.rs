@@ -1006,8 +1006,29 @@ mod tests {
             async fn kill_running(&self) {}
         }
 
+        fn scripted<F: Fn(&str, &Seen) -> Answer + Send + Sync>(answer: F) -> Scripted<F> {
+            Scripted {
+                seen: Seen::default(),
+                answer,
+            }
+        }
+
         fn ok(stdout: &str) -> Answer {
             (0, stdout.to_owned(), String::new())
+        }
+
+        /// apt-get's failure, exit code 100.
+        fn apt_failure(stderr: &str) -> Answer {
+            (100, String::new(), stderr.to_owned())
+        }
+
+        /// `dpkg-query`'s answer: `before` until the change is applied, `after` from then on.
+        fn packages(seen: &Seen, before: &str, after: &str) -> Answer {
+            ok(if seen.applied.load(AtomicOrdering::SeqCst) {
+                after
+            } else {
+                before
+            })
         }
 
         /// The kind of each command, in order: query, update, simulate, apply.
@@ -1071,32 +1092,24 @@ mod tests {
 
         #[tokio::test]
         async fn present_refreshes_only_when_a_name_has_no_candidate_then_reports_the_install() {
-            let host = Scripted {
-                seen: Seen::default(),
-                answer: |text: &str, seen: &Seen| {
-                    let refreshed = seen.refreshed.load(AtomicOrdering::SeqCst);
-                    let applied = seen.applied.load(AtomicOrdering::SeqCst);
-                    if text.contains("dpkg-query") {
-                        ok(if applied {
-                            "ii \tbash\t5.2\nii \thello\t2.0-1\n"
-                        } else {
-                            "ii \tbash\t5.2\n"
-                        })
-                    } else if text.contains("apt-get -s") && !refreshed {
-                        (
-                            100,
-                            String::new(),
-                            "E: Unable to locate package hello\n".to_owned(),
-                        )
-                    } else if text.contains("apt-get -s") {
-                        ok(
-                            "Inst hello (2.0-1 test:stable [all])\nConf hello (2.0-1 test:stable [all])\n",
-                        )
-                    } else {
-                        ok("")
-                    }
-                },
-            };
+            let host = scripted(|text: &str, seen: &Seen| {
+                let refreshed = seen.refreshed.load(AtomicOrdering::SeqCst);
+                if text.contains("dpkg-query") {
+                    packages(
+                        seen,
+                        "ii \tbash\t5.2\n",
+                        "ii \tbash\t5.2\nii \thello\t2.0-1\n",
+                    )
+                } else if text.contains("apt-get -s") && !refreshed {
+                    apt_failure("E: Unable to locate package hello\n")
+                } else if text.contains("apt-get -s") {
+                    ok(
+                        "Inst hello (2.0-1 test:stable [all])\nConf hello (2.0-1 test:stable [all])\n",
+                    )
+                } else {
+                    ok("")
+                }
+            });
             let outcome = converge(
                 &host,
                 &named(&["bash", "hello"], PackageState::Present),
@@ -1120,10 +1133,7 @@ mod tests {
 
         #[tokio::test]
         async fn present_with_everything_installed_asks_nothing_more() {
-            let host = Scripted {
-                seen: Seen::default(),
-                answer: |_: &str, _: &Seen| ok("ii \thello\t1.0-1\n"),
-            };
+            let host = scripted(|_: &str, _: &Seen| ok("ii \thello\t1.0-1\n"));
             let outcome = converge(
                 &host,
                 &named(&["hello"], PackageState::Present),
@@ -1139,18 +1149,15 @@ mod tests {
 
         #[tokio::test]
         async fn check_mode_simulates_on_a_private_index_and_stops() {
-            let host = Scripted {
-                seen: Seen::default(),
-                answer: |text: &str, _: &Seen| {
-                    if text.contains("dpkg-query") {
-                        ok("ii \thello\t1.0-1\n")
-                    } else if text.contains("apt-get -s") {
-                        ok("Inst hello [1.0-1] (2.0-1 test:stable [all])\n")
-                    } else {
-                        ok("")
-                    }
-                },
-            };
+            let host = scripted(|text: &str, _: &Seen| {
+                if text.contains("dpkg-query") {
+                    ok("ii \thello\t1.0-1\n")
+                } else if text.contains("apt-get -s") {
+                    ok("Inst hello [1.0-1] (2.0-1 test:stable [all])\n")
+                } else {
+                    ok("")
+                }
+            });
             let outcome = converge(
                 &host,
                 &Package::Upgrade(UpgradeScope::All),
@@ -1173,20 +1180,13 @@ mod tests {
 
         #[tokio::test]
         async fn a_name_unknown_after_the_refresh_fails_with_the_fix() {
-            let host = Scripted {
-                seen: Seen::default(),
-                answer: |text: &str, _: &Seen| {
-                    if text.contains("apt-get -s") {
-                        (
-                            100,
-                            String::new(),
-                            "E: Unable to locate package helo\n".to_owned(),
-                        )
-                    } else {
-                        ok("ii \tbash\t5.2\n")
-                    }
-                },
-            };
+            let host = scripted(|text: &str, _: &Seen| {
+                if text.contains("apt-get -s") {
+                    apt_failure("E: Unable to locate package helo\n")
+                } else {
+                    ok("ii \tbash\t5.2\n")
+                }
+            });
             let outcome = converge(
                 &host,
                 &named(&["helo"], PackageState::Latest),
@@ -1209,28 +1209,22 @@ mod tests {
 
         #[tokio::test]
         async fn security_upgrades_only_what_comes_from_a_security_archive() {
-            let host = Scripted {
-                seen: Seen::default(),
-                answer: |text: &str, seen: &Seen| {
-                    let applied = seen.applied.load(AtomicOrdering::SeqCst);
-                    if text.contains("dpkg-query") {
-                        ok(if applied {
-                            "ii \tlibssl3\t3.0.2\nii \thello\t1.0-1\n"
-                        } else {
-                            "ii \tlibssl3\t3.0.1\nii \thello\t1.0-1\n"
-                        })
-                    } else if text.contains("upgrade --with-new-pkgs") {
-                        ok("Inst hello [1.0-1] (2.0-1 Debian:12/stable [all])\n\
+            let host = scripted(|text: &str, seen: &Seen| {
+                if text.contains("dpkg-query") {
+                    packages(
+                        seen,
+                        "ii \tlibssl3\t3.0.1\nii \thello\t1.0-1\n",
+                        "ii \tlibssl3\t3.0.2\nii \thello\t1.0-1\n",
+                    )
+                } else if text.contains("upgrade --with-new-pkgs") {
+                    ok("Inst hello [1.0-1] (2.0-1 Debian:12/stable [all])\n\
                             Inst libssl3 [3.0.1] (3.0.2 Debian-Security:12/stable-security [amd64])\n")
-                    } else if text.contains("apt-get -s") {
-                        ok(
-                            "Inst libssl3 [3.0.1] (3.0.2 Debian-Security:12/stable-security [amd64])\n",
-                        )
-                    } else {
-                        ok("")
-                    }
-                },
-            };
+                } else if text.contains("apt-get -s") {
+                    ok("Inst libssl3 [3.0.1] (3.0.2 Debian-Security:12/stable-security [amd64])\n")
+                } else {
+                    ok("")
+                }
+            });
             let outcome = converge(
                 &host,
                 &Package::Upgrade(UpgradeScope::Security),
@@ -1262,29 +1256,17 @@ mod tests {
 
         #[tokio::test]
         async fn a_failed_upgrade_still_reports_what_changed_before_it_failed() {
-            let host = Scripted {
-                seen: Seen::default(),
-                answer: |text: &str, seen: &Seen| {
-                    let applied = seen.applied.load(AtomicOrdering::SeqCst);
-                    if text.contains("dpkg-query") {
-                        ok(if applied {
-                            "iF \ta\t2\nii \tb\t1\n"
-                        } else {
-                            "ii \ta\t1\nii \tb\t1\n"
-                        })
-                    } else if text.contains("apt-get -s") {
-                        ok("Inst a [1] (2 x:y [all])\nInst b [1] (2 x:y [all])\n")
-                    } else if text.contains("apt-get -y") {
-                        (
-                            100,
-                            String::new(),
-                            "E: Sub-process /usr/bin/dpkg returned an error code (1)\n".to_owned(),
-                        )
-                    } else {
-                        ok("")
-                    }
-                },
-            };
+            let host = scripted(|text: &str, seen: &Seen| {
+                if text.contains("dpkg-query") {
+                    packages(seen, "ii \ta\t1\nii \tb\t1\n", "iF \ta\t2\nii \tb\t1\n")
+                } else if text.contains("apt-get -s") {
+                    ok("Inst a [1] (2 x:y [all])\nInst b [1] (2 x:y [all])\n")
+                } else if text.contains("apt-get -y") {
+                    apt_failure("E: Sub-process /usr/bin/dpkg returned an error code (1)\n")
+                } else {
+                    ok("")
+                }
+            });
             let outcome = converge(
                 &host,
                 &Package::Upgrade(UpgradeScope::All),
@@ -1308,10 +1290,7 @@ mod tests {
 
         #[tokio::test]
         async fn an_unknown_package_manager_or_apk_security_is_refused_before_any_command() {
-            let host = Scripted {
-                seen: Seen::default(),
-                answer: |_: &str, _: &Seen| ok(""),
-            };
+            let host = scripted(|_: &str, _: &Seen| ok(""));
             let spec = Package::Upgrade(UpgradeScope::Security);
             let unknown = converge(
                 &host,

@@ -1,30 +1,29 @@
 //! An action ready to run: its rendered fields plus the typed values of its scalar fields
-//! (modes, durations, ports, counts, booleans, conditions), parsed once before it runs.
+//! (modes, durations, ports, counts, booleans, conditions).
 //!
-//! Actions take these typed values and never parse their own fields again; an absent field gets
-//! its documented default here, and a present one that does not parse is an [`InvalidField`],
-//! which fails the step, never a silent default.
+//! The values come typed from rendering ([`crate::plan::render_text`] parses each field once,
+//! as its type); this module only picks them out, so actions never parse their own fields. An
+//! absent field gets its documented default here; a value of another type than its field is a
+//! [`MistypedField`], an internal error that fails the step, never a silent default.
 
 use std::time::Duration;
 
 use thiserror::Error;
 
 use crate::runbook::model::{
-    Action, Assert, Backup, Copy, FileState, Service, User, ValueError, WaitFor, WaitTarget,
-    bool_value, condition_value, count_value, parse_duration, parse_mode, port_value,
+    Action, Assert, Backup, Copy, FieldValue, FileState, Service, User, WaitFor, WaitTarget,
 };
 
 /// How long `wait_for` waits without a `timeout`.
 const DEFAULT_WAIT: Duration = Duration::from_secs(60);
 
-/// A scalar field of an action whose rendered text is not a value of its type.
+/// A scalar field of an action whose typed value is not of the field's type: the model is
+/// inconsistent.
 #[derive(Debug, Error, PartialEq, Eq)]
-#[error("`{field}`: {error}")]
-pub struct InvalidField {
+#[error("internal error: `{field}` was not typed as its field")]
+pub struct MistypedField {
     /// The field's YAML key.
     pub field: &'static str,
-    /// Why its text does not parse.
-    pub error: ValueError,
 }
 
 /// An action with its scalar fields typed.
@@ -88,103 +87,108 @@ pub enum Ready<'a> {
 }
 
 impl<'a> Ready<'a> {
-    /// Types the action's scalar fields, naming the first that does not parse.
-    pub fn parse(action: &'a Action<String>) -> Result<Self, InvalidField> {
-        Ok(match action {
-            Action::Copy(spec) | Action::Template(spec) => Ready::Copy {
+    /// Picks the typed values of the action's scalar fields out of `values`, the same action
+    /// with each field's [`FieldValue`].
+    pub fn new(
+        action: &'a Action<String>,
+        values: &Action<FieldValue>,
+    ) -> Result<Self, MistypedField> {
+        Ok(match (action, values) {
+            (Action::Copy(spec), Action::Copy(values))
+            | (Action::Template(spec), Action::Template(values)) => Ready::Copy {
                 spec,
-                mode: optional(spec.attributes.mode.as_deref(), "mode", parse_mode)?,
-                backup: optional(spec.backup.as_deref(), "backup", bool_value)?.unwrap_or(false),
+                mode: typed(values.attributes.mode, "mode", FieldValue::mode)?,
+                backup: typed(values.backup, "backup", FieldValue::bool)?.unwrap_or(false),
             },
-            Action::File(spec) => Ready::File {
+            (Action::File(spec), Action::File(values)) => Ready::File {
                 spec,
-                mode: optional(spec.attributes.mode.as_deref(), "mode", parse_mode)?,
+                mode: typed(values.attributes.mode, "mode", FieldValue::mode)?,
             },
-            Action::WaitFor(spec) => Ready::WaitFor {
+            (Action::WaitFor(spec), Action::WaitFor(values)) => Ready::WaitFor {
                 spec,
-                timeout: optional(spec.timeout.as_deref(), "timeout", parse_duration)?
+                timeout: typed(values.timeout, "timeout", FieldValue::duration)?
                     .unwrap_or(DEFAULT_WAIT),
-                port: match &spec.target {
-                    WaitTarget::Port { port, .. } => {
-                        optional(Some(port.as_str()), "port", port_value)?
-                    }
+                port: match &values.target {
+                    WaitTarget::Port { port, .. } => typed(Some(*port), "port", FieldValue::port)?,
                     WaitTarget::Path(_) | WaitTarget::Command(_) => None,
                 },
             },
-            Action::Assert(spec) => Ready::Assert {
+            (Action::Assert(spec), Action::Assert(values)) => Ready::Assert {
                 spec,
-                that: spec
+                that: values
                     .that
                     .iter()
-                    .map(|condition| {
-                        condition_value(condition).map_err(|error| InvalidField {
-                            field: "that",
-                            error,
-                        })
-                    })
+                    .map(|value| value.condition().ok_or(MistypedField { field: "that" }))
                     .collect::<Result<_, _>>()?,
             },
-            Action::Backup(spec) => Ready::Backup {
+            (Action::Backup(spec), Action::Backup(values)) => Ready::Backup {
                 spec,
-                keep: optional(spec.keep.as_deref(), "keep", count_value)?,
+                keep: typed(values.keep, "keep", FieldValue::count)?,
             },
-            Action::Service(spec) => Ready::Service {
+            (Action::Service(spec), Action::Service(values)) => Ready::Service {
                 spec,
-                enabled: optional(spec.enabled.as_deref(), "enabled", bool_value)?,
+                enabled: typed(values.enabled, "enabled", FieldValue::bool)?,
             },
-            Action::User(spec) => Ready::User {
+            (Action::User(spec), Action::User(values)) => Ready::User {
                 spec,
-                system: optional(spec.system.as_deref(), "system", bool_value)?.unwrap_or(false),
+                system: typed(values.system, "system", FieldValue::bool)?.unwrap_or(false),
             },
-            other => Ready::Other(other),
+            (other, _) => Ready::Other(other),
         })
     }
 }
 
-/// Parses a field the action may leave out.
-fn optional<T>(
-    text: Option<&str>,
+/// The typed value of a field the action may leave out.
+fn typed<T>(
+    value: Option<FieldValue>,
     field: &'static str,
-    parse: fn(&str) -> Result<T, ValueError>,
-) -> Result<Option<T>, InvalidField> {
-    text.map(parse)
+    get: fn(FieldValue) -> Option<T>,
+) -> Result<Option<T>, MistypedField> {
+    value
+        .map(|value| get(value).ok_or(MistypedField { field }))
         .transpose()
-        .map_err(|error| InvalidField { field, error })
 }
 
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
-    use super::{InvalidField, Ready};
-    use crate::runbook::model::{Action, ValueError, WaitFor, WaitTarget};
+    use super::{MistypedField, Ready};
+    use crate::runbook::model::{Action, FieldValue, WaitFor, WaitTarget};
 
-    fn wait(timeout: Option<&str>, port: &str) -> Action<String> {
+    fn wait<F>(timeout: Option<F>, port: F) -> Action<F> {
         Action::WaitFor(WaitFor {
-            target: WaitTarget::Port {
-                port: port.into(),
-                host: None,
-            },
-            timeout: timeout.map(str::to_owned),
+            target: WaitTarget::Port { port, host: None },
+            timeout,
         })
     }
 
     #[test]
-    fn an_absent_timeout_is_the_default_and_a_bad_one_is_an_error() {
-        let action = wait(None, "22");
-        let Ok(Ready::WaitFor { timeout, port, .. }) = Ready::parse(&action) else {
+    fn an_absent_timeout_is_the_default_and_typed_values_are_picked_out() {
+        let action = wait(None, "22".to_owned());
+        let values = wait(None, FieldValue::Port(22));
+        let Ok(Ready::WaitFor { timeout, port, .. }) = Ready::new(&action, &values) else {
             panic!("a wait_for is ready");
         };
         assert_eq!((timeout, port), (Duration::from_secs(60), Some(22)));
-        let action = wait(Some("soon"), "22");
-        assert_eq!(
-            Ready::parse(&action).map(drop),
-            Err(InvalidField {
-                field: "timeout",
-                error: ValueError::NotDuration("soon".into())
-            })
+        let action = wait(Some("90s".to_owned()), "22".to_owned());
+        let values = wait(
+            Some(FieldValue::Duration(Duration::from_secs(90))),
+            FieldValue::Port(22),
         );
-        let action = wait(None, "http");
-        assert!(Ready::parse(&action).is_err());
+        let Ok(Ready::WaitFor { timeout, .. }) = Ready::new(&action, &values) else {
+            panic!("a wait_for is ready");
+        };
+        assert_eq!(timeout, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn a_value_of_another_type_is_an_error_not_a_default() {
+        let action = wait(Some("soon".to_owned()), "22".to_owned());
+        let values = wait(Some(FieldValue::Text), FieldValue::Port(22));
+        assert_eq!(
+            Ready::new(&action, &values).map(drop),
+            Err(MistypedField { field: "timeout" })
+        );
     }
 }

@@ -35,6 +35,17 @@ impl Actor {
             login_uid: os_account::login_uid(),
         }
     }
+
+    /// A fixed actor for tests: `alice`, uid and login uid 1000.
+    #[cfg(test)]
+    pub(crate) fn alice() -> Actor {
+        Actor {
+            uid: 1000,
+            user: "alice".into(),
+            sudo_user: None,
+            login_uid: Some(1000),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -58,6 +58,15 @@ impl ChainHash {
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
     }
+
+    /// Serializes as lower-case hex (`#[serde(serialize_with = "ChainHash::serialize_hex")]`):
+    /// how reports and checkpoints show a hash.
+    pub fn serialize_hex<S: serde::Serializer>(
+        hash: &ChainHash,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(hash)
+    }
 }
 
 impl fmt::Display for ChainHash {
@@ -136,15 +145,6 @@ mod tests {
     use super::{ChainHash, Envelope};
     use crate::audit::actor::Actor;
 
-    fn actor() -> Actor {
-        Actor {
-            uid: 1000,
-            user: "alice".into(),
-            sudo_user: None,
-            login_uid: Some(1000),
-        }
-    }
-
     fn envelope(actor: &Actor) -> Envelope<'_> {
         Envelope {
             seq: 1,
@@ -161,7 +161,7 @@ mod tests {
     /// independently, in a few lines of Python, from the encoding documented above.)
     #[test]
     fn the_hash_of_an_envelope_never_changes() {
-        let actor = actor();
+        let actor = Actor::alice();
         assert_eq!(
             envelope(&actor).hash(&ChainHash::GENESIS).to_hex(),
             "4b9c098b6a8015788a9f865ea03d78288f522fb8df87818b65123f3561eb5eeb"
@@ -170,7 +170,7 @@ mod tests {
 
     #[test]
     fn every_field_and_the_previous_hash_change_the_hash() {
-        let actor = actor();
+        let actor = Actor::alice();
         let base = envelope(&actor).hash(&ChainHash::GENESIS);
         let other_actor = Actor {
             sudo_user: Some("bob".into()),

@@ -67,19 +67,12 @@ pub struct Checkpoint {
     /// How many events the history held (the head's `seq`).
     pub events: u64,
     /// Hash of event `events` (all zeros for an empty history).
-    #[serde(serialize_with = "serialize_hash")]
+    #[serde(serialize_with = "ChainHash::serialize_hex")]
     pub head: ChainHash,
     /// When the checkpoint was taken (RFC 3339, UTC).
     pub at: String,
     /// Armored SSH signature over [`Checkpoint::payload`].
     pub signature: Option<String>,
-}
-
-fn serialize_hash<S: serde::Serializer>(
-    hash: &ChainHash,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.collect_str(hash)
 }
 
 impl Checkpoint {

@@ -32,6 +32,7 @@ use rusqlite::{Connection, OptionalExtension, Row, ToSql};
 use serde::{Serialize, Serializer};
 
 use crate::audit::actor::Actor;
+use crate::audit::chain::Envelope;
 use crate::audit::error::AuditError;
 use crate::audit::output::Output;
 use crate::audit::record::{Record, StepStatus};
@@ -286,6 +287,18 @@ impl StoredEntry {
     /// Selects [`EVENT_COLUMNS`] from `entry` with `clause` (WHERE … ORDER BY …).
     pub(crate) fn select(clause: &str) -> String {
         format!("SELECT {EVENT_COLUMNS} FROM entry {clause}")
+    }
+
+    /// The hashed part of this entry, as [`crate::audit::verify`] recomputes it.
+    pub(crate) fn envelope(&self) -> Envelope<'_> {
+        Envelope {
+            seq: self.seq,
+            at_microsecond: self.at,
+            run: self.run,
+            kind: &self.kind,
+            actor: &self.actor,
+            body: &self.body,
+        }
     }
 
     pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<StoredEntry> {

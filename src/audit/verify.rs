@@ -17,7 +17,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::audit::chain::{ChainHash, Envelope, FORMAT_VERSION};
+use crate::audit::chain::{ChainHash, FORMAT_VERSION};
 use crate::audit::checkpoint::Checkpoint;
 use crate::audit::error::AuditError;
 use crate::audit::index::RunRow;
@@ -176,7 +176,7 @@ pub struct VerifyReport {
     /// Events in the store.
     pub events: u64,
     /// Hash of the last event (all zeros for an empty history).
-    #[serde(serialize_with = "serialize_hash")]
+    #[serde(serialize_with = "ChainHash::serialize_hex")]
     pub head: ChainHash,
     /// The first chain break, if any.
     pub chain_break: Option<ChainBreak>,
@@ -184,13 +184,6 @@ pub struct VerifyReport {
     pub checkpoints: Vec<CheckpointCheck>,
     /// Index rows the events do not support.
     pub index_problems: Vec<IndexProblem>,
-}
-
-fn serialize_hash<S: serde::Serializer>(
-    hash: &ChainHash,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.collect_str(hash)
 }
 
 impl VerifyReport {
@@ -297,15 +290,7 @@ fn check_link(
     let Some(prev_hash) = ChainHash::from_slice(&entry.prev_hash) else {
         return Some(ChainBreak::Unlinked { seq });
     };
-    let envelope = Envelope {
-        seq,
-        at_microsecond: entry.at,
-        run: entry.run,
-        kind: &entry.kind,
-        actor: &entry.actor,
-        body: &entry.body,
-    };
-    if stored_hash != Some(envelope.hash(&prev_hash)) {
+    if stored_hash != Some(entry.envelope().hash(&prev_hash)) {
         return Some(ChainBreak::Altered { seq });
     }
     if prev_hash != *previous_hash {

@@ -12,11 +12,11 @@ use tokio::sync::watch;
 use super::event::{Event, HostOutcome, Phase, Status, StepReport};
 use super::gate::{GateAnswer, GateMode};
 use super::reboot::Reboot;
-use super::resolved::{Settings, StepError};
+use super::resolved::{self, Resolved, Settings, StepError, ignore_errors_at_plan_time};
 use super::{Cancel, Shared, facts};
 use crate::actions::{self, Context, Outcome, RunMode};
-use crate::plan::{self, Field, redact};
-use crate::runbook::model::{Action, Step, Text, condition_value, parse_bool, parse_condition};
+use crate::plan::{self, Field, Rendered, redact};
+use crate::runbook::model::{Action, Step, Text};
 use crate::secret::Secret;
 use crate::template;
 use crate::transport::{Connection, SshTarget, TransportError};
@@ -70,7 +70,7 @@ pub(super) async fn run(
             return HostOutcome::Unreachable;
         }
     };
-    let mut context = host_plan.context.clone();
+    let mut context = shared.plan.template_context(host_plan);
     context["run"]["id"] = Value::String(shared.options.run_id.clone());
     let mut runner = HostRunner {
         shared,
@@ -201,15 +201,15 @@ impl HostRunner<'_> {
             match self.resolve(step).await {
                 Err(error) => (Outcome::failed(error.to_string()), 0),
                 Ok(None) => (Outcome::skipped("`when` is false"), 0),
-                Ok(Some((resolved, _))) if matches!(resolved.action, Action::Gate(_)) => {
-                    (self.pass_gate(number, &resolved, checking).await, 1)
+                Ok(Some(resolved)) if matches!(resolved.step.action, Action::Gate(_)) => {
+                    (self.pass_gate(number, &resolved.step, checking).await, 1)
                 }
-                Ok(Some((resolved, settings))) if matches!(resolved.action, Action::Reboot(_)) => {
-                    (self.reboot(&resolved, &settings).await, 1)
+                Ok(Some(resolved)) if matches!(resolved.step.action, Action::Reboot(_)) => {
+                    (self.reboot(&resolved.step, &resolved.settings).await, 1)
                 }
-                Ok(Some((resolved, settings))) => {
-                    ignore = settings.ignore_errors;
-                    match self.attempt(step, &resolved, &settings).await {
+                Ok(Some(resolved)) => {
+                    ignore = resolved.settings.ignore_errors;
+                    match self.attempt(step, &resolved).await {
                         Ok(result) => {
                             if checking && result.0.status == Status::Skipped {
                                 self.unrun_by_check.extend(step.register.clone());
@@ -391,18 +391,10 @@ impl HostRunner<'_> {
 
     /// Renders what the plan deferred and types the step's settings. `Ok(None)` when `when` is
     /// false.
-    async fn resolve(
-        &mut self,
-        step: &Step<Field>,
-    ) -> Result<Option<(Step<String>, Settings)>, StepError> {
+    async fn resolve(&mut self, step: &Step<Field>) -> Result<Option<Resolved>, StepError> {
         if let Some(when) = &step.when {
             let when = self.render(when).await?;
-            // The step's report masks secrets in the message, as in every other failure.
-            let run = condition_value(&when).map_err(|error| StepError::Invalid {
-                field: "when",
-                error,
-            })?;
-            if !run {
+            if !resolved::condition(&when, "when")? {
                 return Ok(None);
             }
         }
@@ -416,11 +408,10 @@ impl HostRunner<'_> {
             fields.push(self.render(field).await?);
         }
         let mut rendered = fields.into_iter();
-        let resolved = now
+        let typed = now
             .try_map(&mut |_| rendered.next().ok_or(()))
             .map_err(|()| StepError::FieldsChanged)?;
-        let settings = Settings::parse(&resolved)?;
-        Ok(Some((resolved, settings)))
+        Resolved::new(&typed).map(Some)
     }
 
     /// Gathers `facts.*` once per host, the first time a template reads them.
@@ -447,14 +438,14 @@ impl HostRunner<'_> {
         Ok(())
     }
 
-    /// Renders a field on this host's current context.
-    async fn render(&mut self, field: &Field) -> Result<String, StepError> {
+    /// Renders and types a field on this host's current context.
+    async fn render(&mut self, field: &Field) -> Result<Rendered, StepError> {
         let text = match field {
-            Field::Ready(text) => return Ok(text.clone()),
+            Field::Ready(rendered) => return Ok(rendered.clone()),
             Field::AtRunTime(text) => text,
         };
         self.gather_facts_for(text).await?;
-        plan::render_text(&self.shared.renderer, text, &self.context)
+        plan::render_text(&self.shared.renderer, text, &self.context, &self.secrets)
             .map_err(|error| StepError::Render(self.redact(&error.to_string())))
     }
 
@@ -462,14 +453,18 @@ impl HostRunner<'_> {
     async fn attempt(
         &mut self,
         planned: &Step<Field>,
-        step: &Step<String>,
-        settings: &Settings,
+        resolved: &Resolved,
     ) -> Result<(Outcome, u32), TransportError> {
+        let Resolved {
+            step,
+            values,
+            settings,
+        } = resolved;
         let become_user = self.become_user(step, settings);
         let mode = self.mode(step);
-        let action = match actions::Ready::parse(&step.action) {
+        let action = match actions::Ready::new(&step.action, &values.action) {
             Ok(action) => action,
-            Err(invalid) => return Ok((Outcome::failed(invalid.to_string()), 0)),
+            Err(mistyped) => return Ok((Outcome::failed(mistyped.to_string()), 0)),
         };
         if matches!(step.action, Action::Package(_)) {
             // The package manager is a fact: gathered once, whether or not a template asked.
@@ -566,12 +561,10 @@ impl HostRunner<'_> {
         if let Some(name) = &step.register {
             context[name] = result_json(outcome);
         }
-        // A condition the plan already rendered is a value, never template code again.
-        let condition = |field: &Field| -> Result<bool, StepError> {
+        // A condition the plan already rendered is a typed value, never template code again.
+        let condition = |field: &Field, name: &'static str| -> Result<bool, StepError> {
             match field {
-                Field::Ready(text) => {
-                    parse_condition(text).ok_or_else(|| StepError::NotCondition(text.clone()))
-                }
+                Field::Ready(rendered) => resolved::condition(rendered, name),
                 Field::AtRunTime(text) => self
                     .shared
                     .renderer
@@ -580,7 +573,7 @@ impl HostRunner<'_> {
             }
         };
         if let Some(field) = &step.failed_when {
-            let failed = condition(field)?;
+            let failed = condition(field, "failed_when")?;
             outcome.status = if failed {
                 Status::Failed
             } else if outcome.status == Status::Failed && outcome.rc.is_some() {
@@ -597,7 +590,7 @@ impl HostRunner<'_> {
             }
         }
         if let Some(field) = &step.changed_when {
-            let changed = condition(field)?;
+            let changed = condition(field, "changed_when")?;
             if outcome.status != Status::Failed {
                 outcome.status = if changed { Status::Changed } else { Status::Ok };
             }
@@ -629,11 +622,6 @@ fn transport_failure(error: &TransportError) -> Outcome {
         outcome.status = Status::Unreachable;
     }
     outcome
-}
-
-/// `ignore_errors` as far as the plan knows it, for steps that fail before they are rendered.
-fn ignore_errors_at_plan_time(step: &Step<Field>) -> bool {
-    matches!(&step.ignore_errors, Some(Field::Ready(text)) if parse_bool(text) == Some(true))
 }
 
 /// A step's registered value (SPEC §2): `rc` is null when nothing ran or it timed out.

@@ -74,7 +74,7 @@ pub fn render(plan: &Plan, style: Style) -> String {
 fn write_steps(out: &mut String, plan: &Plan, steps: &[Step<Field>], indent: &str) {
     for (index, step) in steps.iter().enumerate() {
         let when = match &step.when {
-            Some(Field::Ready(condition)) if condition.trim() == "false" => {
+            Some(Field::Ready(condition)) if condition.shown().trim() == "false" => {
                 " (skipped: when is false)"
             }
             Some(Field::AtRunTime(_)) => " (when: decided at run time)",
@@ -90,7 +90,7 @@ fn write_steps(out: &mut String, plan: &Plan, steps: &[Step<Field>], indent: &st
 #[must_use]
 pub fn summary(step: &Step<Field>) -> String {
     let show = |field: &Field| match field {
-        Field::Ready(text) => text.replace('\n', "⏎"),
+        Field::Ready(text) => text.shown().replace('\n', "⏎"),
         Field::AtRunTime(text) => format!("{} (at run time)", text.source.replace('\n', "⏎")),
     };
     match &step.action {
@@ -104,7 +104,7 @@ pub fn summary(step: &Step<Field>) -> String {
                 Content::Bytes { src, bytes } => {
                     format!("{} ({} bytes)", src.display(), bytes.len())
                 }
-                Content::Text(Field::Ready(text)) => format!("{} bytes of text", text.len()),
+                Content::Text(Field::Ready(text)) => format!("{} bytes of text", text.text().len()),
                 Content::Text(Field::AtRunTime(_)) => "text rendered at run time".to_owned(),
             };
             let mode = copy

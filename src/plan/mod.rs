@@ -12,6 +12,7 @@
 
 mod display;
 mod params;
+mod rendered;
 pub mod saved;
 
 use std::collections::BTreeSet;
@@ -23,6 +24,7 @@ use thiserror::Error;
 
 pub use display::{render as display, summary as step_summary};
 pub use params::{Param, ParamInput, ParamSource, Params, resolve as resolve_params};
+pub use rendered::Rendered;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::inventory::{GroupName, Host, Inventory};
@@ -36,8 +38,8 @@ use crate::transport::SshTarget;
 /// A field of a planned step.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Field {
-    /// Rendered at plan time: exactly what will run.
-    Ready(String),
+    /// Rendered and typed at plan time: exactly what will run.
+    Ready(Rendered),
     /// Needs facts, registered results or the run id: rendered on the host when the step runs.
     AtRunTime(Text),
 }
@@ -89,7 +91,9 @@ pub struct HostPlan {
     pub host: Host,
     /// How to reach it, jump hosts resolved.
     pub target: SshTarget,
-    /// Template context known at plan time: `params`, `host`, `vars`, `run.operator`.
+    /// Template context known at plan time, without the params: `host`, `vars`,
+    /// `run.operator`. [`Plan::template_context`] adds the params, so a plan holds a secret
+    /// param's value only in [`Plan::params`], where it is a [`Secret`].
     pub context: Value,
     /// Rendered steps.
     pub steps: Vec<Step<Field>>,
@@ -140,6 +144,24 @@ impl Plan {
     pub fn redact(&self, text: &str) -> String {
         redact(text, &self.secrets)
     }
+
+    /// The whole template context of `host`: its plan-time context plus the params, secret ones
+    /// exposed. For rendering only; never show it.
+    #[must_use]
+    pub fn template_context(&self, host: &HostPlan) -> Value {
+        with_params(&host.context, &self.params)
+    }
+}
+
+/// `context` with `params` added, secret ones exposed: the context templates are rendered on.
+fn with_params(context: &Value, params: &Params) -> Value {
+    let params: Map<String, Value> = params
+        .iter()
+        .map(|(name, value)| (name.clone(), value.expose().to_json()))
+        .collect();
+    let mut context = context.clone();
+    context["params"] = Value::Object(params);
+    context
 }
 
 /// Replaces every occurrence of each secret in `text` by [`MASK`]: the value itself, and the
@@ -209,11 +231,6 @@ pub fn build(request: Request<'_>, renderer: &Renderer) -> Result<Plan, Diagnost
             .into());
     }
 
-    let params_json: Map<String, Value> = request
-        .params
-        .iter()
-        .map(|(name, value)| (name.clone(), value.expose().to_json()))
-        .collect();
     let secrets: Vec<Secret<String>> = request
         .params
         .iter()
@@ -226,8 +243,7 @@ pub fn build(request: Request<'_>, renderer: &Renderer) -> Result<Plan, Diagnost
     let mut diagnostics = Diagnostics::new();
     let mut hosts = Vec::new();
     for host in selected {
-        let context = json!({
-            "params": params_json,
+        let public = json!({
             "host": {
                 "name": host.name.as_str(),
                 "address": host.address,
@@ -237,8 +253,9 @@ pub fn build(request: Request<'_>, renderer: &Renderer) -> Result<Plan, Diagnost
             "vars": host.vars,
             "run": { "operator": request.operator },
         });
+        let context = with_params(&public, &request.params);
         let mut render = |text: &Text| -> Result<Field, Diagnostic> {
-            render_field(renderer, text, &context).map_err(|error| {
+            render_field(renderer, text, &context, &secrets).map_err(|error| {
                 let message = redact(&error.to_string(), &secrets);
                 Diagnostic::error(format!("host `{}`: {message}", host.name)).at(file, text.span)
             })
@@ -263,7 +280,7 @@ pub fn build(request: Request<'_>, renderer: &Renderer) -> Result<Plan, Diagnost
         hosts.push(HostPlan {
             host: host.clone(),
             target: ssh_target(request.inventory, host, 0),
-            context: context.clone(),
+            context: public,
             steps,
             on_failure,
         });
@@ -304,22 +321,35 @@ pub enum FieldError {
     Value(#[from] ValueError),
 }
 
-/// Renders a field's template and checks the result against the field's type: the one place
-/// both plan time and run time turn a template into a value.
+/// Renders a field's template and parses the result as the field's type: the one place both
+/// plan time and run time turn a template into a typed value. `secrets` are masked when the
+/// result is shown.
 pub fn render_text(
     renderer: &Renderer,
     text: &Text,
     context: &Value,
-) -> Result<String, FieldError> {
-    let value = renderer.render(text.mode, &text.source, context)?;
-    text.kind.parse(&value)?;
-    Ok(value)
+    secrets: &[Secret<String>],
+) -> Result<Rendered, FieldError> {
+    let output = renderer.render(text.mode, &text.source, context)?;
+    let value = text.kind.parse(&output)?;
+    Ok(Rendered::new(output, value, secrets))
 }
 
-/// Renders a field now when it only reads plan-time values, else defers it.
-fn render_field(renderer: &Renderer, text: &Text, context: &Value) -> Result<Field, FieldError> {
+/// Renders a field now when it only reads plan-time values, else defers it. A literal is typed
+/// here too (validation has checked it parses), so the executor gets every ready field typed.
+fn render_field(
+    renderer: &Renderer,
+    text: &Text,
+    context: &Value,
+    secrets: &[Secret<String>],
+) -> Result<Field, FieldError> {
     if !template::is_template(&text.source) {
-        return Ok(Field::Ready(text.source.clone()));
+        let value = text.kind.parse(&text.source)?;
+        return Ok(Field::Ready(Rendered::new(
+            text.source.clone(),
+            value,
+            secrets,
+        )));
     }
     let references = template::references(&text.source)?;
     if references
@@ -328,7 +358,7 @@ fn render_field(renderer: &Renderer, text: &Text, context: &Value) -> Result<Fie
     {
         return Ok(Field::AtRunTime(text.clone()));
     }
-    render_text(renderer, text, context).map(Field::Ready)
+    render_text(renderer, text, context, secrets).map(Field::Ready)
 }
 
 /// A step's name with this host's plan-time values filled in (`restart {{host.name}}` →
@@ -394,6 +424,105 @@ fn ssh_target(inventory: &Inventory, host: &Host, depth: usize) -> SshTarget {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use super::{Field, Param, Params, Plan, Request};
+    use crate::diagnostic::{Diagnostics, SourceFile};
+    use crate::inventory::Inventory;
+    use crate::runbook::model::{Action, Command, ParamValue};
+    use crate::secret::{MASK, Secret};
+    use crate::template::Renderer;
+
+    const PASSWORD: &str = "hunter2-s3cret";
+
+    /// A plan whose command, data field and condition all read the secret param `password`.
+    fn plan_with_a_secret(password: &str) -> Plan {
+        build_with_a_secret(
+            "  - name: login\n    command: mysql -p{{params.password}}\n    failed_when: \"{{#if (eq params.password 'x')}}true{{else}}false{{/if}}\"\n  - copy: { content: \"pw={{params.password}}\\n\", dest: /etc/db.conf }\n",
+            password,
+        )
+        .expect("plan builds")
+    }
+
+    /// Plans `steps` on one host with the secret param `password`.
+    fn build_with_a_secret(steps: &str, password: &str) -> Result<Plan, Diagnostics> {
+        let runbook = SourceFile::new(
+            "db.yaml",
+            format!(
+                "runbook: db\nkind: maintenance\ntargets: db\nparams:\n  password: {{ type: string, secret: true }}\nsteps:\n{steps}"
+            ),
+        );
+        let (runbook, _) = crate::runbook::parse(&runbook).expect("valid runbook");
+        let inventory = SourceFile::new(
+            "hosts.yaml",
+            "hosts:\n  db1: { address: 10.0.0.5 }\ngroups:\n  db: { hosts: [db1] }\n",
+        );
+        let (inventory, _) = Inventory::parse(inventory).expect("valid inventory");
+        let params: Params = vec![(
+            "password".into(),
+            Param::Secret(Secret::new(ParamValue::Text(password.into()))),
+        )];
+        super::build(
+            Request {
+                runbook: Arc::new(runbook),
+                inventory: &inventory,
+                limit: None,
+                widen: None,
+                params,
+                operator: "alice".into(),
+            },
+            &Renderer::new(),
+        )
+    }
+
+    #[test]
+    fn debug_of_a_plan_never_shows_a_secret_param() {
+        let plan = plan_with_a_secret(PASSWORD);
+        for text in [format!("{plan:?}"), format!("{plan:#?}")] {
+            assert!(!text.contains(PASSWORD), "{text}");
+            assert!(text.contains(&format!("mysql -p{MASK}")), "{text}");
+        }
+        // What the host gets is still the value itself.
+        let host = &plan.hosts[0];
+        let Action::Command(Command {
+            text: Field::Ready(command),
+            ..
+        }) = &host.steps[0].action
+        else {
+            panic!("the command is rendered at plan time");
+        };
+        assert_eq!(command.text(), format!("mysql -p{PASSWORD}"));
+        assert_eq!(plan.template_context(host)["params"]["password"], PASSWORD);
+    }
+
+    #[test]
+    fn a_plan_error_that_quotes_a_rendered_secret_masks_it() {
+        let error = build_with_a_secret(
+            "  - command: sleep 1\n    timeout: \"{{params.password}}\"\n",
+            PASSWORD,
+        )
+        .map(drop)
+        .expect_err("the password is not a duration");
+        let text = format!("{error:?}");
+        assert!(!text.contains(PASSWORD), "{text}");
+        assert!(
+            text.contains(&format!("`{MASK}` is not a duration")),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_drift_digest_does_not_depend_on_a_secret_value() {
+        // `Debug` escapes a quote or a backslash, so masking the formatted text afterwards
+        // missed a secret holding one, and it reached the digest a saved plan stores.
+        let digests: Vec<String> = [PASSWORD, "pa\"ss", "back\\slash"]
+            .into_iter()
+            .map(|password| plan_with_a_secret(password).rendered_digest())
+            .collect();
+        assert_eq!(digests[0], digests[1]);
+        assert_eq!(digests[0], digests[2]);
+    }
+
     #[test]
     fn step_names_render_plan_time_values_and_keep_the_rest_as_written() {
         let renderer = crate::template::Renderer::new();

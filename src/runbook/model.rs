@@ -3,14 +3,18 @@
 //! Steps and actions are generic over their field type `F`, because the same shape travels the
 //! whole pipeline with fields at different stages:
 //! - `Step<Text>`: as written, each field a template source with its span (this module);
-//! - `Step<plan::Field>`: rendered for one host where the plan could, deferred where it needs
-//!   facts or registered results;
-//! - `Step<String>`: fully rendered, just before an action runs.
+//! - `Step<plan::Field>`: rendered and typed for one host where the plan could (a
+//!   `plan::Rendered`), deferred where it needs facts or registered results;
+//! - `Step<plan::Rendered>`: every field rendered and typed on the host, then split into
+//!   `Step<String>` (the text an action gets) and `Step<FieldValue>` (the typed values the
+//!   executor and the action act on), so nothing downstream parses text again.
 //!
 //! [`Step::try_map`] converts between stages, so no stage re-implements the walk over fields.
 
+use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::diagnostic::{SourceFile, Span};
 use crate::template::Mode;
@@ -100,7 +104,7 @@ impl Kind {
 }
 
 /// A declared parameter.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ParamSpec {
     /// Name, as used in `{{params.name}}`.
     pub name: String,
@@ -114,6 +118,29 @@ pub struct ParamSpec {
     pub secret: bool,
     /// Free text.
     pub description: String,
+}
+
+/// Written by hand so that a secret param's default never shows: validation rejects one, but a
+/// `ParamSpec` built another way could still hold it.
+impl fmt::Debug for ParamSpec {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let default = self.default.as_ref().map(|value| -> &dyn fmt::Debug {
+            if self.secret {
+                &crate::secret::MASK
+            } else {
+                value
+            }
+        });
+        formatter
+            .debug_struct("ParamSpec")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("default", &default)
+            .field("required", &self.required)
+            .field("secret", &self.secret)
+            .field("description", &self.description)
+            .finish()
+    }
 }
 
 /// A parameter's type and constraints.
@@ -302,16 +329,93 @@ pub enum FieldType {
 }
 
 impl FieldType {
-    /// Checks that `text` parses as this type, or says why not.
-    pub fn parse(self, text: &str) -> Result<(), ValueError> {
+    /// Parses `text` as this type, or says why not: the one place a field's text becomes its
+    /// typed value.
+    pub fn parse(self, text: &str) -> Result<FieldValue, ValueError> {
+        Ok(match self {
+            FieldType::Text => FieldValue::Text,
+            FieldType::Bool => FieldValue::Bool(bool_value(text)?),
+            FieldType::Condition => FieldValue::Condition(condition_value(text)?),
+            FieldType::Count => FieldValue::Count(count_value(text)?),
+            FieldType::Port => FieldValue::Port(port_value(text)?),
+            FieldType::Duration => FieldValue::Duration(parse_duration(text)?),
+            FieldType::Mode => FieldValue::Mode(parse_mode(text)?),
+        })
+    }
+}
+
+/// A field's text parsed as its [`FieldType`]: what the executor acts on, so it never parses
+/// text again. A text field's value is its text, which the holder keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldValue {
+    /// A [`FieldType::Text`] field.
+    Text,
+    /// A [`FieldType::Bool`] field.
+    Bool(bool),
+    /// A [`FieldType::Condition`] field.
+    Condition(bool),
+    /// A [`FieldType::Count`] field.
+    Count(u32),
+    /// A [`FieldType::Port`] field.
+    Port(u16),
+    /// A [`FieldType::Duration`] field.
+    Duration(Duration),
+    /// A [`FieldType::Mode`] field: permission bits.
+    Mode(u32),
+}
+
+impl FieldValue {
+    /// The value of a bool field.
+    #[must_use]
+    pub fn bool(self) -> Option<bool> {
         match self {
-            FieldType::Text => Ok(()),
-            FieldType::Bool => bool_value(text).map(drop),
-            FieldType::Condition => condition_value(text).map(drop),
-            FieldType::Count => count_value(text).map(drop),
-            FieldType::Port => port_value(text).map(drop),
-            FieldType::Duration => parse_duration(text).map(drop),
-            FieldType::Mode => parse_mode(text).map(drop),
+            FieldValue::Bool(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// The value of a condition.
+    #[must_use]
+    pub fn condition(self) -> Option<bool> {
+        match self {
+            FieldValue::Condition(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// The value of a count field.
+    #[must_use]
+    pub fn count(self) -> Option<u32> {
+        match self {
+            FieldValue::Count(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// The value of a duration field.
+    #[must_use]
+    pub fn duration(self) -> Option<Duration> {
+        match self {
+            FieldValue::Duration(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// The value of a port field.
+    #[must_use]
+    pub fn port(self) -> Option<u16> {
+        match self {
+            FieldValue::Port(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// The permission bits of a mode field.
+    #[must_use]
+    pub fn mode(self) -> Option<u32> {
+        match self {
+            FieldValue::Mode(value) => Some(value),
+            _ => None,
         }
     }
 }
@@ -881,7 +985,7 @@ pub fn backticked(values: &[String]) -> String {
 #[cfg(test)]
 mod tests {
 
-    use super::{Amount, ParamKind, ParamValue};
+    use super::{Amount, ParamKind, ParamSpec, ParamValue};
 
     #[test]
     fn percentages_round_up() {
@@ -902,5 +1006,22 @@ mod tests {
         assert_eq!(ParamKind::Bool.parse("true"), Ok(ParamValue::Bool(true)));
         let choice = ParamKind::Enum(vec!["staging".into(), "production".into()]);
         assert!(choice.parse("prod").is_err());
+    }
+
+    #[test]
+    fn debug_of_a_secret_param_masks_its_default() {
+        let mut spec = ParamSpec {
+            name: "token".into(),
+            kind: ParamKind::String,
+            default: Some(ParamValue::Text("t0ken".into())),
+            required: false,
+            secret: true,
+            description: String::new(),
+        };
+        let text = format!("{spec:?}");
+        assert!(!text.contains("t0ken"), "{text}");
+        assert!(text.contains(crate::secret::MASK), "{text}");
+        spec.secret = false;
+        assert!(format!("{spec:?}").contains("t0ken"));
     }
 }

@@ -37,6 +37,17 @@ fn render(mode: Mode, template: &str) -> Result<String, TemplateError> {
     Renderer::new().render(mode, template, &context())
 }
 
+/// Each template renders to its expected text in `mode`.
+fn assert_renders(mode: Mode, cases: &[(&str, &str)]) {
+    for &(template, expected) in cases {
+        assert_eq!(
+            render(mode, template).as_deref(),
+            Ok(expected),
+            "template {template:?}"
+        );
+    }
+}
+
 #[test]
 fn command_mode_quotes_every_value() {
     let cases = [
@@ -72,13 +83,7 @@ fn command_mode_quotes_every_value() {
         ("grep -c ^Inst || true", "grep -c ^Inst || true"),
         ("echo \\{{literal}}", "echo {{literal}}"),
     ];
-    for (template, expected) in cases {
-        assert_eq!(
-            render(Mode::Command, template).as_deref(),
-            Ok(expected),
-            "template {template:?}"
-        );
-    }
+    assert_renders(Mode::Command, &cases);
 }
 
 #[test]
@@ -115,13 +120,7 @@ fn triple_stash_inserts_raw_text() {
         ("{{~{params.word}~}}", "abc-1.2/x"),
         ("{{{eq params.keep 7}}}", "true"),
     ];
-    for (template, expected) in cases {
-        assert_eq!(
-            render(Mode::Command, template).as_deref(),
-            Ok(expected),
-            "template {template:?}"
-        );
-    }
+    assert_renders(Mode::Command, &cases);
 }
 
 #[test]
@@ -171,13 +170,7 @@ fn data_mode_is_verbatim() {
             "many",
         ),
     ];
-    for (template, expected) in cases {
-        assert_eq!(
-            render(Mode::Data, template).as_deref(),
-            Ok(expected),
-            "template {template:?}"
-        );
-    }
+    assert_renders(Mode::Data, &cases);
 }
 
 #[test]
@@ -360,24 +353,34 @@ fn undefined_variables_are_errors() {
         (Mode::Data, "{{host.groups.[5]}}", "host.groups.5", 2),
         (Mode::Data, "{{timed_out.rc.x}}", "timed_out.rc.x", 2),
     ];
-    for (mode, template, path, offset) in cases {
-        let error = renderer
-            .render(*mode, template, &context)
-            .expect_err(template);
-        match error {
-            TemplateError::Undefined {
-                path: found,
-                offset: found_offset,
-                ..
-            } => {
-                assert_eq!(
-                    (found.as_str(), found_offset),
-                    (*path, Some(*offset)),
-                    "template {template:?}"
-                );
-            }
-            other => panic!("template {template:?}: expected Undefined, got {other:?}"),
-        }
+    for &(mode, template, path, offset) in cases {
+        assert_undefined(
+            renderer.render(mode, template, &context),
+            template,
+            path,
+            offset,
+        );
+    }
+}
+
+/// `result` is an [`TemplateError::Undefined`] naming `path` at `offset`.
+fn assert_undefined(
+    result: Result<String, TemplateError>,
+    template: &str,
+    path: &str,
+    offset: usize,
+) {
+    match result {
+        Err(TemplateError::Undefined {
+            path: found,
+            offset: found_offset,
+            ..
+        }) => assert_eq!(
+            (found.as_str(), found_offset),
+            (path, Some(offset)),
+            "template {template:?}"
+        ),
+        other => panic!("template {template:?}: expected Undefined, got {other:?}"),
     }
 }
 
@@ -399,21 +402,13 @@ fn undefined_inside_blocks_is_caught_at_render_time() {
         ("{{#with host}}{{name}} {{port}}{{/with}}", "port", 25),
         ("{{lookup vars 'nope'}}", "vars.nope", 0),
     ];
-    for (template, path, offset) in cases {
-        match renderer.render(Mode::Data, template, &context) {
-            Err(TemplateError::Undefined {
-                path: found,
-                offset: found_offset,
-                ..
-            }) => {
-                assert_eq!(
-                    (found.as_str(), found_offset),
-                    (*path, Some(*offset)),
-                    "template {template:?}"
-                );
-            }
-            other => panic!("template {template:?}: expected Undefined, got {other:?}"),
-        }
+    for &(template, path, offset) in cases {
+        assert_undefined(
+            renderer.render(Mode::Data, template, &context),
+            template,
+            path,
+            offset,
+        );
     }
 }
 

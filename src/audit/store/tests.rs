@@ -19,7 +19,7 @@ use rusqlite::Connection;
 use super::{AuditStore, DATABASE_FILE, MIGRATIONS};
 use super::{insert_entry, insert_run_row};
 use crate::audit::actor::Actor;
-use crate::audit::chain::{ChainHash, Envelope};
+use crate::audit::chain::ChainHash;
 use crate::audit::checkpoint::Checkpoint;
 use crate::audit::error::AuditError;
 use crate::audit::index::RunRow;
@@ -33,15 +33,6 @@ use crate::audit::verify::{ChainBreak, CheckpointFinding, IndexProblem};
 const CHILD_DIR: &str = "OPSGATE_AUDIT_TEST_CHILD_DIR";
 /// How many runs a concurrent-writer child records.
 const CHILD_RUNS: &str = "OPSGATE_AUDIT_TEST_CHILD_RUNS";
-
-fn alice() -> Actor {
-    Actor {
-        uid: 1000,
-        user: "alice".into(),
-        sudo_user: None,
-        login_uid: Some(1000),
-    }
-}
 
 fn request(operator: &str, runbook: &str, hosts: &[&str]) -> Record {
     Record::RunRequested {
@@ -80,30 +71,31 @@ fn step_finished(host: &str, step: u32, status: StepStatus) -> Record {
     }
 }
 
+/// Appends `records` to `run`, in order.
+fn append_all(store: &mut AuditStore, run: RunId, actor: &Actor, records: &[Record]) {
+    for record in records {
+        store.append(run, actor, record).expect("append");
+    }
+}
+
 /// A complete run: request, start, two steps on every host, finish ok. 3 + 4·hosts events.
 fn record_run(store: &mut AuditStore, operator: &str, runbook: &str, hosts: &[&str]) -> RunId {
-    let actor = alice();
+    let actor = Actor::alice();
     let (run, lock) = store
         .begin_run(&actor, request(operator, runbook, hosts))
         .expect("begin");
-    store
-        .append(run, &actor, &Record::RunStarted)
-        .expect("start");
+    let mut records = vec![Record::RunStarted];
     for host in hosts {
         for step in 1..=2 {
-            store
-                .append(run, &actor, &step_started(host, step))
-                .expect("step started");
-            store
-                .append(run, &actor, &step_finished(host, step, StepStatus::Ok))
-                .expect("step finished");
+            records.push(step_started(host, step));
+            records.push(step_finished(host, step, StepStatus::Ok));
         }
     }
-    let finished = Record::RunFinished {
+    records.push(Record::RunFinished {
         status: RunStatus::Ok,
         message: None,
-    };
-    store.append(run, &actor, &finished).expect("finish");
+    });
+    append_all(store, run, &actor, &records);
     drop(lock);
     run
 }
@@ -129,6 +121,15 @@ fn two_runs() -> (tempfile::TempDir, AuditStore) {
     (directory, store)
 }
 
+/// [`two_runs`] with a raw connection to its database whose triggers no longer stop an UPDATE
+/// or a DELETE: what an attacker with write access to the file has.
+fn two_runs_open_to_tampering() -> (tempfile::TempDir, AuditStore, Connection) {
+    let (directory, store) = two_runs();
+    let connection = raw(directory.path());
+    drop_entry_triggers(&connection);
+    (directory, store, connection)
+}
+
 fn chain_break(store: &AuditStore) -> Option<ChainBreak> {
     store.verify(&[]).expect("verify runs").chain_break
 }
@@ -144,15 +145,9 @@ fn stored_entry(connection: &Connection, seq: u64) -> StoredEntry {
 }
 
 fn rehash(entry: &StoredEntry) -> ChainHash {
-    Envelope {
-        seq: entry.seq,
-        at_microsecond: entry.at,
-        run: entry.run,
-        kind: &entry.kind,
-        actor: &entry.actor,
-        body: &entry.body,
-    }
-    .hash(&ChainHash::from_slice(&entry.prev_hash).expect("32 bytes"))
+    entry
+        .envelope()
+        .hash(&ChainHash::from_slice(&entry.prev_hash).expect("32 bytes"))
 }
 
 #[test]
@@ -236,9 +231,7 @@ fn a_store_numbered_by_event_seq_keeps_its_ids_and_goes_on_from_the_highest() {
 
 #[test]
 fn an_updated_body_is_named_as_altered() {
-    let (directory, store) = two_runs();
-    let connection = raw(directory.path());
-    drop_entry_triggers(&connection);
+    let (_directory, store, connection) = two_runs_open_to_tampering();
     let forged = step_finished("web1", 1, StepStatus::Failed).encode();
     connection
         .execute("UPDATE entry SET body = ?1 WHERE seq = 4", [forged])
@@ -248,9 +241,7 @@ fn an_updated_body_is_named_as_altered() {
 
 #[test]
 fn a_changed_actor_or_time_is_named_as_altered() {
-    let (directory, store) = two_runs();
-    let connection = raw(directory.path());
-    drop_entry_triggers(&connection);
+    let (_directory, store, connection) = two_runs_open_to_tampering();
     connection
         .execute("UPDATE entry SET user_name = 'mallory' WHERE seq = 9", [])
         .expect("update");
@@ -259,9 +250,7 @@ fn a_changed_actor_or_time_is_named_as_altered() {
 
 #[test]
 fn a_deleted_middle_event_is_named_as_removed() {
-    let (directory, store) = two_runs();
-    let connection = raw(directory.path());
-    drop_entry_triggers(&connection);
+    let (_directory, store, connection) = two_runs_open_to_tampering();
     connection
         .execute("DELETE FROM entry WHERE seq = 6", [])
         .expect("delete");
@@ -298,9 +287,7 @@ fn a_forged_row_is_named() {
 
 #[test]
 fn a_rewritten_event_with_a_recomputed_hash_breaks_the_next_link() {
-    let (directory, store) = two_runs();
-    let connection = raw(directory.path());
-    drop_entry_triggers(&connection);
+    let (_directory, store, connection) = two_runs_open_to_tampering();
     let mut entry = stored_entry(&connection, 5);
     entry.body = step_finished("web1", 2, StepStatus::Changed).encode();
     let hash = rehash(&entry);
@@ -318,10 +305,8 @@ fn a_rewritten_event_with_a_recomputed_hash_breaks_the_next_link() {
 
 #[test]
 fn a_truncated_tail_is_caught_by_a_checkpoint() {
-    let (directory, store) = two_runs();
+    let (_directory, store, connection) = two_runs_open_to_tampering();
     let checkpoint = store.checkpoint().expect("checkpoint");
-    let connection = raw(directory.path());
-    drop_entry_triggers(&connection);
     connection
         .execute("DELETE FROM entry WHERE seq > 12", [])
         .expect("truncate");
@@ -336,10 +321,8 @@ fn a_truncated_tail_is_caught_by_a_checkpoint() {
 
 #[test]
 fn a_history_rewritten_from_some_event_on_is_caught_by_a_checkpoint() {
-    let (directory, store) = two_runs();
+    let (_directory, store, connection) = two_runs_open_to_tampering();
     let checkpoint = store.checkpoint().expect("checkpoint");
-    let connection = raw(directory.path());
-    drop_entry_triggers(&connection);
     // Rewrite event 4 and recompute every hash after it: the chain alone cannot tell.
     let mut previous = stored_entry(&connection, 3).hash;
     for seq in 4..=18 {
@@ -414,7 +397,7 @@ fn a_forged_index_row_is_reported_by_verify() {
 #[test]
 fn appends_out_of_place_are_refused() {
     let (_directory, mut store) = two_runs();
-    let actor = alice();
+    let actor = Actor::alice();
     let finished_run = RunId::new(1);
     assert!(matches!(
         store.append(finished_run, &actor, &Record::RunStarted),
@@ -469,7 +452,7 @@ fn appends_out_of_place_are_refused() {
 fn every_kind_can_be_stored_and_read_back() {
     let directory = tempfile::tempdir().expect("temp dir");
     let mut store = AuditStore::open(directory.path()).expect("open");
-    let actor = alice();
+    let actor = Actor::alice();
     let mut kinds = crate::audit::record::tests::every_kind().into_iter();
     let first = kinds.next().expect("a request first");
     let (run, lock) = store.begin_run(&actor, first.clone()).expect("begin");
@@ -499,25 +482,22 @@ fn every_kind_can_be_stored_and_read_back() {
 fn a_dropped_lock_without_run_finished_becomes_interrupted_at_the_next_open() {
     let directory = tempfile::tempdir().expect("temp dir");
     let mut store = AuditStore::open(directory.path()).expect("open");
-    let actor = alice();
+    let actor = Actor::alice();
     let (run, lock) = store
         .begin_run(&actor, request("alice", "patch", &["web1", "web2", "db1"]))
         .expect("begin");
-    store
-        .append(run, &actor, &Record::RunStarted)
-        .expect("start");
-    store
-        .append(run, &actor, &step_started("web1", 1))
-        .expect("step");
-    store
-        .append(run, &actor, &step_finished("web1", 1, StepStatus::Changed))
-        .expect("step");
-    store
-        .append(run, &actor, &step_started("web1", 2))
-        .expect("step");
-    store
-        .append(run, &actor, &step_started("web2", 1))
-        .expect("step");
+    append_all(
+        &mut store,
+        run,
+        &actor,
+        &[
+            Record::RunStarted,
+            step_started("web1", 1),
+            step_finished("web1", 1, StepStatus::Changed),
+            step_started("web1", 2),
+            step_started("web2", 1),
+        ],
+    );
 
     // While the lock is held, another open (even in this process) leaves the run alone.
     let other = AuditStore::open(directory.path()).expect("open while live");
@@ -558,7 +538,7 @@ fn a_dropped_lock_without_run_finished_becomes_interrupted_at_the_next_open() {
 fn finish_run_records_the_end_before_releasing_the_lock_and_events_can_be_polled() {
     let directory = tempfile::tempdir().expect("temp dir");
     let mut store = AuditStore::open(directory.path()).expect("open");
-    let actor = alice();
+    let actor = Actor::alice();
     let (run, lock) = store
         .begin_run(&actor, request("alice", "patch", &["web1"]))
         .expect("begin");
@@ -596,7 +576,7 @@ fn a_run_abandoned_before_its_start_says_no_host_was_contacted() {
     let directory = tempfile::tempdir().expect("temp dir");
     let mut store = AuditStore::open(directory.path()).expect("open");
     let (run, lock) = store
-        .begin_run(&alice(), request("alice", "patch", &["web1"]))
+        .begin_run(&Actor::alice(), request("alice", "patch", &["web1"]))
         .expect("begin");
     drop(lock);
     drop(store);
@@ -661,18 +641,17 @@ fn child_holds_a_run_until_killed() {
     let (run, _lock) = store
         .begin_run(&actor, request("carol", "patch", &["web1", "web2"]))
         .expect("begin");
-    store
-        .append(run, &actor, &Record::RunStarted)
-        .expect("start");
-    store
-        .append(run, &actor, &step_started("web1", 1))
-        .expect("step");
-    store
-        .append(run, &actor, &step_finished("web1", 1, StepStatus::Ok))
-        .expect("step");
-    store
-        .append(run, &actor, &step_started("web1", 2))
-        .expect("step");
+    append_all(
+        &mut store,
+        run,
+        &actor,
+        &[
+            Record::RunStarted,
+            step_started("web1", 1),
+            step_finished("web1", 1, StepStatus::Ok),
+            step_started("web1", 2),
+        ],
+    );
     let mut stdout = std::io::stdout();
     writeln!(stdout, "ready {run}").expect("stdout");
     stdout.flush().expect("flush");
@@ -986,7 +965,7 @@ fn bench_listing_100_000_runs() {
     const RUNS: i64 = 100_000;
     let directory = tempfile::tempdir().expect("temp dir");
     let mut store = AuditStore::open(directory.path()).expect("open");
-    let actor = alice();
+    let actor = Actor::alice();
     let started = Instant::now();
     let transaction = store.write_transaction().expect("transaction");
     let mut previous = ChainHash::GENESIS;
