@@ -158,7 +158,7 @@ fn step_json(plan: &Plan, step: &Step<Field>) -> serde_json::Value {
     });
     if let Action::Command(command) = &step.action {
         let (text, rendered_at) = match &command.text {
-            Field::Ready(text) => (text.as_str(), "plan"),
+            Field::Ready(text) => (text.shown(), "plan"),
             Field::AtRunTime(text) => (text.source.as_str(), "run"),
         };
         value["command"] = plan.redact(text).into();

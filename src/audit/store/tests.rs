@@ -185,7 +185,7 @@ fn run_ids_are_consecutive_whatever_the_events_between_them() {
 fn a_store_numbered_by_event_seq_keeps_its_ids_and_goes_on_from_the_highest() {
     let directory = tempfile::tempdir().expect("temp dir");
     let mut store = AuditStore::open(directory.path()).expect("open");
-    let actor = alice();
+    let actor = Actor::alice();
     // Written as earlier versions did: a run's id is its `run_requested` event's `seq`.
     let transaction = store.write_transaction().expect("transaction");
     let mut previous = ChainHash::GENESIS;
