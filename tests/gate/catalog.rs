@@ -14,6 +14,7 @@ fn whoami_reports_level_source_and_summary() {
         operator: root
         level:    none
         identity: the OS account running opsgate (uid 0)
+        mode:     personal (no policy file, no service)
         policy:   none (`policy/operators.yaml` does not exist)
         may:      may run anything: no gate applies
         note:     single-operator mode: there is no policy file at `policy/operators.yaml`, so no gates apply; every run is still recorded
@@ -27,6 +28,7 @@ fn whoami_reports_level_source_and_summary() {
         operator: root (Root Admin)
         level:    L4
         identity: the OS account running opsgate (uid 0)
+        mode:     policy without a service: it gates only this account, which owns the files, so it gates nobody against their will
         policy:   `policy/operators.yaml`
         may:      may run approved runbooks with min_level up to 4, and draft or changed runbooks outside production; may approve runs and gate steps of L1-L3 operators and approve runbooks with min_level up to 3 into the catalog
         note:     under the default gate matrix (SPEC §4.3); the policy has no tightening rules
@@ -54,6 +56,7 @@ fn whoami_under_sudo_without_a_policy_is_denied() {
         operator: og-nobody
         level:    none
         identity: SUDO_USER, set by sudo for OS account `root` (uid 0)
+        mode:     sudo without a policy file (every gated command is denied)
         policy:   none (`policy/operators.yaml` does not exist)
         may:      may use only the ungated commands
         note:     you run opsgate through sudo and there is no policy file at `policy/operators.yaml`: every gated command is denied

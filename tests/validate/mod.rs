@@ -30,10 +30,10 @@ fn validate_accepts_the_shipped_runbooks_and_inventory() {
         ])
         .run();
     snapshot!(done.stdout(), @r"
-        ok  runbooks/health-check.yaml  runbook `health-check` (check, 6 steps, 1 params)
+        ok  runbooks/health-check.yaml  runbook `health-check` (check, 6 steps, 1 param)
         ok  runbooks/provision-app.yaml  runbook `provision-app` (provision, 7 steps, 2 params)
-        ok  runbooks/backup-files.yaml  runbook `backup-files` (backup, 2 steps, 1 params)
-        ok  runbooks/restore-files.yaml  runbook `restore-files` (restore, 2 steps, 1 params)
+        ok  runbooks/backup-files.yaml  runbook `backup-files` (backup, 2 steps, 1 param)
+        ok  runbooks/restore-files.yaml  runbook `restore-files` (restore, 2 steps, 1 param)
         ok  runbooks/patch-debian.yaml  runbook `patch-debian` (patch, 7 steps, 3 params)
         ok  runbooks/backup-postgres.yaml  runbook `backup-postgres` (backup, 4 steps, 7 params)
         ok  runbooks/restore-postgres.yaml  runbook `restore-postgres` (restore, 3 steps, 7 params)
