@@ -20,7 +20,6 @@ use tokio::task::JoinSet;
 use super::protocol::{CancelDepth, Format, ParamOrigin, Response, RunRequest};
 use super::server::{Service, error_response};
 use crate::actions::{DiffMode, RunMode};
-use crate::cli::render::Transcript;
 use crate::diagnostic::{Diagnostic, Style};
 use crate::error::{Error, Exit};
 use crate::executor::event::Event;
@@ -29,6 +28,7 @@ use crate::ops::prepare::NoPrompt;
 use crate::ops::run::{RunObserver, RunOptions};
 use crate::ops::{Caller, Context, PlanTarget};
 use crate::plan::{ParamInput, ParamSource, Plan};
+use crate::render::events::Transcript;
 use crate::report::{Notice, Reporter};
 
 /// The runs of the service: their tasks and their cancellation switches.
@@ -82,8 +82,8 @@ impl Runs {
                     };
                     let observer = Box::new(Stream {
                         transcript: Transcript::new(match format {
-                            Format::Human => crate::cli::render::Format::Human(Style::Plain),
-                            Format::Json => crate::cli::render::Format::Json,
+                            Format::Human => crate::render::events::Format::Human(Style::Plain),
+                            Format::Json => crate::render::events::Format::Json,
                         }),
                         sender: sender.clone(),
                     });
@@ -214,7 +214,7 @@ struct Streaming {
 
 impl Reporter for Streaming {
     fn notice(&self, notice: Notice<'_>) {
-        if let Some(text) = crate::cli::terminal::notice_text(&notice, Style::Plain, false) {
+        if let Some(text) = crate::render::notice_text(&notice, Style::Plain, false) {
             let _ = self.sender.send(Response::Warning { text });
         }
     }

@@ -33,13 +33,14 @@ use super::protocol::{
     self, ErrorResponse, Format, HistoryQuery, ProtocolError, Request, RequestKind, Response,
 };
 use super::runs::{Following, Runs, escalate};
-use crate::audit::{Actor, AuditStore, RunId};
+use crate::audit::{Actor, AuditStore, RunFilter, RunId};
 use crate::diagnostic::{Diagnostic, Style};
 use crate::error::{Error, Exit};
 use crate::gate::{Policy, ProcessIdentity};
 use crate::ops::{Caller, Channel, Context, trust};
 use crate::os_account;
 use crate::project::Project;
+use crate::render;
 use crate::report::{Notice, Reporter};
 
 /// Connections served at once. Each holds a socket, a buffer of up to
@@ -530,7 +531,7 @@ struct Collector {
 
 impl Reporter for Collector {
     fn notice(&self, notice: Notice<'_>) {
-        if let Some(text) = crate::cli::terminal::notice_text(&notice, Style::Plain, false) {
+        if let Some(text) = crate::render::notice_text(&notice, Style::Plain, false) {
             self.notices
                 .lock()
                 .expect("no notice handler panics while holding the lock")
@@ -556,16 +557,14 @@ fn answer(service: &Service, caller: &Caller, request: &Request) -> Vec<Response
         RequestKind::Run(_) | RequestKind::Cancel { .. } => Err(Error::from(Diagnostic::error(
             "protocol error: runs are followed on their connection, not answered at once",
         ))),
-        RequestKind::Whoami => crate::cli::whoami::run(context, json, &mut stdout),
-        RequestKind::Catalog => crate::cli::catalog::run(context, json, &mut stdout),
-        RequestKind::Pending => crate::cli::approve::pending(context, json, &mut stdout),
-        RequestKind::History { query } => history_args(query, None).and_then(|args| {
-            crate::cli::history::run(&args, context, json, &mut stdout).map(|()| Exit::Ok)
+        RequestKind::Whoami => crate::render::whoami::run(context, json, &mut stdout),
+        RequestKind::Catalog => crate::render::catalog::run(context, json, &mut stdout),
+        RequestKind::Pending => crate::render::approve::pending(context, json, &mut stdout),
+        RequestKind::History { query } => run_filter(query).and_then(|filter| {
+            render::history::list(context, &filter, json, &mut stdout).map(|()| Exit::Ok)
         }),
         RequestKind::HistoryShow { run } => {
-            history_args(&HistoryQuery::default(), Some(RunId::new(*run))).and_then(|args| {
-                crate::cli::history::run(&args, context, json, &mut stdout).map(|()| Exit::Ok)
-            })
+            render::history::show(context, RunId::new(*run), json, &mut stdout).map(|()| Exit::Ok)
         }
     };
     let notices = reporter
@@ -590,12 +589,8 @@ fn answer(service: &Service, caller: &Caller, request: &Request) -> Vec<Response
     responses
 }
 
-/// The command line's `history` arguments from a request's filters, parsed as the command line
-/// parses them.
-fn history_args(
-    query: &HistoryQuery,
-    show: Option<RunId>,
-) -> Result<crate::cli::history::HistoryArgs, Error> {
+/// The filter of `history` from a request's filters, parsed as the command line parses them.
+fn run_filter(query: &HistoryQuery) -> Result<RunFilter, Error> {
     let time = |text: &Option<String>, flag: &str| {
         text.as_deref()
             .map(|text| {
@@ -619,15 +614,14 @@ fn history_args(
             }
             Error::from(diagnostic)
         })?;
-    Ok(crate::cli::history::HistoryArgs {
-        command: show.map(|run| crate::cli::history::HistoryCommand::Show { run }),
+    Ok(RunFilter {
         operator: query.operator.clone(),
         runbook: query.runbook.clone(),
         host: query.host.clone(),
         status,
         since: time(&query.since, "--since")?,
         until: time(&query.until, "--until")?,
-        limit: query.limit,
+        limit: (query.limit > 0).then_some(query.limit),
     })
 }
 
