@@ -122,7 +122,7 @@ pub(super) fn run(
 }
 
 /// The signed approval document, from a file of the operator's or stdin (`-`).
-fn read_document(file: &Path) -> Result<String, Error> {
+pub(super) fn read_document(file: &Path) -> Result<String, Error> {
     if file == Path::new("-") {
         let mut text = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|source| {

@@ -122,7 +122,7 @@ pub(crate) fn run(
 }
 
 /// Appends `checkpoint` to the operator's checkpoint file, durably.
-fn append_checkpoint(path: &Path, checkpoint: &Checkpoint) -> Result<(), AuditError> {
+pub(super) fn append_checkpoint(path: &Path, checkpoint: &Checkpoint) -> Result<(), AuditError> {
     let write_error = |source| AuditError::Write {
         path: path.to_path_buf(),
         source,

@@ -146,8 +146,9 @@ impl ServiceError {
                     .to_owned(),
             ],
             ServiceError::NotInTeamMode { .. } => vec![
-                "team mode offers `whoami`, `catalog`, `history`, `pending` and `run` of a catalog \
-                 runbook so far; `validate`, `plan`, `inventory` and `lab` work on your own files"
+                "team mode does not sign with your keys yet: approve without `--sign`, and check \
+                 checkpoint signatures locally; `validate`, `plan` (without `--save`), \
+                 `inventory` and `lab` work on your own files"
                     .to_owned(),
             ],
             ServiceError::NoPolicy { .. } => vec![

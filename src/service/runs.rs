@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use super::protocol::{CancelDepth, Format, ParamOrigin, Response, RunRequest};
+use super::protocol::{CancelDepth, Format, Param, ParamOrigin, Response, RunRequest};
 use super::server::{Service, error_response};
 use crate::actions::{DiffMode, RunMode};
 use crate::diagnostic::{Diagnostic, Style};
@@ -153,9 +153,9 @@ fn exit(outcome: RunOutcome) -> Exit {
     }
 }
 
-/// The run's options from the request; a runbook named by path is refused.
-fn options(request: &RunRequest) -> Result<RunOptions, Error> {
-    let id = request.runbook.as_str();
+/// `id` if it is a catalog id: a path (or nothing) is refused before anything is opened, since
+/// the service runs and approves only what it holds.
+pub(super) fn catalog_id(id: &str) -> Result<&str, Error> {
     let is_path = id.is_empty()
         || id.contains('/')
         || std::path::Path::new(id)
@@ -168,27 +168,46 @@ fn options(request: &RunRequest) -> Result<RunOptions, Error> {
         .hint("`opsgate catalog` lists the ids the service holds")
         .into());
     }
+    Ok(id)
+}
+
+/// The param values of a request, as `ops` takes them.
+pub(super) fn param_inputs(params: &[Param]) -> Vec<ParamInput> {
+    params
+        .iter()
+        .map(|param| ParamInput {
+            name: param.name.clone(),
+            value: param.value.clone(),
+            source: match param.origin {
+                ParamOrigin::CommandLine => ParamSource::CommandLine,
+                ParamOrigin::FileReference => ParamSource::FileReference,
+                ParamOrigin::ParamsFile => ParamSource::ParamsFile,
+                ParamOrigin::Prompt => ParamSource::Prompt,
+            },
+        })
+        .collect()
+}
+
+/// The run's options from the request: a catalog runbook by id (a path is refused), or a saved
+/// plan.
+fn options(request: &RunRequest) -> Result<RunOptions, Error> {
+    let runbook = match &request.plan {
+        Some(_) if !request.runbook.is_empty() => {
+            return Err(
+                Diagnostic::error("`run --plan` takes no RUNBOOK: the plan names it").into(),
+            );
+        }
+        Some(_) => None,
+        None => Some(catalog_id(&request.runbook)?.to_owned()),
+    };
     Ok(RunOptions {
         target: PlanTarget {
-            runbook: Some(id.to_owned()),
+            runbook,
             limit: request.limit.clone(),
             widen: request.widen.clone(),
-            params: request
-                .params
-                .iter()
-                .map(|param| ParamInput {
-                    name: param.name.clone(),
-                    value: param.value.clone(),
-                    source: match param.origin {
-                        ParamOrigin::CommandLine => ParamSource::CommandLine,
-                        ParamOrigin::FileReference => ParamSource::FileReference,
-                        ParamOrigin::ParamsFile => ParamSource::ParamsFile,
-                        ParamOrigin::Prompt => ParamSource::Prompt,
-                    },
-                })
-                .collect(),
+            params: param_inputs(&request.params),
         },
-        plan: None,
+        plan: request.plan.clone(),
         mode: if request.check {
             RunMode::Check
         } else {
@@ -268,6 +287,7 @@ mod tests {
         for runbook in ["/etc/passwd", "../x", "mine.yaml", "x.yml", ""] {
             let request = RunRequest {
                 runbook: runbook.to_owned(),
+                plan: None,
                 limit: None,
                 widen: None,
                 params: Vec::new(),
