@@ -27,6 +27,8 @@
 //!   progress, signals and exit codes; one thin file per subcommand over one [`ops`] call.
 //! - [`service`]: team mode: `opsgate serve` on a Unix socket, identity from the peer uid, the
 //!   versioned protocol (`docs/protocol.md`), and the command line's client.
+//! - `render`: the text and JSON each command prints, shared by the two front ends so that
+//!   team mode prints what the local command prints (neither front end imports the other).
 //! - [`ops`]: one function per operation, joining the stages below for it; takes who asks, a
 //!   reporter, a prompter and a cancellation channel; never prints, prompts or exits.
 //! - [`approval`]: catalog, run, gate-step and plan approvals, their signatures, waiting for them.
@@ -65,6 +67,7 @@ pub mod plan;
 pub(crate) mod plural;
 pub mod project;
 pub mod quote;
+pub(crate) mod render;
 pub mod report;
 pub mod runbook;
 pub mod secret;

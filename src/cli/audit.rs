@@ -10,31 +10,12 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use super::args::{AuditArgs, AuditCommand};
-use crate::audit::{AuditError, Checkpoint, CheckpointFinding};
-use crate::cli::history::write_json;
-use crate::error::{Error, Exit};
-use crate::ops::audit::{SignatureCheck, Verification};
+use crate::audit::{AuditError, Checkpoint};
+use crate::error::Error;
 use crate::ops::{self, Context};
-
-/// How an `audit` command ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    /// The command did its job; for `verify`, the history is intact. Exit 0.
-    Success,
-    /// `verify` found the history altered, truncated, rewritten, or a checkpoint signature
-    /// that does not verify. Exit 4.
-    Broken,
-}
-
-impl Verdict {
-    /// The process exit code (SPEC §6: 4 for a failed audit verification).
-    pub(crate) fn exit(self) -> Exit {
-        match self {
-            Verdict::Success => Exit::Ok,
-            Verdict::Broken => Exit::Rejected,
-        }
-    }
-}
+use crate::render;
+use crate::render::audit::Verdict;
+use crate::render::history::write_json;
 
 /// Runs `audit`. Store and I/O failures are errors; a broken history is [`Verdict::Broken`].
 pub(crate) fn run(
@@ -69,9 +50,10 @@ pub(crate) fn run(
                 Verdict::Broken
             };
             if json {
-                write_json(out, &verify_json(&verification, verdict))?;
+                write_json(out, &render::audit::verify_json(&verification, verdict))?;
             } else {
-                render_verify(&verification, verdict, out).map_err(AuditError::Output)?;
+                render::audit::render_verify(&verification, verdict, out)
+                    .map_err(AuditError::Output)?;
             }
             Ok(verdict)
         }
@@ -96,7 +78,7 @@ pub(crate) fn run(
 }
 
 /// Appends `checkpoint` to the operator's checkpoint file, durably.
-fn append_checkpoint(path: &Path, checkpoint: &Checkpoint) -> Result<(), AuditError> {
+pub(super) fn append_checkpoint(path: &Path, checkpoint: &Checkpoint) -> Result<(), AuditError> {
     let write_error = |source| AuditError::Write {
         path: path.to_path_buf(),
         source,
@@ -112,119 +94,26 @@ fn append_checkpoint(path: &Path, checkpoint: &Checkpoint) -> Result<(), AuditEr
         .map_err(write_error)
 }
 
-fn finding_text(checkpoint: &Checkpoint, finding: CheckpointFinding, events: u64) -> String {
-    match finding {
-        CheckpointFinding::Matches => "matches".to_owned(),
-        CheckpointFinding::Truncated => format!(
-            "the store holds {}: events {} to {} were cut off",
-            crate::plural::counted(events, "event"),
-            events + 1,
-            checkpoint.events
-        ),
-        CheckpointFinding::Rewritten => format!(
-            "event {} no longer has the checkpoint's hash: the history up to it was rewritten",
-            checkpoint.events
-        ),
-    }
-}
-
-fn render_verify(
-    verification: &Verification,
-    verdict: Verdict,
-    out: &mut dyn Write,
-) -> std::io::Result<()> {
-    let report = &verification.report;
-    match verdict {
-        Verdict::Success => writeln!(out, "audit history intact")?,
-        Verdict::Broken => writeln!(out, "audit verification failed")?,
-    }
-    writeln!(out, "  events  {}", report.events)?;
-    writeln!(out, "  head    {}", report.head)?;
-    if let Some(chain_break) = &report.chain_break {
-        writeln!(out, "  broken  {chain_break}")?;
-    }
-    for (check, signer) in report.checkpoints.iter().zip(&verification.signatures) {
-        let signature = match signer {
-            SignatureCheck::NotChecked if check.checkpoint.signature.is_some() => {
-                ", signature not checked (no --allowed-signers)".to_owned()
-            }
-            SignatureCheck::NotChecked => ", unsigned".to_owned(),
-            SignatureCheck::Signed(principal) => format!(", signed by {principal}"),
-            SignatureCheck::Invalid(error) => format!(", SIGNATURE INVALID: {error}"),
-        };
-        writeln!(
-            out,
-            "  checkpoint of {} ({}): {}{signature}",
-            check.checkpoint.at,
-            crate::plural::counted(check.checkpoint.events, "event"),
-            finding_text(&check.checkpoint, check.finding, report.events)
-        )?;
-    }
-    for problem in &report.index_problems {
-        writeln!(out, "  index   {problem}")?;
-    }
-    for unproven in &verification.unproven {
-        writeln!(
-            out,
-            "  approval at seq {} by `{}` {}",
-            unproven.seq, unproven.approver, unproven.problem
-        )?;
-    }
-    Ok(())
-}
-
-fn verify_json(verification: &Verification, verdict: Verdict) -> serde_json::Value {
-    let report = &verification.report;
-    let checkpoints: Vec<serde_json::Value> = report
-        .checkpoints
-        .iter()
-        .zip(&verification.signatures)
-        .map(|(check, signer)| {
-            let (signer, signature_error) = match signer {
-                SignatureCheck::NotChecked => (None, None),
-                SignatureCheck::Signed(principal) => (Some(principal.clone()), None),
-                SignatureCheck::Invalid(error) => (None, Some(error.clone())),
-            };
-            serde_json::json!({
-                "events": check.checkpoint.events,
-                "head": check.checkpoint.head.to_hex(),
-                "at": check.checkpoint.at,
-                "signed": check.checkpoint.signature.is_some(),
-                "signer": signer,
-                "signature_error": signature_error,
-                "finding": check.finding,
-            })
-        })
-        .collect();
-    serde_json::json!({
-        "intact": verdict == Verdict::Success,
-        "events": report.events,
-        "head": report.head.to_hex(),
-        "chain_break": report.chain_break,
-        "checkpoints": checkpoints,
-        "index_problems": report.index_problems,
-        "unproven_approvals": verification.unproven.iter().map(|unproven| format!(
-            "at seq {} by `{}` {}", unproven.seq, unproven.approver, unproven.problem
-        )).collect::<Vec<_>>(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
 
+    use clap::Parser;
     use rusqlite::Connection;
 
-    use super::{Verdict, run};
+    use super::{AuditArgs, Verdict, run};
     use crate::audit::{Actor, AuditStore, Record, RunStatus};
-    use crate::cli::args::{Command, parse_command};
+
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        audit: AuditArgs,
+    }
 
     fn invoke(args: &[&str], state_dir: &Path, json: bool) -> (Verdict, String) {
-        let Ok(Command::Audit(args)) =
-            parse_command(std::iter::once("audit").chain(args.iter().copied()))
-        else {
-            panic!("`audit {args:?}` does not parse");
-        };
+        let args = Cli::try_parse_from(std::iter::once("audit").chain(args.iter().copied()))
+            .expect("arguments parse")
+            .audit;
         let mut out = Vec::new();
         let mut verdict = None;
         crate::cli::testing::with_context(state_dir, |context| {
@@ -405,7 +294,7 @@ mod tests {
         );
         assert_eq!(later, "");
         assert!(
-            parse_command(["audit", "export"]).is_err(),
+            Cli::try_parse_from(["audit", "export"]).is_err(),
             "--jsonl is required"
         );
     }

@@ -3,23 +3,21 @@
 //! This is the edge of the program: the only place that reads the process environment, talks to
 //! the terminal, builds the tokio runtime and decides exit codes (see [`crate::error`]).
 
-pub(crate) mod approve;
+mod approve;
 pub(crate) mod args;
 mod audit;
 mod backups;
-pub(crate) mod catalog;
 mod docs;
 pub(crate) mod history;
 mod inventory;
 mod lab;
+mod live;
 mod params;
 mod plan;
-pub(crate) mod render;
 mod run;
 mod serve;
-pub(crate) mod terminal;
+mod terminal;
 mod validate;
-pub(crate) mod whoami;
 
 pub use inventory::InventoryCliError;
 
@@ -35,9 +33,11 @@ use crate::error::{Error, Exit};
 use crate::gate::ProcessIdentity;
 use crate::ops::{Caller, Channel, Context, trust};
 use crate::project::{Overrides, Project};
+use crate::render;
+use crate::render::emit;
+use crate::render::events::Format;
 use crate::report::Reporter;
 use args::{Cli, Command};
-use render::Format;
 use terminal::TerminalReporter;
 
 /// Entry point of the binary.
@@ -133,12 +133,12 @@ fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
         Command::History(args) => history::run(args, context, json, &mut stdout).map(|()| Exit::Ok),
         Command::Backups(args) => backups::run(args, context, json, &mut stdout).map(|()| Exit::Ok),
         Command::Audit(args) => {
-            audit::run(args, context, json, &mut stdout).map(audit::Verdict::exit)
+            audit::run(args, context, json, &mut stdout).map(render::audit::Verdict::exit)
         }
         Command::Approve(args) => approve::run(args, context, json, &mut stdout),
-        Command::Pending => approve::pending(context, json, &mut stdout),
-        Command::Catalog => catalog::run(context, json, &mut stdout),
-        Command::Whoami => whoami::run(context, json, &mut stdout),
+        Command::Pending => render::approve::pending(context, json, &mut stdout),
+        Command::Catalog => render::catalog::run(context, json, &mut stdout),
+        Command::Whoami => render::whoami::run(context, json, &mut stdout),
         Command::Lab(args) => {
             trust::check_lab(&project, &caller.process)?;
             let warnings = lab::run(args, &mut stdout)?;
@@ -166,18 +166,6 @@ fn warn(warnings: &[Diagnostic], style: Style) {
     let mut stderr = std::io::stderr().lock();
     for warning in warnings {
         let _ = writeln!(stderr, "{}", warning.render(style));
-    }
-}
-
-/// Writes to stdout, treating a closed pipe (`opsgate … | head`) as the reader's choice.
-fn emit(out: &mut dyn Write, text: &str) -> Result<(), Error> {
-    match out.write_all(text.as_bytes()) {
-        Ok(()) => Ok(()),
-        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(source) => Err(Error::Terminal {
-            action: "write the output",
-            source,
-        }),
     }
 }
 

@@ -1,6 +1,6 @@
 //! `opsgate run`: the arguments become [`ops::run::RunOptions`], Ctrl-C becomes the run's
 //! cancellation (once: stop starting steps; twice: kill the running ones), and the event stream
-//! is shown live ([`super::render::Live`]).
+//! is shown live ([`super::live::Live`]).
 
 use std::io::Write;
 
@@ -8,13 +8,14 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
 
 use super::args::RunArgs;
+use super::live::Live;
 use super::params::plan_target;
-use super::render::{Detail, Format, Live};
 use super::terminal::TerminalPrompter;
 use crate::actions::{DiffMode, RunMode};
 use crate::error::{Error, Exit};
 use crate::executor::{Cancel, RunOutcome};
 use crate::ops::{self, Context};
+use crate::render::events::{Detail, Format};
 
 /// Runs the runbook; the exit code says how the hosts did.
 pub(super) fn run(args: &RunArgs, context: Context<'_>, format: Format) -> Result<Exit, Error> {

@@ -6,29 +6,34 @@
 //! are answered. SIGHUP is logged and ignored (reloading is a later step of issue 10).
 //!
 //! In team mode (`OPSGATE_SOCKET`, or `service:` in `opsgate.yaml`) the command line sends
-//! `whoami`, `catalog`, `history`, `pending` and `run` of a catalog runbook to the service and
-//! prints what it answers — the same text the local command prints — instead of opening any
-//! project file itself. Param files (`-p NAME=@FILE`, `--params-file`) are read here, with the
-//! operator's rights; only their values travel.
+//! every command but `validate`, `plan` without `--save`, `inventory` and `lab` to the service
+//! and prints what it answers — the same text the local command prints — instead of opening any
+//! project file itself. The operator's files (`-p NAME=@FILE`, `--params-file`, a checkpoint
+//! file, a signed approval) are read and written here, with the operator's rights; only their
+//! contents travel.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::args::{Cli, Command, RunArgs};
+use super::args::{
+    ApproveArgs, ApproveCommand, AuditArgs, AuditCommand, Cli, Command, PlanArgs, PlanCommand,
+    RunArgs,
+};
 use super::args::{HistoryArgs, HistoryCommand, ServeArgs};
 use super::emit;
 use super::terminal::TerminalReporter;
+use crate::audit::{AuditError, Checkpoint};
 use crate::diagnostic::{Diagnostic, Style};
 use crate::error::{Error, Exit};
 use crate::gate::ProcessIdentity;
-use crate::plan::ParamSource;
+use crate::plan::{ParamInput, ParamSource};
 use crate::project::CONFIG_FILE;
 use crate::service::ServiceError;
 use crate::service::client::Client;
 use crate::service::protocol::{
-    CancelDepth, Format, HistoryQuery, Param, ParamOrigin, Request, RequestKind, Response,
-    RunRequest,
+    BackupsQuery, CancelDepth, Format, HistoryQuery, Param, ParamOrigin, PlanRequest, Request,
+    RequestKind, Response, RunRequest,
 };
 use crate::service::server::{self, Service};
 
@@ -132,15 +137,40 @@ pub(super) fn through_service(
         Command::Catalog => RequestKind::Catalog,
         Command::Pending => RequestKind::Pending,
         Command::History(args) => history_request(args),
-        Command::Validate(_) | Command::Plan(_) | Command::Inventory(_) | Command::Lab(_) => {
+        Command::Plan(args) => match &args.command {
+            Some(PlanCommand::Show { plan }) => RequestKind::PlanShow { plan: plan.clone() },
+            None if args.save => {
+                return Some(
+                    plan_request(args).and_then(|kind| ask(socket, &request(kind, cli.json), out)),
+                );
+            }
+            // Planning without saving reads the operator's own files, locally.
+            None => return None,
+        },
+        Command::Validate(_) | Command::Inventory(_) | Command::Lab(_) => {
             return None;
         }
         Command::Serve(_) | Command::Completions { .. } | Command::Man => {
             unreachable!("answered before team mode is looked for")
         }
-        Command::Run(args) if args.plan.is_some() => {
-            return Some(Err(not_yet("run --plan", socket)));
-        }
+        Command::Approve(args) => match approve_request(args, socket) {
+            Ok(kind) => kind,
+            Err(error) => return Some(Err(error)),
+        },
+        Command::Backups(args) => RequestKind::Backups {
+            query: BackupsQuery {
+                host: args.host.clone(),
+                runbook: args.runbook.clone(),
+                limit: args.limit,
+            },
+        },
+        Command::Audit(args) => match audit_request(args, socket) {
+            Ok(AuditRequest::Ask(kind)) => kind,
+            Ok(AuditRequest::Checkpoint { append }) => {
+                return Some(checkpoint(socket, append.as_deref(), cli.json, out));
+            }
+            Err(error) => return Some(Err(error)),
+        },
         Command::Run(args) => {
             return Some(
                 refuse_file_options(cli, |option| ServiceError::ServiceOwned {
@@ -150,18 +180,8 @@ pub(super) fn through_service(
                 .and_then(|()| run(args, cli.json, socket, out)),
             );
         }
-        Command::Approve(_) => return Some(Err(not_yet("approve", socket))),
-        Command::Audit(_) => return Some(Err(not_yet("audit", socket))),
-        Command::Backups(_) => return Some(Err(not_yet("backups", socket))),
     };
-    let request = Request {
-        kind,
-        format: if cli.json {
-            Format::Json
-        } else {
-            Format::Human
-        },
-    };
+    let request = request(kind, cli.json);
     Some(
         refuse_file_options(cli, |option| ServiceError::ServiceOwned {
             option,
@@ -176,32 +196,22 @@ pub(super) fn through_service(
 /// new steps; twice: kill running commands); events print as the local command prints them.
 fn run(args: &RunArgs, json: bool, socket: &Path, out: &mut dyn Write) -> Result<Exit, Error> {
     let target = super::params::plan_target(&args.target, &ProcessIdentity::current()?)?;
-    let Some(runbook) = target.runbook else {
-        return Err(Diagnostic::error("no RUNBOOK given")
-            .hint("name a catalog id: `opsgate catalog` lists them")
-            .into());
+    let runbook = match (target.runbook, &args.plan) {
+        (Some(runbook), _) => runbook,
+        (None, Some(_)) => String::new(),
+        (None, None) => {
+            return Err(Diagnostic::error("no RUNBOOK given")
+                .hint("name a catalog id: `opsgate catalog` lists them")
+                .into());
+        }
     };
     let request = Request {
         kind: RequestKind::Run(RunRequest {
             runbook,
+            plan: args.plan.clone(),
             limit: target.limit,
             widen: target.widen,
-            params: target
-                .params
-                .into_iter()
-                .map(|param| Param {
-                    name: param.name,
-                    value: param.value,
-                    origin: match param.source {
-                        ParamSource::FileReference => ParamOrigin::FileReference,
-                        ParamSource::ParamsFile => ParamOrigin::ParamsFile,
-                        ParamSource::Prompt => ParamOrigin::Prompt,
-                        ParamSource::CommandLine | ParamSource::SavedPlan => {
-                            ParamOrigin::CommandLine
-                        }
-                    },
-                })
-                .collect(),
+            params: params(target.params),
             check: args.check,
             diff: args.diff,
             forks: args.forks,
@@ -273,6 +283,162 @@ async fn watch_interrupts(
         }
         depth = CancelDepth::Kill;
     }
+}
+
+/// A request in the format the command line was asked for.
+fn request(kind: RequestKind, json: bool) -> Request {
+    Request {
+        kind,
+        format: if json { Format::Json } else { Format::Human },
+    }
+}
+
+/// Param values as they travel: read by this process, with the operator's rights.
+fn params(inputs: Vec<ParamInput>) -> Vec<Param> {
+    inputs
+        .into_iter()
+        .map(|param| Param {
+            name: param.name,
+            value: param.value,
+            origin: match param.source {
+                ParamSource::FileReference => ParamOrigin::FileReference,
+                ParamSource::ParamsFile => ParamOrigin::ParamsFile,
+                ParamSource::Prompt => ParamOrigin::Prompt,
+                ParamSource::CommandLine | ParamSource::SavedPlan => ParamOrigin::CommandLine,
+            },
+        })
+        .collect()
+}
+
+/// `plan RUNBOOK --save` of a catalog runbook: the service plans and saves it.
+fn plan_request(args: &PlanArgs) -> Result<RequestKind, Error> {
+    let target = super::params::plan_target(&args.target, &ProcessIdentity::current()?)?;
+    let Some(runbook) = target.runbook else {
+        return Err(Diagnostic::error("no RUNBOOK given")
+            .hint("name a catalog id: `opsgate catalog` lists them")
+            .into());
+    };
+    Ok(RequestKind::Plan(PlanRequest {
+        runbook,
+        limit: target.limit,
+        widen: target.widen,
+        params: params(target.params),
+        save: true,
+    }))
+}
+
+/// `approve …`: ids go to the service; a signed document is read here. Signing (`--sign`)
+/// needs the statement the service would sign and is not offered in team mode yet.
+fn approve_request(args: &ApproveArgs, socket: &Path) -> Result<RequestKind, Error> {
+    Ok(match &args.command {
+        None => match &args.signed {
+            Some(file) => RequestKind::ApproveSigned {
+                document: super::approve::read_document(file)?,
+            },
+            None => {
+                return Err(Diagnostic::error("nothing to approve")
+                    .hint("`opsgate approve run ID`, `approve runbook ID` or `approve plan PLAN`")
+                    .into());
+            }
+        },
+        Some(
+            ApproveCommand::Run { sign: Some(_), .. }
+            | ApproveCommand::Plan { sign: Some(_), .. }
+            | ApproveCommand::Runbook { sign: Some(_), .. },
+        ) => return Err(not_yet("approve --sign", socket)),
+        Some(ApproveCommand::Run {
+            run,
+            reject,
+            reason,
+            gate_step,
+            sign: None,
+        }) => RequestKind::ApproveRun {
+            run: run.get(),
+            reject: *reject,
+            reason: reason.clone(),
+            gate_step: *gate_step,
+        },
+        Some(ApproveCommand::Plan { plan, sign: None }) => {
+            RequestKind::ApprovePlan { plan: plan.clone() }
+        }
+        // In team mode the argument is a catalog id; the service refuses a path.
+        Some(ApproveCommand::Runbook { file, sign: None }) => RequestKind::ApproveRunbook {
+            runbook: file.to_string_lossy().into_owned(),
+        },
+    })
+}
+
+/// What an `audit` command becomes in team mode.
+enum AuditRequest {
+    /// A request answered like any other.
+    Ask(RequestKind),
+    /// `audit checkpoint`, appended to the operator's file here.
+    Checkpoint { append: Option<PathBuf> },
+}
+
+/// `audit …`: the checkpoint file to verify against is read here and sent as text; signing
+/// keys and allowed-signers files are the operator's and not offered in team mode yet.
+fn audit_request(args: &AuditArgs, socket: &Path) -> Result<AuditRequest, Error> {
+    Ok(match &args.command {
+        AuditCommand::Verify {
+            allowed_signers: Some(_),
+            ..
+        } => return Err(not_yet("audit verify --allowed-signers", socket)),
+        AuditCommand::Verify { checkpoint, .. } => AuditRequest::Ask(RequestKind::AuditVerify {
+            checkpoints: checkpoint
+                .as_ref()
+                .map(|path| {
+                    std::fs::read_to_string(path).map_err(|source| {
+                        Error::Unverifiable(AuditError::Read {
+                            path: path.clone(),
+                            source,
+                        })
+                    })
+                })
+                .transpose()?,
+        }),
+        AuditCommand::Checkpoint { key: Some(_), .. } => {
+            return Err(not_yet("audit checkpoint --key", socket));
+        }
+        AuditCommand::Checkpoint { append, .. } => AuditRequest::Checkpoint {
+            append: append.clone(),
+        },
+        AuditCommand::Export { since, .. } => AuditRequest::Ask(RequestKind::AuditExport {
+            since: since.map(|time| time.to_string()),
+        }),
+    })
+}
+
+/// `audit checkpoint [--append FILE]` through the service: the service answers with the
+/// checkpoint's text, which this process appends to the operator's file with the operator's
+/// own rights (the service never writes a file a client names).
+fn checkpoint(
+    socket: &Path,
+    append: Option<&Path>,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<Exit, Error> {
+    let mut text = Vec::new();
+    let exit = ask(
+        socket,
+        &request(RequestKind::AuditCheckpoint, false),
+        &mut text,
+    )?;
+    let text = String::from_utf8_lossy(&text);
+    let checkpoints = Checkpoint::parse_all(Path::new("the service's checkpoint"), &text)
+        .map_err(Error::Unverifiable)?;
+    let [checkpoint] = checkpoints.as_slice() else {
+        return Err(ServiceError::Closed.into());
+    };
+    if let Some(path) = append {
+        super::audit::append_checkpoint(path, checkpoint)?;
+    }
+    if json {
+        crate::render::history::write_json(out, checkpoint)?;
+    } else {
+        emit(out, &text)?;
+    }
+    Ok(exit)
 }
 
 fn not_yet(command: &'static str, socket: &Path) -> Error {

@@ -7,10 +7,10 @@ use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::audit::ApprovalTarget;
 use crate::diagnostic::Style;
 use crate::error::Error;
 use crate::ops::Prompter;
+use crate::render::notice_text;
 use crate::report::{Notice, Reporter};
 use crate::secret::Secret;
 
@@ -49,59 +49,6 @@ impl Reporter for TerminalReporter {
         let _ = stderr.write_all(text.as_bytes());
         let _ = stderr.flush();
     }
-}
-
-/// A notice as the command line prints it on stderr, or `None` for one it does not print
-/// (a countdown, which each front end shows its own way; the end of a wait off a terminal).
-/// `terminal`: whether stderr is a terminal, where lines are cleared with escape codes.
-pub(crate) fn notice_text(notice: &Notice<'_>, style: Style, terminal: bool) -> Option<String> {
-    let text = match *notice {
-        Notice::Warning(warning) => format!("{}\n", warning.render(style)),
-        Notice::GateNote(note) => format!("warning: {note}\n"),
-        Notice::Pending { run, reason, ask } => {
-            format!("run {run} is pending: {reason}\n{ask}\n  opsgate approve run {run}\n")
-        }
-        Notice::Countdown { .. } => return None,
-        Notice::WaitEnded => {
-            if terminal {
-                "\r\x1b[2K".to_owned()
-            } else {
-                return None;
-            }
-        }
-        Notice::Approved {
-            run,
-            approver,
-            reason,
-        } => format!(
-            "run {run} approved by `{approver}`{}\n",
-            reason
-                .map(|reason| format!(": {reason}"))
-                .unwrap_or_default()
-        ),
-        Notice::ApprovedInAdvance {
-            run,
-            approver,
-            plan,
-        } => format!("run {run} approved in advance by `{approver}` (plan {plan})\n"),
-        Notice::ApprovalIgnored {
-            run,
-            target,
-            approver,
-            problem,
-        } => {
-            let what = match target {
-                ApprovalTarget::Gate { step, .. } => format!("gate step {step}"),
-                ApprovalTarget::Run | ApprovalTarget::Plan { .. } => format!("run {run}"),
-            };
-            let clear = if terminal { "\r\x1b[2K" } else { "" };
-            format!("{clear}warning: ignoring an approval of {what} by `{approver}`: {problem}\n")
-        }
-        Notice::GateWatchStopped(error) => {
-            format!("warning: cannot watch for gate approvals: {error}\n")
-        }
-    };
-    Some(text)
 }
 
 impl TerminalReporter {

@@ -139,11 +139,19 @@ pub fn checkpoint(context: Context<'_>, key: Option<&Path>) -> Result<Checkpoint
 }
 
 /// Writes every event (appended at or after `since`) to `out`, one JSON object per line.
+///
+/// Needs an operator (SPEC §4.1), or single-operator mode: the history names every account's
+/// runs, hosts and approvals, and an account the policy does not list sees only its own runs
+/// (`history`), never the whole chain.
 pub fn export(
     context: Context<'_>,
     since: Option<Timestamp>,
     out: &mut dyn Write,
 ) -> Result<(), Error> {
+    let gatekeeper = context.gatekeeper()?;
+    if !gatekeeper.single_operator() {
+        gatekeeper.require_operator("export the audit history")?;
+    }
     let store = AuditStore::open(&context.project.state_dir)?;
     store.export_jsonl(since, out)?;
     out.flush().map_err(AuditError::Output)?;

@@ -11,7 +11,8 @@
 //!
 //! This module holds no domain logic: the service calls the same `ops` functions as the command
 //! line, with a [`crate::ops::Caller`] built from the peer uid, and renders their results with
-//! the command line's own renderers, so output is the same in both modes. It never opens a path
+//! the renderers the command line uses too (`crate::render`), so output is the same in both
+//! modes; it never imports `crate::cli`. It never opens a path
 //! a request names: requests carry ids, filters and flags, never paths.
 
 pub mod client;
@@ -145,8 +146,9 @@ impl ServiceError {
                     .to_owned(),
             ],
             ServiceError::NotInTeamMode { .. } => vec![
-                "team mode offers `whoami`, `catalog`, `history`, `pending` and `run` of a catalog \
-                 runbook so far; `validate`, `plan`, `inventory` and `lab` work on your own files"
+                "team mode does not sign with your keys yet: approve without `--sign`, and check \
+                 checkpoint signatures locally; `validate`, `plan` (without `--save`), \
+                 `inventory` and `lab` work on your own files"
                     .to_owned(),
             ],
             ServiceError::NoPolicy { .. } => vec![

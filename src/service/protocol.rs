@@ -28,7 +28,7 @@ pub const VERSION: u32 = 1;
 pub const MAX_LINE: usize = 1 << 20;
 
 /// The request types this version knows, as they appear in `type`.
-pub const REQUEST_TYPES: [&str; 8] = [
+pub const REQUEST_TYPES: [&str; 19] = [
     "hello",
     "whoami",
     "catalog",
@@ -37,6 +37,17 @@ pub const REQUEST_TYPES: [&str; 8] = [
     "pending",
     "run",
     "cancel",
+    "approve_run",
+    "approve_plan",
+    "approve_runbook",
+    "approve_signed",
+    "plan",
+    "plan_show",
+    "backups",
+    "audit_verify",
+    "audit_checkpoint",
+    "audit_export",
+    "prompt_answer",
 ];
 
 /// How the client wants a listing's output: what the local command prints without and with
@@ -130,11 +141,44 @@ mod secret_text {
     }
 }
 
-/// `opsgate run` of a catalog runbook: the flags of the command line, values not paths.
+/// The wire form of an optional secret: the text or `null`, on the socket only.
+mod optional_secret_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::secret::Secret;
+
+    #[expect(
+        clippy::ref_option,
+        reason = "serde's `with` hands the field by reference"
+    )]
+    pub(super) fn serialize<S: Serializer>(
+        value: &Option<Secret<String>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(value) => serializer.serialize_some(value.expose()),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Secret<String>>, D::Error> {
+        Ok(Option::<String>::deserialize(deserializer)?.map(Secret::new))
+    }
+}
+
+/// `opsgate run` of a catalog runbook (or of a saved plan): the flags of the command line,
+/// values not paths.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunRequest {
-    /// The catalog id (a path is refused: the service runs only what it holds).
+    /// The catalog id (a path is refused: the service runs only what it holds); empty with
+    /// `plan`.
+    #[serde(default)]
     pub runbook: String,
+    /// `--plan PLAN`: run exactly this saved, approved plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
     /// `-l PATTERN`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<String>,
@@ -170,6 +214,39 @@ fn default_forks() -> u16 {
 
 fn default_approval_timeout() -> u64 {
     30 * 60 * 1000
+}
+
+/// `opsgate plan RUNBOOK [--save]` of a catalog runbook: what to plan, values not paths.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanRequest {
+    /// The catalog id (a path is refused).
+    pub runbook: String,
+    /// `-l PATTERN`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<String>,
+    /// `--widen PATTERN`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub widen: Option<String>,
+    /// `-p` and `--params-file` values, in order (later wins).
+    #[serde(default)]
+    pub params: Vec<Param>,
+    /// `--save`.
+    #[serde(default)]
+    pub save: bool,
+}
+
+/// The filters of `backups`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupsQuery {
+    /// `--host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// `--runbook`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook: Option<String>,
+    /// `--limit`; 0 lists all.
+    #[serde(default = "default_limit")]
+    pub limit: usize,
 }
 
 /// How far a `cancel` goes: what the first and the second Ctrl-C do locally.
@@ -216,6 +293,71 @@ pub enum RequestKind {
         /// How far.
         #[serde(default)]
         depth: CancelDepth,
+    },
+    /// `opsgate approve run RUN [--reject --reason TEXT] [--gate-step N]`.
+    ApproveRun {
+        /// The run id.
+        run: i64,
+        /// `--reject`.
+        #[serde(default)]
+        reject: bool,
+        /// `--reason`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// `--gate-step`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        gate_step: Option<u32>,
+    },
+    /// `opsgate approve plan PLAN`.
+    ApprovePlan {
+        /// The plan id.
+        plan: String,
+    },
+    /// `opsgate approve runbook ID`: a catalog runbook the service holds, by id (a path is
+    /// refused).
+    ApproveRunbook {
+        /// The catalog id.
+        runbook: String,
+    },
+    /// `opsgate approve --signed FILE`: the signed document, read by the client.
+    ApproveSigned {
+        /// The document's text.
+        document: String,
+    },
+    /// `opsgate plan RUNBOOK [--save]` of a catalog runbook.
+    Plan(PlanRequest),
+    /// `opsgate plan show PLAN`.
+    PlanShow {
+        /// The plan id.
+        plan: String,
+    },
+    /// `opsgate backups [filters]`.
+    Backups {
+        /// The filters.
+        #[serde(default)]
+        query: BackupsQuery,
+    },
+    /// `opsgate audit verify [--checkpoint FILE]`: the checkpoint file's text, read by the
+    /// client.
+    AuditVerify {
+        /// The checkpoints, as `audit checkpoint` prints them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        checkpoints: Option<String>,
+    },
+    /// `opsgate audit checkpoint`; the client appends it to its own file (`--append`).
+    AuditCheckpoint,
+    /// `opsgate audit export --jsonl [--since TIME]`.
+    AuditExport {
+        /// `--since`, RFC 3339 (the client resolves ages against its own clock).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<String>,
+    },
+    /// The answer to a `prompt` response: the value the operator typed.
+    PromptAnswer {
+        /// The value; `null` when the client cannot ask (no terminal), so the param stays
+        /// missing.
+        #[serde(default, with = "optional_secret_text")]
+        value: Option<Secret<String>>,
     },
 }
 
@@ -272,6 +414,14 @@ pub enum Response {
     Output {
         /// The text.
         stdout: String,
+    },
+    /// A required secret param is missing: the client asks its operator (no echo) and answers
+    /// with a `prompt_answer` request.
+    Prompt {
+        /// The runbook.
+        runbook: String,
+        /// The secret param.
+        param: String,
     },
     /// The request failed or was refused; the connection stays usable unless the error is
     /// about the protocol itself.

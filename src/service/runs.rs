@@ -17,10 +17,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use super::protocol::{CancelDepth, Format, ParamOrigin, Response, RunRequest};
+use super::protocol::{CancelDepth, Format, Param, ParamOrigin, Response, RunRequest};
 use super::server::{Service, error_response};
 use crate::actions::{DiffMode, RunMode};
-use crate::cli::render::Transcript;
 use crate::diagnostic::{Diagnostic, Style};
 use crate::error::{Error, Exit};
 use crate::executor::event::Event;
@@ -29,6 +28,7 @@ use crate::ops::prepare::NoPrompt;
 use crate::ops::run::{RunObserver, RunOptions};
 use crate::ops::{Caller, Context, PlanTarget};
 use crate::plan::{ParamInput, ParamSource, Plan};
+use crate::render::events::Transcript;
 use crate::report::{Notice, Reporter};
 
 /// The runs of the service: their tasks and their cancellation switches.
@@ -83,10 +83,10 @@ impl Runs {
                     let observer = Box::new(Stream {
                         transcript: Transcript::new(
                             match format {
-                                Format::Human => crate::cli::render::Format::Human(Style::Plain),
-                                Format::Json => crate::cli::render::Format::Json,
+                                Format::Human => crate::render::events::Format::Human(Style::Plain),
+                                Format::Json => crate::render::events::Format::Json,
                             },
-                            crate::cli::render::Detail::Normal,
+                            crate::render::events::Detail::Normal,
                         ),
                         sender: sender.clone(),
                     });
@@ -156,9 +156,9 @@ fn exit(outcome: RunOutcome) -> Exit {
     }
 }
 
-/// The run's options from the request; a runbook named by path is refused.
-fn options(request: &RunRequest) -> Result<RunOptions, Error> {
-    let id = request.runbook.as_str();
+/// `id` if it is a catalog id: a path (or nothing) is refused before anything is opened, since
+/// the service runs and approves only what it holds.
+pub(super) fn catalog_id(id: &str) -> Result<&str, Error> {
     let is_path = id.is_empty()
         || id.contains('/')
         || std::path::Path::new(id)
@@ -171,27 +171,46 @@ fn options(request: &RunRequest) -> Result<RunOptions, Error> {
         .hint("`opsgate catalog` lists the ids the service holds")
         .into());
     }
+    Ok(id)
+}
+
+/// The param values of a request, as `ops` takes them.
+pub(super) fn param_inputs(params: &[Param]) -> Vec<ParamInput> {
+    params
+        .iter()
+        .map(|param| ParamInput {
+            name: param.name.clone(),
+            value: param.value.clone(),
+            source: match param.origin {
+                ParamOrigin::CommandLine => ParamSource::CommandLine,
+                ParamOrigin::FileReference => ParamSource::FileReference,
+                ParamOrigin::ParamsFile => ParamSource::ParamsFile,
+                ParamOrigin::Prompt => ParamSource::Prompt,
+            },
+        })
+        .collect()
+}
+
+/// The run's options from the request: a catalog runbook by id (a path is refused), or a saved
+/// plan.
+fn options(request: &RunRequest) -> Result<RunOptions, Error> {
+    let runbook = match &request.plan {
+        Some(_) if !request.runbook.is_empty() => {
+            return Err(
+                Diagnostic::error("`run --plan` takes no RUNBOOK: the plan names it").into(),
+            );
+        }
+        Some(_) => None,
+        None => Some(catalog_id(&request.runbook)?.to_owned()),
+    };
     Ok(RunOptions {
         target: PlanTarget {
-            runbook: Some(id.to_owned()),
+            runbook,
             limit: request.limit.clone(),
             widen: request.widen.clone(),
-            params: request
-                .params
-                .iter()
-                .map(|param| ParamInput {
-                    name: param.name.clone(),
-                    value: param.value.clone(),
-                    source: match param.origin {
-                        ParamOrigin::CommandLine => ParamSource::CommandLine,
-                        ParamOrigin::FileReference => ParamSource::FileReference,
-                        ParamOrigin::ParamsFile => ParamSource::ParamsFile,
-                        ParamOrigin::Prompt => ParamSource::Prompt,
-                    },
-                })
-                .collect(),
+            params: param_inputs(&request.params),
         },
-        plan: None,
+        plan: request.plan.clone(),
         mode: if request.check {
             RunMode::Check
         } else {
@@ -217,7 +236,7 @@ struct Streaming {
 
 impl Reporter for Streaming {
     fn notice(&self, notice: Notice<'_>) {
-        if let Some(text) = crate::cli::terminal::notice_text(&notice, Style::Plain, false) {
+        if let Some(text) = crate::render::notice_text(&notice, Style::Plain, false) {
             let _ = self.sender.send(Response::Warning { text });
         }
     }
@@ -271,6 +290,7 @@ mod tests {
         for runbook in ["/etc/passwd", "../x", "mine.yaml", "x.yml", ""] {
             let request = RunRequest {
                 runbook: runbook.to_owned(),
+                plan: None,
                 limit: None,
                 widen: None,
                 params: Vec::new(),

@@ -32,14 +32,19 @@ use super::ServiceError;
 use super::protocol::{
     self, ErrorResponse, Format, HistoryQuery, ProtocolError, Request, RequestKind, Response,
 };
-use super::runs::{Following, Runs, escalate};
-use crate::audit::{Actor, AuditStore, RunId};
+use super::runs::{Following, Runs, catalog_id, escalate, param_inputs};
+use crate::approval::signed::Verdict as Decision;
+use crate::audit::{Actor, AuditError, AuditStore, BackupFilter, Checkpoint, RunFilter, RunId};
 use crate::diagnostic::{Diagnostic, Style};
 use crate::error::{Error, Exit};
 use crate::gate::{Policy, ProcessIdentity};
-use crate::ops::{Caller, Channel, Context, trust};
+use crate::ops::approve::{Approved, RunApproval, Signing};
+use crate::ops::prepare::NoPrompt;
+use crate::ops::{self, Caller, Channel, Context, PlanTarget, Prompter, trust};
 use crate::os_account;
 use crate::project::Project;
+use crate::render;
+use crate::render::audit::Verdict;
 use crate::report::{Notice, Reporter};
 
 /// Connections served at once. Each holds a socket, a buffer of up to
@@ -331,7 +336,7 @@ async fn connection(stream: UnixStream, service: Arc<Service>, mut stopped: watc
                 ours: protocol::VERSION,
             }),
             _ => Err(ProtocolError::NoHello {
-                found: request_type(&request.kind).to_owned(),
+                found: request_type(&request.kind),
             }),
         }),
     };
@@ -401,20 +406,21 @@ async fn connection(stream: UnixStream, service: Arc<Service>, mut stopped: watc
         }
         let service = Arc::clone(&service);
         let caller = caller.clone();
-        let responses = tokio::task::spawn_blocking(move || answer(&service, &caller, &request))
-            .await
-            .unwrap_or_else(|_| {
-                // The operation panicked: a bug, reported to the client as a failure.
-                let error = ErrorResponse {
-                    exit: Exit::Failed.code(),
-                    rule: None,
-                    message: "the service failed to answer (a bug; see its log)".to_owned(),
-                    hints: Vec::new(),
-                    rendered: "error: the service failed to answer (a bug; see its log)\n"
-                        .to_owned(),
-                };
-                vec![Response::Error(error)]
-            });
+        let responses =
+            tokio::task::spawn_blocking(move || answer(&service, &caller, &request, &NoPrompt))
+                .await
+                .unwrap_or_else(|_| {
+                    // The operation panicked: a bug, reported to the client as a failure.
+                    let error = ErrorResponse {
+                        exit: Exit::Failed.code(),
+                        rule: None,
+                        message: "the service failed to answer (a bug; see its log)".to_owned(),
+                        hints: Vec::new(),
+                        rendered: "error: the service failed to answer (a bug; see its log)\n"
+                            .to_owned(),
+                    };
+                    vec![Response::Error(error)]
+                });
         if !send(&mut writer, &responses).await {
             return;
         }
@@ -457,17 +463,12 @@ fn peer(stream: &UnixStream, socket: &Path) -> Result<Caller, Error> {
     })
 }
 
-fn request_type(kind: &RequestKind) -> &'static str {
-    match kind {
-        RequestKind::Hello { .. } => "hello",
-        RequestKind::Whoami => "whoami",
-        RequestKind::Catalog => "catalog",
-        RequestKind::History { .. } => "history",
-        RequestKind::HistoryShow { .. } => "history_show",
-        RequestKind::Pending => "pending",
-        RequestKind::Run(_) => "run",
-        RequestKind::Cancel { .. } => "cancel",
-    }
+/// The `type` of a request, as it travels.
+fn request_type(kind: &RequestKind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|value| value.get("type")?.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// Forwards a run's responses to the client until `done` or `error`, and applies the client's
@@ -530,7 +531,7 @@ struct Collector {
 
 impl Reporter for Collector {
     fn notice(&self, notice: Notice<'_>) {
-        if let Some(text) = crate::cli::terminal::notice_text(&notice, Style::Plain, false) {
+        if let Some(text) = crate::render::notice_text(&notice, Style::Plain, false) {
             self.notices
                 .lock()
                 .expect("no notice handler panics while holding the lock")
@@ -540,7 +541,12 @@ impl Reporter for Collector {
 }
 
 /// Answers one request: the same `ops` call and rendering as the local command.
-fn answer(service: &Service, caller: &Caller, request: &Request) -> Vec<Response> {
+fn answer(
+    service: &Service,
+    caller: &Caller,
+    request: &Request,
+    prompter: &dyn Prompter,
+) -> Vec<Response> {
     let reporter = Collector::default();
     let context = Context {
         project: &service.project,
@@ -556,16 +562,97 @@ fn answer(service: &Service, caller: &Caller, request: &Request) -> Vec<Response
         RequestKind::Run(_) | RequestKind::Cancel { .. } => Err(Error::from(Diagnostic::error(
             "protocol error: runs are followed on their connection, not answered at once",
         ))),
-        RequestKind::Whoami => crate::cli::whoami::run(context, json, &mut stdout),
-        RequestKind::Catalog => crate::cli::catalog::run(context, json, &mut stdout),
-        RequestKind::Pending => crate::cli::approve::pending(context, json, &mut stdout),
-        RequestKind::History { query } => history_args(query, None).and_then(|args| {
-            crate::cli::history::run(&args, context, json, &mut stdout).map(|()| Exit::Ok)
+        RequestKind::PromptAnswer { .. } => Err(Error::from(Diagnostic::error(
+            "protocol error: `prompt_answer` answers a `prompt`, and none is open",
+        ))),
+        RequestKind::ApproveRun {
+            run,
+            reject,
+            reason,
+            gate_step,
+        } => ops::approve::approve_run(
+            context,
+            &RunApproval {
+                run: RunId::new(*run),
+                verdict: if *reject {
+                    Decision::Reject
+                } else {
+                    Decision::Grant
+                },
+                reason: reason.clone(),
+                gate_step: *gate_step,
+            },
+            &Signing::Unsigned,
+        )
+        .and_then(|approved| approved_output(&approved, json, &mut stdout)),
+        RequestKind::ApprovePlan { plan } => {
+            ops::approve::approve_plan(context, plan, &Signing::Unsigned)
+                .and_then(|approved| approved_output(&approved, json, &mut stdout))
+        }
+        RequestKind::ApproveRunbook { runbook } => catalog_id(runbook)
+            .and_then(|id| Ok(service.project.runbook_path(id)?))
+            .and_then(|file| ops::approve::approve_runbook(context, &file, &Signing::Unsigned))
+            .and_then(|approved| approved_output(&approved, json, &mut stdout)),
+        RequestKind::ApproveSigned { document } => ops::approve::apply_signed(context, document)
+            .and_then(|approved| approved_output(&approved, json, &mut stdout)),
+        RequestKind::Plan(plan) => catalog_id(&plan.runbook).and_then(|id| {
+            let options = ops::plan::PlanOptions {
+                target: PlanTarget {
+                    runbook: Some(id.to_owned()),
+                    limit: plan.limit.clone(),
+                    widen: plan.widen.clone(),
+                    params: param_inputs(&plan.params),
+                },
+                save: plan.save,
+            };
+            let planned = ops::plan::plan(context, &options, prompter)?;
+            render::emit(
+                &mut stdout,
+                &render::plan::planned_text(&planned, json, Style::Plain),
+            )?;
+            Ok(Exit::Ok)
+        }),
+        RequestKind::PlanShow { plan } => render::plan::show(plan, context, json, &mut stdout),
+        RequestKind::Backups { query } => {
+            let filter = BackupFilter {
+                host: query.host.clone(),
+                runbook: query.runbook.clone(),
+                operator: None,
+                limit: (query.limit > 0).then_some(query.limit),
+            };
+            ops::history::backups(context, &filter).and_then(|backups| {
+                if json {
+                    render::history::write_json(&mut stdout, &backups)?;
+                } else {
+                    render::backups::render(&backups, &mut stdout).map_err(AuditError::Output)?;
+                }
+                Ok(Exit::Ok)
+            })
+        }
+        RequestKind::AuditVerify { checkpoints } => {
+            audit_verify(context, checkpoints.as_deref(), json, &mut stdout)
+        }
+        RequestKind::AuditCheckpoint => {
+            ops::audit::checkpoint(context, None).and_then(|checkpoint| {
+                if json {
+                    render::history::write_json(&mut stdout, &checkpoint)?;
+                } else {
+                    render::emit(&mut stdout, &checkpoint.render())?;
+                }
+                Ok(Exit::Ok)
+            })
+        }
+        RequestKind::AuditExport { since } => time(since.as_ref(), "--since")
+            .and_then(|since| ops::audit::export(context, since, &mut stdout))
+            .map(|()| Exit::Ok),
+        RequestKind::Whoami => crate::render::whoami::run(context, json, &mut stdout),
+        RequestKind::Catalog => crate::render::catalog::run(context, json, &mut stdout),
+        RequestKind::Pending => crate::render::approve::pending(context, json, &mut stdout),
+        RequestKind::History { query } => run_filter(query).and_then(|filter| {
+            render::history::list(context, &filter, json, &mut stdout).map(|()| Exit::Ok)
         }),
         RequestKind::HistoryShow { run } => {
-            history_args(&HistoryQuery::default(), Some(RunId::new(*run))).and_then(|args| {
-                crate::cli::history::run(&args, context, json, &mut stdout).map(|()| Exit::Ok)
-            })
+            render::history::show(context, RunId::new(*run), json, &mut stdout).map(|()| Exit::Ok)
         }
     };
     let notices = reporter
@@ -578,11 +665,10 @@ fn answer(service: &Service, caller: &Caller, request: &Request) -> Vec<Response
         .collect();
     match result {
         Ok(exit) => {
-            if !stdout.is_empty() {
-                responses.push(Response::Output {
-                    stdout: String::from_utf8_lossy(&stdout).into_owned(),
-                });
-            }
+            let stdout = String::from_utf8_lossy(&stdout);
+            responses.extend(chunks(&stdout, OUTPUT_CHUNK).map(|text| Response::Output {
+                stdout: text.to_owned(),
+            }));
             responses.push(Response::Done { exit: exit.code() });
         }
         Err(error) => responses.push(Response::Error(error_response(&error))),
@@ -590,23 +676,8 @@ fn answer(service: &Service, caller: &Caller, request: &Request) -> Vec<Response
     responses
 }
 
-/// The command line's `history` arguments from a request's filters, parsed as the command line
-/// parses them.
-fn history_args(
-    query: &HistoryQuery,
-    show: Option<RunId>,
-) -> Result<crate::cli::args::HistoryArgs, Error> {
-    let time = |text: &Option<String>, flag: &str| {
-        text.as_deref()
-            .map(|text| {
-                text.parse::<jiff::Timestamp>().map_err(|error| {
-                    Error::from(Diagnostic::error(format!(
-                        "`{flag}` `{text}` is not an RFC 3339 instant: {error}"
-                    )))
-                })
-            })
-            .transpose()
-    };
+/// The filter of `history` from a request's filters, parsed as the command line parses them.
+fn run_filter(query: &HistoryQuery) -> Result<RunFilter, Error> {
     let status = query
         .status
         .as_deref()
@@ -619,16 +690,83 @@ fn history_args(
             }
             Error::from(diagnostic)
         })?;
-    Ok(crate::cli::args::HistoryArgs {
-        command: show.map(|run| crate::cli::args::HistoryCommand::Show { run }),
+    Ok(RunFilter {
         operator: query.operator.clone(),
         runbook: query.runbook.clone(),
         host: query.host.clone(),
         status,
-        since: time(&query.since, "--since")?,
-        until: time(&query.until, "--until")?,
-        limit: query.limit,
+        since: time(query.since.as_ref(), "--since")?,
+        until: time(query.until.as_ref(), "--until")?,
+        limit: (query.limit > 0).then_some(query.limit),
     })
+}
+
+/// The most text one `output` line carries: an `audit export` can be far longer than
+/// [`protocol::MAX_LINE`], so it travels in pieces the client prints one after another. A
+/// quarter of the limit leaves room for JSON escaping (at most doubling text without control
+/// characters, which `output` never has but for newlines).
+const OUTPUT_CHUNK: usize = protocol::MAX_LINE / 4;
+
+/// `text` in pieces of at most `size` bytes, each cut on a character boundary.
+fn chunks(text: &str, size: usize) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut end = size.min(rest.len());
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        let (piece, tail) = rest.split_at(end);
+        rest = tail;
+        Some(piece)
+    })
+}
+
+/// An instant a client sent (RFC 3339: the client resolves ages against its own clock).
+fn time(text: Option<&String>, flag: &str) -> Result<Option<jiff::Timestamp>, Error> {
+    text.map(|text| {
+        text.parse::<jiff::Timestamp>().map_err(|error| {
+            Error::from(Diagnostic::error(format!(
+                "`{flag}` `{text}` is not an RFC 3339 instant: {error}"
+            )))
+        })
+    })
+    .transpose()
+}
+
+/// What an approval did, as `opsgate approve` prints it.
+fn approved_output(approved: &Approved, json: bool, stdout: &mut Vec<u8>) -> Result<Exit, Error> {
+    render::emit(stdout, &render::approve::approved_text(approved, json))?;
+    Ok(Exit::Ok)
+}
+
+/// `audit verify`: the client's checkpoint file arrives as text and is parsed here, never
+/// opened. A broken history is the command's answer (exit 4), not an error.
+fn audit_verify(
+    context: Context<'_>,
+    checkpoints: Option<&str>,
+    json: bool,
+    stdout: &mut Vec<u8>,
+) -> Result<Exit, Error> {
+    let checkpoints = match checkpoints {
+        Some(text) => Checkpoint::parse_all(Path::new("the client's checkpoint file"), text)
+            .map_err(Error::Unverifiable)?,
+        None => Vec::new(),
+    };
+    let verification = ops::audit::verify(context, &checkpoints, None)?;
+    let verdict = if verification.is_intact() {
+        Verdict::Success
+    } else {
+        Verdict::Broken
+    };
+    if json {
+        render::history::write_json(stdout, &render::audit::verify_json(&verification, verdict))?;
+    } else {
+        render::audit::render_verify(&verification, verdict, stdout).map_err(AuditError::Output)?;
+    }
+    Ok(verdict.exit())
 }
 
 /// An error as a response: its exit code, rule, message, hints and the command line's rendering.
@@ -642,5 +780,19 @@ pub(super) fn error_response(error: &Error) -> ErrorResponse {
         message: error.to_string(),
         hints: error.hints(),
         rendered: error.render(Style::Plain),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chunks;
+
+    #[test]
+    fn long_output_travels_in_pieces_cut_on_character_boundaries() {
+        let text = "aé".repeat(5);
+        let pieces: Vec<&str> = chunks(&text, 4).collect();
+        assert_eq!(pieces.concat(), text);
+        assert!(pieces.iter().all(|piece| piece.len() <= 4));
+        assert_eq!(chunks("", 4).count(), 0);
     }
 }

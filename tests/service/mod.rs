@@ -7,7 +7,7 @@
 //! against the state directory (denials need no host), then handed to the service account.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -804,4 +804,130 @@ fn stopping_the_service_cancels_its_runs_on_record() {
     assert_eq!(history.status.code(), Some(0), "{}", text(&history));
     let runs: serde_json::Value = serde_json::from_slice(&history.stdout).expect("history --json");
     assert_eq!(runs[0]["status"], "cancelled", "{runs}");
+}
+
+const LOW: &str = "runbook: low\nkind: maintenance\nmin_level: 1\ntargets: lab\nsteps:\n  \
+    - name: hi\n    command: echo hi\n";
+
+/// The id of the run waiting for an approval, as `og-alice`'s `pending --json` lists it.
+fn pending_run(team: &Team) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let output = team.run("og-alice", &["--json", "pending"]);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+        let pending: serde_json::Value =
+            serde_json::from_slice(&output.stdout).expect("pending --json");
+        if let Some(run) = pending.as_array().and_then(|runs| runs.first()) {
+            return run["run"].to_string();
+        }
+        assert!(Instant::now() < deadline, "no run became pending");
+        pause(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_pending_run_is_approved_through_the_service_but_never_by_its_requester() {
+    let team = Team::with_lab(1, &[("low", LOW)]);
+    // og-dave (L1) may run a min_level 1 runbook only after an L3+ approves the run.
+    let dave = team
+        .command("og-dave", &["run", "low", "--approval-timeout", "60s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("og-dave's run");
+    let run = pending_run(&team);
+
+    // Two-person rule: nobody approves their own run; og-bob (L2) is below the approver level.
+    let own = team.run("og-dave", &["approve", "run", &run]);
+    assert_eq!(own.status.code(), Some(3), "{}", text(&own));
+    let bob = team.run("og-bob", &["approve", "run", &run]);
+    assert_eq!(bob.status.code(), Some(3), "{}", text(&bob));
+    // A signature needs a key the service cannot read: not offered in team mode yet.
+    let signed = team.run(
+        "og-carol",
+        &["approve", "run", &run, "--sign", "/nonexistent"],
+    );
+    assert_eq!(signed.status.code(), Some(2), "{}", text(&signed));
+    assert!(text(&signed).contains("team mode"), "{}", text(&signed));
+
+    let carol = team.run(
+        "og-carol",
+        &["approve", "run", &run, "--reason", "looks fine"],
+    );
+    assert_eq!(carol.status.code(), Some(0), "{}", text(&carol));
+    assert!(
+        stdout(&carol).contains(&format!("approved the run of run {run}")),
+        "{}",
+        text(&carol)
+    );
+    let dave = dave.wait_with_output().expect("og-dave's run ends");
+    assert_eq!(dave.status.code(), Some(0), "{}", text(&dave));
+    assert!(
+        text(&dave).contains("approved by `og-carol`"),
+        "{}",
+        text(&dave)
+    );
+
+    // The history of it, through the same socket.
+    let export = team.run("og-alice", &["audit", "export", "--jsonl"]);
+    assert_eq!(export.status.code(), Some(0), "{}", text(&export));
+    assert!(
+        stdout(&export).contains("\"approval_granted\""),
+        "{}",
+        text(&export)
+    );
+    let verify = team.run("og-bob", &["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify));
+    assert!(
+        stdout(&verify).starts_with("audit history intact"),
+        "{}",
+        text(&verify)
+    );
+    let backups = team.run("og-bob", &["backups"]);
+    assert_eq!(backups.status.code(), Some(0), "{}", text(&backups));
+    assert_eq!(stdout(&backups), "no backups recorded match\n");
+}
+
+#[test]
+fn catalog_approval_and_audit_commands_go_through_the_service() {
+    let team = Team::start();
+    // A catalog runbook is approved by id; a path is refused before anything is opened.
+    let path = team.run("og-alice", &["approve", "runbook", "/etc/shadow"]);
+    assert_eq!(path.status.code(), Some(2), "{}", text(&path));
+    assert!(text(&path).contains("by id"), "{}", text(&path));
+    let carol = team.run("og-carol", &["approve", "runbook", "hello"]);
+    assert_eq!(carol.status.code(), Some(3), "{}", text(&carol));
+    let alice = team.run("og-alice", &["approve", "runbook", "hello"]);
+    assert_eq!(alice.status.code(), Some(0), "{}", text(&alice));
+    assert!(
+        stdout(&alice).contains("approved runbook `hello`"),
+        "{}",
+        text(&alice)
+    );
+    let catalog = team.run("og-bob", &["catalog"]);
+    assert!(stdout(&catalog).contains("approved"), "{}", text(&catalog));
+
+    // `audit export` needs an operator (SPEC §4.1): unlisted og-dave is refused.
+    let dave = team.run("og-dave", &["audit", "export", "--jsonl"]);
+    assert_eq!(dave.status.code(), Some(3), "{}", text(&dave));
+    assert!(text(&dave).contains("not an operator"), "{}", text(&dave));
+
+    // The checkpoint file is the operator's: written by the client with its own rights, and
+    // read by it for `verify --checkpoint`.
+    let home = tempfile::tempdir().expect("bob's dir");
+    chmod(home.path(), 0o777);
+    let file = home.path().join("checkpoints");
+    let file = file.to_str().expect("utf-8");
+    let checkpoint = team.run("og-bob", &["audit", "checkpoint", "--append", file]);
+    assert_eq!(checkpoint.status.code(), Some(0), "{}", text(&checkpoint));
+    assert!(
+        stdout(&checkpoint).starts_with("opsgate audit checkpoint v1\n"),
+        "{}",
+        text(&checkpoint)
+    );
+    let owner = std::fs::metadata(file).expect("the file").uid();
+    assert_eq!(owner, id("-u", "og-bob"));
+    let verify = team.run("og-dave", &["audit", "verify", "--checkpoint", file]);
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify));
+    assert!(stdout(&verify).contains("matches"), "{}", text(&verify));
 }

@@ -1,17 +1,16 @@
-//! The terminal consumer of the executor's event stream: one line per host per step (with its
-//! output excerpt under `--verbose`), a header per batch of a rolling run, a progress bar on a
-//! terminal, a recap table at the end — or, with `--json`, one JSON object per event.
+//! The text of the executor's event stream: one line per host per step (with its output excerpt
+//! under `--verbose`), a header per batch of a rolling run and a recap table at the end — or,
+//! with `--json`, one JSON object per event. The command line prints it live (with a progress
+//! bar: `cli::live`); the service sends it to the client of a `run`, so both modes print the
+//! same bytes.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{IsTerminal, Write};
 
 use indexmap::IndexMap;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::diagnostic::{Paint, Style};
 use crate::executor::event::{Event, HostOutcome, Phase, Status, StepReport};
-use crate::ops::run::RunObserver;
 use crate::plan::Plan;
 use crate::plural::counted;
 
@@ -112,25 +111,6 @@ impl Transcript {
     }
 }
 
-/// The run as it happens on the terminal (or as JSON lines): the [`RunObserver`] of `opsgate
-/// run`. Events arrive already recorded, on the recording thread.
-pub(super) struct Live {
-    format: Format,
-    transcript: Transcript,
-    progress: ProgressBar,
-}
-
-impl Live {
-    /// Shows events in `format`, with `detail` for the human format.
-    pub(super) fn new(format: Format, detail: Detail) -> Self {
-        Self {
-            format,
-            transcript: Transcript::new(format, detail),
-            progress: ProgressBar::hidden(),
-        }
-    }
-}
-
 /// The batches of a rolling run, to announce each as its first host starts.
 #[derive(Debug, Default)]
 struct Batches {
@@ -198,47 +178,6 @@ impl Batches {
             self.hosts[batch].join(", ")
         ))
     }
-}
-
-impl RunObserver for Live {
-    fn started(&mut self, plan: &Plan) {
-        self.transcript.started(plan);
-        let total = plan.hosts.iter().map(|host| host.steps.len() as u64).sum();
-        self.progress = progress_bar(self.format, total);
-    }
-
-    fn event(&mut self, event: &Event) {
-        let text = self.transcript.event(event);
-        if matches!(event, Event::StepFinished { .. }) {
-            self.progress.inc(1);
-        }
-        if !text.is_empty() {
-            self.progress.suspend(|| {
-                let mut stdout = std::io::stdout().lock();
-                let _ = stdout.write_all(text.as_bytes());
-                let _ = stdout.flush();
-            });
-        }
-    }
-
-    fn finished(&mut self) {
-        self.progress.finish_and_clear();
-        let _ = write!(std::io::stdout().lock(), "{}", self.transcript.finished());
-    }
-}
-
-fn progress_bar(format: Format, total: u64) -> ProgressBar {
-    if format == Format::Json || !std::io::stderr().is_terminal() || total < 2 {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    if let Ok(style) =
-        ProgressStyle::with_template("{spinner} [{elapsed}] {bar:30} {pos}/{len} steps")
-    {
-        bar.set_style(style);
-    }
-    bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    bar
 }
 
 fn human(event: &Event, style: Style, width: usize, detail: Detail) -> String {
