@@ -2,7 +2,8 @@
 //! `--diff` masks secrets on both sides, `plan show` never prints salts or HMACs, `fetch` never
 //! writes through a symlink.
 
-use crate::common::Opsgate;
+use super::write_runbook;
+use crate::common::{Opsgate, TestLab};
 
 const RUNBOOK: &str =
     "runbook: hello\nkind: check\ntargets: all\nsteps:\n  - name: hi\n    command: echo hi\n";
@@ -72,4 +73,53 @@ fn ssh_options_that_tune_the_connection_are_accepted() {
         )
         .args(["plan", "runbook.yaml"])
         .run();
+}
+
+/// A rotated secret: the old value on the host is unknown to opsgate, the new one is a param;
+/// `--diff` shows neither.
+#[test]
+fn diff_masks_a_rotated_secret_on_both_sides() {
+    const OLD: &str = "old-pw-7c1e9b";
+    const NEW: &str = "new-pw-3a8f52";
+    let lab = TestLab::start(1);
+    let work = lab.workspace().to_path_buf();
+    let root = &lab.hosts()[0].lab_root;
+    std::fs::write(
+        root.join("app.conf"),
+        format!("user=app\npassword={OLD}\nport=1\n"),
+    )
+    .expect("old config");
+    std::fs::write(work.join("pw"), NEW).expect("secret file");
+    let runbook = write_runbook(
+        &work,
+        "rotate",
+        r#"
+runbook: rotate
+kind: maintenance
+targets: lab
+params:
+  pw: { type: string, secret: true, required: true }
+steps:
+  - name: config
+    copy: { content: "user=app\npassword={{params.pw}}\nport=2\n", dest: "{{vars.lab_root}}/app.conf" }
+"#,
+    );
+    let param = format!("pw=@{}", work.join("pw").display());
+    lab.cli(&[
+        "run",
+        runbook.to_str().expect("utf-8"),
+        "--diff",
+        "-p",
+        &param,
+    ])
+    .stdout_contains("-password=***")
+    .stdout_contains("+password=***")
+    .stdout_contains("+port=2")
+    .output_lacks(OLD)
+    .output_lacks(NEW)
+    .run();
+    assert_eq!(
+        std::fs::read_to_string(root.join("app.conf")).expect("new config"),
+        format!("user=app\npassword={NEW}\nport=2\n")
+    );
 }
