@@ -123,3 +123,70 @@ steps:
         format!("user=app\npassword={NEW}\nport=2\n")
     );
 }
+
+const SECRET_RUNBOOK: &str = "runbook: deploy\nkind: maintenance\ntargets: all\nparams:\n  token: { type: string, secret: true, required: true }\nsteps:\n  - name: use it\n    command: echo {{params.token}}\n";
+
+/// `plan show` (text and `--json`) prints neither the salt nor the HMAC of a secret param, and
+/// the HMAC in the file is keyed by the state directory's private plan key.
+#[test]
+fn plan_show_never_prints_salts_or_hmacs_of_secret_params() {
+    const TOKEN: &str = "tok-0a9f-never-shown";
+    let state = tempfile::tempdir().expect("state dir");
+    let plan = || {
+        Opsgate::new()
+            .runbook(SECRET_RUNBOOK)
+            .inventory("hosts:\n  web1:\n")
+            .file(
+                "policy/operators.yaml",
+                "operators:\n  root: { level: 4 }\n",
+            )
+            .state_dir(state.path())
+    };
+    let token_file = state.path().join("token");
+    std::fs::write(&token_file, TOKEN).expect("token");
+    let saved = plan()
+        .args(["--json", "plan", "runbook.yaml", "--save", "-p"])
+        .arg(format!("token=@{}", token_file.display()))
+        .output_lacks(TOKEN)
+        .run();
+    let id = saved.json()["plan"].as_str().expect("plan id").to_owned();
+    let file =
+        std::fs::read_to_string(state.path().join(format!("plans/{id}.json"))).expect("saved plan");
+    let hmac =
+        serde_json::from_str::<serde_json::Value>(&file).expect("json")["secrets"][0]["hmac"]
+            .as_str()
+            .expect("the file keeps the keyed hmac")
+            .to_owned();
+    let key = std::fs::metadata(state.path().join("plan.key")).expect("plan key");
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&key.permissions()) & 0o777,
+        0o600
+    );
+    for json in [true, false] {
+        let mut show = plan();
+        if json {
+            show = show.arg("--json");
+        }
+        show.args(["plan", "show", &id])
+            .stdout_contains("token")
+            .output_lacks(hmac.as_str())
+            .output_lacks("salt")
+            .output_lacks("hmac")
+            .output_lacks(TOKEN)
+            .run();
+    }
+
+    // A plan saved by an older opsgate (HMACs keyed by the salt alone) is refused.
+    let old = file.replacen("\"version\": 3", "\"version\": 2", 1);
+    let old_id = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(old.as_bytes()))[..16].to_owned()
+    };
+    std::fs::write(state.path().join(format!("plans/{old_id}.json")), &old).expect("old plan");
+    plan()
+        .args(["plan", "show", &old_id])
+        .failure()
+        .stderr_contains(format!("saved plan `{old_id}` has format version 2"))
+        .stderr_contains("save the plan again")
+        .run();
+}
