@@ -752,12 +752,29 @@ impl PlanApproval {
         saved: &SavedPlan,
         id: &str,
     ) -> Result<PlanApproval, SavedPlanError> {
-        let events = store
-            .plan_approvals(id)
-            .map_err(|source| SavedPlanError::Audit {
-                id: id.to_owned(),
-                source,
-            })?;
+        let audit_error = |source| SavedPlanError::Audit {
+            id: id.to_owned(),
+            source,
+        };
+        // Every answer's row must hold in the hash chain: an altered row counts for nothing,
+        // and since it may have been a later rejection, no earlier approval counts either.
+        let events = store.plan_approvals(id).map_err(audit_error)?;
+        let mut intact = true;
+        for event in &events {
+            intact &= crate::approval::chained(store, event).map_err(audit_error)?;
+        }
+        if !intact {
+            return Err(Denial {
+                rule: Rule::PlanUnapproved,
+                reason: format!(
+                    "an answer to plan {id} does not hold in the audit hash chain, so none counts"
+                ),
+                would_allow: "`opsgate audit verify` names the altered event; restore the store \
+                              from a backup, or save the plan again and have it approved again"
+                    .to_owned(),
+            }
+            .into());
+        }
         match events.last().and_then(|event| event.record.clone()) {
             Some(Record::ApprovalGranted {
                 approver,
