@@ -190,3 +190,36 @@ fn plan_show_never_prints_salts_or_hmacs_of_secret_params() {
         .stderr_contains("save the plan again")
         .run();
 }
+
+/// A symlink planted where fetched files go (here `fetched/lab1`, pointing at a private
+/// directory of the account that runs opsgate) is refused, never followed.
+#[test]
+fn fetch_refuses_a_planted_symlink_instead_of_following_it() {
+    let lab = TestLab::start(1);
+    let work = lab.workspace().to_path_buf();
+    let private = tempfile::tempdir().expect("private dir");
+    std::fs::write(private.path().join("hosts"), "keep\n").expect("victim");
+    std::fs::create_dir(work.join("fetched")).expect("fetched");
+    std::os::unix::fs::symlink(private.path(), work.join("fetched/lab1")).expect("symlink");
+    let root = &lab.hosts()[0].lab_root;
+    std::fs::write(root.join("hosts"), "planted\n").expect("remote file");
+    let runbook = write_runbook(
+        &work,
+        "grab",
+        "runbook: grab\nkind: check\ntargets: lab\nsteps:\n  - name: grab\n    \
+         fetch: { src: \"{{vars.lab_root}}/hosts\", dest: fetched }\n",
+    );
+    lab.cli(&["run", runbook.to_str().expect("utf-8")])
+        .status(1)
+        .output_contains("`fetched/lab1` is a symlink; fetch never writes through one")
+        .run();
+    assert_eq!(
+        std::fs::read_to_string(private.path().join("hosts")).expect("victim"),
+        "keep\n"
+    );
+    assert_eq!(
+        std::fs::read_dir(private.path()).expect("list").count(),
+        1,
+        "nothing was created through the symlink"
+    );
+}
