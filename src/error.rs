@@ -216,6 +216,8 @@ impl Error {
                 | SavedPlanError::Encode(_)
                 | SavedPlanError::Write { .. }
                 | SavedPlanError::Random { .. }
+                | SavedPlanError::KeyIo { .. }
+                | SavedPlanError::KeyUnsafe { .. }
                 | SavedPlanError::Audit { .. } => Exit::Failed,
             },
             Error::Inventory(error) if error.is_invalid_input() => Exit::Invalid,

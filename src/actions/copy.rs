@@ -8,7 +8,9 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use super::{Context, DiffMode, Outcome, RunMode, quote};
+use crate::plan::redact;
 use crate::runbook::model::{Content, Copy};
+use crate::secret::{MASK, Secret};
 use crate::transport::{Transport, TransportError};
 
 /// Largest existing file fetched to show a `--diff`.
@@ -268,25 +270,74 @@ async fn diff<T: Transport>(
         }
         _ => Vec::new(),
     };
-    Ok(unified_diff(dest, &old, new))
+    Ok(unified_diff(dest, &old, new, context.secrets))
 }
 
-/// A unified diff of two file contents, or a note when either is not text.
+/// A unified diff of two file contents with secrets masked on both sides, or a note when
+/// either is not text.
 #[must_use]
-fn unified_diff(path: &str, old: &[u8], new: &[u8]) -> String {
+fn unified_diff(path: &str, old: &[u8], new: &[u8], secrets: &[Secret<String>]) -> String {
     match (std::str::from_utf8(old), std::str::from_utf8(new)) {
-        (Ok(old), Ok(new)) => similar::TextDiff::from_lines(old, new)
-            .unified_diff()
-            .context_radius(3)
-            .header(&format!("{path} (before)"), &format!("{path} (after)"))
-            .to_string(),
+        (Ok(old), Ok(new)) => {
+            let diff = similar::TextDiff::from_lines(old, new)
+                .unified_diff()
+                .context_radius(3)
+                .header(&format!("{path} (before)"), &format!("{path} (after)"))
+                .to_string();
+            mask_diff(&diff, new, secrets)
+        }
         _ => format!("binary files differ: {path}\n"),
     }
+}
+
+/// Masks secrets on both sides of a diff. The new side and context hold today's values, which
+/// are known and replaced by [`MASK`] wherever they appear. The old side may hold a *previous*
+/// value nobody gave us: a removed line shaped like a new line that carries a secret (same text
+/// before and after the secret, e.g. `password=` and nothing) has that middle part masked too, so a
+/// rotated password shows as `-password=***` / `+password=***`.
+fn mask_diff(diff: &str, new: &str, secrets: &[Secret<String>]) -> String {
+    let values: Vec<&str> = secrets
+        .iter()
+        .map(|secret| secret.expose().as_str())
+        .filter(|value| !value.is_empty())
+        .collect();
+    // (text before the first secret, text after the last one) of every new line with a secret.
+    let shapes: Vec<(&str, &str)> = new
+        .lines()
+        .filter_map(|line| {
+            let start = values.iter().filter_map(|value| line.find(value)).min()?;
+            let end = values
+                .iter()
+                .filter_map(|value| line.rfind(value).map(|at| at + value.len()))
+                .max()?;
+            Some((&line[..start], &line[end..]))
+        })
+        .collect();
+    let mut masked = String::with_capacity(diff.len());
+    for line in diff.split_inclusive('\n') {
+        let (body, newline) = match line.strip_suffix('\n') {
+            Some(body) => (body, "\n"),
+            None => (line, ""),
+        };
+        let removed = body.strip_prefix('-').filter(|_| !body.starts_with("--- "));
+        let reshaped = removed.and_then(|text| {
+            shapes.iter().find_map(|(before, after)| {
+                (text.len() >= before.len() + after.len()
+                    && text.starts_with(before)
+                    && text.ends_with(after))
+                .then(|| format!("-{before}{MASK}{after}"))
+            })
+        });
+        masked.push_str(&redact(reshaped.as_deref().unwrap_or(body), secrets));
+        masked.push_str(newline);
+    }
+    masked
 }
 
 #[cfg(test)]
 mod tests {
     use super::{Existing, changes, parse_existing, unified_diff};
+    use crate::secret::Secret;
 
     #[test]
     fn existing_files_are_parsed_from_the_query() {
@@ -324,7 +375,39 @@ mod tests {
 
     #[test]
     fn diffs_are_unified() {
-        let diff = unified_diff("/etc/app.conf", b"a\nb\n", b"a\nc\n");
+        let diff = unified_diff("/etc/app.conf", b"a\nb\n", b"a\nc\n", &[]);
         assert!(diff.contains("-b\n+c\n"), "{diff}");
+    }
+
+    #[test]
+    fn diffs_mask_secrets_on_both_sides() {
+        let secrets = [Secret::new("n3w-s3cret".to_owned())];
+        // A rotated secret: the old value is unknown, its line has the new line's shape.
+        let diff = unified_diff(
+            "/etc/app.conf",
+            b"user=app\npassword=0ld-s3cret\nport=1\n",
+            b"user=app\npassword=n3w-s3cret\nport=2\n",
+            &secrets,
+        );
+        assert!(diff.contains("-password=***\n"), "{diff}");
+        assert!(diff.contains("+password=***\n"), "{diff}");
+        assert!(
+            diff.contains("-port=1\n") && diff.contains("+port=2\n"),
+            "{diff}"
+        );
+        assert!(!diff.contains("s3cret"), "{diff}");
+        // The secret is unchanged but another line is: context keeps it masked.
+        let diff = unified_diff(
+            "/etc/app.conf",
+            b"token: n3w-s3cret\nport=1\n",
+            b"token: n3w-s3cret\nport=2\n",
+            &secrets,
+        );
+        assert!(diff.contains(" token: ***\n"), "{diff}");
+        assert!(!diff.contains("s3cret"), "{diff}");
+        // The secret leaves the file: the old side is masked by value.
+        let diff = unified_diff("/etc/app.conf", b"k=n3w-s3cret\n", b"k=\n", &secrets);
+        assert!(diff.contains("-k=***\n"), "{diff}");
+        assert!(!diff.contains("s3cret"), "{diff}");
     }
 }

@@ -4,7 +4,10 @@
 //! Approvals are audit events written by the approving operator's command; the side that acts
 //! on one (the waiting run, the gate-step watcher, the catalog) checks it again against its own
 //! policy before it counts — level, two-person rule and, under `signed_approvals: true`, the
-//! signature — so an event put into the store by other means is not enough on its own.
+//! signature — so an event put into the store by other means is not enough on its own. Before
+//! any of that, in every mode, the event must hold in the hash chain
+//! ([`AuditStore::chained_event`](crate::audit::AuditStore::chained_event)): a row that
+//! `audit verify` would flag as altered or unlinked is never honoured, signed or not.
 //!
 //! This module reads and checks; it never prints (progress goes to a
 //! [`Reporter`](crate::report::Reporter)) and never decides the gate (that is
@@ -20,11 +23,24 @@ pub use pending::{PendingRun, pending_run};
 pub use signed::SignatureError;
 pub use wait::{GateWatch, Verdict, Wait, wait, watch_gates};
 
+use crate::audit::{AuditError, AuditStore, Event};
 use crate::gate::{Denial, Level, Policy, may_approve};
+
+/// Whether `event`, as read, is exactly the event stored at its place in an intact stretch of
+/// the hash chain (re-read and checked against its neighbours).
+pub fn chained(store: &AuditStore, event: &Event) -> Result<bool, AuditError> {
+    Ok(store
+        .chained_event(event.seq)?
+        .is_some_and(|checked| checked.record == event.record && checked.kind == event.kind))
+}
 
 /// Why a recorded approval does not count.
 #[derive(Debug, thiserror::Error)]
 pub enum Inadmissible {
+    /// Its audit event is not where the hash chain says it should be: altered, rewritten or
+    /// inserted out of chain (`audit verify` names it).
+    #[error("its audit event does not hold in the hash chain; `opsgate audit verify` names it")]
+    Unchained,
     /// The policy wants signatures and this approval has none.
     #[error("the policy requires signed approvals and it is not signed")]
     Unsigned,

@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{admissible, signed};
+use super::{Inadmissible, admissible, chained, signed};
 use crate::audit::{ApprovalTarget, AuditError, AuditStore, Record, RunId};
 use crate::executor::{Cancel, GateAnswer, GateAnswers};
 use crate::gate::{Level, Policy};
@@ -116,6 +116,7 @@ fn answer(
 ) -> Result<Option<Verdict>, AuditError> {
     for event in store.events(wait.run, *after_seq)? {
         *after_seq = event.seq;
+        let intact = chained(store, &event)?;
         match event.record {
             Some(Record::ApprovalGranted {
                 target: ApprovalTarget::Run,
@@ -130,13 +131,18 @@ fn answer(
                     subject: signed::Subject::of_run(wait.run, &ApprovalTarget::Run),
                     reason: reason.clone(),
                 };
-                match admissible(
-                    wait.policy,
-                    wait.requester,
-                    wait.level,
-                    &approval,
-                    signature.as_deref(),
-                ) {
+                let verdict = if intact {
+                    admissible(
+                        wait.policy,
+                        wait.requester,
+                        wait.level,
+                        &approval,
+                        signature.as_deref(),
+                    )
+                } else {
+                    Err(Inadmissible::Unchained)
+                };
+                match verdict {
                     Ok(()) => return Ok(Some(Verdict::Granted { approver, reason })),
                     Err(problem) => reporter.notice(Notice::ApprovalIgnored {
                         run: wait.run,
@@ -192,6 +198,13 @@ pub async fn watch_gates(
         };
         for event in events {
             after_seq = event.seq;
+            let intact = match chained(&watch.store, &event) {
+                Ok(intact) => intact,
+                Err(error) => {
+                    reporter.notice(Notice::GateWatchStopped(&error));
+                    return;
+                }
+            };
             let answer = match event.record {
                 Some(Record::ApprovalGranted {
                     target: target @ ApprovalTarget::Gate { .. },
@@ -211,13 +224,18 @@ pub async fn watch_gates(
                         subject: signed::Subject::of_run(watch.run, &target),
                         reason,
                     };
-                    match admissible(
-                        &watch.policy,
-                        &watch.requester,
-                        level,
-                        &approval,
-                        signature.as_deref(),
-                    ) {
+                    let verdict = if intact {
+                        admissible(
+                            &watch.policy,
+                            &watch.requester,
+                            level,
+                            &approval,
+                            signature.as_deref(),
+                        )
+                    } else {
+                        Err(Inadmissible::Unchained)
+                    };
+                    match verdict {
                         Ok(()) => Some((step, GateAnswer::Granted { approver })),
                         Err(problem) => {
                             reporter.notice(Notice::ApprovalIgnored {

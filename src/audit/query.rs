@@ -328,7 +328,7 @@ impl StoredEntry {
         })
     }
 
-    fn into_event(self) -> Result<Event, AuditError> {
+    pub(crate) fn into_event(self) -> Result<Event, AuditError> {
         let record = self.decode()?;
         Ok(Event {
             seq: self.seq,

@@ -21,7 +21,7 @@ use crate::audit::chain::{ChainHash, FORMAT_VERSION};
 use crate::audit::checkpoint::Checkpoint;
 use crate::audit::error::AuditError;
 use crate::audit::index::RunRow;
-use crate::audit::query::StoredEntry;
+use crate::audit::query::{Event, StoredEntry};
 use crate::audit::record::Record;
 use crate::audit::run::RunId;
 use crate::audit::store::{AuditStore, InStore, parse_status, sql_integer};
@@ -264,6 +264,60 @@ impl AuditStore {
             checkpoints,
             index_problems,
         })
+    }
+}
+
+impl AuditStore {
+    /// Event `seq` read back together with its neighbours, when `audit verify` would not flag
+    /// it: its hash recomputes from its columns, its `prev_hash` is the stored hash of event
+    /// `seq - 1` (which exists), and event `seq + 1`, if any, chains to it. `None` otherwise.
+    ///
+    /// This is what the gate calls before it honours an approval, so that a row altered in the
+    /// file (even with a recomputed hash) or inserted out of chain counts for nothing; the
+    /// returned event is decoded from the very row that was checked. It checks one link, not
+    /// the whole history: a forged row appended at the head with a correct hash chains like a
+    /// real one, which is what `signed_approvals: true` is for.
+    pub fn chained_event(&self, seq: u64) -> Result<Option<Event>, AuditError> {
+        if seq == 0 {
+            return Ok(None);
+        }
+        let path = &self.path;
+        let first = sql_integer(seq - 1);
+        let last = sql_integer(seq.saturating_add(1));
+        let mut statement = self
+            .connection
+            .prepare_cached(&StoredEntry::select(
+                "WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq",
+            ))
+            .in_store(path)?;
+        let rows: Vec<StoredEntry> = statement
+            .query_map([first, last], StoredEntry::from_row)
+            .and_then(Iterator::collect)
+            .in_store(path)?;
+        let (previous, rest): (Vec<StoredEntry>, Vec<StoredEntry>) =
+            rows.into_iter().partition(|entry| entry.seq < seq);
+        let previous_hash = match previous.first() {
+            Some(entry) => ChainHash::from_slice(&entry.hash),
+            None if seq == 1 => Some(ChainHash::GENESIS),
+            None => None,
+        };
+        let mut rest = rest.into_iter();
+        let (Some(previous_hash), Some(entry)) = (previous_hash, rest.next()) else {
+            return Ok(None);
+        };
+        if entry.seq != seq {
+            return Ok(None);
+        }
+        let stored_hash = ChainHash::from_slice(&entry.hash);
+        if check_link(&entry, seq - 1, &previous_hash, stored_hash).is_some() {
+            return Ok(None);
+        }
+        if let Some(next) = rest.next()
+            && ChainHash::from_slice(&next.prev_hash) != stored_hash
+        {
+            return Ok(None);
+        }
+        entry.into_event().map(Some)
     }
 }
 

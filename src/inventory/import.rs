@@ -297,12 +297,20 @@ impl Settings {
                 Some((_, Node::List(existing))) => existing.clone(),
                 _ => Vec::new(),
             };
-            list.extend(
-                options
-                    .into_iter()
-                    .map(|option| Node::Scalar(option.into())),
-            );
-            upsert(&mut self.connection, "ssh_options", Node::List(list));
+            for option in options {
+                if super::ssh_option::check(&option).is_ok() {
+                    list.push(Node::Scalar(option.into()));
+                } else {
+                    self.note(format!(
+                        "ssh option `{option}` of `{key}` is not allowed in `ssh_options` \
+                         (connection tuning only; use `jump:`, `known_hosts:`, `identity_file:`); \
+                         dropped"
+                    ));
+                }
+            }
+            if !list.is_empty() {
+                upsert(&mut self.connection, "ssh_options", Node::List(list));
+            }
             return;
         }
         if key.starts_with("ansible_") {
@@ -758,7 +766,7 @@ all:
           ansible_port: "2222"
       vars:
         http_port: 8080
-        ansible_ssh_common_args: "-o ProxyJump=bastion -o StrictHostKeyChecking=yes"
+        ansible_ssh_common_args: "-o ProxyJump=bastion -o ConnectTimeout=5"
     db:
       hosts:
         db1:
@@ -791,7 +799,8 @@ defaults:
 groups:
   web:
     hosts: [web1, web2]
-    ssh_options: [ProxyJump=bastion, StrictHostKeyChecking=yes]
+    ssh_options: [ConnectTimeout=5]
+    # ssh option `ProxyJump=bastion` of `ansible_ssh_common_args` is not allowed in `ssh_options` (connection tuning only; use `jump:`, `known_hosts:`, `identity_file:`); dropped
     vars:
       http_port: 8080
   db:
@@ -837,10 +846,7 @@ hosts:
         assert_eq!(web2.port, Some(2222));
         assert_eq!(web2.user.as_deref(), Some("deploy"));
         assert_eq!(web2.address, "web2");
-        assert_eq!(
-            web2.ssh_options,
-            ["ProxyJump=bastion", "StrictHostKeyChecking=yes"]
-        );
+        assert_eq!(web2.ssh_options, ["ConnectTimeout=5"]);
         assert_eq!(
             web2.groups
                 .iter()

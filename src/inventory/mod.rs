@@ -38,8 +38,11 @@
 //! - **`jump`** names a host of the inventory, never the host itself, and jump chains must not
 //!   loop. A `jump` *inherited* from defaults or a group that names the host itself is skipped
 //!   for that host, so the bastion may sit in the group whose hosts jump through it.
-//! - **`port`** is 1..=65535; **`ssh_options`** entries are `Key=Value` as `ssh -o` takes them;
-//!   **`host_key`** is a public key line (`ssh-ed25519 AAAA…`).
+//! - **`port`** is 1..=65535; **`ssh_options`** entries are `Key=Value` as `ssh -o` takes them,
+//!   and only options that tune the connection are allowed ([`ssh_option::ALLOWED`]: timeouts,
+//!   keep-alives, compression, algorithm lists narrowed within OpenSSH's defaults); options
+//!   that run commands, proxy (`jump:` is the only proxy), change host-key checking or name
+//!   files are errors; **`host_key`** is a public key line (`ssh-ed25519 AAAA…`).
 //! - **`environment`** is set on groups only: a host inherits it from its groups, and groups
 //!   giving one host two different environments are an error. Hosts cannot override it because
 //!   the gate relies on it (SPEC §4.3): a host-level `staging` must not quietly lift production
@@ -57,6 +60,7 @@ pub mod import;
 mod model;
 mod schema;
 pub mod select;
+pub mod ssh_option;
 
 mod validate;
 

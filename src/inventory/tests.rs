@@ -92,12 +92,12 @@ fn the_example_inventory_loads_without_warnings() {
 #[test]
 fn connection_keys_layer_defaults_then_groups_in_inventory_order_then_host() {
     let inventory = parse(
-        "defaults: { user: d, port: 2200, address: shared.example, ssh_options: [A=1, B=1] }
+        "defaults: { user: d, port: 2200, address: shared.example, ssh_options: [ConnectTimeout=1, Compression=no] }
 groups:
-  first:  { hosts: [h1, h2], user: g1, port: 2201, ssh_options: [b=2, C=2] }
+  first:  { hosts: [h1, h2], user: g1, port: 2201, ssh_options: [compression=yes, LogLevel=ERROR] }
   second: { hosts: [h1], user: g2, identity_file: keys/id }
 hosts:
-  h1: { user: own, ssh_options: [A=3] }
+  h1: { user: own, ssh_options: [ConnectTimeout=3] }
   h2: {}
   h3: { address: 10.0.0.3 }
 ",
@@ -111,7 +111,7 @@ hosts:
     );
     assert_eq!(
         h1.ssh_options,
-        ["A=3", "b=2", "C=2"],
+        ["ConnectTimeout=3", "compression=yes", "LogLevel=ERROR"],
         "merged per option, case-insensitively"
     );
     assert_eq!(
@@ -411,6 +411,31 @@ hint: a port is a number from 1 to 65535
   |                                       ^^^^^^^^^^^^^^^^^^^^^^^^
 
 hint: write it as `ssh -o` takes it, e.g. `ServerAliveInterval=30`
+",
+        ),
+        (
+            "ssh option outside the allowlist",
+            "hosts:\n  web1: { ssh_options: [ConnectTimeout=5, \"ProxyCommand=sh -c id\"] }\n",
+            "error: host `web1` has ssh option `ProxyCommand`, which is not allowed
+ --> inventory/hosts.yaml:2:43
+  |
+2 |   web1: { ssh_options: [ConnectTimeout=5, \"ProxyCommand=sh -c id\"] }
+  |                                           ^^^^^^^^^^^^^^^^^^^^^^^
+
+hint: use `jump:` to connect through a bastion host
+hint: `ssh_options` only tune the connection; allowed options: `AddressFamily`, `Ciphers`, `Compression`, `ConnectionAttempts`, `ConnectTimeout`, `IdentitiesOnly`, `IPQoS`, `KexAlgorithms`, `LogLevel`, `MACs`, `ServerAliveCountMax`, `ServerAliveInterval`, `TCPKeepAlive`
+",
+        ),
+        (
+            "ssh algorithm list that widens the defaults",
+            "hosts:\n  web1: { ssh_options: [Ciphers=+3des-cbc] }\n",
+            "error: host `web1` has ssh option `Ciphers` with `+3des-cbc`, which is not enabled by default
+ --> inventory/hosts.yaml:2:25
+  |
+2 |   web1: { ssh_options: [Ciphers=+3des-cbc] }
+  |                         ^^^^^^^^^^^^^^^^^
+
+hint: `Ciphers` may only list algorithms OpenSSH enables by default, without `+`, `-` or `^`: `chacha20-poly1305@openssh.com`, `aes128-ctr`, `aes192-ctr`, `aes256-ctr`, `aes128-gcm@openssh.com`, `aes256-gcm@openssh.com`
 ",
         ),
         (

@@ -11,6 +11,7 @@ use serde_saphyr::Spanned;
 
 use super::model::{Group, GroupName, Host, HostName, Inventory};
 use super::schema::{Connection, GroupEntry, HostEntry, InventoryFile, Vars};
+use super::ssh_option::{self, Refusal};
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile, Span};
 use crate::suggest::{close_names, did_you_mean};
 
@@ -585,6 +586,23 @@ impl Validator<'_> {
                     span_of(option),
                     vec!["write it as `ssh -o` takes it, e.g. `ServerAliveInterval=30`".to_owned()],
                 );
+                continue;
+            }
+            if let Err(refusal) = ssh_option::check(&option.value) {
+                let message = match &refusal {
+                    Refusal::Malformed => format!(
+                        "{owner} has ssh option `{}` that is not `Key=Value`",
+                        option.value
+                    ),
+                    Refusal::NotAllowed { keyword } => {
+                        format!("{owner} has ssh option `{keyword}`, which is not allowed")
+                    }
+                    Refusal::WidensAlgorithms { keyword, algorithm } => format!(
+                        "{owner} has ssh option `{keyword}` with `{algorithm}`, which is not \
+                         enabled by default"
+                    ),
+                };
+                self.error(message, span_of(option), refusal.hints());
             }
         }
     }

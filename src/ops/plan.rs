@@ -9,7 +9,7 @@ use crate::audit::{AuditStore, Record};
 use crate::error::Error;
 use crate::gate::{Decision, decide};
 use crate::plan::Plan;
-use crate::plan::saved::{self, SavedPlan};
+use crate::plan::saved::{self, ReviewedPlan, SavedPlan};
 use crate::template::Renderer;
 
 /// What `plan` is asked.
@@ -74,6 +74,7 @@ pub fn plan(
                 target.widen.as_deref(),
             ),
             gatekeeper.policy.as_ref(),
+            &context.project.state_dir,
         )?;
         let id = saved::save(&context.project.state_dir, &saved)?;
         Some((id, saved))
@@ -119,8 +120,8 @@ pub struct PlanAnswer {
 pub struct ShownPlan {
     /// The plan id.
     pub id: String,
-    /// The file.
-    pub saved: SavedPlan,
+    /// The file as a reviewer sees it: no salts or HMACs of secret params.
+    pub saved: ReviewedPlan,
     /// Approvals and rejections.
     pub answers: Vec<PlanAnswer>,
 }
@@ -157,7 +158,7 @@ pub fn show(context: Context<'_>, id: &str) -> Result<ShownPlan, Error> {
     }
     Ok(ShownPlan {
         id: id.to_owned(),
-        saved,
+        saved: saved.into(),
         answers,
     })
 }

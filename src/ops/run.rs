@@ -112,7 +112,13 @@ pub async fn run(
         gatekeeper.account(),
     )?);
     if let Some((id, saved)) = &saved {
-        saved.check_for_run(id, &plan, gatekeeper.account(), gatekeeper.policy.as_ref())?;
+        saved.check_for_run(
+            id,
+            &plan,
+            gatekeeper.account(),
+            gatekeeper.policy.as_ref(),
+            &project.state_dir,
+        )?;
     }
     // The run is on record before any host is touched: a store that cannot be opened or
     // written stops it here.

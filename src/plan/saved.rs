@@ -7,8 +7,8 @@
 //! service account in production); the id is the first 16 hex digits of the SHA-256 of the
 //! file's bytes, so an edited file no longer matches its id and is refused. It records the
 //! `RUNBOOK` argument, `-l`, `--widen`, the runbook's catalog digest, the inventory's and the
-//! policy's digests, every param (secrets as `***` with a salted HMAC-SHA-256), the hosts and
-//! every rendered step. `run --plan` plans again from the same inputs (asking for the secrets
+//! policy's digests, every param (secrets as `***` with a salted HMAC-SHA-256 keyed by the state
+//! directory's plan key, see below), the hosts and every rendered step. `run --plan` plans again from the same inputs (asking for the secrets
 //! again) and refuses when anything differs.
 //!
 //! Decisions where the spec is silent: the plan's approval (a detached `approval_granted` event
@@ -23,6 +23,15 @@
 //! plan itself (every rendered field of every step on every host, secrets masked), so it does not
 //! move when an output format changes. Format version 2; a version-1 file (which kept the
 //! `--json` rendering instead) is refused with a hint to save it again — plans live a day.
+//!
+//! Secret params: a plan file holds, per secret, a random salt and
+//! HMAC-SHA-256(plan key, salt ‖ name ‖ 0 ‖ value). The plan key is 32 random bytes in
+//! `plan.key` in the state directory, created 0600 the first time a secret is saved and refused
+//! unless it is a regular 0600 file of the account running opsgate (opened without following a
+//! symlink). A plan file alone (a copy, a backup, `plan show`) is therefore not enough to test
+//! guesses of a secret offline; `plan show` prints neither salts nor HMACs anyway (a reviewer
+//! sees a [`ReviewedPlan`]: secret params by name). Format version 3; version 2 files, whose
+//! HMACs were keyed by the salt alone, are refused with a hint to save the plan again.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -39,10 +48,16 @@ use crate::gate::{Denial, Level, Policy, Rule, may_approve};
 use crate::secret::Secret;
 
 /// The format version written by [`save`].
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The directory of saved plans inside the state directory.
 const PLANS: &str = "plans";
+
+/// The file of the plan key inside the state directory.
+const PLAN_KEY: &str = "plan.key";
+
+/// Length of the plan key in bytes.
+const PLAN_KEY_LEN: usize = 32;
 
 /// How long an approved plan may be run after it was saved: the policy's `plan_ttl`, 24 hours
 /// without one.
@@ -130,6 +145,23 @@ pub enum SavedPlanError {
         #[source]
         source: getrandom::Error,
     },
+    /// The plan key could not be read or created.
+    #[error("plan key `{}` cannot be used", path.display())]
+    KeyIo {
+        /// The key file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The plan key is not a regular 0600 file of 32 bytes owned by the account running opsgate.
+    #[error("plan key `{}` is not a private file of this account ({problem})", path.display())]
+    KeyUnsafe {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
     /// The audit store could not be read for the plan's approvals.
     #[error("cannot read the approvals of plan `{id}`")]
     Audit {
@@ -160,9 +192,20 @@ impl SavedPlanError {
             SavedPlanError::NotAnId { .. } | SavedPlanError::Missing { .. } => {
                 vec!["`opsgate plan RUNBOOK --save` saves one and prints its id".to_owned()]
             }
-            SavedPlanError::Altered { .. } | SavedPlanError::OldFormat { .. } => {
+            SavedPlanError::Altered { .. } => {
                 vec!["save the plan again and have it approved again".to_owned()]
             }
+            SavedPlanError::OldFormat { .. } => vec![
+                "save the plan again (`opsgate plan … --save`) and have it approved again: \
+                 older plans check secret params with an HMAC that is not keyed by the state \
+                 directory"
+                    .to_owned(),
+            ],
+            SavedPlanError::KeyUnsafe { .. } => vec![
+                "remove it (saved plans with secret params must then be saved again); opsgate \
+                 creates a new one with mode 0600"
+                    .to_owned(),
+            ],
             SavedPlanError::Denied(denial) => denial.hints(),
             SavedPlanError::SecretMismatch { name, .. } => {
                 vec![format!("give the same value again, e.g. `-p {name}=@FILE`")]
@@ -171,20 +214,31 @@ impl SavedPlanError {
             SavedPlanError::Unreadable { .. }
             | SavedPlanError::Encode(_)
             | SavedPlanError::Write { .. }
+            | SavedPlanError::KeyIo { .. }
             | SavedPlanError::Random { .. } => Vec::new(),
         }
     }
 }
 
-/// A secret param: never stored, only a salted HMAC to recognise it again.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A secret param: never stored, only a keyed, salted HMAC to recognise it again. Never shown:
+/// `plan show` gets a [`ReviewedPlan`].
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecretCheck {
     /// The param's name.
     pub name: String,
-    /// Random key, hex.
-    pub salt: String,
-    /// HMAC-SHA-256(salt, value), hex.
-    pub hmac: String,
+    /// Random salt, hex.
+    salt: String,
+    /// HMAC-SHA-256(plan key, salt ‖ name ‖ 0 ‖ value), hex.
+    hmac: String,
+}
+
+impl std::fmt::Debug for SecretCheck {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("SecretCheck")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What drift is judged on: everything that decides what the run does.
@@ -270,6 +324,46 @@ pub struct SavedPlan {
     pub secrets: Vec<SecretCheck>,
 }
 
+/// A saved plan as a reviewer sees it (`plan show`, text and `--json`): everything but the
+/// secret checks, of which only the param names are shown.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReviewedPlan {
+    /// Format version.
+    pub version: u32,
+    /// Who saved it.
+    pub author: String,
+    /// When it was saved (RFC 3339).
+    pub created_at: String,
+    /// The `RUNBOOK` argument as given.
+    pub runbook: String,
+    /// `-l`.
+    pub limit: Option<String>,
+    /// `--widen`.
+    pub widen: Option<String>,
+    /// The plan as a human reads it.
+    pub display: String,
+    /// What drift is judged on (secret params as `***`).
+    pub fingerprint: Fingerprint,
+    /// The names of the secret params, which `run --plan` asks for again.
+    pub secret_params: Vec<String>,
+}
+
+impl From<SavedPlan> for ReviewedPlan {
+    fn from(saved: SavedPlan) -> ReviewedPlan {
+        ReviewedPlan {
+            version: saved.version,
+            author: saved.author,
+            created_at: saved.created_at,
+            runbook: saved.runbook,
+            limit: saved.limit,
+            widen: saved.widen,
+            display: saved.display,
+            fingerprint: saved.fingerprint,
+            secret_params: saved.secrets.into_iter().map(|check| check.name).collect(),
+        }
+    }
+}
+
 /// Only the version, read first so that an old file gets a clear refusal.
 #[derive(Deserialize)]
 struct VersionOnly {
@@ -278,12 +372,13 @@ struct VersionOnly {
 
 impl SavedPlan {
     /// A saved plan of `plan` by `author`, planned from `runbook` (the argument as given), `-l`
-    /// and `--widen`.
+    /// and `--widen`; secrets are checked with the plan key of `state_dir`, created if needed.
     pub fn new(
         plan: &Plan,
         author: &str,
         (runbook, limit, widen): (&str, Option<&str>, Option<&str>),
         policy: Option<&Policy>,
+        state_dir: &Path,
     ) -> Result<SavedPlan, SavedPlanError> {
         Ok(SavedPlan {
             version: FORMAT_VERSION,
@@ -294,7 +389,7 @@ impl SavedPlan {
             widen: widen.map(str::to_owned),
             display: super::display(plan, crate::diagnostic::Style::Plain),
             fingerprint: Fingerprint::of(plan, policy.map(Policy::digest)),
-            secrets: secret_checks(plan)?,
+            secrets: secret_checks(plan, state_dir)?,
         })
     }
 
@@ -344,13 +439,15 @@ impl SavedPlan {
     }
 
     /// Refuses to run it (planned again as `plan`) unless `caller` is its author, it is within
-    /// its `plan_ttl`, nothing drifted and every secret is the one it was saved with.
+    /// its `plan_ttl`, nothing drifted and every secret is the one it was saved with (checked
+    /// with the plan key of `state_dir`).
     pub fn check_for_run(
         &self,
         id: &str,
         plan: &Plan,
         caller: &str,
         policy: Option<&Policy>,
+        state_dir: &Path,
     ) -> Result<(), SavedPlanError> {
         if caller != self.author {
             return Err(Denial {
@@ -379,13 +476,22 @@ impl SavedPlan {
             }
             .into());
         }
+        let key = if self.secrets.is_empty() {
+            None
+        } else {
+            Some(plan_key(state_dir)?)
+        };
         for check in &self.secrets {
             let value = plan
                 .params
                 .iter()
                 .find(|(name, _)| *name == check.name)
                 .map(|(_, value)| Secret::new(value.expose().to_text()));
-            if !value.is_some_and(|value| secret_matches(check, &value)) {
+            let matches = key
+                .as_ref()
+                .zip(value)
+                .is_some_and(|(key, value)| secret_matches(key, check, &value));
+            if !matches {
                 return Err(SavedPlanError::SecretMismatch {
                     id: id.to_owned(),
                     name: check.name.clone(),
@@ -396,12 +502,17 @@ impl SavedPlan {
     }
 }
 
-/// The secret params of `plan` as salted HMACs.
-fn secret_checks(plan: &Plan) -> Result<Vec<SecretCheck>, SavedPlanError> {
+/// The secret params of `plan` as keyed, salted HMACs.
+fn secret_checks(plan: &Plan, state_dir: &Path) -> Result<Vec<SecretCheck>, SavedPlanError> {
     let mut checks = Vec::new();
+    let mut key = None;
     for (name, value) in &plan.params {
         let Param::Secret(value) = value else {
             continue;
+        };
+        let key = match &mut key {
+            Some(key) => &*key,
+            None => &*key.insert(plan_key(state_dir)?),
         };
         let value = Secret::new(value.expose().to_text());
         let mut salt = [0_u8; 32];
@@ -411,7 +522,7 @@ fn secret_checks(plan: &Plan) -> Result<Vec<SecretCheck>, SavedPlanError> {
         })?;
         checks.push(SecretCheck {
             name: name.clone(),
-            hmac: hex::encode(hmac_sha256(&salt, value.expose().as_bytes())),
+            hmac: hex::encode(secret_mac(key, &salt, name, &value).finalize().into_bytes()),
             salt: hex::encode(salt),
         });
     }
@@ -419,14 +530,112 @@ fn secret_checks(plan: &Plan) -> Result<Vec<SecretCheck>, SavedPlanError> {
 }
 
 /// Whether `value` is the secret `check` was made from (compared in constant time).
-fn secret_matches(check: &SecretCheck, value: &Secret<String>) -> bool {
+fn secret_matches(key: &PlanKey, check: &SecretCheck, value: &Secret<String>) -> bool {
     let (Ok(salt), Ok(expected)) = (hex::decode(&check.salt), hex::decode(&check.hmac)) else {
         return false;
     };
-    keyed(&salt)
-        .chain_update(value.expose().as_bytes())
+    secret_mac(key, &salt, &check.name, value)
         .verify_slice(&expected)
         .is_ok()
+}
+
+/// HMAC(plan key, salt ‖ name ‖ 0 ‖ value), not yet finalized.
+fn secret_mac(key: &PlanKey, salt: &[u8], name: &str, value: &Secret<String>) -> Hmac<Sha256> {
+    keyed(key.0.expose())
+        .chain_update(salt)
+        .chain_update(name.as_bytes())
+        .chain_update([0])
+        .chain_update(value.expose().as_bytes())
+}
+
+/// The state directory's plan key.
+struct PlanKey(Secret<[u8; PLAN_KEY_LEN]>);
+
+/// Reads the plan key of `state_dir`, creating it (0600, exclusively) the first time. A key that
+/// is a symlink, not a regular file, not owned by this account, readable by others or of the
+/// wrong length is refused rather than trusted or replaced.
+fn plan_key(state_dir: &Path) -> Result<PlanKey, SavedPlanError> {
+    use std::io::Read as _;
+    use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
+
+    let path = state_dir.join(PLAN_KEY);
+    let io_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| SavedPlanError::KeyIo { path, source }
+    };
+    let open = || {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NOCTTY | libc::O_NONBLOCK)
+            .open(&path)
+    };
+    let mut file = match open() {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            create_plan_key(state_dir, &path)?;
+            open().map_err(io_error(&path))?
+        }
+        Err(error) if error.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(SavedPlanError::KeyUnsafe {
+                path,
+                problem: "a symlink",
+            });
+        }
+        Err(source) => return Err(SavedPlanError::KeyIo { path, source }),
+    };
+    let metadata = file.metadata().map_err(io_error(&path))?;
+    let problem = if !metadata.is_file() {
+        Some("not a regular file")
+    } else if metadata.uid() != crate::os_account::effective_uid() {
+        Some("owned by another account")
+    } else if metadata.mode() & 0o077 != 0 {
+        Some("readable or writable by others")
+    } else if metadata.len() != PLAN_KEY_LEN as u64 {
+        Some("not 32 bytes long")
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        return Err(SavedPlanError::KeyUnsafe { path, problem });
+    }
+    let mut key = [0_u8; PLAN_KEY_LEN];
+    file.read_exact(&mut key).map_err(io_error(&path))?;
+    Ok(PlanKey(Secret::new(key)))
+}
+
+/// Writes a new random key to a private temp file and links it into place, so that a reader
+/// never sees a partial key and of two concurrent creators one wins and both use its key.
+fn create_plan_key(state_dir: &Path, path: &Path) -> Result<(), SavedPlanError> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+
+    let io_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| SavedPlanError::KeyIo { path, source }
+    };
+    let mut key = [0_u8; PLAN_KEY_LEN];
+    getrandom::getrandom(&mut key).map_err(|source| SavedPlanError::Random {
+        name: PLAN_KEY.to_owned(),
+        source,
+    })?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .create(state_dir)
+        .map_err(io_error(state_dir))?;
+    let temporary = state_dir.join(format!(".{PLAN_KEY}.{}.tmp", std::process::id()));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&temporary)
+        .map_err(io_error(&temporary))?;
+    let written = file.write_all(&key).and_then(|()| file.sync_all());
+    let linked = written.and_then(|()| match std::fs::hard_link(&temporary, path) {
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        other => other,
+    });
+    let _ = std::fs::remove_file(&temporary);
+    linked.map_err(io_error(path))
 }
 
 /// Writes the plan into the state directory; returns its id.
@@ -511,6 +720,7 @@ fn keyed(key: &[u8]) -> Hmac<Sha256> {
     <Hmac<Sha256> as hmac::Mac>::new_from_slice(key).expect("HMAC accepts keys of any length")
 }
 
+#[cfg(test)]
 fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
     keyed(key)
         .chain_update(message)
@@ -542,12 +752,29 @@ impl PlanApproval {
         saved: &SavedPlan,
         id: &str,
     ) -> Result<PlanApproval, SavedPlanError> {
-        let events = store
-            .plan_approvals(id)
-            .map_err(|source| SavedPlanError::Audit {
-                id: id.to_owned(),
-                source,
-            })?;
+        let audit_error = |source| SavedPlanError::Audit {
+            id: id.to_owned(),
+            source,
+        };
+        // Every answer's row must hold in the hash chain: an altered row counts for nothing,
+        // and since it may have been a later rejection, no earlier approval counts either.
+        let events = store.plan_approvals(id).map_err(audit_error)?;
+        let mut intact = true;
+        for event in &events {
+            intact &= crate::approval::chained(store, event).map_err(audit_error)?;
+        }
+        if !intact {
+            return Err(Denial {
+                rule: Rule::PlanUnapproved,
+                reason: format!(
+                    "an answer to plan {id} does not hold in the audit hash chain, so none counts"
+                ),
+                would_allow: "`opsgate audit verify` names the altered event; restore the store \
+                              from a backup, or save the plan again and have it approved again"
+                    .to_owned(),
+            }
+            .into());
+        }
         match events.last().and_then(|event| event.record.clone()) {
             Some(Record::ApprovalGranted {
                 approver,
@@ -600,7 +827,103 @@ impl PlanApproval {
 
 #[cfg(test)]
 mod tests {
-    use super::hmac_sha256;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use hmac::Mac as _;
+
+    use super::{SavedPlanError, SecretCheck, hmac_sha256, plan_key, secret_mac, secret_matches};
+    use crate::secret::Secret;
+
+    fn check(state_dir: &std::path::Path, value: &str) -> SecretCheck {
+        let key = plan_key(state_dir).expect("plan key");
+        let salt = [7_u8; 32];
+        let value = Secret::new(value.to_owned());
+        SecretCheck {
+            name: "token".to_owned(),
+            salt: hex::encode(salt),
+            hmac: hex::encode(
+                secret_mac(&key, &salt, "token", &value)
+                    .finalize()
+                    .into_bytes(),
+            ),
+        }
+    }
+
+    #[test]
+    fn the_plan_key_is_created_private_once_and_reused() {
+        let state = tempfile::tempdir().expect("state dir");
+        let check = check(state.path(), "s3cret");
+        let path = state.path().join("plan.key");
+        let mode = std::fs::metadata(&path).expect("key").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let key = plan_key(state.path()).expect("reused");
+        assert!(secret_matches(
+            &key,
+            &check,
+            &Secret::new("s3cret".to_owned())
+        ));
+        assert!(!secret_matches(
+            &key,
+            &check,
+            &Secret::new("guess".to_owned())
+        ));
+        // Another state directory's key (an attacker holding only the plan file) cannot test
+        // guesses: even the right value does not match.
+        let other = tempfile::tempdir().expect("other state dir");
+        let other_key = plan_key(other.path()).expect("other key");
+        assert!(!secret_matches(
+            &other_key,
+            &check,
+            &Secret::new("s3cret".to_owned())
+        ));
+        // Nor does the pre-v3 scheme (the salt as the key).
+        let unkeyed = hmac_sha256(&[7_u8; 32], b"s3cret");
+        assert_ne!(hex::encode(unkeyed), check.hmac);
+    }
+
+    #[test]
+    fn a_plan_key_that_is_a_symlink_or_readable_by_others_is_refused() {
+        let state = tempfile::tempdir().expect("state dir");
+        let elsewhere = state.path().join("elsewhere");
+        std::fs::write(&elsewhere, [0_u8; 32]).expect("target");
+        std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o600))
+            .expect("chmod");
+        std::os::unix::fs::symlink(&elsewhere, state.path().join("plan.key")).expect("symlink");
+        assert!(matches!(
+            plan_key(state.path()),
+            Err(SavedPlanError::KeyUnsafe {
+                problem: "a symlink",
+                ..
+            })
+        ));
+        std::fs::remove_file(state.path().join("plan.key")).expect("unlink");
+        std::fs::rename(&elsewhere, state.path().join("plan.key")).expect("move");
+        std::fs::set_permissions(
+            state.path().join("plan.key"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .expect("chmod");
+        assert!(matches!(
+            plan_key(state.path()),
+            Err(SavedPlanError::KeyUnsafe {
+                problem: "readable or writable by others",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_reviewed_plan_shows_secret_names_only() {
+        let state = tempfile::tempdir().expect("state dir");
+        let check = check(state.path(), "s3cret");
+        let json = serde_json::to_string(&check).expect("file form");
+        assert!(json.contains("hmac"), "the file keeps the check: {json}");
+        let debug = format!("{check:?}");
+        assert!(
+            !debug.contains(&check.hmac) && !debug.contains(&check.salt),
+            "{debug}"
+        );
+    }
 
     #[test]
     fn hmac_matches_rfc_4231_test_case_2() {

@@ -34,9 +34,10 @@ pub enum TargetProblem {
     /// An `ssh_options` entry that is not `Name=value` (or `Name value`) on one line.
     #[error("ssh option `{0}` is not of the form `Name=value`")]
     InvalidSshOption(String),
-    /// An `ssh_options` entry that would override a setting opsgate relies on.
-    #[error("ssh option `{option}` sets `{keyword}`, which opsgate manages itself")]
-    ManagedSshOption {
+    /// An `ssh_options` entry outside the allowlist of connection tuning
+    /// ([`crate::inventory::ssh_option::ALLOWED`]), or an algorithm list that widens the defaults.
+    #[error("ssh option `{option}` sets `{keyword}`, which is not allowed")]
+    RefusedSshOption {
         /// The option as written.
         option: String,
         /// Its keyword.
@@ -238,10 +239,11 @@ impl TransportError {
     pub fn hints(&self) -> Vec<String> {
         match self {
             Self::InvalidTarget { host, problem } => match problem {
-                TargetProblem::ManagedSshOption { .. } => vec![format!(
-                    "remove it from `ssh_options` of host `{host}`: opsgate always checks host \
-                     keys strictly, never prompts and runs its own connection multiplexing; \
-                     use `known_hosts:` or `host_key:` for extra host keys"
+                TargetProblem::RefusedSshOption { .. } => vec![format!(
+                    "remove it from `ssh_options` of host `{host}`: they only tune the \
+                     connection ({}); use `jump:`, `known_hosts:`, `host_key:` or \
+                     `identity_file:` for the rest",
+                    crate::inventory::ssh_option::allowed_list()
                 )],
                 TargetProblem::InvalidHostKey(_) => vec![
                     "copy the key from the host's `/etc/ssh/ssh_host_ed25519_key.pub`, or from \

@@ -21,6 +21,7 @@ use std::time::Duration;
 use sha2::{Digest as _, Sha256};
 
 use super::error::{TargetProblem, TransportError, known_hosts_name};
+use crate::inventory::ssh_option::{self, Refusal};
 
 /// Connection settings of one inventory host, already resolved from the inventory.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -99,19 +100,6 @@ const MAX_JUMP_CHAIN: usize = 8;
 
 /// Seconds between keep-alive probes, so a dead network is noticed during long commands.
 pub(crate) const SERVER_ALIVE_INTERVAL: Duration = Duration::from_secs(15);
-
-/// Settings of `ssh_options` that would undo what the transport relies on.
-const MANAGED_KEYWORDS: &[&str] = &[
-    "batchmode",
-    "stricthostkeychecking",
-    "globalknownhostsfile",
-    "controlmaster",
-    "controlpath",
-    "controlpersist",
-    "include",
-    "host",
-    "match",
-];
 
 /// One jump host on the way to a target, with the log its `ssh` process writes.
 #[derive(Debug, Clone)]
@@ -243,17 +231,20 @@ fn validate(target: &SshTarget) -> Result<(), TransportError> {
     if !address_ok {
         return Err(target.invalid(TargetProblem::InvalidAddress(address.clone())));
     }
+    // The inventory refuses these already; checked again here because a target may be built
+    // by other code, and what reaches `ssh -F` must hold either way.
     for option in &target.ssh_options {
-        let keyword = option_keyword(option)
-            .ok_or_else(|| target.invalid(TargetProblem::InvalidSshOption(option.clone())))?;
-        let lowered = keyword.to_ascii_lowercase();
-        let proxy_clash =
-            target.jump.is_some() && (lowered == "proxycommand" || lowered == "proxyjump");
-        if MANAGED_KEYWORDS.contains(&lowered.as_str()) || proxy_clash {
-            return Err(target.invalid(TargetProblem::ManagedSshOption {
-                option: option.clone(),
-                keyword: keyword.to_owned(),
-            }));
+        match ssh_option::check(option) {
+            Ok(()) => {}
+            Err(Refusal::Malformed) => {
+                return Err(target.invalid(TargetProblem::InvalidSshOption(option.clone())));
+            }
+            Err(Refusal::NotAllowed { keyword } | Refusal::WidensAlgorithms { keyword, .. }) => {
+                return Err(target.invalid(TargetProblem::RefusedSshOption {
+                    option: option.clone(),
+                    keyword,
+                }));
+            }
         }
         if let Some(Err(())) = connect_timeout_option(option) {
             return Err(target.invalid(TargetProblem::InvalidSshOption(option.clone())));
@@ -269,30 +260,14 @@ fn validate(target: &SshTarget) -> Result<(), TransportError> {
 /// The seconds of a `ConnectTimeout` entry of `ssh_options` (`Err` when it is not a positive
 /// number of seconds); `None` for any other entry.
 fn connect_timeout_option(option: &str) -> Option<Result<Duration, ()>> {
-    let keyword = option_keyword(option)?;
+    let (keyword, value) = ssh_option::split(option)?;
     if !keyword.eq_ignore_ascii_case("connecttimeout") {
         return None;
     }
-    let value = option[keyword.len()..].trim_start();
-    let value = value.strip_prefix('=').unwrap_or(value).trim();
     Some(match value.parse::<u64>() {
         Ok(seconds) if seconds > 0 => Ok(Duration::from_secs(seconds)),
         _ => Err(()),
     })
-}
-
-/// The keyword of an `ssh_options` entry (`Name=value` or `Name value`), when well formed.
-fn option_keyword(option: &str) -> Option<&str> {
-    if option.chars().any(char::is_control) {
-        return None;
-    }
-    let end = option
-        .find(|character: char| character == '=' || character.is_whitespace())
-        .unwrap_or(option.len());
-    let (keyword, rest) = option.split_at(end);
-    let value = rest.trim_start().strip_prefix('=').unwrap_or(rest).trim();
-    let keyword_ok = !keyword.is_empty() && keyword.chars().all(|c| c.is_ascii_alphanumeric());
-    (keyword_ok && !value.is_empty()).then_some(keyword)
 }
 
 /// `TYPE BASE64` of a public key line, without its comment, when it looks like one.
@@ -488,7 +463,7 @@ fn write_file(target: &SshTarget, path: &Path, text: &str) -> Result<(), Transpo
 #[cfg(test)]
 mod tests {
     use super::{
-        Role, SshTarget, TargetProblem, TransportError, file_stem, option_keyword, parse_host_key,
+        Role, SshTarget, TargetProblem, TransportError, file_stem, parse_host_key,
         pinned_known_hosts, prepare, render_config,
     };
     use std::path::{Path, PathBuf};
@@ -505,23 +480,18 @@ mod tests {
     }
 
     #[test]
-    fn option_keywords_are_parsed_from_both_forms() {
-        assert_eq!(option_keyword("Compression=yes"), Some("Compression"));
-        assert_eq!(option_keyword("Compression yes"), Some("Compression"));
-        assert_eq!(option_keyword("Compression = yes"), Some("Compression"));
-        assert_eq!(option_keyword("Compression="), None);
-        assert_eq!(option_keyword("=yes"), None);
-        assert_eq!(option_keyword("Compression=yes\nHost *"), None);
-    }
-
-    #[test]
-    fn managed_and_malformed_options_are_refused() {
+    fn options_outside_the_allowlist_and_malformed_options_are_refused() {
         let directory = tempfile::tempdir().expect("temp dir");
         let mut target = SshTarget::new("web1", "10.0.0.1");
         target.ssh_options = vec!["StrictHostKeyChecking=no".to_owned()];
         assert!(matches!(
             problem(prepare(&target, directory.path(), Duration::from_secs(5))),
-            TargetProblem::ManagedSshOption { keyword, .. } if keyword == "StrictHostKeyChecking"
+            TargetProblem::RefusedSshOption { keyword, .. } if keyword == "StrictHostKeyChecking"
+        ));
+        target.ssh_options = vec!["KnownHostsCommand=/bin/true".to_owned()];
+        assert!(matches!(
+            problem(prepare(&target, directory.path(), Duration::from_secs(5))),
+            TargetProblem::RefusedSshOption { keyword, .. } if keyword == "KnownHostsCommand"
         ));
         target.ssh_options = vec!["Comp-ression=yes".to_owned()];
         assert_eq!(

@@ -4,6 +4,7 @@
 
 pub(crate) mod accounts;
 mod catalog;
+mod hardening;
 mod run;
 
 use std::path::{Path, PathBuf};

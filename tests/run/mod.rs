@@ -4,6 +4,7 @@ mod actions;
 mod backup;
 mod control;
 mod failures;
+mod hardening;
 mod patch;
 mod postgres;
 mod services;

@@ -1091,3 +1091,48 @@ fn checkpoints_round_trip_through_their_text() {
     assert_eq!(parsed, [checkpoint]);
     assert!(store.verify(&parsed).expect("verify").is_intact());
 }
+
+#[test]
+fn chained_event_refuses_a_row_audit_verify_would_flag() {
+    let (directory, store) = two_runs();
+    for seq in [1, 5, 18] {
+        assert_eq!(
+            store
+                .chained_event(seq)
+                .expect("read")
+                .map(|event| event.seq),
+            Some(seq),
+            "an intact event at {seq}"
+        );
+    }
+    assert!(store.chained_event(0).expect("read").is_none());
+    assert!(
+        store.chained_event(19).expect("read").is_none(),
+        "no such event"
+    );
+    let connection = raw(directory.path());
+    drop_entry_triggers(&connection);
+    // Altered in place: its hash no longer recomputes.
+    connection
+        .execute("UPDATE entry SET user_name = 'mallory' WHERE seq = 9", [])
+        .expect("update");
+    assert!(store.chained_event(9).expect("read").is_none());
+    // Rewritten with a recomputed hash: the next event no longer chains to it.
+    let mut entry = stored_entry(&connection, 5);
+    entry.body = step_finished("web1", 2, StepStatus::Changed).encode();
+    let hash = rehash(&entry);
+    connection
+        .execute(
+            "UPDATE entry SET body = ?1, hash = ?2 WHERE seq = 5",
+            rusqlite::params![entry.body, hash.0.as_slice()],
+        )
+        .expect("update");
+    assert!(store.chained_event(5).expect("read").is_none());
+    // The head alone, rewritten with a recomputed hash, has no successor to betray it, but
+    // a predecessor that no longer matches does.
+    connection
+        .execute("DELETE FROM entry WHERE seq = 17", [])
+        .expect("delete");
+    assert!(store.chained_event(18).expect("read").is_none());
+    assert!(store.chained_event(4).expect("read").is_some(), "untouched");
+}
