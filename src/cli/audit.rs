@@ -140,6 +140,10 @@ fn render_verify(
     }
     writeln!(out, "  events  {}", report.events)?;
     writeln!(out, "  head    {}", report.head)?;
+    match verification.store_id {
+        Some(id) => writeln!(out, "  store   {id}")?,
+        None => writeln!(out, "  store   NO VALID STORE ID (its identity table was altered)")?,
+    }
     if let Some(chain_break) = &report.chain_break {
         writeln!(out, "  broken  {chain_break}")?;
     }
@@ -198,6 +202,7 @@ fn verify_json(verification: &Verification, verdict: Verdict) -> serde_json::Val
         .collect();
     serde_json::json!({
         "intact": verdict == Verdict::Success,
+        "store_id": verification.store_id.map(|id| id.to_string()),
         "events": report.events,
         "head": report.head.to_hex(),
         "chain_break": report.chain_break,
@@ -292,9 +297,11 @@ mod tests {
         let (verdict, text) = invoke(&["verify"], &state, false);
         assert_eq!((verdict, verdict.exit().code()), (Verdict::Broken, 4));
         assert!(text.contains("broken  event 5 was altered"), "{text}");
+        assert!(text.contains("\n  store   "), "the store id: {text}");
         let (_, json) = invoke(&["verify"], &state, true);
         let json: serde_json::Value = serde_json::from_str(&json).expect("json");
         assert_eq!(json["intact"], false);
+        assert_eq!(json["store_id"].as_str().map(str::len), Some(32), "{json}");
         assert_eq!(
             json["chain_break"],
             serde_json::json!({"problem": "altered", "seq": 5})
