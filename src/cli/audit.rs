@@ -142,7 +142,10 @@ fn render_verify(
     writeln!(out, "  head    {}", report.head)?;
     match verification.store_id {
         Some(id) => writeln!(out, "  store   {id}")?,
-        None => writeln!(out, "  store   NO VALID STORE ID (its identity table was altered)")?,
+        None => writeln!(
+            out,
+            "  store   NO VALID STORE ID (its identity table was altered)"
+        )?,
     }
     if let Some(chain_break) = &report.chain_break {
         writeln!(out, "  broken  {chain_break}")?;

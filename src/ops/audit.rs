@@ -113,7 +113,7 @@ fn unproven_approvals(
     };
     let mut unproven = Vec::new();
     for event in store.approvals()? {
-        let Some((approval, signature)) = signed::recorded(&event) else {
+        let Some((approval, signature)) = signed::recorded(store, &event)? else {
             continue;
         };
         let problem = match signature {
