@@ -67,15 +67,7 @@ pub fn catalog_approvals(
         }) = event.record
         {
             if let (true, Some(policy)) = (signed_only, policy) {
-                let approval = signed::Approval {
-                    approver: approver.clone(),
-                    verdict: signed::Verdict::Grant,
-                    subject: signed::Subject::Runbook {
-                        id: runbook.clone(),
-                        digest: digest.clone(),
-                    },
-                    reason: None,
-                };
+                let approval = signed::Approval::of_runbook(store, &runbook, &digest, &approver)?;
                 let verified = signature
                     .as_deref()
                     .is_some_and(|signature| signed::verify(policy, &approval, signature).is_ok());

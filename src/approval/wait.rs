@@ -125,12 +125,15 @@ fn answer(
                 signature,
                 ..
             }) => {
-                let approval = signed::Approval {
-                    approver: approver.clone(),
-                    verdict: signed::Verdict::Grant,
-                    subject: signed::Subject::of_run(wait.run, &ApprovalTarget::Run),
-                    reason: reason.clone(),
-                };
+                // Bound to this store and this run's request: a signature made for another
+                // store or another request does not verify against it.
+                let approval = signed::Approval::grant_in_run(
+                    store,
+                    wait.run,
+                    &ApprovalTarget::Run,
+                    &approver,
+                    reason.clone(),
+                )?;
                 let verdict = if intact {
                     admissible(
                         wait.policy,
@@ -218,11 +221,18 @@ pub async fn watch_gates(
                     };
                     // A step the plan does not know as a gate needs the highest level.
                     let level = watch.levels.get(&step).copied().unwrap_or(Level::L5);
-                    let approval = signed::Approval {
-                        approver: approver.clone(),
-                        verdict: signed::Verdict::Grant,
-                        subject: signed::Subject::of_run(watch.run, &target),
+                    let approval = match signed::Approval::grant_in_run(
+                        &watch.store,
+                        watch.run,
+                        &target,
+                        &approver,
                         reason,
+                    ) {
+                        Ok(approval) => approval,
+                        Err(error) => {
+                            reporter.notice(Notice::GateWatchStopped(&error));
+                            return;
+                        }
                     };
                     let verdict = if intact {
                         admissible(

@@ -89,6 +89,21 @@ pub enum AuditError {
         /// The run being started.
         run: RunId,
     },
+    /// The OS random source failed while creating the store id.
+    #[error("cannot draw a random store id for `{path}`")]
+    Random {
+        /// The database.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: getrandom::Error,
+    },
+    /// The store has no id, or one that does not parse (its table was tampered with).
+    #[error("audit database `{path}` has no valid store id")]
+    NoStoreId {
+        /// The database.
+        path: PathBuf,
+    },
     /// No run has this id.
     #[error("run {run} does not exist")]
     UnknownRun {
@@ -209,6 +224,10 @@ impl AuditError {
                 "the state directory's `runs/` directory must be writable and on a local filesystem (flock)".into(),
             ],
             AuditError::UnknownRun { .. } => vec!["`opsgate history` lists run ids".into()],
+            AuditError::NoStoreId { .. } => vec![
+                "the store's identity table was altered: keep the database as evidence and run `opsgate audit verify`".into(),
+            ],
+            AuditError::Random { .. } => Vec::new(),
             AuditError::RunClosed { .. }
             | AuditError::Misplaced { .. }
             | AuditError::NotFinal { .. }

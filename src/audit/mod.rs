@@ -32,6 +32,7 @@
 //!
 //! # Files
 //! - [`store`]: opening, migrations, appends, the interrupted-run sweep.
+//! - [`store_id`]: the store's random, permanent id, which signed approvals name.
 //! - [`lock`]: the per-run `flock`.
 //! - `index`: the derived run index behind fast listings (rebuilt and compared by `verify`).
 //! - [`query`]: listings, run details, the JSON Lines export (format documented there).
@@ -51,6 +52,7 @@ pub mod query;
 pub mod record;
 pub mod run;
 pub mod store;
+pub mod store_id;
 pub mod verify;
 
 pub use actor::Actor;
@@ -66,4 +68,5 @@ pub use query::{
 pub use record::{ApprovalTarget, GateOutcome, Record, StepStatus};
 pub use run::{ParseRunIdError, ParseRunStatusError, RunId, RunStatus};
 pub use store::AuditStore;
+pub use store_id::{ParseStoreIdError, StoreId};
 pub use verify::{ChainBreak, CheckpointCheck, CheckpointFinding, IndexProblem, VerifyReport};

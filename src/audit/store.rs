@@ -44,8 +44,10 @@ use crate::audit::chain::{ChainHash, Envelope, FORMAT_VERSION};
 use crate::audit::error::AuditError;
 use crate::audit::index::RunRow;
 use crate::audit::lock::{LOCK_DIRECTORY, RunLock};
+use crate::audit::query::StoredEntry;
 use crate::audit::record::{Record, StepStatus};
 use crate::audit::run::{RunId, RunStatus};
+use crate::audit::store_id::StoreId;
 
 /// The database file inside the state directory.
 pub const DATABASE_FILE: &str = "audit.db";
@@ -86,6 +88,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "0002_backup_index.sql",
         sql: include_str!("migrations/0002_backup_index.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "0003_store_id.sql",
+        sql: include_str!("migrations/0003_store_id.sql"),
     },
 ];
 
@@ -153,6 +160,7 @@ impl AuditStore {
             interrupted: Vec::new(),
         };
         store.migrate()?;
+        store.create_store_id()?;
         store.interrupted = store.sweep_interrupted()?;
         Ok(store)
     }
@@ -365,6 +373,74 @@ impl AuditStore {
             transaction.commit().in_store(&path)?;
         }
         Ok(())
+    }
+
+    /// Gives the store its id if it has none: a new store, or one created before migration 3.
+    /// Inside the write lock, so of two processes opening a store at once exactly one draws it.
+    fn create_store_id(&mut self) -> Result<(), AuditError> {
+        let path = self.path.clone();
+        let exists = |connection: &Connection| {
+            connection
+                .query_row("SELECT count(*) FROM store_identity", [], |row| {
+                    row.get::<_, i64>(0)
+                })
+                .in_store(&path)
+        };
+        if exists(&self.connection)? > 0 {
+            return Ok(());
+        }
+        let id = StoreId::random().map_err(|source| AuditError::Random {
+            path: path.clone(),
+            source,
+        })?;
+        let transaction = self.write_transaction()?;
+        if exists(&transaction)? == 0 {
+            transaction
+                .execute(
+                    "INSERT INTO store_identity (singleton, id) VALUES (1, ?1)",
+                    [id.to_string()],
+                )
+                .in_store(&path)?;
+        }
+        transaction.commit().in_store(&path)
+    }
+
+    /// This store's id (SPEC §4.6): random, created with the store, never changed.
+    pub fn store_id(&self) -> Result<StoreId, AuditError> {
+        let text: Option<String> = self
+            .connection
+            .query_row(
+                "SELECT id FROM store_identity WHERE singleton = 1",
+                [],
+                |row| row.get(0),
+            )
+            .optional()
+            .in_store(&self.path)?;
+        text.and_then(|text| text.parse().ok())
+            .ok_or_else(|| AuditError::NoStoreId {
+                path: self.path.clone(),
+            })
+    }
+
+    /// The hash of run `run`'s `run_requested` event, recomputed from the stored row (its
+    /// `prev_hash` and content), not read from its `hash` column: what a signed run approval
+    /// names, so a request whose runbook, params, hosts or requester were altered in place no
+    /// longer matches any approval signed for it. `None` when the run has no such event.
+    pub fn request_hash(&self, run: RunId) -> Result<Option<ChainHash>, AuditError> {
+        let mut statement = self
+            .connection
+            .prepare_cached(&StoredEntry::select(
+                "WHERE run_id = ?1 AND kind = 'run_requested' ORDER BY seq LIMIT 1",
+            ))
+            .in_store(&self.path)?;
+        let entry = statement
+            .query_row([run.get()], StoredEntry::from_row)
+            .optional()
+            .in_store(&self.path)?;
+        Ok(entry.and_then(|entry| {
+            let prev_hash = ChainHash::from_slice(&entry.prev_hash)?;
+            Some(entry.envelope().hash(&prev_hash))
+        }))
     }
 
     /// Records every live run whose lock is free as `interrupted`, with what is known of each

@@ -20,14 +20,18 @@ pub(super) fn run(
     json: bool,
     out: &mut dyn Write,
 ) -> Result<Exit, Error> {
-    let signing = |key: &Option<PathBuf>| match key {
+    let signing = |key: &Option<PathBuf>, prepare: bool| match key {
         Some(key) => Signing::Sign(key.clone()),
+        None if prepare => Signing::Prepare,
         None => Signing::Unsigned,
     };
     let approved = match &args.command {
-        None => match &args.signed {
-            Some(file) => ops::approve::apply_signed(context, &read_document(file)?)?,
-            None => {
+        None => match (&args.signed, &args.sign, &args.statement) {
+            (Some(file), _, _) => ops::approve::apply_signed(context, &read_document(file)?)?,
+            (None, Some(key), Some(statement)) => {
+                ops::approve::sign_statement(&read_document(statement)?, key)?
+            }
+            _ => {
                 return Err(Diagnostic::error("nothing to approve")
                     .hint(
                         "`opsgate approve run ID`, `approve runbook FILE`, `approve plan PLAN`, \
@@ -36,18 +40,23 @@ pub(super) fn run(
                     .into());
             }
         },
-        Some(ApproveCommand::Runbook { file, sign }) => {
-            ops::approve::approve_runbook(context, file, &signing(sign))?
-        }
-        Some(ApproveCommand::Plan { plan, sign }) => {
-            ops::approve::approve_plan(context, plan, &signing(sign))?
-        }
+        Some(ApproveCommand::Runbook {
+            file,
+            sign,
+            prepare,
+        }) => ops::approve::approve_runbook(context, file, &signing(sign, *prepare))?,
+        Some(ApproveCommand::Plan {
+            plan,
+            sign,
+            prepare,
+        }) => ops::approve::approve_plan(context, plan, &signing(sign, *prepare))?,
         Some(ApproveCommand::Run {
             run,
             reject,
             reason,
             gate_step,
             sign,
+            prepare,
         }) => ops::approve::approve_run(
             context,
             &RunApproval {
@@ -60,14 +69,14 @@ pub(super) fn run(
                 reason: reason.clone(),
                 gate_step: *gate_step,
             },
-            &signing(sign),
+            &signing(sign, *prepare),
         )?,
     };
     emit(out, &render::approve::approved_text(&approved, json))?;
     Ok(Exit::Ok)
 }
 
-/// The signed approval document, from a file of the operator's or stdin (`-`).
+/// A signed approval document or a statement, from a file of the operator's or stdin (`-`).
 pub(super) fn read_document(file: &Path) -> Result<String, Error> {
     if file == Path::new("-") {
         let mut text = String::new();

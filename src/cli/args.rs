@@ -198,10 +198,18 @@ pub(crate) struct ApproveArgs {
     #[command(subcommand)]
     pub(crate) command: Option<ApproveCommand>,
     /// Apply a signed approval (made with `approve … --sign KEY`) read from FILE, or `-` for
-    /// stdin: `opsgate approve run 42 --sign ~/.ssh/id_ed25519 | sudo -u opsgate opsgate
-    /// approve --signed -`.
-    #[arg(long, value_name = "FILE")]
+    /// stdin: `opsgate approve --sign ~/.ssh/id_ed25519 --statement FILE | sudo -u opsgate
+    /// opsgate approve --signed -`.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["sign", "statement"])]
     pub(crate) signed: Option<PathBuf>,
+    /// Sign the statement given with `--statement` with this SSH key (or the agent's key for
+    /// this public key) as yourself, and print the signed approval; nothing is applied.
+    #[arg(long, value_name = "KEY", requires = "statement")]
+    pub(crate) sign: Option<PathBuf>,
+    /// The statement to sign (FILE, or `-` for stdin), as `approve … --prepare` printed it
+    /// through the account that owns the store.
+    #[arg(long, value_name = "FILE", requires = "sign")]
+    pub(crate) statement: Option<PathBuf>,
 }
 
 /// What to approve.
@@ -222,9 +230,14 @@ pub(crate) enum ApproveCommand {
         #[arg(long, value_name = "N")]
         gate_step: Option<u32>,
         /// Do not apply: sign the approval with this SSH key (or the agent's key for this
-        /// public key) as yourself and print it for `approve --signed -`.
+        /// public key) as yourself and print it for `approve --signed -`; needs read access to
+        /// the store (else use --prepare).
         #[arg(long, value_name = "KEY")]
         sign: Option<PathBuf>,
+        /// Do not apply: print the statement a signed approval signs (it names this store and
+        /// the run's request), for `approve --sign KEY --statement FILE`.
+        #[arg(long, conflicts_with = "sign")]
+        prepare: bool,
     },
     /// Approve a saved plan (`plan --save`), which its author may then run once with
     /// `run --plan`; never your own.
@@ -234,6 +247,9 @@ pub(crate) enum ApproveCommand {
         /// Do not apply: sign the approval with this SSH key and print it (see `approve run`).
         #[arg(long, value_name = "KEY")]
         sign: Option<PathBuf>,
+        /// Do not apply: print the statement to sign (see `approve run`).
+        #[arg(long, conflicts_with = "sign")]
+        prepare: bool,
     },
     /// Approve a runbook file's current content into the catalog (L5; L4 up to `min_level` 3).
     Runbook {
@@ -242,6 +258,9 @@ pub(crate) enum ApproveCommand {
         /// Do not apply: sign the approval with this SSH key and print it (see `approve run`).
         #[arg(long, value_name = "KEY")]
         sign: Option<PathBuf>,
+        /// Do not apply: print the statement to sign (see `approve run`).
+        #[arg(long, conflicts_with = "sign")]
+        prepare: bool,
     },
 }
 

@@ -181,9 +181,11 @@ mod tests {
         let (verdict, text) = invoke(&["verify"], &state, false);
         assert_eq!((verdict, verdict.exit().code()), (Verdict::Broken, 4));
         assert!(text.contains("broken  event 5 was altered"), "{text}");
+        assert!(text.contains("\n  store   "), "the store id: {text}");
         let (_, json) = invoke(&["verify"], &state, true);
         let json: serde_json::Value = serde_json::from_str(&json).expect("json");
         assert_eq!(json["intact"], false);
+        assert_eq!(json["store_id"].as_str().map(str::len), Some(32), "{json}");
         assert_eq!(
             json["chain_break"],
             serde_json::json!({"problem": "altered", "seq": 5})

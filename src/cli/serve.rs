@@ -335,6 +335,7 @@ fn approve_request(args: &ApproveArgs, socket: &Path) -> Result<RequestKind, Err
             Some(file) => RequestKind::ApproveSigned {
                 document: super::approve::read_document(file)?,
             },
+            None if args.sign.is_some() => return Err(not_yet("approve --sign", socket)),
             None => {
                 return Err(Diagnostic::error("nothing to approve")
                     .hint("`opsgate approve run ID`, `approve runbook ID` or `approve plan PLAN`")
@@ -346,23 +347,35 @@ fn approve_request(args: &ApproveArgs, socket: &Path) -> Result<RequestKind, Err
             | ApproveCommand::Plan { sign: Some(_), .. }
             | ApproveCommand::Runbook { sign: Some(_), .. },
         ) => return Err(not_yet("approve --sign", socket)),
+        Some(
+            ApproveCommand::Run { prepare: true, .. }
+            | ApproveCommand::Plan { prepare: true, .. }
+            | ApproveCommand::Runbook { prepare: true, .. },
+        ) => return Err(not_yet("approve --prepare", socket)),
         Some(ApproveCommand::Run {
             run,
             reject,
             reason,
             gate_step,
             sign: None,
+            prepare: false,
         }) => RequestKind::ApproveRun {
             run: run.get(),
             reject: *reject,
             reason: reason.clone(),
             gate_step: *gate_step,
         },
-        Some(ApproveCommand::Plan { plan, sign: None }) => {
-            RequestKind::ApprovePlan { plan: plan.clone() }
-        }
+        Some(ApproveCommand::Plan {
+            plan,
+            sign: None,
+            prepare: false,
+        }) => RequestKind::ApprovePlan { plan: plan.clone() },
         // In team mode the argument is a catalog id; the service refuses a path.
-        Some(ApproveCommand::Runbook { file, sign: None }) => RequestKind::ApproveRunbook {
+        Some(ApproveCommand::Runbook {
+            file,
+            sign: None,
+            prepare: false,
+        }) => RequestKind::ApproveRunbook {
             runbook: file.to_string_lossy().into_owned(),
         },
     })

@@ -33,6 +33,9 @@ use crate::runbook;
 pub enum Signing {
     /// Applied directly; refused under `signed_approvals: true`.
     Unsigned,
+    /// Not applied: the statement to sign is returned (`--prepare`), for an approver who cannot
+    /// read the store to sign with `approve --sign KEY --statement FILE`.
+    Prepare,
     /// Signed with this key (or the agent's key for this public key) and returned, not applied.
     Sign(PathBuf),
     /// Applied from a signed document: the approval it carries, already verified, and its
@@ -58,6 +61,8 @@ pub struct RunApproval {
 pub enum Approved {
     /// `--sign`: the signed document, for `approve --signed`; nothing was applied.
     Signed(String),
+    /// `--prepare`: the statement to sign; nothing was applied.
+    Statement(String),
     /// A run or gate step was approved or rejected.
     Run {
         /// The pending run and what of it was answered.
@@ -106,9 +111,9 @@ pub enum Approved {
     },
 }
 
-/// Settles how `approval` is authenticated: the signed document (`Sign`), the signature of a
-/// signed one that matches what the command would approve, or none where the policy allows
-/// unsigned approvals.
+/// Settles how `approval` (as this store binds it) is authenticated: its statement
+/// (`Prepare`), the signed document (`Sign`), the signature of a signed one that matches it, or
+/// none where the policy allows unsigned approvals.
 fn authorize(
     gatekeeper: &Gatekeeper,
     approval: &Approval,
@@ -120,18 +125,24 @@ fn authorize(
             gatekeeper.refuse_unsigned(action)?;
             Ok(Authorized::Apply(None))
         }
-        Signing::Sign(key) => Ok(Authorized::Printed(signed::sign(approval, key)?)),
+        Signing::Prepare => Ok(Authorized::Printed(Box::new(Approved::Statement(
+            approval.payload(),
+        )))),
+        Signing::Sign(key) => Ok(Authorized::Printed(Box::new(Approved::Signed(
+            signed::sign(approval, key)?,
+        )))),
         Signing::Signed(carried, signature) => {
-            if **carried != *approval {
+            // The signature was checked against what the document says; this checks that the
+            // document says what this store would approve: same store, same request.
+            if let Some(mismatch) = carried.mismatch(approval) {
                 return Err(Denial::new(
                     Rule::SignedApprovals,
                     format!(
-                        "the signed approval does not match what it would approve now: it says \
-                         `{}`, the store says `{}`",
-                        carried.payload().replace('\n', "; "),
-                        approval.payload().replace('\n', "; ")
+                        "the signed approval does not match what it would approve here: \
+                         {mismatch}"
                     ),
-                    "sign a new approval for the current request",
+                    "the approver signs the statement of this request in this store \
+                     (`opsgate approve … --prepare`)",
                 )
                 .into());
             }
@@ -142,10 +153,32 @@ fn authorize(
 
 /// What an approval command goes on with once the signing question is settled.
 enum Authorized {
-    /// Signed: this document is the result; nothing is applied.
-    Printed(String),
+    /// A statement or signed document is the result; nothing is applied.
+    Printed(Box<Approved>),
     /// Apply it, recording this signature.
     Apply(Option<String>),
+}
+
+/// Opens the store an approval is checked against and recorded in. An approver signing as
+/// themself usually cannot read it: they are pointed at `--prepare`.
+fn open_store(context: &Context<'_>, signing: &Signing) -> Result<AuditStore, Error> {
+    AuditStore::open(&context.project.state_dir).map_err(|error| match signing {
+        Signing::Sign(_) => Diagnostic::error(format!(
+            "cannot read the audit store to sign its statement: {error}"
+        ))
+        .hint(
+            "get the statement through the account that owns the store: `opsgate approve … \
+             --prepare > FILE`, then sign it as yourself with `opsgate approve --sign KEY \
+             --statement FILE`",
+        )
+        .into(),
+        _ => error.into(),
+    })
+}
+
+/// `approve --sign KEY --statement FILE`: signs a statement `approve … --prepare` printed.
+pub fn sign_statement(statement: &str, key: &Path) -> Result<Approved, Error> {
+    Ok(Approved::Signed(signed::sign_statement(statement, key)?))
 }
 
 /// `approve --signed`: verifies the signed approval in `document` and applies it.
@@ -178,7 +211,7 @@ pub fn apply_signed(context: Context<'_>, document: &str) -> Result<Approved, Er
             let file = context.project.runbook_path(&id)?;
             approve_runbook(context, &file, &signing)
         }
-        Subject::Run { run, gate_step } => approve_run(
+        Subject::Run { run, gate_step, .. } => approve_run(
             context,
             &RunApproval {
                 run,
@@ -188,7 +221,7 @@ pub fn apply_signed(context: Context<'_>, document: &str) -> Result<Approved, Er
             },
             &signing,
         ),
-        Subject::Plan { id } => approve_plan(context, &id, &signing),
+        Subject::Plan { id, .. } => approve_plan(context, &id, &signing),
     }
 }
 
@@ -211,18 +244,7 @@ pub fn approve_run(
         .map(str::trim)
         .filter(|reason| !reason.is_empty())
         .map(str::to_owned);
-    // Signing happens as the approver, who cannot read the store: the approval names the run
-    // and, for a gate, the step; the service side checks it against the open request.
-    if let Signing::Sign(key) = signing {
-        let approval = Approval {
-            approver: operator.account.clone(),
-            verdict,
-            subject: Subject::Run { run, gate_step },
-            reason,
-        };
-        return Ok(Approved::Signed(signed::sign(&approval, key)?));
-    }
-    let mut store = AuditStore::open(&context.project.state_dir)?;
+    let mut store = open_store(&context, signing)?;
     let detail = store.run(run)?;
     let status = detail.summary.status;
     let Some(pending) = pending_run(detail, policy, gate_step) else {
@@ -238,13 +260,17 @@ pub fn approve_run(
     let requester = &pending.summary.operator;
     may_approve(operator, requester, pending.level)?;
     let approval = Approval {
-        approver: operator.account.clone(),
         verdict,
-        subject: Subject::of_run(run, &pending.target),
-        reason: reason.clone(),
+        ..Approval::grant_in_run(
+            &store,
+            run,
+            &pending.target,
+            &operator.account,
+            reason.clone(),
+        )?
     };
     let signature = match authorize(&gatekeeper, &approval, signing, "approve runs")? {
-        Authorized::Printed(document) => return Ok(Approved::Signed(document)),
+        Authorized::Printed(printed) => return Ok(*printed),
         Authorized::Apply(signature) => signature,
     };
     let record = match verdict {
@@ -277,17 +303,18 @@ pub fn approve_run(
 pub fn approve_plan(context: Context<'_>, id: &str, signing: &Signing) -> Result<Approved, Error> {
     let gatekeeper = context.gatekeeper()?;
     let (policy, operator, level) = gatekeeper.require_operator("approve plans")?;
+    let mut store = open_store(&context, signing)?;
+    let saved = saved::load(&context.project.state_dir, id)?;
     let approval = Approval {
+        store: store.store_id()?,
         approver: operator.account.clone(),
         verdict: Verdict::Grant,
-        subject: Subject::Plan { id: id.to_owned() },
+        subject: Subject::Plan {
+            id: id.to_owned(),
+            digest: saved::digest(&context.project.state_dir, id)?,
+        },
         reason: None,
     };
-    // Signed as the approver, before (and without) reading the service account's state.
-    if let Signing::Sign(key) = signing {
-        return Ok(Approved::Signed(signed::sign(&approval, key)?));
-    }
-    let saved = saved::load(&context.project.state_dir, id)?;
     let author_level = policy
         .operator(&saved.author)
         .and_then(|author| author.level)
@@ -299,10 +326,9 @@ pub fn approve_plan(context: Context<'_>, id: &str, signing: &Signing) -> Result
         "its author saves it again with `opsgate plan … --save`",
     )?;
     let signature = match authorize(&gatekeeper, &approval, signing, "approve plans")? {
-        Authorized::Printed(document) => return Ok(Approved::Signed(document)),
+        Authorized::Printed(printed) => return Ok(*printed),
         Authorized::Apply(signature) => signature,
     };
-    let mut store = AuditStore::open(&context.project.state_dir)?;
     store.append_detached(
         &context.caller.actor,
         &Record::ApprovalGranted {
@@ -356,25 +382,17 @@ pub fn approve_runbook(
         )
         .into());
     }
-    let approval = Approval {
-        approver: operator.account.clone(),
-        verdict: Verdict::Grant,
-        subject: Subject::Runbook {
-            id: runbook.id.clone(),
-            digest: runbook.digest.clone(),
-        },
-        reason: None,
-    };
+    let mut store = open_store(&context, signing)?;
+    let approval = Approval::of_runbook(&store, &runbook.id, &runbook.digest, &operator.account)?;
     let signature = match authorize(
         &gatekeeper,
         &approval,
         signing,
         "approve runbooks into the catalog",
     )? {
-        Authorized::Printed(document) => return Ok(Approved::Signed(document)),
+        Authorized::Printed(printed) => return Ok(*printed),
         Authorized::Apply(signature) => signature,
     };
-    let mut store = AuditStore::open(&context.project.state_dir)?;
     let approvals = catalog_approvals(&store, Some(policy))?;
     let (state, previous) = catalog_state(approvals.get(&runbook.id), &runbook.digest);
     if let (CatalogState::Approved, Some(previous)) = (state, previous) {

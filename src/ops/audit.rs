@@ -11,7 +11,7 @@ use jiff::Timestamp;
 
 use super::Context;
 use crate::approval::signed;
-use crate::audit::{AuditError, AuditStore, Checkpoint, VerifyReport};
+use crate::audit::{AuditError, AuditStore, Checkpoint, StoreId, VerifyReport};
 use crate::error::Error;
 use crate::gate::Policy;
 
@@ -41,6 +41,9 @@ pub struct UnprovenApproval {
 /// What `audit verify` found.
 #[derive(Debug)]
 pub struct Verification {
+    /// The store's id (SPEC §4.6), which signed approvals name; `None` when its identity table
+    /// was tampered with, which fails the verification.
+    pub store_id: Option<StoreId>,
     /// The chain, checkpoint and index findings.
     pub report: VerifyReport,
     /// One per checkpoint, in order.
@@ -55,6 +58,7 @@ impl Verification {
     #[must_use]
     pub fn is_intact(&self) -> bool {
         self.report.is_intact()
+            && self.store_id.is_some()
             && self
                 .signatures
                 .iter()
@@ -90,6 +94,7 @@ pub fn verify(
     let report = store.verify(checkpoints).map_err(Error::Unverifiable)?;
     let unproven = unproven_approvals(&store, policy.as_ref()).map_err(Error::Unverifiable)?;
     Ok(Verification {
+        store_id: store.store_id().ok(),
         report,
         signatures,
         unproven,
@@ -108,7 +113,7 @@ fn unproven_approvals(
     };
     let mut unproven = Vec::new();
     for event in store.approvals()? {
-        let Some((approval, signature)) = signed::recorded(&event) else {
+        let Some((approval, signature)) = signed::recorded(store, &event)? else {
             continue;
         };
         let problem = match signature {

@@ -660,18 +660,7 @@ pub fn save(state_dir: &Path, plan: &SavedPlan) -> Result<String, SavedPlanError
 
 /// Reads plan `id`, refusing a file whose bytes no longer hash to its id.
 pub fn load(state_dir: &Path, id: &str) -> Result<SavedPlan, SavedPlanError> {
-    if id.len() != 16 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(SavedPlanError::NotAnId { id: id.to_owned() });
-    }
-    let path = state_dir.join(PLANS).join(format!("{id}.json"));
-    let bytes = std::fs::read(&path).map_err(|source| SavedPlanError::Missing {
-        id: id.to_owned(),
-        path: path.clone(),
-        source,
-    })?;
-    if plan_id(&bytes) != id {
-        return Err(SavedPlanError::Altered { id: id.to_owned() });
-    }
+    let bytes = read(state_dir, id)?;
     let unreadable = |source| SavedPlanError::Unreadable {
         id: id.to_owned(),
         source,
@@ -710,6 +699,29 @@ pub fn mark_ran(state_dir: &Path, id: &str) -> Result<(), SavedPlanError> {
     }
 }
 
+/// The SHA-256 (hex) of saved plan `id`'s file: what a signed plan approval names (the id is
+/// only its first 16 digits, too short to bind a signature to).
+pub fn digest(state_dir: &Path, id: &str) -> Result<String, SavedPlanError> {
+    read(state_dir, id).map(|bytes| hex::encode(Sha256::digest(bytes)))
+}
+
+/// The bytes of saved plan `id`, refusing a file whose bytes no longer hash to its id.
+fn read(state_dir: &Path, id: &str) -> Result<Vec<u8>, SavedPlanError> {
+    if id.len() != 16 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(SavedPlanError::NotAnId { id: id.to_owned() });
+    }
+    let path = state_dir.join(PLANS).join(format!("{id}.json"));
+    let bytes = std::fs::read(&path).map_err(|source| SavedPlanError::Missing {
+        id: id.to_owned(),
+        path: path.clone(),
+        source,
+    })?;
+    if plan_id(&bytes) != id {
+        return Err(SavedPlanError::Altered { id: id.to_owned() });
+    }
+    Ok(bytes)
+}
+
 fn plan_id(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))[..16].to_owned()
 }
@@ -742,6 +754,9 @@ pub struct PlanApproval {
     author: String,
     /// The approval's SSH signature, if signed.
     signature: Option<String>,
+    /// The approval as this store binds it (store id, plan digest): what the signature must
+    /// be of.
+    statement: Option<crate::approval::signed::Approval>,
 }
 
 impl PlanApproval {
@@ -775,7 +790,8 @@ impl PlanApproval {
             }
             .into());
         }
-        match events.last().and_then(|event| event.record.clone()) {
+        let last = events.last();
+        match last.and_then(|event| event.record.clone()) {
             Some(Record::ApprovalGranted {
                 approver,
                 approver_level,
@@ -783,6 +799,15 @@ impl PlanApproval {
                 ..
             }) => Ok(PlanApproval {
                 plan: id.to_owned(),
+                statement: last
+                    .map(|event| crate::approval::signed::recorded(store, event))
+                    .transpose()
+                    .map_err(|source| SavedPlanError::Audit {
+                        id: id.to_owned(),
+                        source,
+                    })?
+                    .flatten()
+                    .map(|(statement, _)| statement),
                 approver,
                 level: approver_level,
                 author: saved.author.clone(),
@@ -806,17 +831,13 @@ impl PlanApproval {
     pub fn admissible(&self, policy: Option<&Policy>, by: Level) -> bool {
         policy.is_some_and(|policy| {
             let signed_if_needed = !policy.signed_approvals()
-                || self.signature.as_deref().is_some_and(|signature| {
-                    let approval = crate::approval::signed::Approval {
-                        approver: self.approver.clone(),
-                        verdict: crate::approval::signed::Verdict::Grant,
-                        subject: crate::approval::signed::Subject::Plan {
-                            id: self.plan.clone(),
-                        },
-                        reason: None,
-                    };
-                    crate::approval::signed::verify(policy, &approval, signature).is_ok()
-                });
+                || self
+                    .signature
+                    .as_deref()
+                    .zip(self.statement.as_ref())
+                    .is_some_and(|(signature, statement)| {
+                        crate::approval::signed::verify(policy, statement, signature).is_ok()
+                    });
             signed_if_needed
                 && policy
                     .operator(&self.approver)

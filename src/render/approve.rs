@@ -14,7 +14,7 @@ use crate::ops::{self, Context};
 /// What the approval did, for the approver.
 pub(crate) fn approved_text(approved: &Approved, json: bool) -> String {
     match approved {
-        Approved::Signed(document) => document.clone(),
+        Approved::Signed(document) | Approved::Statement(document) => document.clone(),
         Approved::Run {
             pending,
             verdict,

@@ -56,6 +56,13 @@ pub(crate) fn render_verify(
     }
     writeln!(out, "  events  {}", report.events)?;
     writeln!(out, "  head    {}", report.head)?;
+    match verification.store_id {
+        Some(id) => writeln!(out, "  store   {id}")?,
+        None => writeln!(
+            out,
+            "  store   NO VALID STORE ID (its identity table was altered)"
+        )?,
+    }
     if let Some(chain_break) = &report.chain_break {
         writeln!(out, "  broken  {chain_break}")?;
     }
@@ -115,6 +122,7 @@ pub(crate) fn verify_json(verification: &Verification, verdict: Verdict) -> serd
         .collect();
     serde_json::json!({
         "intact": verdict == Verdict::Success,
+        "store_id": verification.store_id.map(|id| id.to_string()),
         "events": report.events,
         "head": report.head.to_hex(),
         "chain_break": report.chain_break,

@@ -3,6 +3,7 @@
 //! and as real OS accounts through real `sudo` in `accounts`.
 
 pub(crate) mod accounts;
+mod binding;
 mod catalog;
 mod hardening;
 mod run;

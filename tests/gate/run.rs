@@ -8,7 +8,7 @@ use super::accounts::Deployment;
 use crate::common::{Opsgate, arg};
 
 /// A runbook that leaves a marker file on each host, so a test can tell whether it ran.
-fn marker_runbook(id: &str, kind: &str, min_level: u8) -> String {
+pub(super) fn marker_runbook(id: &str, kind: &str, min_level: u8) -> String {
     format!(
         "runbook: {id}\nkind: {kind}\nmin_level: {min_level}\ntargets: lab\nsteps:\n  - name: mark\n    \
          command: echo {{{{run.operator}}}} > {{{{vars.lab_root}}}}/{id}.ran\n"
@@ -608,7 +608,7 @@ fn a_saved_plan_runs_once_by_its_author_after_approval_and_refuses_drift() {
 }
 
 /// An ed25519 key of `account`, in a directory only it can read; returns the private key path.
-fn key_of(deployment: &Deployment, account: &str) -> std::path::PathBuf {
+pub(super) fn key_of(deployment: &Deployment, account: &str) -> std::path::PathBuf {
     let directory = deployment.path().join(format!("keys-{account}"));
     std::fs::create_dir(&directory).expect("key dir");
     let key = directory.join("id");
@@ -628,12 +628,34 @@ fn key_of(deployment: &Deployment, account: &str) -> std::path::PathBuf {
 }
 
 /// `opsgate ARGS` as `account` itself, without sudo (where its SSH key is).
-fn as_self(deployment: &Deployment, account: &str, args: &[&str]) -> Opsgate {
+pub(super) fn as_self(deployment: &Deployment, account: &str, args: &[&str]) -> Opsgate {
     deployment.runuser(&["-u", account, "--"], args)
 }
 
+/// A signed approval by `account` with `key`: the statement of `approve ARGS --prepare` through
+/// sudo (the service account reads the store), signed by the account as itself.
+pub(super) fn sign_as(
+    deployment: &Deployment,
+    account: &str,
+    key: &std::path::Path,
+    args: &[&str],
+) -> String {
+    let statement = deployment
+        .opsgate(account, &[args, &["--prepare"]].concat())
+        .run()
+        .stdout;
+    as_self(
+        deployment,
+        account,
+        &["approve", "--sign", arg(key), "--statement", "-"],
+    )
+    .stdin(statement.as_str())
+    .run()
+    .stdout
+}
+
 /// Hands a signed approval to the service account: `approve --signed -` through sudo.
-fn hand_in(deployment: &Deployment, account: &str, document: &str) -> Opsgate {
+pub(super) fn hand_in(deployment: &Deployment, account: &str, document: &str) -> Opsgate {
     deployment
         .opsgate(account, &["approve", "--signed", "-"])
         .stdin(document)
@@ -661,14 +683,22 @@ fn signed_approvals_are_made_as_the_approver_and_verified_against_registered_key
         .opsgate("og-alice", &["approve", "runbook", &runbook])
         .status(3)
         .run();
-    let key = alice_key.to_str().expect("utf-8");
-    let document = as_self(
+    // Signing as herself, she cannot read the store the statement names: she is pointed at
+    // `--prepare`.
+    as_self(
         &deployment,
         "og-alice",
-        &["approve", "runbook", &runbook, "--sign", key],
+        &["approve", "runbook", &runbook, "--sign", arg(&alice_key)],
     )
-    .run()
-    .stdout;
+    .status(2)
+    .output_contains("--prepare")
+    .run();
+    let document = sign_as(
+        &deployment,
+        "og-alice",
+        &alice_key,
+        &["approve", "runbook", &runbook],
+    );
     // Anyone else handing it in, or a tampered document, is refused.
     hand_in(&deployment, "og-carol", &document).status(3).run();
     let tampered = document.replace("approver: og-alice", "approver: og-carol");
@@ -685,14 +715,12 @@ fn signed_approvals_are_made_as_the_approver_and_verified_against_registered_key
     // A run approval, signed by the approver as herself and handed in through sudo.
     let waiting = deployment.opsgate("og-dave", &["run", "signed"]).spawn();
     let run = deployment.pending_run("og-carol").to_string();
-    let carol = carol_key.to_str().expect("utf-8");
-    let signed_run = as_self(
+    let signed_run = sign_as(
         &deployment,
         "og-carol",
-        &["approve", "run", &run, "--sign", carol],
-    )
-    .run()
-    .stdout;
+        &carol_key,
+        &["approve", "run", &run],
+    );
     hand_in(&deployment, "og-carol", &signed_run).run();
     waiting.finish();
     assert!(deployment.lab_file("lab1", "signed.ran").exists());

@@ -871,7 +871,7 @@ fn a_database_from_a_newer_opsgate_is_refused() {
             error,
             AuditError::NewerSchema {
                 found: 99,
-                supported: 2,
+                supported: 3,
                 ..
             }
         ),
@@ -943,6 +943,11 @@ fn landed_migrations_are_never_edited() {
             2,
             "0002_backup_index.sql",
             "a00d936639fe7678e9bcfb3f74e3066e574b6e55cdadb6e21d420adb0c4cdbbd",
+        ),
+        (
+            3,
+            "0003_store_id.sql",
+            "93ce735fb5234c388ed1327c2b89123252142550be0d6843fc0ae915c783f8ed",
         ),
     ];
     assert_eq!(MIGRATIONS.len(), pinned.len(), "pin the new migration here");
@@ -1135,4 +1140,73 @@ fn chained_event_refuses_a_row_audit_verify_would_flag() {
         .expect("delete");
     assert!(store.chained_event(18).expect("read").is_none());
     assert!(store.chained_event(4).expect("read").is_some(), "untouched");
+}
+
+#[test]
+fn a_store_gets_an_id_at_creation_that_never_changes() {
+    let (directory, store) = two_runs();
+    let id = store.store_id().expect("store id");
+    drop(store);
+    let reopened = AuditStore::open(directory.path()).expect("reopen");
+    assert_eq!(
+        reopened.store_id().expect("store id"),
+        id,
+        "kept across opens"
+    );
+    let other = tempfile::tempdir().expect("temp dir");
+    let other = AuditStore::open(other.path()).expect("open");
+    assert_ne!(other.store_id().expect("store id"), id, "random per store");
+    let connection = raw(directory.path());
+    for tamper in [
+        "UPDATE store_identity SET id = '00000000000000000000000000000000'",
+        "DELETE FROM store_identity",
+    ] {
+        let refused = connection.execute_batch(tamper).expect_err(tamper);
+        assert!(refused.to_string().contains("never changes"), "{refused}");
+    }
+}
+
+#[test]
+fn a_store_from_before_store_ids_gets_one_on_its_first_open() {
+    let (directory, store) = two_runs();
+    drop(store);
+    // What an upgrade finds: a database at migration 2, without the identity table.
+    let connection = raw(directory.path());
+    connection
+        .execute_batch("DROP TABLE store_identity; PRAGMA user_version = 2;")
+        .expect("downgrade");
+    drop(connection);
+    let upgraded = AuditStore::open(directory.path()).expect("open after upgrade");
+    let id = upgraded.store_id().expect("an id after the upgrade");
+    drop(upgraded);
+    let again = AuditStore::open(directory.path()).expect("open again");
+    assert_eq!(again.store_id().expect("store id"), id);
+    assert!(again.verify(&[]).expect("verify").is_intact());
+}
+
+#[test]
+fn the_request_hash_is_the_run_requested_event_hash_recomputed_from_its_row() {
+    let (directory, store, connection) = two_runs_open_to_tampering();
+    let stored: Vec<u8> = connection
+        .query_row(
+            "SELECT hash FROM entry WHERE seq = 12 AND kind = 'run_requested'",
+            [],
+            |row| row.get(0),
+        )
+        .expect("stored hash");
+    let run = RunId::new(2);
+    assert_eq!(
+        store.request_hash(run).expect("request hash"),
+        ChainHash::from_slice(&stored)
+    );
+    assert_eq!(store.request_hash(RunId::new(99)).expect("no run"), None);
+    // Altering the request in place (another requester) changes the hash an approval must name.
+    connection
+        .execute("UPDATE entry SET user_name = 'mallory' WHERE seq = 12", [])
+        .expect("tamper");
+    assert_ne!(
+        store.request_hash(run).expect("request hash"),
+        ChainHash::from_slice(&stored)
+    );
+    drop(directory);
 }
