@@ -22,6 +22,8 @@ pub struct TestLab {
     lab: Lab,
     /// `lab/` (the lab directory), `state/` (state directory) and room for test files.
     scratch: TempDir,
+    /// For an isolated lab: no test changes this machine's accounts under its overlays.
+    accounts: Option<super::LabHold>,
 }
 
 impl TestLab {
@@ -34,7 +36,11 @@ impl TestLab {
             hosts,
         };
         match lab::up(&options) {
-            Ok(lab) => Self { lab, scratch },
+            Ok(lab) => Self {
+                lab,
+                scratch,
+                accounts: None,
+            },
             Err(error) => panic!("starting a test lab failed:\n{}", describe(&error)),
         }
     }
@@ -53,7 +59,9 @@ impl TestLab {
             ));
             return None;
         }
-        let lab = Self::start(hosts);
+        let accounts = super::HOST_ACCOUNTS.lab();
+        let mut lab = Self::start(hosts);
+        lab.accounts = Some(accounts);
         if let lab::Isolation::Shared { reason } = &lab.lab().isolation {
             panic!("a root lab must give hosts their own filesystem, but they share it: {reason}");
         }

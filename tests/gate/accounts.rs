@@ -27,65 +27,68 @@ pub(crate) const OPERATORS: [&str; 6] = [
 pub(crate) fn ensure_accounts() {
     static READY: OnceLock<()> = OnceLock::new();
     READY.get_or_init(|| {
-        assert_eq!(
-            current_uid(),
-            0,
-            "gate account tests create OS accounts and need root (CI runs as root)"
-        );
-        for account in std::iter::once(SERVICE).chain(OPERATORS) {
-            if Command::new("id")
-                .arg(account)
-                .output()
-                .expect("id")
-                .status
-                .success()
-            {
-                continue;
-            }
-            let output = Command::new("useradd")
-                .args([
-                    "--system",
-                    "--no-create-home",
-                    "--home-dir",
-                    "/nonexistent",
-                    "--shell",
-                    "/usr/sbin/nologin",
-                    account,
-                ])
-                .output()
-                .expect("useradd");
-            // Another test binary may have created it meanwhile (exit 9: already exists).
-            assert!(
-                output.status.success() || output.status.code() == Some(9),
-                "useradd {account}: {}",
-                String::from_utf8_lossy(&output.stderr)
+        crate::common::HOST_ACCOUNTS.change(|| {
+            assert_eq!(
+                current_uid(),
+                0,
+                "gate account tests create OS accounts and need root (CI runs as root)"
             );
-        }
-        let rule = format!("{} ALL=({SERVICE}) NOPASSWD: ALL\n", OPERATORS.join(","));
-        let staged = std::env::temp_dir().join(format!("opsgate-sudoers-{}", std::process::id()));
-        fs::write(&staged, &rule).expect("sudoers rule");
-        let check = Command::new("visudo")
-            .arg("-cf")
-            .arg(&staged)
-            .output()
-            .expect("visudo");
-        assert!(
-            check.status.success(),
-            "{}",
-            String::from_utf8_lossy(&check.stderr)
-        );
-        let install = Command::new("install")
-            .args(["-m", "0440"])
-            .arg(&staged)
-            .arg("/etc/sudoers.d/opsgate-tests")
-            .output()
-            .expect("install");
-        assert!(
-            install.status.success(),
-            "{}",
-            String::from_utf8_lossy(&install.stderr)
-        );
-        let _ = fs::remove_file(staged);
+            for account in std::iter::once(SERVICE).chain(OPERATORS) {
+                if Command::new("id")
+                    .arg(account)
+                    .output()
+                    .expect("id")
+                    .status
+                    .success()
+                {
+                    continue;
+                }
+                let output = Command::new("useradd")
+                    .args([
+                        "--system",
+                        "--no-create-home",
+                        "--home-dir",
+                        "/nonexistent",
+                        "--shell",
+                        "/usr/sbin/nologin",
+                        account,
+                    ])
+                    .output()
+                    .expect("useradd");
+                // Another test binary may have created it meanwhile (exit 9: already exists).
+                assert!(
+                    output.status.success() || output.status.code() == Some(9),
+                    "useradd {account}: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+            let rule = format!("{} ALL=({SERVICE}) NOPASSWD: ALL\n", OPERATORS.join(","));
+            let staged =
+                std::env::temp_dir().join(format!("opsgate-sudoers-{}", std::process::id()));
+            fs::write(&staged, &rule).expect("sudoers rule");
+            let check = Command::new("visudo")
+                .arg("-cf")
+                .arg(&staged)
+                .output()
+                .expect("visudo");
+            assert!(
+                check.status.success(),
+                "{}",
+                String::from_utf8_lossy(&check.stderr)
+            );
+            let install = Command::new("install")
+                .args(["-m", "0440"])
+                .arg(&staged)
+                .arg("/etc/sudoers.d/opsgate-tests")
+                .output()
+                .expect("install");
+            assert!(
+                install.status.success(),
+                "{}",
+                String::from_utf8_lossy(&install.stderr)
+            );
+            let _ = fs::remove_file(staged);
+        });
     });
 }
 

@@ -47,23 +47,26 @@ const INVENTORY: &str =
 fn ensure_team_group() {
     static READY: OnceLock<()> = OnceLock::new();
     READY.get_or_init(|| {
-        ensure_accounts();
-        let output = Command::new("groupadd")
-            .args(["-f", TEAM_GROUP])
-            .output()
-            .expect("groupadd");
-        assert!(output.status.success(), "groupadd: {}", text(&output));
-        for account in OPERATORS {
-            let output = Command::new("usermod")
-                .args(["-a", "-G", TEAM_GROUP, account])
+        crate::common::HOST_ACCOUNTS.change(|| {
+            // First, and outside the lock below, which it takes itself (the lock is not reentrant).
+            ensure_accounts();
+            let output = Command::new("groupadd")
+                .args(["-f", TEAM_GROUP])
                 .output()
-                .expect("usermod");
-            assert!(
-                output.status.success(),
-                "usermod {account}: {}",
-                text(&output)
-            );
-        }
+                .expect("groupadd");
+            assert!(output.status.success(), "groupadd: {}", text(&output));
+            for account in OPERATORS {
+                let output = Command::new("usermod")
+                    .args(["-a", "-G", TEAM_GROUP, account])
+                    .output()
+                    .expect("usermod");
+                assert!(
+                    output.status.success(),
+                    "usermod {account}: {}",
+                    text(&output)
+                );
+            }
+        });
     });
 }
 
