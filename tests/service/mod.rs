@@ -650,7 +650,8 @@ fn the_service_refuses_a_policy_others_can_write() {
 }
 
 const HELLO: &str = "runbook: hello\nkind: maintenance\nmin_level: 2\ntargets: lab\nsteps:\n  \
-    - name: mark\n    command: echo {{run.operator}} > {{vars.lab_root}}/hello.ran\n";
+    - name: mark\n    command: echo {{run.operator}} > {{vars.lab_root}}/hello.ran\n  - name: greet\n    \
+    command: echo greetings from the lab\n";
 
 const SLOW: &str = "runbook: slow\nkind: maintenance\nmin_level: 2\ntargets: lab\nsteps:\n  \
     - name: nap\n    command: sleep 3\n  - name: mark\n    command: echo done > \
@@ -691,6 +692,8 @@ fn runs_execute_in_the_service_as_the_peer_and_stream_their_events() {
     assert_eq!(bob.status.code(), Some(0), "{}", text(&bob));
     assert!(out.contains("lab1"), "{out}");
     assert!(out.contains("RECAP"), "{out}");
+    // Without `-v`, a step that did not fail shows no output excerpt.
+    assert!(!out.contains("| greetings from the lab"), "{out}");
     // The service ran it with its own key, for og-bob, who is recorded as the operator.
     let marker = team.deployment().lab_file("lab1", "hello.ran");
     assert_eq!(
@@ -714,6 +717,15 @@ fn runs_execute_in_the_service_as_the_peer_and_stream_their_events() {
             .iter()
             .all(|event| event.get("event").is_some() || event.get("type").is_some()),
         "{events:?}"
+    );
+
+    // `-v` travels in the request: the service renders every step's output excerpt.
+    let verbose = team.run("og-bob", &["run", "hello", "-v", "-l", "lab1"]);
+    assert_eq!(verbose.status.code(), Some(0), "{}", text(&verbose));
+    assert!(
+        stdout(&verbose).contains("| greetings from the lab"),
+        "{}",
+        text(&verbose)
     );
 
     // The gate judges the peer: og-dave (L1) may not run a min_level 2 runbook, whatever
