@@ -1,7 +1,8 @@
 //! `opsgate history`: the runs in the audit store, newest first, and `history show RUN`.
 //!
-//! Parses the filters (times given as ages resolve against this machine's clock) and hands them
-//! to `render::history`, which queries the store and renders the table (or JSON with `--json`).
+//! Parses the filters (times given as ages resolve against this machine's clock), asks
+//! `ops::history` for the runs and has `render::history` render the table (or JSON with
+//! `--json`).
 
 use std::io::Write;
 
@@ -10,7 +11,7 @@ use jiff::Timestamp;
 use super::args::{HistoryArgs, HistoryCommand};
 use crate::audit::RunFilter;
 use crate::error::Error;
-use crate::ops::Context;
+use crate::ops::{self, Context};
 use crate::render;
 
 /// Runs `history`: every run for operators, only their own for an account the policy does not
@@ -22,7 +23,9 @@ pub(crate) fn run(
     out: &mut dyn Write,
 ) -> Result<(), Error> {
     match &args.command {
-        Some(HistoryCommand::Show { run }) => render::history::show(context, *run, json, out),
+        Some(HistoryCommand::Show { run }) => {
+            render::history::show(&ops::history::show(context, *run)?, json, out)
+        }
         None => {
             let filter = RunFilter {
                 operator: args.operator.clone(),
@@ -33,7 +36,7 @@ pub(crate) fn run(
                 until: args.until,
                 limit: (args.limit > 0).then_some(args.limit),
             };
-            render::history::list(context, &filter, json, out)
+            render::history::list(&ops::history::runs(context, &filter)?, json, out)
         }
     }
 }

@@ -31,7 +31,7 @@ use crate::audit::Actor;
 use crate::diagnostic::{Diagnostic, Style};
 use crate::error::{Error, Exit};
 use crate::gate::ProcessIdentity;
-use crate::ops::{Caller, Channel, Context, trust};
+use crate::ops::{self, Caller, Channel, Context, trust};
 use crate::project::{Overrides, Project};
 use crate::render;
 use crate::render::emit;
@@ -136,9 +136,13 @@ fn dispatch(cli: &Cli, style: Style) -> Result<Exit, Error> {
             audit::run(args, context, json, &mut stdout).map(render::audit::Verdict::exit)
         }
         Command::Approve(args) => approve::run(args, context, json, &mut stdout),
-        Command::Pending => render::approve::pending(context, json, &mut stdout),
-        Command::Catalog => render::catalog::run(context, json, &mut stdout),
-        Command::Whoami => render::whoami::run(context, json, &mut stdout),
+        Command::Pending => ops::approve::pending(context)
+            .and_then(|runs| render::approve::pending(&runs, json, &mut stdout)),
+        Command::Catalog => ops::catalog::catalog(context).and_then(|entries| {
+            render::catalog::list(&entries, &project.runbooks, json, &mut stdout)
+        }),
+        Command::Whoami => ops::whoami::whoami(context)
+            .and_then(|whoami| render::whoami::report(&whoami, json, &mut stdout)),
         Command::Lab(args) => {
             trust::check_lab(&project, &caller.process)?;
             let warnings = lab::run(args, &mut stdout)?;

@@ -21,7 +21,7 @@ pub(super) fn run(
     out: &mut dyn Write,
 ) -> Result<Exit, Error> {
     if let Some(PlanCommand::Show { plan }) = &args.command {
-        return render::plan::show(plan, context, json, out);
+        return render::plan::show(&ops::plan::show(context, plan)?, json, out);
     }
     let options = ops::plan::PlanOptions {
         target: plan_target(&args.target, &context.caller.process)?,

@@ -219,6 +219,7 @@ fn run(args: &RunArgs, json: bool, socket: &Path, out: &mut dyn Write) -> Result
                 .unwrap_or(u64::MAX),
             reason: args.reason.clone(),
             break_glass: args.break_glass,
+            verbose: args.verbose,
         }),
         format: if json { Format::Json } else { Format::Human },
     };

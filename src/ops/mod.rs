@@ -24,6 +24,7 @@ pub mod prepare;
 mod record;
 pub mod run;
 pub mod trust;
+pub mod whoami;
 
 pub use gatekeeper::{Gatekeeper, RunFlags, run_request};
 pub use prepare::{PlanTarget, Prompter};

@@ -4,12 +4,12 @@ use std::fmt::Write as _;
 use std::io::Write;
 
 use super::emit;
+use crate::approval::PendingRun;
 use crate::approval::signed::Verdict;
 use crate::audit::ApprovalTarget;
 use crate::error::{Error, Exit};
 use crate::gate::CatalogState;
 use crate::ops::approve::Approved;
-use crate::ops::{self, Context};
 
 /// What the approval did, for the approver.
 pub(crate) fn approved_text(approved: &Approved, json: bool) -> String {
@@ -133,13 +133,9 @@ fn target_text(target: &ApprovalTarget) -> String {
     }
 }
 
-/// `opsgate pending`: the runs waiting for an approval that the caller may give.
-pub(crate) fn pending(
-    context: Context<'_>,
-    json: bool,
-    out: &mut dyn Write,
-) -> Result<Exit, Error> {
-    let runs = ops::approve::pending(context)?;
+/// `opsgate pending`: `runs`, the runs waiting for an approval that the caller may give (what
+/// [`crate::ops::approve::pending`] found).
+pub(crate) fn pending(runs: &[PendingRun], json: bool, out: &mut dyn Write) -> Result<Exit, Error> {
     if json {
         let value: Vec<serde_json::Value> = runs
             .iter()
@@ -167,7 +163,7 @@ pub(crate) fn pending(
     let mut text =
         "RUN  REQUESTED             OPERATOR      RUNBOOK             HOSTS  NEEDS  WHY\n"
             .to_owned();
-    for pending in &runs {
+    for pending in runs {
         let summary = &pending.summary;
         let _ = writeln!(
             text,

@@ -1,13 +1,13 @@
-//! `opsgate catalog`: [`ops::catalog`] as a table or JSON.
+//! `opsgate catalog`: the answer of [`crate::ops::catalog`] as a table or JSON.
 
 use std::fmt::Write as _;
 use std::io::Write;
+use std::path::Path;
 
 use super::emit;
 use crate::approval::CatalogApproval;
 use crate::error::{Error, Exit};
-use crate::ops::catalog::Standing;
-use crate::ops::{self, Context};
+use crate::ops::catalog::{CatalogEntry, Standing};
 
 /// One line of the listing.
 struct Entry {
@@ -19,17 +19,21 @@ struct Entry {
     file: String,
 }
 
-/// Lists the catalog.
-pub(crate) fn run(context: Context<'_>, json: bool, out: &mut dyn Write) -> Result<Exit, Error> {
-    let project = context.project;
-    let entries: Vec<Entry> = ops::catalog::catalog(context)?
-        .into_iter()
+/// Lists the catalog's `entries`; `catalog` is its directory, named when it is empty.
+pub(crate) fn list(
+    entries: &[CatalogEntry],
+    catalog: &Path,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<Exit, Error> {
+    let entries: Vec<Entry> = entries
+        .iter()
         .map(|entry| Entry {
-            id: entry.id,
+            id: entry.id.clone(),
             kind: entry.kind.unwrap_or("-").to_owned(),
             min_level: entry.min_level,
             state: entry.standing.as_str(),
-            approval: entry.approval,
+            approval: entry.approval.clone(),
             file: entry.file.display().to_string(),
         })
         .collect();
@@ -56,10 +60,7 @@ pub(crate) fn run(context: Context<'_>, json: bool, out: &mut dyn Write) -> Resu
     if entries.is_empty() {
         emit(
             out,
-            &format!(
-                "the catalog `{}` has no runbooks\n",
-                project.runbooks.display()
-            ),
+            &format!("the catalog `{}` has no runbooks\n", catalog.display()),
         )?;
         return Ok(Exit::Ok);
     }

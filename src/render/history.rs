@@ -7,41 +7,26 @@ use std::io::Write;
 use jiff::Timestamp;
 
 use crate::audit::{
-    ApprovalTarget, AuditError, Event, Output, Record, RunDetail, RunFilter, RunId, RunSummary,
-    StepHistory,
+    ApprovalTarget, AuditError, Event, Output, Record, RunDetail, RunSummary, StepHistory,
 };
 use crate::error::Error;
-use crate::ops::{self, Context};
 
-/// Lists the runs `filter` selects (the caller's own only, for an account the policy does not
-/// list).
-pub(crate) fn list(
-    context: Context<'_>,
-    filter: &RunFilter,
-    json: bool,
-    out: &mut dyn Write,
-) -> Result<(), Error> {
-    let runs = ops::history::runs(context, filter)?;
+/// Lists `runs` (what [`crate::ops::history::runs`] found), as a table or a JSON array.
+pub(crate) fn list(runs: &[RunSummary], json: bool, out: &mut dyn Write) -> Result<(), Error> {
     if json {
         write_json(out, &runs)
     } else {
-        render_table(&runs, out).map_err(AuditError::Output)
+        render_table(runs, out).map_err(AuditError::Output)
     }?;
     Ok(())
 }
 
-/// Shows one run in full.
-pub(crate) fn show(
-    context: Context<'_>,
-    run: RunId,
-    json: bool,
-    out: &mut dyn Write,
-) -> Result<(), Error> {
-    let detail = ops::history::show(context, run)?;
+/// Shows one run in full (what [`crate::ops::history::show`] found).
+pub(crate) fn show(detail: &RunDetail, json: bool, out: &mut dyn Write) -> Result<(), Error> {
     if json {
-        write_json(out, &detail)
+        write_json(out, detail)
     } else {
-        render_detail(&detail, out).map_err(AuditError::Output)
+        render_detail(detail, out).map_err(AuditError::Output)
     }?;
     Ok(())
 }

@@ -13,9 +13,11 @@
 //! byte for byte the local command's anyway. Typed responses can come later, as new response
 //! types (`docs/protocol.md`, Decisions).
 //!
-//! Listings take a [`crate::ops::Context`] and call their one `ops` function, then render its
-//! result, so a front end's whole part of `catalog` is one call; results of operations with
-//! arguments (`approve`, `plan`) are rendered from the data the front end got back.
+//! It is presentation only: every renderer takes an operation's result as data (the runs
+//! `ops::history::runs` found, the plan `ops::plan::show` loaded, …) and never calls an
+//! operation or holds an `ops::Context` itself. Each front end calls the `ops` function, then
+//! the renderer, so what is asked (and as whom) stays visible at the front end, and a renderer
+//! can be tested on a value without a project, a store or a caller.
 
 pub(crate) mod approve;
 pub(crate) mod audit;

@@ -7,8 +7,7 @@ use super::emit;
 use crate::diagnostic::Style;
 use crate::error::{Error, Exit};
 use crate::gate::Decision;
-use crate::ops::plan::Planned;
-use crate::ops::{self, Context};
+use crate::ops::plan::{Planned, ShownPlan};
 use crate::plan::{self, Field, Plan};
 use crate::runbook::model::{Action, Step};
 
@@ -45,14 +44,10 @@ pub(crate) fn planned_text(planned: &Planned, json: bool, style: Style) -> Strin
     }
 }
 
-/// `plan show PLAN`: the saved plan, who saved it when, and its approvals.
-pub(crate) fn show(
-    id: &str,
-    context: Context<'_>,
-    json: bool,
-    out: &mut dyn Write,
-) -> Result<Exit, Error> {
-    let shown = ops::plan::show(context, id)?;
+/// `plan show PLAN`: the saved plan, who saved it when, and its approvals (what
+/// [`crate::ops::plan::show`] found).
+pub(crate) fn show(shown: &ShownPlan, json: bool, out: &mut dyn Write) -> Result<Exit, Error> {
+    let id = &shown.id;
     let saved = &shown.saved;
     let answers: Vec<(String, String)> = shown
         .answers

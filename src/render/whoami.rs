@@ -8,6 +8,8 @@
 //! It also says which mode opsgate is in (SPEC §4.6): personal (no policy, no service), a policy
 //! without a service (which gates nobody against their will), or team mode (the service, which
 //! renders this report with the identity from the socket's peer credentials).
+//!
+//! Renders the answer of [`crate::ops::whoami`]; it never asks anything itself.
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -15,16 +17,18 @@ use std::io::Write;
 use super::emit;
 use crate::error::{Error, Exit};
 use crate::gate::IdentitySource;
-use crate::ops::{Channel, Context};
+use crate::ops::Channel;
+use crate::ops::whoami::{Mode, Whoami};
 
-/// Prints the identity report.
-pub(crate) fn run(context: Context<'_>, json: bool, out: &mut dyn Write) -> Result<Exit, Error> {
-    let project = context.project;
-    let gatekeeper = context.gatekeeper()?;
+/// Prints the identity report; its exit code says whether the caller may use the gated
+/// commands.
+pub(crate) fn report(whoami: &Whoami, json: bool, out: &mut dyn Write) -> Result<Exit, Error> {
+    let gatekeeper = &whoami.gatekeeper;
+    let mode = whoami.mode;
     let identity = &gatekeeper.identity;
     let operator = &identity.operator;
     let process = &identity.process;
-    let source = match (&context.caller.channel, identity.source) {
+    let source = match (&whoami.channel, identity.source) {
         (Channel::Service { socket }, _) => format!(
             "the peer uid of your connection to the opsgate service `{}` (uid {})",
             socket.display(),
@@ -38,15 +42,6 @@ pub(crate) fn run(context: Context<'_>, json: bool, out: &mut dyn Write) -> Resu
             process.account, process.uid
         ),
     };
-    let mode = if matches!(context.caller.channel, Channel::Service { .. }) {
-        Mode::Team
-    } else if gatekeeper.single_operator() {
-        Mode::SingleOperator
-    } else if gatekeeper.policy.is_none() {
-        Mode::NoPolicyUnderSudo
-    } else {
-        Mode::Policy
-    };
     let rules = gatekeeper
         .policy
         .as_ref()
@@ -57,7 +52,7 @@ pub(crate) fn run(context: Context<'_>, json: bool, out: &mut dyn Write) -> Resu
             format!(
                 "single-operator mode: there is no policy file at `{}`, so no gates apply; every \
                  run is still recorded",
-                project.policy.display()
+                whoami.policy_file.display()
             ),
             Exit::Ok,
         ),
@@ -66,7 +61,7 @@ pub(crate) fn run(context: Context<'_>, json: bool, out: &mut dyn Write) -> Resu
             format!(
                 "you run opsgate through sudo and there is no policy file at `{}`: every gated \
                  command is denied",
-                project.policy.display()
+                whoami.policy_file.display()
             ),
             Exit::Denied,
         ),
@@ -94,7 +89,7 @@ pub(crate) fn run(context: Context<'_>, json: bool, out: &mut dyn Write) -> Resu
             format!(
                 "account `{}` is not listed under `operators:` in `{}`",
                 operator.account,
-                project.policy.display()
+                whoami.policy_file.display()
             ),
             Exit::Denied,
         ),
@@ -104,7 +99,7 @@ pub(crate) fn run(context: Context<'_>, json: bool, out: &mut dyn Write) -> Resu
             "operator": operator.account,
             "name": operator.display_name,
             "level": operator.level.map(crate::gate::Level::get),
-            "source": match (&context.caller.channel, identity.source) {
+            "source": match (&whoami.channel, identity.source) {
                 (Channel::Service { .. }, _) => "peer",
                 (Channel::Process, IdentitySource::Process) => "process",
                 (Channel::Process, IdentitySource::SudoUser) => "sudo_user",
@@ -112,7 +107,7 @@ pub(crate) fn run(context: Context<'_>, json: bool, out: &mut dyn Write) -> Resu
             "uid": process.uid,
             "account": process.account,
             "login_uid": process.login_uid,
-            "mode": mode.as_str(),
+            "mode": mode_str(mode),
             "policy": gatekeeper.policy.as_ref().map(|policy| policy.path().display().to_string()),
             "summary": summary,
             "note": note,
@@ -129,14 +124,14 @@ pub(crate) fn run(context: Context<'_>, json: bool, out: &mut dyn Write) -> Resu
         .level
         .map_or_else(|| "none".to_owned(), |level| level.to_string());
     let policy = gatekeeper.policy.as_ref().map_or_else(
-        || format!("none (`{}` does not exist)", project.policy.display()),
+        || format!("none (`{}` does not exist)", whoami.policy_file.display()),
         |policy| format!("`{}`", policy.path().display()),
     );
     let mut text = format!(
         "operator: {}{name}\nlevel:    {level}\nidentity: {source}\nmode:     {}\npolicy:   \
          {policy}\nmay:      {summary}\nnote:     {note}\n",
         operator.account,
-        mode.describe()
+        describe(mode)
     );
     if let Some(login_uid) = process.login_uid {
         let _ = writeln!(text, "login:    uid {login_uid}");
@@ -145,39 +140,25 @@ pub(crate) fn run(context: Context<'_>, json: bool, out: &mut dyn Write) -> Resu
     Ok(exit)
 }
 
-/// Under what regime the identity acts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// No policy file and no sudo identity (SPEC §4.1).
-    SingleOperator,
-    /// A sudo identity without a policy file: every gated command is denied.
-    NoPolicyUnderSudo,
-    /// A policy file applies to the account running the command line (no service).
-    Policy,
-    /// The service's policy applies to the peer of the socket (SPEC §4.6).
-    Team,
+/// The mode as `--json` names it.
+fn mode_str(mode: Mode) -> &'static str {
+    match mode {
+        Mode::SingleOperator => "single-operator",
+        Mode::NoPolicyUnderSudo => "no-policy-under-sudo",
+        Mode::Policy => "policy",
+        Mode::Team => "team",
+    }
 }
 
-impl Mode {
-    fn as_str(self) -> &'static str {
-        match self {
-            Mode::SingleOperator => "single-operator",
-            Mode::NoPolicyUnderSudo => "no-policy-under-sudo",
-            Mode::Policy => "policy",
-            Mode::Team => "team",
+/// The `mode:` line of the report.
+fn describe(mode: Mode) -> &'static str {
+    match mode {
+        Mode::SingleOperator => "personal (no policy file, no service)",
+        Mode::NoPolicyUnderSudo => "sudo without a policy file (every gated command is denied)",
+        Mode::Policy => {
+            "policy without a service: it gates only this account, which owns the files, so it \
+             gates nobody against their will"
         }
-    }
-
-    /// The `mode:` line of the report.
-    fn describe(self) -> &'static str {
-        match self {
-            Mode::SingleOperator => "personal (no policy file, no service)",
-            Mode::NoPolicyUnderSudo => "sudo without a policy file (every gated command is denied)",
-            Mode::Policy => {
-                "policy without a service: it gates only this account, which owns the files, so \
-                 it gates nobody against their will"
-            }
-            Mode::Team => "team (the opsgate service)",
-        }
+        Mode::Team => "team (the opsgate service)",
     }
 }

@@ -171,6 +171,11 @@ mod optional_secret_text {
 /// `opsgate run` of a catalog runbook (or of a saved plan): the flags of the command line,
 /// values not paths.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "each is one switch of `run` as the wire carries it (JSON booleans, \
+              docs/protocol.md); `runs.rs` turns them into enums"
+)]
 pub struct RunRequest {
     /// The catalog id (a path is refused: the service runs only what it holds); empty with
     /// `plan`.
@@ -206,6 +211,10 @@ pub struct RunRequest {
     /// `--break-glass`.
     #[serde(default)]
     pub break_glass: bool,
+    /// `--verbose`: each step's output excerpt as it finishes. Added within version 1: a client
+    /// that does not send it gets the default, the output of failed steps only.
+    #[serde(default)]
+    pub verbose: bool,
 }
 
 fn default_forks() -> u16 {
@@ -676,6 +685,21 @@ mod tests {
                 format: Format::Human,
             }
         );
+    }
+
+    #[test]
+    fn a_run_without_verbose_from_an_older_client_is_not_verbose() {
+        let request = decode_request(br#"{"type":"run","runbook":"hello"}"#).expect("decodes");
+        let RequestKind::Run(run) = request.kind else {
+            panic!("a run request: {request:?}");
+        };
+        assert!(!run.verbose);
+        let request =
+            decode_request(br#"{"type":"run","runbook":"hello","verbose":true}"#).expect("decodes");
+        let RequestKind::Run(run) = request.kind else {
+            panic!("a run request: {request:?}");
+        };
+        assert!(run.verbose);
     }
 
     #[test]

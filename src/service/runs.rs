@@ -86,7 +86,11 @@ impl Runs {
                                 Format::Human => crate::render::events::Format::Human(Style::Plain),
                                 Format::Json => crate::render::events::Format::Json,
                             },
-                            crate::render::events::Detail::Normal,
+                            if request.verbose {
+                                crate::render::events::Detail::Verbose
+                            } else {
+                                crate::render::events::Detail::Normal
+                            },
                         ),
                         sender: sender.clone(),
                     });
@@ -300,6 +304,7 @@ mod tests {
                 approval_timeout_ms: 1000,
                 reason: None,
                 break_glass: false,
+                verbose: false,
             };
             let error = options(&request).expect_err(runbook).to_string();
             assert!(error.contains("by id"), "{runbook}: {error}");

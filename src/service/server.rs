@@ -612,7 +612,8 @@ fn answer(
             )?;
             Ok(Exit::Ok)
         }),
-        RequestKind::PlanShow { plan } => render::plan::show(plan, context, json, &mut stdout),
+        RequestKind::PlanShow { plan } => ops::plan::show(context, plan)
+            .and_then(|shown| render::plan::show(&shown, json, &mut stdout)),
         RequestKind::Backups { query } => {
             let filter = BackupFilter {
                 host: query.host.clone(),
@@ -645,15 +646,20 @@ fn answer(
         RequestKind::AuditExport { since } => time(since.as_ref(), "--since")
             .and_then(|since| ops::audit::export(context, since, &mut stdout))
             .map(|()| Exit::Ok),
-        RequestKind::Whoami => crate::render::whoami::run(context, json, &mut stdout),
-        RequestKind::Catalog => crate::render::catalog::run(context, json, &mut stdout),
-        RequestKind::Pending => crate::render::approve::pending(context, json, &mut stdout),
-        RequestKind::History { query } => run_filter(query).and_then(|filter| {
-            render::history::list(context, &filter, json, &mut stdout).map(|()| Exit::Ok)
+        RequestKind::Whoami => ops::whoami::whoami(context)
+            .and_then(|whoami| render::whoami::report(&whoami, json, &mut stdout)),
+        RequestKind::Catalog => ops::catalog::catalog(context).and_then(|entries| {
+            render::catalog::list(&entries, &service.project.runbooks, json, &mut stdout)
         }),
-        RequestKind::HistoryShow { run } => {
-            render::history::show(context, RunId::new(*run), json, &mut stdout).map(|()| Exit::Ok)
-        }
+        RequestKind::Pending => ops::approve::pending(context)
+            .and_then(|runs| render::approve::pending(&runs, json, &mut stdout)),
+        RequestKind::History { query } => run_filter(query)
+            .and_then(|filter| ops::history::runs(context, &filter))
+            .and_then(|runs| render::history::list(&runs, json, &mut stdout))
+            .map(|()| Exit::Ok),
+        RequestKind::HistoryShow { run } => ops::history::show(context, RunId::new(*run))
+            .and_then(|detail| render::history::show(&detail, json, &mut stdout))
+            .map(|()| Exit::Ok),
     };
     let notices = reporter
         .notices

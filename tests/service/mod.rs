@@ -11,22 +11,27 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::common::pause;
+use crate::common::opsgate::Running;
+use crate::common::{Opsgate, Outcome, pause};
 use crate::gate::accounts::{Deployment, OPERATORS, SERVICE, chmod, chown, ensure_accounts};
 
-/// Both streams of a finished command, for assertion messages.
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
+/// Runs a system command (not opsgate: `groupadd`, `chown`, `kill`, …) that must succeed.
+#[track_caller]
+fn system(command: &mut Command) {
+    let output = command.output().expect("starting a system command");
+    assert!(
+        output.status.success(),
+        "{command:?} failed ({}):\n{}{}",
+        output.status,
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
-    )
+    );
 }
 
 /// The group that may connect to the socket.
@@ -47,24 +52,12 @@ const INVENTORY: &str =
 fn ensure_team_group() {
     static READY: OnceLock<()> = OnceLock::new();
     READY.get_or_init(|| {
+        // First: it takes the accounts lock itself, and the lock is not reentrant.
+        ensure_accounts();
         crate::common::HOST_ACCOUNTS.change(|| {
-            // First, and outside the lock below, which it takes itself (the lock is not reentrant).
-            ensure_accounts();
-            let output = Command::new("groupadd")
-                .args(["-f", TEAM_GROUP])
-                .output()
-                .expect("groupadd");
-            assert!(output.status.success(), "groupadd: {}", text(&output));
+            system(Command::new("groupadd").args(["-f", TEAM_GROUP]));
             for account in OPERATORS {
-                let output = Command::new("usermod")
-                    .args(["-a", "-G", TEAM_GROUP, account])
-                    .output()
-                    .expect("usermod");
-                assert!(
-                    output.status.success(),
-                    "usermod {account}: {}",
-                    text(&output)
-                );
+                system(Command::new("usermod").args(["-a", "-G", TEAM_GROUP, account]));
             }
         });
     });
@@ -92,7 +85,8 @@ enum Files {
 /// A deployed team-mode project and its running service.
 struct Team {
     files: Files,
-    service: Option<Child>,
+    /// `opsgate serve`, expected to stop cleanly (exit 0) when [`Team::stop`] asks it to.
+    service: Option<Running>,
 }
 
 impl Team {
@@ -117,16 +111,13 @@ impl Team {
         };
         // Seeding: the operators' own processes, with the state directory open to them for now.
         chmod(&root.join("state"), 0o777);
-        let dave = team.local("og-dave", &["run", "hello"]);
-        assert_eq!(dave.status.code(), Some(3), "{}", text(&dave));
-        let open = Command::new("chmod")
-            .args(["-R", "a+rwX"])
-            .arg(root.join("state"))
-            .output()
-            .expect("chmod");
-        assert!(open.status.success(), "{}", text(&open));
-        let bob = team.local("og-bob", &["run", "hello"]);
-        assert_eq!(bob.status.code(), Some(3), "{}", text(&bob));
+        team.local("og-dave", &["run", "hello"]).status(3).run();
+        system(
+            Command::new("chmod")
+                .args(["-R", "a+rwX"])
+                .arg(root.join("state")),
+        );
+        team.local("og-bob", &["run", "hello"]).status(3).run();
         chown(&root.join("state"), SERVICE);
         chmod(&root.join("state"), 0o700);
         team.serve()
@@ -154,12 +145,11 @@ impl Team {
         std::fs::create_dir(root.join("run")).expect("socket dir");
         // The socket directory: the service account's, group og-team, setgid so the socket
         // gets that group.
-        let output = Command::new("chown")
-            .arg(format!("{SERVICE}:{TEAM_GROUP}"))
-            .arg(root.join("run"))
-            .output()
-            .expect("chown");
-        assert!(output.status.success(), "{}", text(&output));
+        system(
+            Command::new("chown")
+                .arg(format!("{SERVICE}:{TEAM_GROUP}"))
+                .arg(root.join("run")),
+        );
         chmod(&root.join("run"), 0o2750);
         std::fs::write(
             root.join("opsgate.yaml"),
@@ -216,8 +206,9 @@ impl Team {
     }
 
     /// `opsgate serve --config …/opsgate.yaml` as `og-svc` (its own uid and gid, no groups).
-    fn spawn_service(&self) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_opsgate"))
+    fn service(&self) -> Opsgate {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_opsgate"));
+        command
             .arg("serve")
             .arg("--config")
             .arg(self.path().join("opsgate.yaml"))
@@ -226,12 +217,13 @@ impl Team {
             .env_remove("OPSGATE_SOCKET")
             .env("NO_COLOR", "1")
             .uid(id("-u", SERVICE))
-            .gid(id("-g", SERVICE))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("opsgate serve")
+            .gid(id("-g", SERVICE));
+        Opsgate::through(command)
+    }
+
+    /// Starts the service in the background.
+    fn spawn_service(&self) -> Running {
+        self.service().spawn()
     }
 
     /// Waits until the socket has its final mode, or fails with the service's log.
@@ -246,23 +238,24 @@ impl Team {
             let exited = self
                 .service
                 .as_mut()
-                .and_then(|service| service.try_wait().expect("try_wait"));
+                .and_then(|service| service.child.try_wait().expect("try_wait"));
             if exited.is_some() || Instant::now() > deadline {
-                let output = self
-                    .service
-                    .take()
-                    .expect("a service")
-                    .wait_with_output()
-                    .expect("service output");
-                panic!("the service did not start: {}", text(&output));
+                let mut service = self.service.take().expect("a service");
+                // Still running past the deadline: stop it to read its log.
+                let _ = service.child.kill();
+                // Fails on the exit status with the service's log; a service that exited 0
+                // without listening falls through to the panic below.
+                let outcome = service.finish();
+                panic!("the service did not start: {}", outcome.text());
             }
             pause(Duration::from_millis(50));
         }
     }
 
     /// opsgate as `account` without a service: a policy without a service, own files.
-    fn local(&self, account: &str, args: &[&str]) -> Output {
-        Command::new("runuser")
+    fn local(&self, account: &str, args: &[&str]) -> Opsgate {
+        let mut command = Command::new("runuser");
+        command
             .args(["-u", account, "--"])
             .arg(env!("CARGO_BIN_EXE_opsgate"))
             .arg("--policy")
@@ -276,10 +269,8 @@ impl Team {
             .env("NO_COLOR", "1")
             .env_remove("OPSGATE_STATE_DIR")
             .env_remove("OPSGATE_SOCKET")
-            .env_remove("SUDO_USER")
-            .stdin(Stdio::null())
-            .output()
-            .expect("runuser")
+            .env_remove("SUDO_USER");
+        Opsgate::through(command)
     }
 
     /// The command line as `account`, in the project (team mode through `opsgate.yaml`).
@@ -298,26 +289,22 @@ impl Team {
         command
     }
 
-    fn run(&self, account: &str, args: &[&str]) -> Output {
-        self.command(account, args).output().expect("runuser")
+    /// [`Team::command`] with expectations: exit 0 unless the test says otherwise.
+    fn opsgate(&self, account: &str, args: &[&str]) -> Opsgate {
+        Opsgate::through(self.command(account, args))
     }
 
-    /// Sends SIGTERM and returns the service's exit and log.
-    fn stop(&mut self) -> Output {
-        let service = self.service.take().expect("a running service");
-        let pid = service.id().to_string();
-        let kill = Command::new("kill")
-            .args(["-TERM", &pid])
-            .output()
-            .expect("kill");
-        assert!(kill.status.success(), "{}", text(&kill));
+    /// Sends SIGTERM, checks that the service stops cleanly (exit 0) and returns its log.
+    fn stop(&mut self) -> Outcome {
+        let mut service = self.service.take().expect("a running service");
+        let pid = service.child.id().to_string();
+        system(Command::new("kill").args(["-TERM", &pid]));
         let deadline = Instant::now() + Duration::from_secs(20);
-        let mut service = service;
-        while service.try_wait().expect("try_wait").is_none() {
+        while service.child.try_wait().expect("try_wait").is_none() {
             assert!(Instant::now() < deadline, "the service ignored SIGTERM");
             pause(Duration::from_millis(50));
         }
-        service.wait_with_output().expect("service output")
+        service.finish()
     }
 
     /// A raw connection from the test process (root), past the `hello`s.
@@ -342,8 +329,8 @@ impl Team {
 impl Drop for Team {
     fn drop(&mut self) {
         if let Some(mut service) = self.service.take() {
-            let _ = service.kill();
-            let _ = service.wait();
+            let _ = service.child.kill();
+            let _ = service.child.wait();
         }
     }
 }
@@ -354,97 +341,71 @@ fn read_json(reader: &mut impl BufRead) -> serde_json::Value {
     serde_json::from_str(&line).unwrap_or_else(|error| panic!("{error}: {line:?}"))
 }
 
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 #[test]
 fn identity_is_the_peer_uid_and_sudo_user_claims_nothing() {
     let team = Team::start();
-    let bob = team.run("og-bob", &["whoami"]);
-    let out = text(&bob);
-    assert_eq!(bob.status.code(), Some(0), "{out}");
-    assert!(out.contains("operator: og-bob"), "{out}");
-    assert!(out.contains("level:    L2"), "{out}");
-    assert!(
-        out.contains("identity: the peer uid of your connection to the opsgate service"),
-        "{out}"
-    );
-    assert!(out.contains("mode:     team"), "{out}");
+    team.opsgate("og-bob", &["whoami"])
+        .output_contains("operator: og-bob")
+        .output_contains("level:    L2")
+        .output_contains("identity: the peer uid of your connection to the opsgate service")
+        .output_contains("mode:     team")
+        .run();
 
     // A client that sets SUDO_USER (and OPSGATE_SOCKET, its own way to find the service) is
     // still itself.
     let forged = team
-        .command("og-bob", &["--json", "whoami"])
+        .opsgate("og-bob", &["--json", "whoami"])
         .env("SUDO_USER", "og-alice")
         .env("OPSGATE_SOCKET", team.socket())
-        .output()
-        .expect("runuser");
-    assert_eq!(forged.status.code(), Some(0), "{}", text(&forged));
-    let json: serde_json::Value = serde_json::from_slice(&forged.stdout).expect("whoami --json");
-    assert_eq!(json["operator"], "og-bob", "{json}");
-    assert_eq!(json["level"], 2, "{json}");
-    assert_eq!(json["source"], "peer", "{json}");
-    assert_eq!(json["mode"], "team", "{json}");
-    assert_eq!(json["uid"], id("-u", "og-bob"), "{json}");
+        .run()
+        .json();
+    assert_eq!(forged["operator"], "og-bob", "{forged}");
+    assert_eq!(forged["level"], 2, "{forged}");
+    assert_eq!(forged["source"], "peer", "{forged}");
+    assert_eq!(forged["mode"], "team", "{forged}");
+    assert_eq!(forged["uid"], id("-u", "og-bob"), "{forged}");
 
     // An account outside the socket's group cannot even connect.
-    let outsider = team
-        .command("nobody", &["whoami"])
+    team.opsgate("nobody", &["whoami"])
         .env("OPSGATE_SOCKET", team.socket())
-        .output()
-        .expect("runuser");
-    assert_eq!(outsider.status.code(), Some(1), "{}", text(&outsider));
-    assert!(
-        text(&outsider).contains("cannot connect to the opsgate service"),
-        "{}",
-        text(&outsider)
-    );
+        .status(1)
+        .output_contains("cannot connect to the opsgate service")
+        .run();
 
     // Twenty clients at once are each answered as themselves.
-    let clients: Vec<(&str, Child)> = OPERATORS
+    let clients: Vec<(&str, Running)> = OPERATORS
         .iter()
         .cycle()
         .take(20)
         .map(|account| {
-            let child = team
-                .command(account, &["--json", "whoami"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("runuser");
-            (*account, child)
+            // og-dave is among them: unlisted, answered with exit 3 and the same report.
+            let client = team
+                .opsgate(account, &["--json", "whoami"])
+                .any_status()
+                .spawn();
+            (*account, client)
         })
         .collect();
-    for (account, child) in clients {
-        let output = child.wait_with_output().expect("client");
-        let json: serde_json::Value = serde_json::from_slice(&output.stdout)
-            .unwrap_or_else(|error| panic!("{account}: {error}: {}", text(&output)));
+    for (account, client) in clients {
+        let json = client.finish().json();
         assert_eq!(json["operator"], account, "{json}");
     }
 
     // An unlisted account is told so, with the exit code scripts check.
-    let dave = team.run("og-dave", &["whoami"]);
-    assert_eq!(dave.status.code(), Some(3), "{}", text(&dave));
-    assert!(
-        text(&dave).contains("account `og-dave` is not listed"),
-        "{}",
-        text(&dave)
-    );
+    team.opsgate("og-dave", &["whoami"])
+        .status(3)
+        .output_contains("account `og-dave` is not listed")
+        .run();
 
     // The catalog and the pending runs come from the service's project, rendered as locally.
-    let catalog = team.run("og-carol", &["catalog"]);
-    assert_eq!(catalog.status.code(), Some(0), "{}", text(&catalog));
-    assert!(
-        stdout(&catalog).starts_with("RUNBOOK"),
-        "{}",
-        text(&catalog)
-    );
-    assert!(stdout(&catalog).contains("hello"), "{}", text(&catalog));
-    assert!(stdout(&catalog).contains("draft"), "{}", text(&catalog));
-    let pending = team.run("og-alice", &["pending"]);
-    assert_eq!(pending.status.code(), Some(0), "{}", text(&pending));
-    assert_eq!(stdout(&pending), "no pending runs that you may approve\n");
+    let catalog = team
+        .opsgate("og-carol", &["catalog"])
+        .stdout_contains("hello")
+        .stdout_contains("draft")
+        .run();
+    assert!(catalog.stdout.starts_with("RUNBOOK"), "{}", catalog.text());
+    let pending = team.opsgate("og-alice", &["pending"]).run();
+    assert_eq!(pending.stdout, "no pending runs that you may approve\n");
 }
 
 #[test]
@@ -455,31 +416,26 @@ fn service_options_are_refused_in_team_mode() {
         (&["--policy", "/tmp/evil.yaml", "whoami"][..], "`--policy`"),
         (&["--state-dir", "/tmp/evil", "history"][..], "`--state-dir"),
     ] {
-        let output = team.run("og-bob", args);
-        let out = text(&output);
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {out}");
-        assert!(out.contains(option), "{args:?}: {out}");
-        assert!(out.contains("cannot be chosen in team mode"), "{out}");
+        team.opsgate("og-bob", args)
+            .status(2)
+            .output_contains(option)
+            .output_contains("cannot be chosen in team mode")
+            .run();
     }
-    let from_env = team
-        .command("og-bob", &["history"])
+    team.opsgate("og-bob", &["history"])
         .env("OPSGATE_STATE_DIR", "/tmp/evil")
-        .output()
-        .expect("runuser");
-    assert_eq!(from_env.status.code(), Some(2), "{}", text(&from_env));
-    assert!(
-        text(&from_env).contains("OPSGATE_STATE_DIR"),
-        "{}",
-        text(&from_env)
-    );
+        .status(2)
+        .output_contains("OPSGATE_STATE_DIR")
+        .run();
 }
 
 #[test]
 fn an_unlisted_account_sees_only_its_own_runs() {
     let team = Team::start();
-    let all = team.run("og-alice", &["--json", "history"]);
-    assert_eq!(all.status.code(), Some(0), "{}", text(&all));
-    let runs: serde_json::Value = serde_json::from_slice(&all.stdout).expect("history --json");
+    let runs = team
+        .opsgate("og-alice", &["--json", "history"])
+        .run()
+        .json();
     let operators: Vec<&str> = runs
         .as_array()
         .expect("a list")
@@ -489,26 +445,24 @@ fn an_unlisted_account_sees_only_its_own_runs() {
     assert_eq!(operators, ["og-bob", "og-dave"], "{runs}");
     let bob_run = runs[0]["id"].as_i64().expect("a run id").to_string();
 
-    let dave = team.run("og-dave", &["history"]);
-    let out = stdout(&dave);
-    assert_eq!(dave.status.code(), Some(0), "{}", text(&dave));
-    assert!(out.starts_with("RUN"), "{out}");
-    assert!(out.contains("og-dave"), "{out}");
-    assert!(!out.contains("og-bob"), "{out}");
+    let dave = team
+        .opsgate("og-dave", &["history"])
+        .stdout_contains("og-dave")
+        .output_lacks("og-bob")
+        .run();
+    assert!(dave.stdout.starts_with("RUN"), "{}", dave.text());
 
-    let other = team.run("og-dave", &["history", "--operator", "og-bob"]);
-    assert_eq!(other.status.code(), Some(3), "{}", text(&other));
-    let shown = team.run("og-dave", &["history", "show", &bob_run]);
-    assert_eq!(shown.status.code(), Some(3), "{}", text(&shown));
-    assert!(
-        text(&shown).contains("may see only its own runs"),
-        "{}",
-        text(&shown)
-    );
+    team.opsgate("og-dave", &["history", "--operator", "og-bob"])
+        .status(3)
+        .run();
+    team.opsgate("og-dave", &["history", "show", &bob_run])
+        .status(3)
+        .output_contains("may see only its own runs")
+        .run();
     // An operator reads it in full, exactly as the local command renders it.
-    let alice = team.run("og-alice", &["history", "show", &bob_run]);
-    assert_eq!(alice.status.code(), Some(0), "{}", text(&alice));
-    assert!(stdout(&alice).contains("og-bob"), "{}", text(&alice));
+    team.opsgate("og-alice", &["history", "show", &bob_run])
+        .stdout_contains("og-bob")
+        .run();
 }
 
 #[test]
@@ -602,40 +556,34 @@ fn bad_request_lines_get_protocol_errors_and_the_service_lives_on() {
     );
 
     // SIGHUP does not end it (reloading is not implemented: it is logged and ignored).
-    let pid = team.service.as_ref().expect("a service").id().to_string();
-    let hangup = Command::new("kill")
-        .args(["-HUP", &pid])
-        .output()
-        .expect("kill");
-    assert!(hangup.status.success(), "{}", text(&hangup));
+    let pid = team
+        .service
+        .as_ref()
+        .expect("a service")
+        .child
+        .id()
+        .to_string();
+    system(Command::new("kill").args(["-HUP", &pid]));
     pause(Duration::from_millis(200));
     // A second service on the same socket refuses to take it over.
-    let second = team.spawn_service().wait_with_output().expect("serve");
-    assert_eq!(second.status.code(), Some(1), "{}", text(&second));
-    assert!(
-        text(&second).contains("already listening"),
-        "{}",
-        text(&second)
-    );
+    team.service()
+        .status(1)
+        .output_contains("already listening")
+        .run();
     // The service still serves, and stops cleanly on SIGTERM, removing its socket.
-    let bob = team.run("og-bob", &["whoami"]);
-    assert_eq!(bob.status.code(), Some(0), "{}", text(&bob));
+    team.opsgate("og-bob", &["whoami"]).run();
     let stopped = team.stop();
-    assert!(stopped.status.success(), "{}", text(&stopped));
-    assert!(text(&stopped).contains("stopped"), "{}", text(&stopped));
+    assert!(stopped.text().contains("stopped"), "{}", stopped.text());
     assert!(
-        text(&stopped).contains("SIGHUP ignored"),
+        stopped.text().contains("SIGHUP ignored"),
         "{}",
-        text(&stopped)
+        stopped.text()
     );
     assert!(!team.socket().exists());
-    let after = team.run("og-bob", &["whoami"]);
-    assert_eq!(after.status.code(), Some(1), "{}", text(&after));
-    assert!(
-        text(&after).contains("cannot connect to the opsgate service"),
-        "{}",
-        text(&after)
-    );
+    team.opsgate("og-bob", &["whoami"])
+        .status(1)
+        .output_contains("cannot connect to the opsgate service")
+        .run();
 }
 
 #[test]
@@ -644,16 +592,17 @@ fn the_service_refuses_a_policy_others_can_write() {
     team.stop();
     let policy = team.path().join("policy/operators.yaml");
     chmod(&policy, 0o666);
-    let output = team.spawn_service().wait_with_output().expect("serve");
-    let out = text(&output);
-    assert_eq!(output.status.code(), Some(3), "{out}");
-    assert!(out.contains("is writable by group or others"), "{out}");
-    assert!(out.contains("the service refuses to serve"), "{out}");
+    team.service()
+        .status(3)
+        .output_contains("is writable by group or others")
+        .output_contains("the service refuses to serve")
+        .run();
     assert!(!team.socket().exists());
 }
 
 const HELLO: &str = "runbook: hello\nkind: maintenance\nmin_level: 2\ntargets: lab\nsteps:\n  \
-    - name: mark\n    command: echo {{run.operator}} > {{vars.lab_root}}/hello.ran\n";
+    - name: mark\n    command: echo {{run.operator}} > {{vars.lab_root}}/hello.ran\n  - name: greet\n    \
+    command: echo greetings from the lab\n";
 
 const SLOW: &str = "runbook: slow\nkind: maintenance\nmin_level: 2\ntargets: lab\nsteps:\n  \
     - name: nap\n    command: sleep 3\n  - name: mark\n    command: echo done > \
@@ -661,10 +610,9 @@ const SLOW: &str = "runbook: slow\nkind: maintenance\nmin_level: 2\ntargets: lab
 
 /// The runs of `history --json` as `og-alice` sees them.
 fn runs(team: &Team) -> Vec<serde_json::Value> {
-    let output = team.run("og-alice", &["--json", "history"]);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
-    serde_json::from_slice::<serde_json::Value>(&output.stdout)
-        .expect("history --json")
+    team.opsgate("og-alice", &["--json", "history"])
+        .run()
+        .json()
         .as_array()
         .expect("a list")
         .clone()
@@ -689,11 +637,12 @@ fn finished_run(team: &Team) -> serde_json::Value {
 #[test]
 fn runs_execute_in_the_service_as_the_peer_and_stream_their_events() {
     let team = Team::with_lab(2, &[("hello", HELLO)]);
-    let bob = team.run("og-bob", &["run", "hello"]);
-    let out = stdout(&bob);
-    assert_eq!(bob.status.code(), Some(0), "{}", text(&bob));
-    assert!(out.contains("lab1"), "{out}");
-    assert!(out.contains("RECAP"), "{out}");
+    team.opsgate("og-bob", &["run", "hello"])
+        .stdout_contains("lab1")
+        .stdout_contains("RECAP")
+        // Without `-v`, a step that did not fail shows no output excerpt.
+        .output_lacks("| greetings from the lab")
+        .run();
     // The service ran it with its own key, for og-bob, who is recorded as the operator.
     let marker = team.deployment().lab_file("lab1", "hello.ran");
     assert_eq!(
@@ -705,13 +654,15 @@ fn runs_execute_in_the_service_as_the_peer_and_stream_their_events() {
     assert_eq!(newest["status"], "ok", "{newest}");
 
     // --json streams the `run --json` events, one object per line.
-    let json = team.run("og-carol", &["--json", "run", "hello", "-l", "lab2"]);
-    assert_eq!(json.status.code(), Some(0), "{}", text(&json));
-    let events: Vec<serde_json::Value> = stdout(&json)
+    let json = team
+        .opsgate("og-carol", &["--json", "run", "hello", "-l", "lab2"])
+        .run();
+    let events: Vec<serde_json::Value> = json
+        .stdout
         .lines()
         .map(|line| serde_json::from_str(line).expect("an event per line"))
         .collect();
-    assert!(!events.is_empty(), "{}", text(&json));
+    assert!(!events.is_empty(), "{}", json.text());
     assert!(
         events
             .iter()
@@ -719,59 +670,56 @@ fn runs_execute_in_the_service_as_the_peer_and_stream_their_events() {
         "{events:?}"
     );
 
+    // `-v` travels in the request: the service renders every step's output excerpt.
+    team.opsgate("og-bob", &["run", "hello", "-v", "-l", "lab1"])
+        .stdout_contains("| greetings from the lab")
+        .run();
+
     // The gate judges the peer: og-dave (L1) may not run a min_level 2 runbook, whatever
     // SUDO_USER says; a path is refused before anything is opened.
-    let dave = team
-        .command("og-dave", &["run", "hello"])
+    team.opsgate("og-dave", &["run", "hello"])
         .env("SUDO_USER", "og-alice")
-        .output()
-        .expect("runuser");
-    assert_eq!(dave.status.code(), Some(3), "{}", text(&dave));
-    assert!(text(&dave).contains("og-dave"), "{}", text(&dave));
-    let path = team.run("og-alice", &["run", "/etc/opsgate/evil.yaml"]);
-    assert_eq!(path.status.code(), Some(2), "{}", text(&path));
-    assert!(text(&path).contains("by id"), "{}", text(&path));
+        .status(3)
+        .output_contains("og-dave")
+        .run();
+    team.opsgate("og-alice", &["run", "/etc/opsgate/evil.yaml"])
+        .status(2)
+        .output_contains("by id")
+        .run();
 }
 
 #[test]
 fn a_lost_client_does_not_stop_its_run_and_ctrl_c_cancels() {
     let team = Team::with_lab(1, &[("slow", SLOW)]);
     // Killed mid-run: the run is the service's, finishes and is recorded.
-    let mut client = team
-        .direct("og-bob", &["run", "slow"])
-        .spawn()
-        .expect("client");
+    let mut client = Opsgate::through(team.direct("og-bob", &["run", "slow"]))
+        .any_status()
+        .spawn();
     let deadline = Instant::now() + Duration::from_secs(30);
     while runs(&team).is_empty() {
         assert!(Instant::now() < deadline, "the run never started");
         pause(Duration::from_millis(100));
     }
-    client.kill().expect("kill the client");
-    let _ = client.wait();
+    client.child.kill().expect("kill the client");
+    let _ = client.child.wait();
     let newest = finished_run(&team);
     assert_eq!(newest["status"], "ok", "{newest}");
     assert!(team.deployment().lab_file("lab1", "slow.ran").exists());
 
     // Ctrl-C (SIGINT to the client) sends a cancel: no new step starts, the run is cancelled.
     std::fs::remove_file(team.deployment().lab_file("lab1", "slow.ran")).expect("reset");
-    let client = team
-        .direct("og-bob", &["run", "slow"])
-        .spawn()
-        .expect("client");
+    let client = Opsgate::through(team.direct("og-bob", &["run", "slow"]))
+        .status(130)
+        .output_contains("interrupted")
+        .spawn();
     let deadline = Instant::now() + Duration::from_secs(30);
     while runs(&team).len() < 2 {
         assert!(Instant::now() < deadline, "the second run never started");
         pause(Duration::from_millis(100));
     }
     pause(Duration::from_millis(500));
-    let interrupt = Command::new("kill")
-        .args(["-INT", &client.id().to_string()])
-        .output()
-        .expect("kill");
-    assert!(interrupt.status.success(), "{}", text(&interrupt));
-    let output = client.wait_with_output().expect("client");
-    assert_eq!(output.status.code(), Some(130), "{}", text(&output));
-    assert!(text(&output).contains("interrupted"), "{}", text(&output));
+    system(Command::new("kill").args(["-INT", &client.child.id().to_string()]));
+    client.finish();
     let newest = finished_run(&team);
     assert_eq!(newest["status"], "cancelled", "{newest}");
     assert!(!team.deployment().lab_file("lab1", "slow.ran").exists());
@@ -780,32 +728,27 @@ fn a_lost_client_does_not_stop_its_run_and_ctrl_c_cancels() {
 #[test]
 fn stopping_the_service_cancels_its_runs_on_record() {
     let mut team = Team::with_lab(1, &[("slow", SLOW)]);
-    let client = team
-        .direct("og-bob", &["run", "slow"])
-        .spawn()
-        .expect("client");
+    let client = Opsgate::through(team.direct("og-bob", &["run", "slow"]))
+        .status(130)
+        .spawn();
     let deadline = Instant::now() + Duration::from_secs(30);
     while runs(&team).is_empty() {
         assert!(Instant::now() < deadline, "the run never started");
         pause(Duration::from_millis(100));
     }
     pause(Duration::from_millis(500));
-    let stopped = team.stop();
-    assert!(stopped.status.success(), "{}", text(&stopped));
-    let output = client.wait_with_output().expect("client");
-    assert_eq!(output.status.code(), Some(130), "{}", text(&output));
+    team.stop();
+    client.finish();
     assert!(!team.deployment().lab_file("lab1", "slow.ran").exists());
     // Read on the store itself, as root: the run ended on record as cancelled.
-    let history = Command::new(env!("CARGO_BIN_EXE_opsgate"))
+    let runs = Opsgate::new()
         .args(["--json", "history", "--state-dir"])
         .arg(team.path().join("state"))
         .current_dir("/")
         .env_remove("OPSGATE_SOCKET")
         .env_remove("OPSGATE_STATE_DIR")
-        .output()
-        .expect("history");
-    assert_eq!(history.status.code(), Some(0), "{}", text(&history));
-    let runs: serde_json::Value = serde_json::from_slice(&history.stdout).expect("history --json");
+        .run()
+        .json();
     assert_eq!(runs[0]["status"], "cancelled", "{runs}");
 }
 
@@ -816,10 +759,10 @@ const LOW: &str = "runbook: low\nkind: maintenance\nmin_level: 1\ntargets: lab\n
 fn pending_run(team: &Team) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let output = team.run("og-alice", &["--json", "pending"]);
-        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
-        let pending: serde_json::Value =
-            serde_json::from_slice(&output.stdout).expect("pending --json");
+        let pending = team
+            .opsgate("og-alice", &["--json", "pending"])
+            .run()
+            .json();
         if let Some(run) = pending.as_array().and_then(|runs| runs.first()) {
             return run["run"].to_string();
         }
@@ -833,87 +776,72 @@ fn a_pending_run_is_approved_through_the_service_but_never_by_its_requester() {
     let team = Team::with_lab(1, &[("low", LOW)]);
     // og-dave (L1) may run a min_level 1 runbook only after an L3+ approves the run.
     let dave = team
-        .command("og-dave", &["run", "low", "--approval-timeout", "60s"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("og-dave's run");
+        .opsgate("og-dave", &["run", "low", "--approval-timeout", "60s"])
+        .output_contains("approved by `og-carol`")
+        .spawn();
     let run = pending_run(&team);
 
     // Two-person rule: nobody approves their own run; og-bob (L2) is below the approver level.
-    let own = team.run("og-dave", &["approve", "run", &run]);
-    assert_eq!(own.status.code(), Some(3), "{}", text(&own));
-    let bob = team.run("og-bob", &["approve", "run", &run]);
-    assert_eq!(bob.status.code(), Some(3), "{}", text(&bob));
+    team.opsgate("og-dave", &["approve", "run", &run])
+        .status(3)
+        .run();
+    team.opsgate("og-bob", &["approve", "run", &run])
+        .status(3)
+        .run();
     // A signature needs a key the service cannot read: not offered in team mode yet.
-    let signed = team.run(
+    team.opsgate(
         "og-carol",
         &["approve", "run", &run, "--sign", "/nonexistent"],
-    );
-    assert_eq!(signed.status.code(), Some(2), "{}", text(&signed));
-    assert!(text(&signed).contains("team mode"), "{}", text(&signed));
+    )
+    .status(2)
+    .output_contains("team mode")
+    .run();
 
-    let carol = team.run(
+    team.opsgate(
         "og-carol",
         &["approve", "run", &run, "--reason", "looks fine"],
-    );
-    assert_eq!(carol.status.code(), Some(0), "{}", text(&carol));
-    assert!(
-        stdout(&carol).contains(&format!("approved the run of run {run}")),
-        "{}",
-        text(&carol)
-    );
-    let dave = dave.wait_with_output().expect("og-dave's run ends");
-    assert_eq!(dave.status.code(), Some(0), "{}", text(&dave));
-    assert!(
-        text(&dave).contains("approved by `og-carol`"),
-        "{}",
-        text(&dave)
-    );
+    )
+    .stdout_contains(format!("approved the run of run {run}"))
+    .run();
+    dave.finish();
 
     // The history of it, through the same socket.
-    let export = team.run("og-alice", &["audit", "export", "--jsonl"]);
-    assert_eq!(export.status.code(), Some(0), "{}", text(&export));
+    team.opsgate("og-alice", &["audit", "export", "--jsonl"])
+        .stdout_contains("\"approval_granted\"")
+        .run();
+    let verify = team.opsgate("og-bob", &["audit", "verify"]).run();
     assert!(
-        stdout(&export).contains("\"approval_granted\""),
+        verify.stdout.starts_with("audit history intact"),
         "{}",
-        text(&export)
+        verify.text()
     );
-    let verify = team.run("og-bob", &["audit", "verify"]);
-    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify));
-    assert!(
-        stdout(&verify).starts_with("audit history intact"),
-        "{}",
-        text(&verify)
-    );
-    let backups = team.run("og-bob", &["backups"]);
-    assert_eq!(backups.status.code(), Some(0), "{}", text(&backups));
-    assert_eq!(stdout(&backups), "no backups recorded match\n");
+    let backups = team.opsgate("og-bob", &["backups"]).run();
+    assert_eq!(backups.stdout, "no backups recorded match\n");
 }
 
 #[test]
 fn catalog_approval_and_audit_commands_go_through_the_service() {
     let team = Team::start();
     // A catalog runbook is approved by id; a path is refused before anything is opened.
-    let path = team.run("og-alice", &["approve", "runbook", "/etc/shadow"]);
-    assert_eq!(path.status.code(), Some(2), "{}", text(&path));
-    assert!(text(&path).contains("by id"), "{}", text(&path));
-    let carol = team.run("og-carol", &["approve", "runbook", "hello"]);
-    assert_eq!(carol.status.code(), Some(3), "{}", text(&carol));
-    let alice = team.run("og-alice", &["approve", "runbook", "hello"]);
-    assert_eq!(alice.status.code(), Some(0), "{}", text(&alice));
-    assert!(
-        stdout(&alice).contains("approved runbook `hello`"),
-        "{}",
-        text(&alice)
-    );
-    let catalog = team.run("og-bob", &["catalog"]);
-    assert!(stdout(&catalog).contains("approved"), "{}", text(&catalog));
+    team.opsgate("og-alice", &["approve", "runbook", "/etc/shadow"])
+        .status(2)
+        .output_contains("by id")
+        .run();
+    team.opsgate("og-carol", &["approve", "runbook", "hello"])
+        .status(3)
+        .run();
+    team.opsgate("og-alice", &["approve", "runbook", "hello"])
+        .stdout_contains("approved runbook `hello`")
+        .run();
+    team.opsgate("og-bob", &["catalog"])
+        .stdout_contains("approved")
+        .run();
 
     // `audit export` needs an operator (SPEC §4.1): unlisted og-dave is refused.
-    let dave = team.run("og-dave", &["audit", "export", "--jsonl"]);
-    assert_eq!(dave.status.code(), Some(3), "{}", text(&dave));
-    assert!(text(&dave).contains("not an operator"), "{}", text(&dave));
+    team.opsgate("og-dave", &["audit", "export", "--jsonl"])
+        .status(3)
+        .output_contains("not an operator")
+        .run();
 
     // The checkpoint file is the operator's: written by the client with its own rights, and
     // read by it for `verify --checkpoint`.
@@ -921,16 +849,19 @@ fn catalog_approval_and_audit_commands_go_through_the_service() {
     chmod(home.path(), 0o777);
     let file = home.path().join("checkpoints");
     let file = file.to_str().expect("utf-8");
-    let checkpoint = team.run("og-bob", &["audit", "checkpoint", "--append", file]);
-    assert_eq!(checkpoint.status.code(), Some(0), "{}", text(&checkpoint));
+    let checkpoint = team
+        .opsgate("og-bob", &["audit", "checkpoint", "--append", file])
+        .run();
     assert!(
-        stdout(&checkpoint).starts_with("opsgate audit checkpoint v1\n"),
+        checkpoint
+            .stdout
+            .starts_with("opsgate audit checkpoint v1\n"),
         "{}",
-        text(&checkpoint)
+        checkpoint.text()
     );
     let owner = std::fs::metadata(file).expect("the file").uid();
     assert_eq!(owner, id("-u", "og-bob"));
-    let verify = team.run("og-dave", &["audit", "verify", "--checkpoint", file]);
-    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify));
-    assert!(stdout(&verify).contains("matches"), "{}", text(&verify));
+    team.opsgate("og-dave", &["audit", "verify", "--checkpoint", file])
+        .stdout_contains("matches")
+        .run();
 }
