@@ -179,8 +179,8 @@ fn read_schema(path: &Path) -> Result<Schema, Diagnostics> {
         .map_err(|error| Diagnostics::from(Diagnostic::from_yaml(&file, &error)))
 }
 
-/// `.yaml` or `.yml`, in any case.
-fn is_yaml(path: &Path) -> bool {
+/// `.yaml` or `.yml`, in any case: a file the catalog and `validate DIR` consider.
+pub(crate) fn is_yaml(path: &Path) -> bool {
     path.extension().is_some_and(|extension| {
         extension.eq_ignore_ascii_case("yaml") || extension.eq_ignore_ascii_case("yml")
     })

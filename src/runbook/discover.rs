@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::project::is_yaml;
 
 /// Every `*.yaml` / `*.yml` file under `dir`, recursively, sorted by path. Hidden entries
 /// (`.git`, `.opsgate` with its lab inventory and state) are not entered. A directory that
@@ -50,13 +51,6 @@ pub fn yaml_files_under(dir: &Path) -> (Vec<PathBuf>, Diagnostics) {
 #[must_use]
 pub fn is_runbook(text: &str) -> bool {
     text.lines().any(|line| line.starts_with("runbook:"))
-}
-
-/// `.yaml` or `.yml`, in any case.
-fn is_yaml(path: &Path) -> bool {
-    path.extension().is_some_and(|extension| {
-        extension.eq_ignore_ascii_case("yaml") || extension.eq_ignore_ascii_case("yml")
-    })
 }
 
 #[cfg(test)]
