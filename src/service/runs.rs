@@ -163,11 +163,10 @@ fn exit(outcome: RunOutcome) -> Exit {
 /// `id` if it is a catalog id: a path (or nothing) is refused before anything is opened, since
 /// the service runs and approves only what it holds.
 pub(super) fn catalog_id(id: &str) -> Result<&str, Error> {
-    let is_path = id.is_empty()
-        || id.contains('/')
-        || std::path::Path::new(id)
-            .extension()
-            .is_some_and(|extension| extension == "yaml" || extension == "yml");
+    // The same rule the project uses to tell a path from an id (`x.YAML` included), so nothing
+    // the client sends is ever opened as a path.
+    let is_path =
+        id.is_empty() || id.contains('/') || crate::project::is_yaml(std::path::Path::new(id));
     if is_path {
         return Err(Diagnostic::error(format!(
             "team mode runs catalog runbooks by id, and `{id}` is not an id"
