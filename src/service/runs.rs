@@ -272,9 +272,25 @@ impl RunObserver for Stream {
 
 #[cfg(test)]
 mod tests {
-    use super::{CancelDepth, escalate, options};
+    use super::{CancelDepth, catalog_id, escalate, options};
     use crate::executor::Cancel;
     use crate::service::protocol::RunRequest;
+
+    #[test]
+    fn only_catalog_ids_are_accepted_never_paths() {
+        assert_eq!(catalog_id("backup-files").ok(), Some("backup-files"));
+        for path in [
+            "",
+            "../x",
+            "/etc/shadow",
+            "x.yaml",
+            "x.yml",
+            "shadow.YAML",
+            "x.Yml",
+        ] {
+            assert!(catalog_id(path).is_err(), "{path:?} must be refused");
+        }
+    }
 
     #[test]
     fn cancellation_only_moves_forward() {
